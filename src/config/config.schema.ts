@@ -1,0 +1,85 @@
+import { z } from 'zod';
+
+/**
+ * The whole environment loraplane reads, validated once at start (shared/STYLE.md #4).
+ * Nothing else in the code touches process.env: inject `Config` instead.
+ * Every variable is documented in .env.example; keep the two in step.
+ */
+const bool = z
+  .enum(['true', 'false', '1', '0'])
+  .transform((v) => v === 'true' || v === '1');
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+const url = z.string().url();
+
+export const envSchema = z.object({
+  LORAPLANE_MODE: z.enum(['dev', 'production']).default('production'),
+  LORAPLANE_ROLE: z.enum(['all', 'api', 'worker']).default('all'),
+  /** Bootstrap key of the default project. In dev mode a key is created and printed when this is unset. */
+  LORAPLANE_API_KEY: z.string().min(20).optional(),
+  HOST: z.string().default('0.0.0.0'),
+  PORT: int(0, 65535).default(8080),
+  /** Base URL printed in examples and used in links; defaults to http://localhost:PORT. */
+  PUBLIC_URL: url.optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// URL'),
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL'),
+  /** BullMQ key prefix; lets several deployments (or test runs) share one Redis. */
+  QUEUE_PREFIX: z.string().regex(/^[a-zA-Z0-9_-]+$/).default('loraplane'),
+
+  /** Unset: AWS S3. Set: any S3-protocol server (MinIO, Ceph RGW, R2, s3rver in dev). */
+  S3_ENDPOINT: url.optional(),
+  /** Endpoint that training containers use for presigned URLs, when it differs from S3_ENDPOINT. */
+  S3_PUBLIC_ENDPOINT: url.optional(),
+  S3_REGION: z.string().default('us-east-1'),
+  S3_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name'),
+  S3_ACCESS_KEY_ID: z.string().optional(),
+  S3_SECRET_ACCESS_KEY: z.string().optional(),
+  S3_FORCE_PATH_STYLE: bool.default(true),
+  /** Create the bucket at start when it is missing (dev and tests; production buckets are provisioned). */
+  S3_CREATE_BUCKET: bool.default(false),
+  PRESIGN_TTL_SECONDS: int(60, 7 * 24 * 3600).default(6 * 3600),
+
+  /** The local Docker engine that runs training containers (GPU hosts come with the jobs issue). */
+  DOCKER_SOCKET: z.string().default('/var/run/docker.sock'),
+  /** Docker network mode for training containers; `host` lets them reach an S3 server on loopback. */
+  TRAINING_NETWORK: z.string().default('bridge'),
+  TINY_LORA_IMAGE: z.string().default('loraplane/tiny-lora:dev'),
+  GPT_OSS_IMAGE: z.string().default('loraplane/gpt-oss-lora:latest'),
+  TRAINING_TIMEOUT_SECONDS: int(10).default(24 * 3600),
+
+  MAX_UPLOAD_BYTES: int(1).default(512 * 1024 * 1024),
+  MAX_LINE_BYTES: int(1024).default(4 * 1024 * 1024),
+  MIN_TRAINING_EXAMPLES: int(1).default(10),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export class ConfigError extends Error {
+  constructor(readonly issues: string[]) {
+    super(`Invalid configuration:\n${issues.map((i) => `  - ${i}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Validate the environment; the error names every offending variable at once. */
+export function parseEnv(env: Record<string, string | undefined>): Env {
+  // Empty strings mean "unset" (a blank line in .env must not become a value).
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const result = envSchema.safeParse(cleaned);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((issue) => {
+        const name = issue.path.join('.') || '(root)';
+        return issue.code === 'invalid_type' && cleaned[name] === undefined
+          ? `${name}: required but not set`
+          : `${name}: ${issue.message}`;
+      }),
+    );
+  }
+  const data = result.data;
+  if (Boolean(data.S3_ACCESS_KEY_ID) !== Boolean(data.S3_SECRET_ACCESS_KEY)) {
+    throw new ConfigError(['S3_ACCESS_KEY_ID/S3_SECRET_ACCESS_KEY: set both or neither']);
+  }
+  return data;
+}
