@@ -1,0 +1,23 @@
+import { createParamDecorator, ExecutionContext, SetMetadata } from '@nestjs/common';
+
+export const PUBLIC_ROUTE = 'loraplane:public';
+export const REQUIRED_SCOPE = 'loraplane:scope';
+
+/** No API key needed (health, docs). */
+export const Public = () => SetMetadata(PUBLIC_ROUTE, true);
+/** The key must carry this scope (keys with `*` carry all). */
+export const RequireScope = (scope: 'admin') => SetMetadata(REQUIRED_SCOPE, scope);
+
+export interface Principal {
+  projectId: string;
+  keyId: string;
+  scopes: string[];
+}
+
+/** The authenticated caller's project: every tenant query filters by it. */
+export const ProjectId = createParamDecorator((_: unknown, ctx: ExecutionContext): string => {
+  return ctx.switchToHttp().getRequest<{ principal: Principal }>().principal.projectId;
+});
+export const CurrentPrincipal = createParamDecorator((_: unknown, ctx: ExecutionContext): Principal => {
+  return ctx.switchToHttp().getRequest<{ principal: Principal }>().principal;
+});

@@ -1,0 +1,45 @@
+/**
+ * Every error a user can cause or see has a code. One global filter maps the code to an HTTP status and OpenAI's
+ * error envelope; business code never throws HTTP exceptions.
+ *
+ * Never map bad input to 409 or 5xx: the openai SDK retries 408/409/429/5xx, and retrying bad input cannot help.
+ */
+export const errorCodes = {
+  invalid_request: { status: 400, type: 'invalid_request_error' },
+  invalid_file: { status: 400, type: 'invalid_request_error' },
+  unknown_model: { status: 400, type: 'invalid_request_error' },
+  dataset_in_use: { status: 400, type: 'invalid_request_error' },
+  invalid_state: { status: 400, type: 'invalid_request_error' },
+  payload_too_large: { status: 413, type: 'invalid_request_error' },
+  unauthorized: { status: 401, type: 'invalid_request_error' },
+  forbidden: { status: 403, type: 'permission_error' },
+  not_found: { status: 404, type: 'invalid_request_error' },
+  service_unavailable: { status: 503, type: 'server_error' },
+  internal: { status: 500, type: 'server_error' },
+} as const;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+export class DomainError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    /** The request field at fault, in OpenAI's `param` (e.g. "training_file", "messages[0].role"). */
+    readonly param: string | null = null,
+    options?: { cause?: unknown; retryAfterSeconds?: number; details?: Record<string, unknown> },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'DomainError';
+    this.retryAfterSeconds = options?.retryAfterSeconds;
+    this.details = options?.details;
+  }
+  readonly retryAfterSeconds?: number;
+  /** Extra machine-readable fields added to the error object (e.g. job_ids for dataset_in_use). */
+  readonly details?: Record<string, unknown>;
+}
+
+export const notFound = (what: string, id: string, param: string | null = null) =>
+  new DomainError('not_found', `No such ${what}: '${id}'`, param);
+
+export const invalid = (message: string, param: string | null = null) =>
+  new DomainError('invalid_request', message, param);

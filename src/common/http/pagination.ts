@@ -1,0 +1,28 @@
+import { z } from 'zod';
+
+/** OpenAI-style cursor pagination: `?after=<last id>&limit=N`, answered with `has_more`. */
+export const pageQuery = z.object({
+  after: z.string().min(1).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+});
+export type PageQuery = z.infer<typeof pageQuery>;
+
+export interface ListPage<T> {
+  object: 'list';
+  data: T[];
+  has_more: boolean;
+  first_id: string | null;
+  last_id: string | null;
+}
+
+/** Takes `limit + 1` rows fetched by the caller and turns them into a page. */
+export function toPage<R, T extends { id: string }>(rows: R[], limit: number, map: (row: R) => T): ListPage<T> {
+  const data = rows.slice(0, limit).map(map);
+  return {
+    object: 'list',
+    data,
+    has_more: rows.length > limit,
+    first_id: data[0]?.id ?? null,
+    last_id: data.at(-1)?.id ?? null,
+  };
+}

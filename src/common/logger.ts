@@ -1,0 +1,60 @@
+import { LoggerService } from '@nestjs/common';
+import pino, { Logger } from 'pino';
+import { requestContext } from './request-context';
+
+/**
+ * Structured JSON logs. Anything that may hold a secret is redacted by path, and API keys are scrubbed from
+ * free text as a second line of defence (a key pasted into a message must not reach the log).
+ */
+const REDACT_PATHS = [
+  '*.authorization', '*.Authorization', 'req.headers.authorization', 'headers.authorization',
+  '*.apiKey', '*.api_key', '*.password', '*.secret', '*.secretAccessKey', '*.S3_SECRET_ACCESS_KEY',
+  '*.LORAPLANE_API_KEY', '*.LORAPLANE_JOB_SPEC', '*.url', '*.fields',
+];
+const KEY_PATTERN = /\blp_[A-Za-z0-9]{20,}\b/g;
+const SIGNED_URL_PATTERN = /(X-Amz-Signature|X-Amz-Credential|Signature)=[^&\s"]+/g;
+
+export function scrubSecrets(text: string): string {
+  return text.replace(KEY_PATTERN, 'lp_[redacted]').replace(SIGNED_URL_PATTERN, '$1=[redacted]');
+}
+
+export function createRootLogger(level: string): Logger {
+  return pino({
+    level,
+    base: { service: 'loraplane' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    formatters: { level: (label) => ({ level: label }) },
+    hooks: {
+      logMethod(args, method) {
+        const scrubbed = args.map((a) => (typeof a === 'string' ? scrubSecrets(a) : a)) as typeof args;
+        method.apply(this, scrubbed);
+      },
+    },
+    mixin() {
+      const ctx = requestContext.getStore();
+      return ctx ? { requestId: ctx.requestId, projectId: ctx.projectId } : {};
+    },
+  });
+}
+
+/** Nest's logger interface over pino, so framework messages are JSON lines too. */
+export class JsonLogger implements LoggerService {
+  constructor(private readonly logger: Logger) {}
+  log(message: unknown, context?: string) { this.write('info', message, context); }
+  error(message: unknown, stackOrContext?: string, context?: string) {
+    this.write('error', message, context ?? stackOrContext, context ? stackOrContext : undefined);
+  }
+  warn(message: unknown, context?: string) { this.write('warn', message, context); }
+  debug(message: unknown, context?: string) { this.write('debug', message, context); }
+  verbose(message: unknown, context?: string) { this.write('trace', message, context); }
+  fatal(message: unknown, context?: string) { this.write('fatal', message, context); }
+
+  private write(level: pino.Level, message: unknown, context?: string, stack?: string) {
+    const fields: Record<string, unknown> = { context };
+    if (stack) fields.stack = stack;
+    if (message instanceof Error) this.logger[level]({ ...fields, err: message }, message.message);
+    else if (typeof message === 'object' && message !== null) this.logger[level]({ ...fields, ...message });
+    else this.logger[level](fields, String(message));
+  }
+}

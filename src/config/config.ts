@@ -1,0 +1,15 @@
+import { Env, parseEnv } from './config.schema';
+
+/** The validated configuration, injected by class token. Construct with `Config.fromEnv(process.env)` at start. */
+export class Config {
+  private constructor(readonly env: Env) {}
+
+  static fromEnv(env: Record<string, string | undefined>): Config {
+    return new Config(parseEnv(env));
+  }
+
+  get isDev() { return this.env.LORAPLANE_MODE === 'dev'; }
+  get runsApi() { return this.env.LORAPLANE_ROLE !== 'worker'; }
+  get runsWorker() { return this.env.LORAPLANE_ROLE !== 'api'; }
+  get publicUrl() { return this.env.PUBLIC_URL ?? `http://localhost:${this.env.PORT}`; }
+}
