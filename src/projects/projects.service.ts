@@ -1,0 +1,58 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { DomainError } from '../common/domain-error';
+import { newId, randomId } from '../common/ids';
+import { Config } from '../config/config';
+import { PrismaService } from '../db/prisma.service';
+import { ApiKeysService, CreatedKey } from './api-keys.service';
+
+export const DEFAULT_PROJECT_SLUG = 'default';
+
+export function slugify(name: string): string {
+  const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40);
+  return slug || 'project';
+}
+
+@Injectable()
+export class ProjectsService {
+  private readonly logger = new Logger(ProjectsService.name);
+
+  constructor(private readonly prisma: PrismaService, private readonly keys: ApiKeysService, private readonly config: Config) {}
+
+  async create(name: string): Promise<{ project: { id: string; name: string; slug: string; createdAt: Date }; apiKey: CreatedKey }> {
+    const base = slugify(name);
+    const taken = await this.prisma.project.findUnique({ where: { slug: base } });
+    const slug = taken ? `${base}-${randomId(6).toLowerCase()}` : base;
+    const project = await this.prisma.project.create({ data: { id: newId.project(), name, slug } });
+    const apiKey = await this.keys.create(project.id, 'default', ['project']);
+    return { project, apiKey };
+  }
+
+  async get(projectId: string) {
+    const project = await this.prisma.project.findUnique({ where: { id: projectId } });
+    if (!project) throw new DomainError('not_found', `No such project: '${projectId}'`);
+    return project;
+  }
+
+  /**
+   * The default project and its bootstrap key. LORAPLANE_API_KEY is registered as given; in dev mode without it,
+   * a fresh key is created and returned so the caller can print it (once: only its hash is stored).
+   */
+  async bootstrap(): Promise<{ projectId: string; createdKey?: string }> {
+    const project = await this.prisma.project.upsert({
+      where: { slug: DEFAULT_PROJECT_SLUG },
+      update: {},
+      create: { id: newId.project(), name: 'Default project', slug: DEFAULT_PROJECT_SLUG },
+    });
+    const fromEnv = this.config.env.LORAPLANE_API_KEY;
+    if (fromEnv) {
+      await this.keys.ensure(project.id, 'bootstrap (LORAPLANE_API_KEY)', ['*'], fromEnv);
+      return { projectId: project.id };
+    }
+    if (this.config.isDev) {
+      const created = await this.keys.create(project.id, `dev ${new Date().toISOString()}`, ['*']);
+      return { projectId: project.id, createdKey: created.key };
+    }
+    this.logger.warn('LORAPLANE_API_KEY is not set: create keys through an existing admin key.');
+    return { projectId: project.id };
+  }
+}
