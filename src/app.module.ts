@@ -1,0 +1,40 @@
+import { BullModule } from '@nestjs/bullmq';
+import { DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD, DiscoveryModule } from '@nestjs/core';
+import { ApiKeyGuard } from './common/auth/api-key.guard';
+import { ErrorFilter } from './common/http/error.filter';
+import { Config } from './config/config';
+import { ConfigModule } from './config/config.module';
+import { DatasetsModule } from './datasets/datasets.module';
+import { DbModule } from './db/db.module';
+import { HealthController } from './health/health.controller';
+import { DocsController } from './openapi/docs.controller';
+import { OpenApiBuilder } from './openapi/openapi.builder';
+import { ProjectsModule } from './projects/projects.module';
+import { StorageModule } from './storage/storage.module';
+import { TrainingModule } from './training/training.module';
+
+@Module({})
+export class AppModule {
+  static register(config: Config): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forConfig(config),
+        DbModule,
+        StorageModule,
+        DiscoveryModule,
+        BullModule.forRoot({ connection: { url: config.env.REDIS_URL }, prefix: config.env.QUEUE_PREFIX }),
+        ProjectsModule,
+        DatasetsModule,
+        TrainingModule.register({ worker: config.runsWorker }),
+      ],
+      controllers: [HealthController, DocsController],
+      providers: [
+        OpenApiBuilder,
+        { provide: APP_GUARD, useClass: ApiKeyGuard },
+        { provide: APP_FILTER, useClass: ErrorFilter },
+      ],
+    };
+  }
+}

@@ -1,0 +1,108 @@
+import 'reflect-metadata';
+import { INestApplicationContext, Logger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NextFunction, Request, Response } from 'express';
+import { AppModule } from './app.module';
+import { requestIdMiddleware } from './common/http/request-id.middleware';
+import { createRootLogger, JsonLogger } from './common/logger';
+import { Config } from './config/config';
+import { ConfigError } from './config/config.schema';
+import { ProjectsService } from './projects/projects.service';
+import { ObjectStore } from './storage/object-store';
+
+export interface Started {
+  app: INestApplicationContext;
+  url?: string;
+  /** Only when a key was created at this start (dev mode without LORAPLANE_API_KEY). */
+  createdApiKey?: string;
+  close(): Promise<void>;
+}
+
+/** Starts the roles the config asks for. Used by main() and by the end-to-end tests. */
+export async function start(config: Config): Promise<Started> {
+  const root = createRootLogger(config.env.LOG_LEVEL);
+  const logger = new JsonLogger(root);
+  const module = AppModule.register(config);
+  let app: INestApplicationContext;
+  let url: string | undefined;
+  if (config.runsApi) {
+    const http = await NestFactory.create<NestExpressApplication>(module, { logger, bodyParser: false });
+    http.use(requestIdMiddleware);
+    http.use(accessLog(root));
+    http.useBodyParser('json', { limit: '1mb' });
+    http.useBodyParser('urlencoded', { limit: '1mb', extended: true });
+    http.enableShutdownHooks();
+    app = http;
+  } else {
+    app = await NestFactory.createApplicationContext(module, { logger });
+    app.enableShutdownHooks();
+  }
+  await app.get(ObjectStore).ensureBucket();
+  const { createdKey } = await app.get(ProjectsService).bootstrap();
+  if (config.runsApi) {
+    const http = app as NestExpressApplication;
+    await http.listen(config.env.PORT, config.env.HOST);
+    const address = http.getHttpServer().address();
+    const port = typeof address === 'object' && address ? address.port : config.env.PORT;
+    url = config.env.PUBLIC_URL ?? `http://localhost:${port}`;
+  }
+  return { app, url, createdApiKey: createdKey, close: () => app.close() };
+}
+
+function accessLog(root: ReturnType<typeof createRootLogger>) {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const t0 = process.hrtime.bigint();
+    res.on('finish', () => {
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      const level = res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info';
+      root[level]({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'request');
+    });
+    next();
+  };
+}
+
+async function main() {
+  let config: Config;
+  try {
+    config = Config.fromEnv(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`loraplane: ${err.message}\nSee .env.example for every variable.\n`);
+      process.exit(78); // EX_CONFIG
+    }
+    throw err;
+  }
+  const started = await start(config);
+  const log = new Logger('loraplane');
+  log.log(`role=${config.env.LORAPLANE_ROLE} mode=${config.env.LORAPLANE_MODE}${started.url ? ` listening on ${started.url}` : ''}`);
+  if (started.url) {
+    const key = started.createdApiKey ?? config.env.LORAPLANE_API_KEY;
+    const shown = started.createdApiKey ? key : key ? `${key.slice(0, 8)}... (LORAPLANE_API_KEY)` : '<an API key>';
+    // Printed for a person at a terminal, not as a log line; the key appears only when it was just created.
+    process.stdout.write(
+      [
+        '',
+        `  loraplane is running: ${started.url}`,
+        `  API docs:             ${started.url}/docs`,
+        `  API key:              ${shown}${started.createdApiKey ? '   (shown once; set LORAPLANE_API_KEY to keep one across restarts)' : ''}`,
+        '',
+        '  Try it with the official openai SDK (npm i openai):',
+        `    const client = new OpenAI({ baseURL: '${started.url}/v1', apiKey: process.env.LORAPLANE_API_KEY });`,
+        "    const file = await client.files.create({ file: fs.createReadStream('train.jsonl'), purpose: 'fine-tune' });",
+        "    const job = await client.fineTuning.jobs.create({ model: 'tiny-lora', training_file: file.id });",
+        '',
+        '  or curl:',
+        `    curl -H "Authorization: Bearer $LORAPLANE_API_KEY" ${started.url}/v1/models`,
+        '',
+      ].join('\n'),
+    );
+  }
+}
+
+if (require.main === module) {
+  main().catch((err) => {
+    process.stderr.write(`loraplane failed to start: ${err?.stack ?? err}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,96 @@
+import { Injectable, RequestMethod } from '@nestjs/common';
+import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
+import { DiscoveryService, MetadataScanner } from '@nestjs/core';
+import { z } from 'zod';
+import { DOC_METADATA, RouteDoc } from '../common/http/zod-validation';
+
+const METHODS: Partial<Record<RequestMethod, string>> = {
+  [RequestMethod.GET]: 'get',
+  [RequestMethod.POST]: 'post',
+  [RequestMethod.PUT]: 'put',
+  [RequestMethod.PATCH]: 'patch',
+  [RequestMethod.DELETE]: 'delete',
+};
+
+const errorEnvelope = {
+  type: 'object',
+  properties: {
+    error: {
+      type: 'object',
+      properties: { message: { type: 'string' }, type: { type: 'string' }, param: { type: ['string', 'null'] }, code: { type: 'string' } },
+      required: ['message', 'type', 'param', 'code'],
+    },
+  },
+};
+
+function jsonSchema(schema: z.ZodType, io: 'input' | 'output') {
+  const { $schema: _s, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<string, unknown>;
+  return rest;
+}
+
+/**
+ * OpenAPI 3.1 from the routes themselves: paths from Nest's metadata, request schemas from the very zod schemas
+ * the validation pipes use (`@ZBody`, `@ZQuery`), so the document cannot drift from what the API accepts.
+ */
+@Injectable()
+export class OpenApiBuilder {
+  private cached?: Record<string, unknown>;
+
+  constructor(private readonly discovery: DiscoveryService, private readonly scanner: MetadataScanner) {}
+
+  document(): Record<string, unknown> {
+    if (this.cached) return this.cached;
+    const paths: Record<string, Record<string, unknown>> = {};
+    for (const wrapper of this.discovery.getControllers()) {
+      const { instance, metatype } = wrapper;
+      if (!instance || !metatype) continue;
+      const base = String(Reflect.getMetadata(PATH_METADATA, metatype) ?? '');
+      const proto = Object.getPrototypeOf(instance);
+      for (const name of this.scanner.getAllMethodNames(proto)) {
+        const handler = proto[name];
+        const sub = Reflect.getMetadata(PATH_METADATA, handler);
+        const method = METHODS[Reflect.getMetadata(METHOD_METADATA, handler) as RequestMethod];
+        if (sub === undefined || !method) continue;
+        const doc: RouteDoc = Reflect.getMetadata(DOC_METADATA, proto, name) ?? {};
+        const path = `/${[base, sub].map((s) => String(s).replace(/^\/|\/$/g, '')).filter(Boolean).join('/')}`.replace(/:([a-zA-Z_]+)/g, '{$1}');
+        (paths[path] ??= {})[method] = this.operation(path, doc);
+      }
+    }
+    this.cached = {
+      openapi: '3.1.0',
+      info: {
+        title: 'loraplane',
+        version: '0.1.0',
+        description: 'LoRA fine-tuning control plane. OpenAI-compatible where OpenAI defines the API (files, fine-tuning jobs, models).',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } }, schemas: { Error: errorEnvelope } },
+      security: [{ bearer: [] }],
+      paths,
+    };
+    return this.cached;
+  }
+
+  private operation(path: string, doc: RouteDoc) {
+    const params = [...path.matchAll(/\{([a-zA-Z_]+)\}/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
+    if (doc.query) {
+      const q = jsonSchema(doc.query, 'input') as { properties?: Record<string, unknown>; required?: string[] };
+      for (const [name, schema] of Object.entries(q.properties ?? {})) params.push({ name, in: 'query', required: (q.required ?? []).includes(name), schema } as never);
+    }
+    const op: Record<string, unknown> = {
+      summary: doc.summary,
+      tags: doc.tags,
+      parameters: params.length ? params : undefined,
+      security: doc.public ? [] : undefined,
+      responses: {
+        '200': doc.response
+          ? { description: 'OK', content: { [doc.responseContentType ?? 'application/json']: { schema: jsonSchema(doc.response, 'output') } } }
+          : { description: 'OK', content: { [doc.responseContentType ?? 'application/json']: {} } },
+        default: { description: "Error in OpenAI's envelope", content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+      },
+    };
+    if (doc.body) {
+      op.requestBody = { required: true, content: { [doc.bodyContentType ?? 'application/json']: { schema: jsonSchema(doc.body, 'input') } } };
+    }
+    return op;
+  }
+}

@@ -1,0 +1,252 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { UnrecoverableError } from 'bullmq';
+import { createHash } from 'node:crypto';
+import { scrubSecrets } from '../common/logger';
+import { PrismaService } from '../db/prisma.service';
+import { FineTuningJob, Prisma } from '../generated/prisma/client';
+import { ObjectStore } from '../storage/object-store';
+import { ArtifactFile, CONTRACT_VERSION, JobSpec, parseTrainerLine, TrainerEvent, TRAINER_EXIT } from './contract/job-contract';
+import { fineTunedModelName } from './fine-tuned-model-name';
+import { ResolvedHyperparameters } from './hyperparameters';
+import { JobState, NewEvent } from './job-state';
+import { ModelCatalog } from './model-catalog';
+import { DockerRuntime } from './runtime/docker-runtime';
+import { TrainingQueue } from './training.queue';
+
+/** Largest single file a trainer may upload through its POST policy. */
+const MAX_ARTIFACT_BYTES = 20 * 1024 * 1024 * 1024;
+
+interface RunOutcome {
+  artifact?: Extract<TrainerEvent, { type: 'artifact' }>;
+  error?: Extract<TrainerEvent, { type: 'error' }>;
+  stderrTail: string[];
+  contractViolations: string[];
+}
+
+/**
+ * The worker side of a fine-tuning job. Each step is safe to run twice: state moves are compare-and-set, the
+ * container is found by label before one is created, and trainer output is stored with idempotent keys.
+ */
+@Injectable()
+export class JobRunner {
+  private readonly logger = new Logger(JobRunner.name);
+
+  constructor(
+    private readonly prisma: PrismaService,
+    private readonly store: ObjectStore,
+    private readonly runtime: DockerRuntime,
+    private readonly catalog: ModelCatalog,
+    private readonly state: JobState,
+    private readonly queue: TrainingQueue,
+  ) {}
+
+  /** validating_files -> queued. The files were validated line by line at upload; here they must still be usable. */
+  async validate(jobId: string): Promise<void> {
+    const job = await this.prisma.fineTuningJob.findUnique({ where: { id: jobId }, include: { trainingFile: true, validationFile: true } });
+    if (!job || job.status !== 'validating_files') return;
+    for (const file of [job.trainingFile, job.validationFile]) {
+      if (!file) continue;
+      const stored = await this.store.head(file.s3Key);
+      if (file.status !== 'ready' || !stored || stored.bytes !== Number(file.bytes)) {
+        await this.fail(job, ['validating_files'], 'invalid_training_file', `File ${file.id} is no longer available or not valid`, 'training_file');
+        return;
+      }
+    }
+    const queued = await this.state.transition(jobId, ['validating_files'], 'queued', { message: 'Files validated; the job is queued' });
+    if (queued) await this.queue.enqueue('job.run', { jobId, attempt: queued.attempt + 1 });
+  }
+
+  /** queued -> running -> succeeded | failed, or re-attach to the container of a job already running. */
+  async run(jobId: string, attempt: number): Promise<void> {
+    let job = await this.prisma.fineTuningJob.findUnique({ where: { id: jobId }, include: { trainingFile: true, validationFile: true } });
+    if (!job) return;
+    const model = this.catalog.get(job.model);
+    if (job.status === 'queued') {
+      if (model.gpus.count > 0) {
+        // GPU placement over registered hosts arrives with the GPU-hosts work; until then say what the job waits for.
+        await this.state.event(job, {
+          level: 'warn',
+          message: `Waiting for ${model.gpus.count} GPU(s) with at least ${model.gpus.minMemoryGb} GB each: no GPU host is registered`,
+          sourceKey: `wait:gpu:${attempt}`,
+        });
+        return;
+      }
+      const started = await this.state.transition(
+        jobId,
+        ['queued'],
+        'running',
+        { message: `Starting training container (attempt ${attempt}) with ${model.trainerImage}` },
+        { attempt, startedAt: new Date() },
+      );
+      if (!started) return;
+    } else if (job.status !== 'running' || job.attempt !== attempt) {
+      return; // finished, cancelled, or a newer attempt owns it
+    }
+    job = await this.prisma.fineTuningJob.findUniqueOrThrow({ where: { id: jobId }, include: { trainingFile: true, validationFile: true } });
+
+    let containerId = await this.runtime.find(jobId, attempt);
+    if (!containerId) {
+      const spec = await this.buildSpec(job, attempt);
+      containerId = await this.runtime.start({
+        jobId,
+        projectId: job.projectId,
+        attempt,
+        model: model.id,
+        image: model.trainerImage,
+        env: { LORAPLANE_JOB_SPEC: JSON.stringify(spec), LORAPLANE_SCRATCH_DIR: '/scratch' },
+        resources: model.resources,
+        gpuDeviceIds: [],
+      });
+      await this.prisma.fineTuningJob.update({ where: { id: jobId }, data: { containerId } });
+    } else {
+      this.logger.log({ jobId, attempt, containerId }, 're-attaching to a running training container');
+    }
+
+    const outcome = await this.follow(job, attempt, containerId);
+    const exit = await this.runtime.wait(containerId);
+    await this.settle(job, exit, outcome);
+    await this.runtime.remove(containerId).catch((err) => this.logger.warn({ err, containerId }, 'could not remove container'));
+  }
+
+  private async buildSpec(job: FineTuningJob & { trainingFile: { s3Key: string; sha256: string; bytes: bigint }; validationFile: { s3Key: string; sha256: string; bytes: bigint } | null }, attempt: number): Promise<JobSpec> {
+    const hp = job.hyperparameters as unknown as ResolvedHyperparameters;
+    const model = this.catalog.get(job.model);
+    const fileRef = async (f: { s3Key: string; sha256: string; bytes: bigint }) => ({ url: await this.store.presignGet(f.s3Key), sha256: f.sha256, bytes: Number(f.bytes) });
+    const output = await this.store.presignPost(`${job.outputPrefix}attempt-${attempt}/`, MAX_ARTIFACT_BYTES);
+    return {
+      contract_version: CONTRACT_VERSION,
+      job_id: job.id,
+      attempt,
+      model: { name: model.id, weights: model.weights.ref },
+      method: ((job.method as { type?: string }).type ?? 'supervised') as 'supervised' | 'dpo',
+      seed: job.seed,
+      hyperparameters: { n_epochs: hp.n_epochs, batch_size: hp.batch_size, learning_rate: hp.learning_rate, lora: hp.lora },
+      data: {
+        training_file: await fileRef(job.trainingFile),
+        validation_file: job.validationFile ? await fileRef(job.validationFile) : null,
+      },
+      output: { url: output.url, fields: output.fields, key_prefix: output.keyPrefix, max_bytes: output.maxBytes, expires_at: output.expiresAt },
+    };
+  }
+
+  /** Turns the container's stdout into job events, from its first line (re-reads collapse on sourceKey). */
+  private async follow(job: FineTuningJob, attempt: number, containerId: string): Promise<RunOutcome> {
+    const outcome: RunOutcome = { stderrTail: [], contractViolations: [] };
+    const keep = (line: string) => {
+      outcome.stderrTail.push(scrubSecrets(line).slice(0, 500));
+      if (outcome.stderrTail.length > 20) outcome.stderrTail.shift();
+    };
+    await this.runtime.follow(
+      containerId,
+      async (line, lineNo) => {
+        const parsed = parseTrainerLine(line);
+        if (parsed.kind === 'log') return keep(parsed.text);
+        if (parsed.kind === 'invalid') {
+          outcome.contractViolations.push(`line ${lineNo}: ${parsed.problem}`);
+          return;
+        }
+        const { event } = parsed;
+        if (event.type === 'artifact') outcome.artifact = event;
+        if (event.type === 'error') outcome.error = event;
+        const row = toJobEvent(event);
+        if (row) await this.state.event(job, { ...row, sourceKey: `a${attempt}:${lineNo}` });
+      },
+      keep,
+    );
+    return outcome;
+  }
+
+  private async settle(job: FineTuningJob, exit: { exitCode: number; oomKilled: boolean }, outcome: RunOutcome): Promise<void> {
+    const current = await this.prisma.fineTuningJob.findUniqueOrThrow({ where: { id: job.id } });
+    if (current.status !== 'running') return; // cancelled while it ran: stays cancelled
+    if (exit.exitCode === TRAINER_EXIT.ok && outcome.artifact) {
+      const problem = await this.verifyArtifact(outcome.artifact.key_prefix, outcome.artifact.files, job.outputPrefix);
+      if (problem) return this.fail(job, ['running'], 'artifact_invalid', problem);
+      const project = await this.prisma.project.findUniqueOrThrow({ where: { id: job.projectId } });
+      await this.state.transition(
+        job.id,
+        ['running'],
+        'succeeded',
+        { message: 'The job has successfully completed', data: { files: outcome.artifact.files } as unknown as Prisma.InputJsonValue },
+        {
+          finishedAt: new Date(),
+          fineTunedModel: fineTunedModelName(job.model, project.slug, job.suffix, job.id),
+          trainedTokens: outcome.artifact.trained_tokens ?? null,
+          resultFiles: { key_prefix: outcome.artifact.key_prefix, files: outcome.artifact.files } as unknown as Prisma.InputJsonValue,
+        },
+      );
+      return;
+    }
+    const [code, message] = explainFailure(exit, outcome);
+    await this.fail(job, ['running'], code, message);
+  }
+
+  /** The files must be in S3, under this job's prefix, with the sizes and sha256 the trainer announced. */
+  private async verifyArtifact(prefix: string, files: ArtifactFile[], jobPrefix: string): Promise<string | null> {
+    if (!prefix.startsWith(jobPrefix)) return `the trainer announced files outside the job's prefix (${prefix})`;
+    for (const file of files) {
+      const key = prefix + file.name;
+      const body = await this.store.get(key);
+      if (!body) return `the trainer announced ${file.name} but it is not in object storage`;
+      const hash = createHash('sha256');
+      let bytes = 0;
+      for await (const chunk of body) {
+        hash.update(chunk as Buffer);
+        bytes += (chunk as Buffer).length;
+      }
+      const sha = hash.digest('hex');
+      if (bytes !== file.bytes || sha !== file.sha256) {
+        return `${file.name} in object storage (${bytes} bytes, sha256 ${sha.slice(0, 12)}…) does not match what the trainer announced (${file.bytes} bytes, ${file.sha256.slice(0, 12)}…)`;
+      }
+    }
+    return null;
+  }
+
+  async fail(job: Pick<FineTuningJob, 'id'>, from: FineTuningJob['status'][], code: string, message: string, param: string | null = null): Promise<void> {
+    await this.state.transition(
+      job.id,
+      from,
+      'failed',
+      { level: 'error', message: `The job failed: ${message}` },
+      { finishedAt: new Date(), error: { code, message, param } },
+    );
+  }
+
+  /** Called when the queue gives up on a task (its retries are spent): the job must not stay running forever. */
+  async giveUp(jobId: string, reason: string): Promise<void> {
+    await this.fail({ id: jobId }, ['validating_files', 'queued', 'running'], 'internal_error', `loraplane could not run the job: ${scrubSecrets(reason)}`);
+  }
+}
+
+function toJobEvent(event: TrainerEvent): NewEvent | null {
+  switch (event.type) {
+    case 'status':
+      return { message: event.message, data: { status: event.status } };
+    case 'metrics': {
+      const { type: _t, ...data } = event;
+      return { type: 'metrics', message: `Step ${event.step}/${event.total_steps}: training loss=${event.train_loss.toFixed(4)}`, data };
+    }
+    case 'checkpoint':
+      return { message: `Checkpoint saved at step ${event.step}`, data: { step: event.step, files: event.files } as unknown as Prisma.InputJsonValue };
+    case 'artifact':
+      return { message: `Adapter uploaded: ${event.files.map((f) => f.name).join(', ')}`, data: { files: event.files } as unknown as Prisma.InputJsonValue };
+    case 'error':
+      return { level: 'error', message: `Trainer error (${event.code}): ${event.message}`, data: { code: event.code, line: event.line ?? null } };
+  }
+}
+
+/** A readable reason for a failed run: the trainer's own error event first, then what the engine tells. */
+export function explainFailure(exit: { exitCode: number; oomKilled: boolean }, outcome: RunOutcome): [string, string] {
+  if (exit.oomKilled) return ['out_of_memory', `the trainer ran out of memory (exit code ${exit.exitCode}, OOMKilled)`];
+  if (outcome.error) {
+    const line = outcome.error.line ? ` (line ${outcome.error.line})` : '';
+    const code = outcome.error.code === 'invalid_data' ? 'invalid_training_file' : `trainer_${outcome.error.code}`;
+    return [code, `${outcome.error.message}${line}; exit code ${exit.exitCode}`];
+  }
+  if (exit.exitCode === 0) {
+    const why = outcome.contractViolations.length ? `; contract violations: ${outcome.contractViolations.slice(0, 3).join('; ')}` : '';
+    return ['contract_error', `the trainer exited 0 without announcing an adapter artifact${why}`];
+  }
+  const tail = outcome.stderrTail.slice(-5).join(' | ');
+  return ['trainer_exit', `the trainer exited with code ${exit.exitCode}${tail ? `: ${tail}` : ''}`];
+}

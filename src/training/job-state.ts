@@ -1,0 +1,62 @@
+import { Injectable } from '@nestjs/common';
+import { newId } from '../common/ids';
+import { PrismaService } from '../db/prisma.service';
+import { EventLevel, EventType, FineTuningJob, JobStatus, Prisma } from '../generated/prisma/client';
+
+export interface NewEvent {
+  level?: EventLevel;
+  type?: EventType;
+  message: string;
+  data?: Prisma.InputJsonValue;
+  /** Makes the insert idempotent (trainer output re-read after a restart). */
+  sourceKey?: string;
+}
+
+export const TERMINAL: JobStatus[] = ['succeeded', 'failed', 'cancelled'];
+
+/**
+ * Every status change of a fine-tuning job goes through here: one transaction, a compare-and-set on the current
+ * status (so two workers, or a worker and a cancel, cannot both win), and an event row.
+ */
+@Injectable()
+export class JobState {
+  constructor(private readonly prisma: PrismaService) {}
+
+  /** Moves the job from one of `from` to `to`; returns the updated job, or null if it was not in `from`. */
+  async transition(
+    jobId: string,
+    from: JobStatus[],
+    to: JobStatus,
+    event: NewEvent,
+    data: Prisma.FineTuningJobUpdateManyMutationInput = {},
+  ): Promise<FineTuningJob | null> {
+    return this.prisma.$transaction(async (tx) => {
+      const { count } = await tx.fineTuningJob.updateMany({ where: { id: jobId, status: { in: from } }, data: { ...data, status: to } });
+      if (count === 0) return null;
+      const job = await tx.fineTuningJob.findUniqueOrThrow({ where: { id: jobId } });
+      await tx.jobEvent.create({ data: eventRow(job, event) });
+      return job;
+    });
+  }
+
+  async event(job: Pick<FineTuningJob, 'id' | 'projectId'>, event: NewEvent): Promise<void> {
+    await this.prisma.jobEvent.createMany({ data: [eventRow(job, event)], skipDuplicates: true });
+  }
+
+  async events(job: Pick<FineTuningJob, 'id' | 'projectId'>, events: NewEvent[]): Promise<void> {
+    if (events.length) await this.prisma.jobEvent.createMany({ data: events.map((e) => eventRow(job, e)), skipDuplicates: true });
+  }
+}
+
+export function eventRow(job: Pick<FineTuningJob, 'id' | 'projectId'>, e: NewEvent): Prisma.JobEventCreateManyInput {
+  return {
+    id: newId.event(),
+    jobId: job.id,
+    projectId: job.projectId,
+    level: e.level ?? 'info',
+    type: e.type ?? 'message',
+    message: e.message,
+    data: e.data,
+    sourceKey: e.sourceKey,
+  };
+}

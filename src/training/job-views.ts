@@ -1,0 +1,51 @@
+import { FineTuningJob, JobEvent } from '../generated/prisma/client';
+import { ResolvedHyperparameters } from './hyperparameters';
+
+const unix = (d: Date | null) => (d ? Math.floor(d.getTime() / 1000) : null);
+
+/** OpenAI's fine_tuning.job object, plus loraplane's `lora` and `adapter` fields. */
+export function toJobObject(job: FineTuningJob) {
+  const hp = job.hyperparameters as unknown as ResolvedHyperparameters;
+  const result = job.resultFiles as { key_prefix: string; files: { name: string; bytes: number; sha256: string }[] } | null;
+  return {
+    id: job.id,
+    object: 'fine_tuning.job' as const,
+    created_at: unix(job.createdAt)!,
+    error: job.error ?? null,
+    fine_tuned_model: job.fineTunedModel,
+    finished_at: unix(job.finishedAt),
+    estimated_finish: null,
+    hyperparameters: {
+      batch_size: hp.batch_size,
+      learning_rate_multiplier: hp.learning_rate_multiplier,
+      n_epochs: hp.n_epochs,
+      ...(hp.beta !== undefined ? { beta: hp.beta } : {}),
+    },
+    method: job.method,
+    model: job.model,
+    organization_id: job.projectId,
+    result_files: [],
+    seed: job.seed,
+    status: job.status,
+    trained_tokens: job.trainedTokens,
+    training_file: job.trainingFileId,
+    validation_file: job.validationFileId,
+    integrations: job.integrations ?? [],
+    metadata: job.metadata ?? null,
+    user_provided_suffix: job.suffix,
+    lora: hp.lora,
+    adapter: result ? { key_prefix: result.key_prefix, files: result.files } : null,
+  };
+}
+
+export function toEventObject(e: JobEvent) {
+  return {
+    id: e.id,
+    object: 'fine_tuning.job.event' as const,
+    created_at: unix(e.createdAt)!,
+    level: e.level,
+    message: e.message,
+    type: e.type,
+    data: e.data ?? null,
+  };
+}

@@ -1,0 +1,173 @@
+import { Injectable, Logger } from '@nestjs/common';
+import Docker from 'dockerode';
+import { PassThrough } from 'node:stream';
+import readline from 'node:readline';
+import { DomainError } from '../../common/domain-error';
+import { Config } from '../../config/config';
+
+export const LABEL = {
+  managed: 'io.loraplane.managed',
+  job: 'io.loraplane.job',
+  attempt: 'io.loraplane.attempt',
+  project: 'io.loraplane.project',
+  model: 'io.loraplane.model',
+} as const;
+
+export interface TrainingLaunch {
+  jobId: string;
+  projectId: string;
+  attempt: number;
+  model: string;
+  image: string;
+  /** Passed to the container at create time; never logged or stored by loraplane. */
+  env: Record<string, string>;
+  resources: { memoryMb: number; cpus: number; pids: number; scratchMb: number };
+  /** Exact GPU device ids to pin (empty on CPU). */
+  gpuDeviceIds: string[];
+}
+
+export interface ContainerExit {
+  exitCode: number;
+  oomKilled: boolean;
+}
+
+/**
+ * Runs training containers on a Docker engine. Containers are found again by label, so a worker that restarts
+ * re-attaches instead of starting a second copy. Vendor errors become DomainErrors here.
+ */
+@Injectable()
+export class DockerRuntime {
+  private readonly logger = new Logger(DockerRuntime.name);
+  private readonly docker: Docker;
+
+  constructor(private readonly config: Config) {
+    this.docker = new Docker({ socketPath: config.env.DOCKER_SOCKET });
+  }
+
+  async ping(): Promise<void> {
+    await this.docker.ping({ abortSignal: AbortSignal.timeout(2000) } as never);
+  }
+
+  /** The container of this job attempt, if one was created already. */
+  async find(jobId: string, attempt: number): Promise<string | null> {
+    const list = await this.call('list containers', () =>
+      this.docker.listContainers({ all: true, filters: { label: [`${LABEL.job}=${jobId}`, `${LABEL.attempt}=${attempt}`] } }),
+    );
+    return list[0]?.Id ?? null;
+  }
+
+  /** Creates and starts the hardened container (idempotent per job attempt). */
+  async start(launch: TrainingLaunch): Promise<string> {
+    const existing = await this.find(launch.jobId, launch.attempt);
+    const id = existing ?? (await this.create(launch));
+    const info = await this.call('inspect container', () => this.docker.getContainer(id).inspect());
+    // Start only a container that never ran: one that already exited is settled by the caller, not restarted.
+    if (info.State.Status === 'created') {
+      await this.call('start container', () => this.docker.getContainer(id).start());
+    }
+    return id;
+  }
+
+  private async create(launch: TrainingLaunch): Promise<string> {
+    const { resources } = launch;
+    const container = await this.call('create container', () =>
+      this.docker.createContainer({
+        name: `loraplane-${launch.jobId}-a${launch.attempt}`,
+        Image: launch.image,
+        Env: Object.entries(launch.env).map(([k, v]) => `${k}=${v}`),
+        Labels: {
+          [LABEL.managed]: 'true',
+          [LABEL.job]: launch.jobId,
+          [LABEL.attempt]: String(launch.attempt),
+          [LABEL.project]: launch.projectId,
+          [LABEL.model]: launch.model,
+        },
+        User: '65534:65534',
+        WorkingDir: '/app',
+        HostConfig: {
+          Init: true, // the trainer gets SIGTERM and its children are reaped
+          ReadonlyRootfs: true,
+          Tmpfs: { '/scratch': `rw,nosuid,nodev,size=${resources.scratchMb}m`, '/tmp': 'rw,nosuid,nodev,size=64m' },
+          CapDrop: ['ALL'],
+          SecurityOpt: ['no-new-privileges'],
+          Memory: resources.memoryMb * 1024 * 1024,
+          MemorySwap: resources.memoryMb * 1024 * 1024,
+          NanoCpus: Math.round(resources.cpus * 1e9),
+          PidsLimit: resources.pids,
+          NetworkMode: this.config.env.TRAINING_NETWORK,
+          DeviceRequests: launch.gpuDeviceIds.length
+            ? [{ Driver: 'nvidia', DeviceIDs: launch.gpuDeviceIds, Capabilities: [['gpu']] }]
+            : undefined,
+        },
+      }),
+    );
+    this.logger.log({ jobId: launch.jobId, attempt: launch.attempt, containerId: container.id }, 'created training container');
+    return container.id;
+  }
+
+  /**
+   * Calls `onLine` for every stdout line from the start of the container's output, in order, until it exits.
+   * stderr lines go to `onStderr`. Resolves when the log stream ends.
+   */
+  async follow(containerId: string, onLine: (line: string, lineNo: number) => Promise<void>, onStderr: (line: string) => void): Promise<void> {
+    const container = this.docker.getContainer(containerId);
+    const stream = await this.call('follow logs', () => container.logs({ follow: true, stdout: true, stderr: true }));
+    const out = new PassThrough();
+    const err = new PassThrough();
+    container.modem.demuxStream(stream, out, err);
+    stream.on('end', () => { out.end(); err.end(); });
+    stream.on('error', () => { out.end(); err.end(); });
+    readline.createInterface({ input: err }).on('line', onStderr);
+    let lineNo = 0;
+    for await (const line of readline.createInterface({ input: out, crlfDelay: Infinity })) {
+      await onLine(line, ++lineNo);
+    }
+  }
+
+  async wait(containerId: string): Promise<ContainerExit> {
+    const container = this.docker.getContainer(containerId);
+    const res = await this.call('wait for container', () => container.wait());
+    const info = await this.call('inspect container', () => container.inspect());
+    return { exitCode: res.StatusCode, oomKilled: Boolean(info.State.OOMKilled) };
+  }
+
+  /** SIGTERM, then SIGKILL after the grace period (the contract asks trainers to checkpoint and exit in time). */
+  async stop(containerId: string, graceSeconds = 30): Promise<void> {
+    try {
+      await this.docker.getContainer(containerId).stop({ t: graceSeconds });
+    } catch (err) {
+      if (statusOf(err) === 304 || statusOf(err) === 404) return; // already stopped or gone
+      throw this.translate(err, 'stop container');
+    }
+  }
+
+  async remove(containerId: string): Promise<void> {
+    try {
+      await this.docker.getContainer(containerId).remove({ force: true });
+    } catch (err) {
+      if (statusOf(err) === 404 || statusOf(err) === 409) return; // gone, or removal already in progress
+      throw this.translate(err, 'remove container');
+    }
+  }
+
+  private async call<T>(action: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw this.translate(err, action);
+    }
+  }
+
+  private translate(err: unknown, action: string): DomainError {
+    const status = statusOf(err);
+    const reason = (err as { json?: { message?: string } })?.json?.message ?? (err as Error)?.message ?? String(err);
+    if (status === 404 && action === 'create container') {
+      return new DomainError('internal', `Docker: ${action} failed: ${reason} (is the trainer image built?)`, null, { cause: err });
+    }
+    return new DomainError('service_unavailable', `Docker engine: ${action} failed: ${reason}`, null, { cause: err, retryAfterSeconds: 5 });
+  }
+}
+
+function statusOf(err: unknown): number | undefined {
+  return (err as { statusCode?: number })?.statusCode;
+}

@@ -1,0 +1,67 @@
+import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
+import { Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { Job, UnrecoverableError } from 'bullmq';
+import { DomainError } from '../common/domain-error';
+import { PrismaService } from '../db/prisma.service';
+import { JobRunner } from './job-runner';
+import { TaskPayload, TRAINING_QUEUE, TrainingQueue, TrainingTask, trainingTasks } from './training.queue';
+
+type Handlers = { [T in TrainingTask]: (payload: TaskPayload<T>) => Promise<void> };
+
+/**
+ * Worker for the training queue. Handlers are a typed table over the task catalog; a payload that fails its schema,
+ * or a permanent domain error, is not retried.
+ */
+@Processor(TRAINING_QUEUE, { concurrency: 16 })
+export class TrainingProcessor extends WorkerHost implements OnApplicationBootstrap {
+  private readonly logger = new Logger(TrainingProcessor.name);
+  private readonly handlers: Handlers;
+
+  constructor(private readonly runner: JobRunner, private readonly queue: TrainingQueue, private readonly prisma: PrismaService) {
+    super();
+    this.handlers = {
+      'job.validate': (p) => this.runner.validate(p.jobId),
+      'job.run': (p) => this.runner.run(p.jobId, p.attempt),
+    };
+  }
+
+  async process(job: Job): Promise<void> {
+    const name = job.name as TrainingTask;
+    const schema = trainingTasks[name];
+    if (!schema) throw new UnrecoverableError(`unknown task '${job.name}'`);
+    const payload = schema.safeParse(job.data);
+    if (!payload.success) throw new UnrecoverableError(`bad payload for ${name}: ${payload.error.message}`);
+    try {
+      await (this.handlers[name] as (p: unknown) => Promise<void>)(payload.data);
+    } catch (err) {
+      // Only an unavailable dependency is worth retrying; other domain errors are permanent.
+      if (err instanceof DomainError && err.code !== 'service_unavailable') throw new UnrecoverableError(err.message);
+      throw err;
+    }
+  }
+
+  @OnWorkerEvent('failed')
+  async onFailed(job: Job | undefined, err: Error) {
+    if (!job) return;
+    const spent = job.attemptsMade >= (job.opts.attempts ?? 1) || err instanceof UnrecoverableError || err.name === 'UnrecoverableError';
+    this.logger.warn({ task: job.name, jobId: job.data?.jobId, attempt: job.attemptsMade, err }, spent ? 'task failed for good' : 'task failed; will retry');
+    if (spent && typeof job.data?.jobId === 'string') await this.runner.giveUp(job.data.jobId, err.message);
+  }
+
+  /**
+   * Postgres is the source of truth and Redis only carries work: at start, every unfinished job gets its task again.
+   * Deterministic task ids make this a no-op for tasks still in the queue.
+   */
+  async onApplicationBootstrap() {
+    const open = await this.prisma.fineTuningJob.findMany({
+      where: { status: { in: ['validating_files', 'queued', 'running'] } },
+      select: { id: true, status: true, attempt: true },
+    });
+    for (const j of open) {
+      if (j.status === 'validating_files') await this.queue.enqueue('job.validate', { jobId: j.id });
+      else if (j.status === 'queued') await this.queue.enqueue('job.run', { jobId: j.id, attempt: j.attempt + 1 });
+      else await this.queue.enqueue('job.run', { jobId: j.id, attempt: j.attempt });
+    }
+    if (open.length) this.logger.log(`re-enqueued ${open.length} unfinished job(s)`);
+  }
+}
