@@ -1,0 +1,58 @@
+// Types for model.js, the tiny-lora DEVELOPMENT model (plain CommonJS so it runs in a node-only image).
+export interface ChatMessage {
+  role: string;
+  content: unknown;
+}
+export interface SparseVector {
+  idx: Int32Array;
+  val: Float64Array;
+}
+export interface LoadedAdapter {
+  config: Record<string, unknown> & { r: number; lora_alpha: number };
+  r: number;
+  alpha: number;
+  scale: number;
+  A: Float32Array;
+  B: Float32Array;
+}
+/** Anything with LoRA factors: a loaded adapter or a trainer result (float64 during training). */
+export interface LoraFactors {
+  r: number;
+  scale: number;
+  A: ArrayLike<number>;
+  B: ArrayLike<number>;
+}
+export interface Prediction {
+  answer: string;
+  index: number;
+  logprob: number;
+  top: { answer: string; logprob: number }[];
+}
+
+export const MODEL_NAME: 'tiny-lora';
+export const D: number;
+export const V: number;
+export const VOCAB: readonly string[];
+export const BASE_SEED: string;
+export const TARGET_MODULE: 'lm_head';
+export const LORA_A_NAME: string;
+export const LORA_B_NAME: string;
+export const INPUT_ROLES: ReadonlySet<string>;
+
+export function fnv1a(text: string): number;
+export function mulberry32(seed: number): () => number;
+export function rngFor(purpose: string, seed: number): () => number;
+export function contentText(content: unknown): string;
+export function words(text: string): string[];
+export function featurize(messages: ChatMessage[]): SparseVector;
+export function getBaseWeights(): Float32Array;
+export function baseLogits(x: SparseVector): Float64Array;
+export function loraHidden(A: ArrayLike<number>, r: number, x: SparseVector): Float64Array;
+export function addLoraLogits(logits: Float64Array, B: ArrayLike<number>, r: number, scale: number, h: Float64Array): Float64Array;
+export function logSoftmax(logits: ArrayLike<number>): Float64Array;
+export function argmax(values: ArrayLike<number>): number;
+export function predict(messages: ChatMessage[], adapter?: LoraFactors | null, topK?: number): Prediction;
+export function answerIndex(text: unknown): number | null;
+export function loraScale(config: { r: number; lora_alpha: number; use_rslora?: boolean }): number;
+export function parseAdapter(config: Record<string, unknown>, safetensorsBytes: Buffer): LoadedAdapter;
+export function loadAdapter(dir: string): LoadedAdapter;
