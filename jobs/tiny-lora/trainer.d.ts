@@ -1,0 +1,73 @@
+// Types for trainer.js (the tiny-lora container entry point), for in-process use by tests and tools.
+import type { SparseVector } from './model';
+
+export const CONTRACT_VERSION: 1;
+export const TRAINER_EXIT: {
+  ok: 0;
+  internal: 1;
+  invalid_spec: 2;
+  invalid_data: 3;
+  data_unreachable: 4;
+  upload_failed: 5;
+  cancelled: 143;
+};
+
+export class TrainerError extends Error {
+  constructor(code: string, message: string, options?: { line?: number; cause?: unknown });
+  code: string;
+  line?: number;
+}
+
+export interface Example {
+  x: SparseVector;
+  target: number;
+  tokens: number;
+}
+export interface LoraSettings {
+  r: number;
+  alpha: number;
+  dropout: number;
+  target_modules?: string[];
+}
+export interface TrainOptions {
+  seed: number;
+  n_epochs: number;
+  batch_size: number;
+  learning_rate: number;
+  lora: LoraSettings;
+}
+export interface Trained {
+  A: Float64Array;
+  B: Float64Array;
+  r: number;
+  alpha: number;
+  scale: number;
+  trainedTokens: number;
+}
+export interface AdapterFile {
+  name: string;
+  data: Buffer;
+}
+export type Emit = (event: Record<string, unknown> & { type: string }) => void;
+
+export function validateSpec<T>(spec: T): T;
+export function parseSpecText(text: string | undefined): unknown;
+export function parseExampleLine(text: string, lineNo: number, label: string): Example;
+export function examplesFromJsonl(text: string, label?: string): Example[];
+export function countTokens(text: string): number;
+export function initLora(r: number, seed: number): { A: Float64Array; B: Float64Array };
+export function train(
+  examples: Example[],
+  options: TrainOptions,
+  hooks?: { validation?: Example[]; onMetrics?: Emit; logEvery?: number },
+): Promise<Trained>;
+export function evaluate(examples: Example[], params: { r: number; scale: number; A: ArrayLike<number>; B: ArrayLike<number> }): {
+  loss: number;
+  accuracy: number;
+};
+export function adapterConfig(lora: LoraSettings): Record<string, unknown>;
+export function adapterFiles(trained: Trained, lora: LoraSettings): AdapterFile[];
+export function writeFiles(dir: string, files: AdapterFile[]): Promise<void>;
+export function sha256Hex(data: Buffer): string;
+export function runJob(spec: unknown, options: { scratchDir: string; emit: Emit }): Promise<void>;
+export function run(env: Record<string, string | undefined>, emit?: Emit): Promise<number>;
