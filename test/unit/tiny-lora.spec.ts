@@ -1,0 +1,211 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as model from '../../jobs/tiny-lora/model';
+import * as safetensors from '../../jobs/tiny-lora/safetensors';
+import * as trainer from '../../jobs/tiny-lora/trainer';
+import { trainerEventSchema, TRAINER_EXIT as CONTRACT_EXIT } from '../../src/training/contract/job-contract';
+import { makeTicketDataset, makeTicketSplit } from '../fixtures/tiny-task';
+
+const LORA = { r: 8, alpha: 16, dropout: 0.05, target_modules: ['lm_head'] };
+const TRAIN = { seed: 42, n_epochs: 2, batch_size: 8, learning_rate: 0.05, lora: LORA };
+
+function validSpec(): Record<string, any> {
+  return {
+    contract_version: 1,
+    job_id: 'ftjob-test',
+    attempt: 1,
+    model: { name: 'tiny-lora' },
+    method: 'supervised',
+    seed: 42,
+    hyperparameters: { n_epochs: 1, batch_size: 8, learning_rate: 0.05, lora: { ...LORA } },
+    data: {
+      training_file: { url: 'http://127.0.0.1:9/train.jsonl', sha256: 'a'.repeat(64), bytes: 10 },
+      validation_file: null,
+    },
+    output: { url: 'http://127.0.0.1:9/bucket', fields: { Policy: 'x' }, key_prefix: 'p/', max_bytes: 1 << 20, expires_at: 1_900_000_000 },
+  };
+}
+
+function heldOutAccuracy(heldOut: ReturnType<typeof makeTicketSplit>['heldOut'], adapter?: model.LoraFactors) {
+  const hits = heldOut.filter((e) => model.predict(e.messages.slice(0, 2), adapter).answer === e.label).length;
+  return hits / heldOut.length;
+}
+
+describe('safetensors', () => {
+  const a = { shape: [2, 3], data: [1, -2.5, 3, 0.125, 1e-8, -0] };
+  const b = { shape: [1], data: [7] };
+
+  it('writes the layout a standard reader expects, byte by byte', () => {
+    const buf = safetensors.serialize({ 'z.weight': a, 'a.weight': b }, { format: 'pt' });
+    const n = Number(buf.readBigUInt64LE(0));
+    expect(n % 8).toBe(0); // data starts 8-byte aligned
+    const headerBytes = buf.subarray(8, 8 + n);
+    expect(headerBytes[0]).toBe('{'.charCodeAt(0));
+    const text = headerBytes.toString('utf8');
+    const trimmed = text.trimEnd();
+    expect(text.slice(trimmed.length)).toMatch(/^ *$/); // padding is spaces only, at the end
+    const header = JSON.parse(text);
+    expect(header.__metadata__).toEqual({ format: 'pt' });
+    // Tensors are laid out in name order, contiguous from offset 0, and cover the rest of the file exactly.
+    expect(header['a.weight']).toEqual({ dtype: 'F32', shape: [1], data_offsets: [0, 4] });
+    expect(header['z.weight']).toEqual({ dtype: 'F32', shape: [2, 3], data_offsets: [4, 28] });
+    expect(buf.length).toBe(8 + n + 28);
+    const data = buf.subarray(8 + n);
+    expect(data.readFloatLE(0)).toBe(7);
+    expect(Array.from({ length: 6 }, (_, i) => data.readFloatLE(4 + i * 4))).toEqual(Array.from(Float32Array.from(a.data)));
+    // Little-endian IEEE-754: 1.0f is 00 00 80 3f.
+    expect([...data.subarray(4, 8)]).toEqual([0x00, 0x00, 0x80, 0x3f]);
+  });
+
+  it('round-trips tensors and metadata', () => {
+    const { tensors, metadata } = safetensors.deserialize(safetensors.serialize({ 'z.weight': a, 'a.weight': b }, { format: 'pt' }));
+    expect(metadata).toEqual({ format: 'pt' });
+    expect(tensors['z.weight'].shape).toEqual([2, 3]);
+    expect(Array.from(tensors['z.weight'].data)).toEqual(Array.from(Float32Array.from(a.data)));
+    expect(Array.from(tensors['a.weight'].data)).toEqual([7]);
+  });
+
+  it('rejects files a standard reader rejects', () => {
+    const good = safetensors.serialize({ t: b });
+    expect(() => safetensors.deserialize(Buffer.concat([good, Buffer.alloc(4)]))).toThrow(/trailing bytes/);
+    expect(() => safetensors.deserialize(good.subarray(0, good.length - 1))).toThrow(/past the end/);
+    const gap = Buffer.from(JSON.stringify({ t: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }).padEnd(48, ' '));
+    const gapped = Buffer.concat([Buffer.alloc(8), gap, Buffer.alloc(8)]);
+    gapped.writeBigUInt64LE(BigInt(gap.length), 0);
+    expect(() => safetensors.deserialize(gapped)).toThrow(/starts at 4, expected 0/);
+    expect(() => safetensors.serialize({ t: { shape: [2], data: [1] } })).toThrow(/needs 2 values/);
+  });
+});
+
+describe('tiny-lora model', () => {
+  it('normalises answers to vocabulary words', () => {
+    expect(model.VOCAB).toHaveLength(new Set(model.VOCAB).size);
+    expect(model.VOCAB[model.answerIndex(' Billing. ')!]).toBe('billing');
+    expect(model.VOCAB[model.answerIndex('"B"')!]).toBe('b');
+    expect(model.VOCAB[model.answerIndex('42!')!]).toBe('42');
+    expect(model.answerIndex('definitely billing')).toBeNull();
+    expect(model.answerIndex('banana')).toBeNull();
+  });
+
+  it('featurizes deterministically into an L2-normalised sparse vector', () => {
+    const msgs = [{ role: 'system', content: 'Route it.' }, { role: 'user', content: 'My card was charged twice' }];
+    const x = model.featurize(msgs);
+    expect(model.featurize(msgs)).toEqual(x);
+    expect(x.val.reduce((s, v) => s + v * v, 0)).toBeCloseTo(1, 12);
+    expect([...x.idx].every((i, k) => i >= 0 && i < model.D && (k === 0 || i > x.idx[k - 1]))).toBe(true);
+    // Assistant text is never an input.
+    expect(model.featurize([...msgs, { role: 'assistant', content: 'billing' }])).toEqual(x);
+  });
+});
+
+describe('tiny-lora trainer: spec and data checks', () => {
+  it('accepts a valid spec and mirrors the contract exit codes', () => {
+    expect(() => trainer.validateSpec(validSpec())).not.toThrow();
+    expect(trainer.TRAINER_EXIT).toEqual(CONTRACT_EXIT);
+  });
+
+  it.each([
+    ['contract_version', (s: any) => (s.contract_version = 2), /contract_version/],
+    ['zero epochs', (s: any) => (s.hyperparameters.n_epochs = 0), /n_epochs: must be >= 1/],
+    ['a rank over 512', (s: any) => (s.hyperparameters.lora.r = 1024), /lora\.r: must be <= 512/],
+    ['a bad sha256', (s: any) => (s.data.training_file.sha256 = 'ABC'), /training_file\.sha256/],
+    ['a non-URL', (s: any) => (s.output.url = 'not a url'), /output\.url/],
+    ['another base model', (s: any) => (s.model.name = 'gpt-oss-20b'), /only trains tiny-lora/],
+    ['dpo', (s: any) => (s.method = 'dpo'), /supervised only/],
+    ['an unknown module', (s: any) => (s.hyperparameters.lora.target_modules = ['q_proj']), /only lm_head/],
+  ])('rejects %s with invalid_spec', (_name, mutate, message) => {
+    const spec = validSpec();
+    mutate(spec);
+    expect(() => trainer.validateSpec(spec)).toThrow(expect.objectContaining({ code: 'invalid_spec', message: expect.stringMatching(message) }));
+  });
+
+  it('reports a bad row as invalid_data naming the line', () => {
+    const lines = makeTicketDataset({ n: 3, seed: 1 }).trim().split('\n');
+    lines.splice(1, 0, JSON.stringify({ messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'Certainly, here you go' }] }));
+    expect(() => trainer.examplesFromJsonl(lines.join('\n'))).toThrow(
+      expect.objectContaining({ code: 'invalid_data', line: 2, message: expect.stringMatching(/^training file line 2: assistant answer "Certainly, here you go" is not a word/) }),
+    );
+    expect(() => trainer.examplesFromJsonl('{"messages": [}')).toThrow(expect.objectContaining({ code: 'invalid_data', line: 1, message: expect.stringMatching(/not valid JSON/) }));
+    expect(() => trainer.examplesFromJsonl('{"messages":[{"role":"user","content":"x"}]}')).toThrow(/no assistant message/);
+  });
+
+  it('turns a missing spec into an invalid_spec event and exit 2', async () => {
+    const events: unknown[] = [];
+    const code = await trainer.run({}, (e) => events.push(e));
+    expect(code).toBe(2);
+    expect(events).toEqual([{ type: 'error', code: 'invalid_spec', message: 'LORAPLANE_JOB_SPEC is not set' }]);
+    expect(trainerEventSchema.safeParse(events[0]).success).toBe(true);
+  });
+});
+
+describe('tiny-lora trainer: learning', () => {
+  const split = makeTicketSplit({ nTrain: 1000, nHeldOut: 400, seed: 7 });
+  let dir: string;
+  beforeAll(() => (dir = mkdtempSync(join(tmpdir(), 'tiny-lora-unit-'))));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('learns the ticket task: the adapter beats the base model on held-out tickets', async () => {
+    const examples = trainer.examplesFromJsonl(split.trainJsonl);
+    const validation = trainer.examplesFromJsonl(split.heldOutJsonl, 'validation file');
+    const metrics: any[] = [];
+    const started = Date.now();
+    const trained = await trainer.train(examples, TRAIN, { validation, onMetrics: (m) => metrics.push(m) });
+    const trainMs = Date.now() - started;
+
+    // Through the files, as a server would load it.
+    await trainer.writeFiles(dir, trainer.adapterFiles(trained, LORA));
+    const adapter = model.loadAdapter(dir);
+    const base = heldOutAccuracy(split.heldOut);
+    const tuned = heldOutAccuracy(split.heldOut, adapter);
+    console.info(`tiny-lora ticket task (train n=1000, held-out n=${split.heldOut.length}, seed 7): base ${base}, adapter ${tuned}, training ${trainMs} ms`);
+    expect(base).toBeLessThanOrEqual(0.4);
+    expect(tuned).toBeGreaterThanOrEqual(0.85);
+
+    // The metrics stream is contract-valid, ends at the last step, and reports validation at epoch ends.
+    for (const m of metrics) expect(trainerEventSchema.safeParse(m).success).toBe(true);
+    const last = metrics[metrics.length - 1];
+    expect(last).toMatchObject({ step: 250, total_steps: 250, epoch: 2 });
+    expect(last.valid_mean_token_accuracy).toBeGreaterThanOrEqual(0.85);
+    expect(last.train_loss).toBeLessThan(metrics[0].train_loss);
+    expect(trained.trainedTokens).toBe(2 * examples.reduce((s, e) => s + e.tokens, 0));
+  });
+
+  it('writes a PEFT adapter_config.json and tensors with PEFT names and shapes', async () => {
+    const trained = await trainer.train(trainer.examplesFromJsonl(makeTicketDataset({ n: 64, seed: 3 })), { ...TRAIN, n_epochs: 1 });
+    const [config, weights] = trainer.adapterFiles(trained, LORA);
+    expect(config.name).toBe('adapter_config.json');
+    expect(JSON.parse(config.data.toString())).toEqual({
+      peft_type: 'LORA',
+      task_type: 'CAUSAL_LM',
+      base_model_name_or_path: 'tiny-lora',
+      r: 8,
+      lora_alpha: 16,
+      lora_dropout: 0.05,
+      target_modules: ['lm_head'],
+      bias: 'none',
+      modules_to_save: null,
+      use_dora: false,
+      use_rslora: false,
+      fan_in_fan_out: false,
+      inference_mode: true,
+    });
+    expect(weights.name).toBe('adapter_model.safetensors');
+    const { tensors, metadata } = safetensors.deserialize(weights.data);
+    expect(metadata).toEqual({ format: 'pt' });
+    expect(Object.keys(tensors).sort()).toEqual(['base_model.model.lm_head.lora_A.weight', 'base_model.model.lm_head.lora_B.weight']);
+    expect(tensors['base_model.model.lm_head.lora_A.weight'].shape).toEqual([8, model.D]);
+    expect(tensors['base_model.model.lm_head.lora_B.weight'].shape).toEqual([model.V, 8]);
+  });
+
+  it('is deterministic: same seed gives identical adapter bytes, another seed different bytes', async () => {
+    const examples = () => trainer.examplesFromJsonl(makeTicketDataset({ n: 200, seed: 5 }));
+    const bytes = async (seed: number) => {
+      const files = trainer.adapterFiles(await trainer.train(examples(), { ...TRAIN, n_epochs: 1, seed }), LORA);
+      return Buffer.concat(files.map((f) => f.data));
+    };
+    const first = await bytes(11);
+    expect((await bytes(11)).equals(first)).toBe(true);
+    expect((await bytes(12)).equals(first)).toBe(false);
+  });
+});
