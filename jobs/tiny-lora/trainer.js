@@ -120,6 +120,11 @@ function validateSpec(spec) {
     if (c.object(spec.model, 'model')) {
       c.string(spec.model.name, 'model.name');
       if (spec.model.weights !== undefined) c.string(spec.model.weights, 'model.weights');
+      // The weights are built in (generated from BASE_SEED); a different ref means the control plane expects
+      // another base model than this image holds, and an adapter trained here would not fit it.
+      if (typeof spec.model.weights === 'string' && spec.model.weights !== model.BASE_SEED) {
+        c.problems.push(`model.weights: this image holds ${model.BASE_SEED}, got ${spec.model.weights}`);
+      }
       if (typeof spec.model.name === 'string' && spec.model.name !== model.MODEL_NAME) {
         c.problems.push(`model.name: this trainer only trains ${model.MODEL_NAME}, got ${spec.model.name}`);
       }

@@ -15,7 +15,7 @@ function validSpec(): Record<string, any> {
     contract_version: 1,
     job_id: 'ftjob-test',
     attempt: 1,
-    model: { name: 'tiny-lora' },
+    model: { name: 'tiny-lora', weights: 'tiny-lora-base-v1' },
     method: 'supervised',
     seed: 42,
     hyperparameters: { n_epochs: 1, batch_size: 8, learning_rate: 0.05, lora: { ...LORA } },
@@ -112,6 +112,7 @@ describe('tiny-lora trainer: spec and data checks', () => {
     ['a bad sha256', (s: any) => (s.data.training_file.sha256 = 'ABC'), /training_file\.sha256/],
     ['a non-URL', (s: any) => (s.output.url = 'not a url'), /output\.url/],
     ['another base model', (s: any) => (s.model.name = 'gpt-oss-20b'), /only trains tiny-lora/],
+    ['other base weights', (s: any) => (s.model.weights = 'tiny-lora-base-v2'), /this image holds tiny-lora-base-v1/],
     ['dpo', (s: any) => (s.method = 'dpo'), /supervised only/],
     ['an unknown module', (s: any) => (s.hyperparameters.lora.target_modules = ['q_proj']), /only lm_head/],
   ])('rejects %s with invalid_spec', (_name, mutate, message) => {
