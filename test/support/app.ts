@@ -25,7 +25,7 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
   return {
     ...process.env,
     LORAPLANE_MODE: 'dev',
-    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'error',
     PORT: '0',
     HOST: '127.0.0.1',
     QUEUE_PREFIX: `t${randomBytes(4).toString('hex')}`,

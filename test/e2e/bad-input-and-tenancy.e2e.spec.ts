@@ -1,0 +1,155 @@
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import OpenAI, { APIError, toFile } from 'openai';
+import { makeTicketDataset } from '../fixtures/tiny-task';
+import { requireEnv, startTestApp, TestApp, testS3 } from '../support/app';
+
+/**
+ * Bad input gets a 4xx in OpenAI's envelope naming the field, and leaves nothing stored; one project never sees
+ * another's files or jobs; a missing or wrong key is a 401. All through the official SDK where it can express the
+ * request, raw fetch where it cannot (a multipart form without `purpose`).
+ */
+describe('bad input, auth and tenancy (e2e)', () => {
+  let app: TestApp;
+  let a: OpenAI;
+  let b: OpenAI;
+  let projectA: string;
+  const s3 = testS3();
+  const bucket = requireEnv('S3_BUCKET');
+  const dataset = makeTicketDataset({ n: 20, seed: 3 });
+
+  async function expectApiError(promise: Promise<unknown>, status: number, param: string | null, code?: string): Promise<APIError> {
+    const err = await promise.then(
+      () => { throw new Error('expected the call to fail'); },
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(APIError);
+    const apiError = err as APIError;
+    expect({ status: apiError.status, param: apiError.param ?? null }).toEqual({ status, param });
+    if (code) expect(apiError.code).toBe(code);
+    expect(typeof (apiError.error as { message?: unknown }).message).toBe('string');
+    return apiError;
+  }
+
+  async function objectsUnder(prefix: string): Promise<string[]> {
+    const res = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
+    return (res.Contents ?? []).map((o) => o.Key!);
+  }
+
+  beforeAll(async () => {
+    app = await startTestApp();
+    a = new OpenAI({ baseURL: `${app.url}/v1`, apiKey: app.apiKey, maxRetries: 0 });
+    // A second tenant, created through the admin API with the bootstrap key.
+    const res = await fetch(`${app.url}/v1/admin/projects`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${app.apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'Tenant B' }),
+    });
+    expect(res.status).toBe(201);
+    const created = (await res.json()) as { id: string; api_key: { value: string; scopes: string[] } };
+    expect(created.api_key.scopes).toEqual(['project']);
+    b = new OpenAI({ baseURL: `${app.url}/v1`, apiKey: created.api_key.value, maxRetries: 0 });
+    projectA = ((await (await fetch(`${app.url}/v1/project`, { headers: { authorization: `Bearer ${app.apiKey}` } })).json()) as { id: string }).id;
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  it('answers 401 in the envelope without a key or with a wrong one', async () => {
+    const none = await fetch(`${app.url}/v1/files`);
+    expect(none.status).toBe(401);
+    expect(await none.json()).toEqual({ error: expect.objectContaining({ code: 'unauthorized', type: 'invalid_request_error', param: null }) });
+    const wrong = new OpenAI({ baseURL: `${app.url}/v1`, apiKey: 'lp_wrongwrongwrongwrongwrong', maxRetries: 0 });
+    await expectApiError(wrong.files.list(), 401, null, 'unauthorized');
+    // A project key cannot use the admin API.
+    await expect(
+      b.post('/admin/projects', { body: { name: 'nope' } }),
+    ).rejects.toMatchObject({ status: 403 });
+  });
+
+  it('rejects empty, non-JSONL and invalid uploads, naming the field and storing nothing', async () => {
+    const before = await objectsUnder(`projects/${projectA}/files/`);
+    const empty = await expectApiError(a.files.create({ file: await toFile(Buffer.alloc(0), 'empty.jsonl'), purpose: 'fine-tune' }), 400, 'file', 'invalid_file');
+    expect(empty.message).toMatch(/no examples/);
+    const csv = await expectApiError(a.files.create({ file: await toFile(Buffer.from('a,b\n1,2\n'), 'data.csv'), purpose: 'fine-tune' }), 400, 'file', 'invalid_file');
+    expect(csv.message).toMatch(/line 1/);
+    const badRole = dataset.replace('"role":"user"', '"role":"bot"');
+    const role = await expectApiError(a.files.create({ file: await toFile(Buffer.from(badRole), 'bad-role.jsonl'), purpose: 'fine-tune' }), 400, 'file', 'invalid_file');
+    expect(role.message).toMatch(/line 1, messages\[1\]\.role: unknown role "bot"/);
+    await expectApiError(a.files.create({ file: await toFile(Buffer.from(dataset), 'x.jsonl'), purpose: 'nonsense' as 'fine-tune' }), 400, 'purpose');
+
+    // The SDK always sends purpose; a raw form without it.
+    const form = new FormData();
+    form.append('file', new Blob([dataset]), 'x.jsonl');
+    const res = await fetch(`${app.url}/v1/files`, { method: 'POST', headers: { authorization: `Bearer ${app.apiKey}` }, body: form });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({ error: expect.objectContaining({ param: 'purpose', message: "Missing required parameter: 'purpose'" }) });
+
+    expect(await objectsUnder(`projects/${projectA}/files/`)).toEqual(before);
+    expect((await a.files.list()).data.filter((f) => /empty|csv|bad-role|x\.jsonl/.test(f.filename))).toEqual([]);
+  });
+
+  it('stores identical bytes once and returns the same file', async () => {
+    const first = await a.files.create({ file: await toFile(Buffer.from(dataset), 'one.jsonl'), purpose: 'fine-tune' });
+    const second = await a.files.create({ file: await toFile(Buffer.from(dataset), 'two.jsonl'), purpose: 'fine-tune' });
+    expect(second.id).toBe(first.id);
+    const copies = await objectsUnder(`projects/${projectA}/files/`);
+    expect(copies.filter((k) => k.includes(first.id))).toHaveLength(1);
+    expect(copies.length).toBe(new Set(copies).size);
+  });
+
+  it('rejects unknown models, missing files and other projects files, naming the field', async () => {
+    const file = await a.files.create({ file: await toFile(Buffer.from(dataset), 'ok.jsonl'), purpose: 'fine-tune' });
+    await expectApiError(a.fineTuning.jobs.create({ model: 'gpt-5-turbo', training_file: file.id }), 400, 'model', 'unknown_model');
+    await expectApiError(a.fineTuning.jobs.create({ model: 'tiny-lora', training_file: 'file-doesnotexist' }), 400, 'training_file');
+    await expectApiError(b.fineTuning.jobs.create({ model: 'tiny-lora', training_file: file.id }), 400, 'training_file');
+    await expectApiError(a.fineTuning.jobs.create({ model: 'tiny-lora', training_file: file.id, suffix: 'x'.repeat(65) }), 400, 'suffix');
+    await expectApiError(
+      a.fineTuning.jobs.create({ model: 'tiny-lora', training_file: file.id, method: { type: 'supervised', supervised: { hyperparameters: { n_epochs: -1 } } } }),
+      400,
+      'method.supervised.hyperparameters.n_epochs',
+    );
+    const rank = await expectApiError(a.post('/fine_tuning/jobs', { body: { model: 'tiny-lora', training_file: file.id, lora: { r: 128 } } }), 400, 'lora.r');
+    expect(rank.message).toMatch(/limit of 64/);
+    // A DPO method needs DPO examples.
+    await expectApiError(a.fineTuning.jobs.create({ model: 'tiny-lora', training_file: file.id, method: { type: 'dpo' } }), 400, 'training_file', 'invalid_file');
+  });
+
+  it("never shows one project's files or jobs to another", async () => {
+    const file = await a.files.create({ file: await toFile(Buffer.from(makeTicketDataset({ n: 15, seed: 99 })), 'private.jsonl'), purpose: 'fine-tune' });
+    // gpt-oss-20b waits for a GPU host that does not exist, so the job stays open for the checks below.
+    const job = await a.fineTuning.jobs.create({ model: 'gpt-oss-20b', training_file: file.id });
+
+    await expectApiError(b.files.retrieve(file.id), 404, 'file_id', 'not_found');
+    await expectApiError(b.files.content(file.id), 404, 'file_id');
+    await expectApiError(b.files.delete(file.id), 404, 'file_id');
+    expect((await b.files.list()).data.map((f) => f.id)).not.toContain(file.id);
+    await expectApiError(b.fineTuning.jobs.retrieve(job.id), 404, 'fine_tuning_job_id');
+    await expectApiError(b.fineTuning.jobs.cancel(job.id), 404, 'fine_tuning_job_id');
+    await expectApiError(b.fineTuning.jobs.listEvents(job.id), 404, 'fine_tuning_job_id');
+    expect((await b.fineTuning.jobs.list()).data.map((j) => j.id)).not.toContain(job.id);
+
+    // In use by an open job: not deletable (400, not 409 which the SDK would retry).
+    const inUse = await expectApiError(a.files.delete(file.id), 400, 'file_id', 'dataset_in_use');
+    expect((inUse.error as { job_ids: string[] }).job_ids).toEqual([job.id]);
+    const cancelled = await a.fineTuning.jobs.cancel(job.id);
+    expect(cancelled.status).toBe('cancelled');
+    await expectApiError(a.fineTuning.jobs.cancel(job.id), 400, 'fine_tuning_job_id', 'invalid_state');
+    expect(await a.files.delete(file.id)).toEqual({ id: file.id, object: 'file', deleted: true });
+    await expectApiError(a.files.retrieve(file.id), 404, 'file_id');
+  });
+
+  it('lists jobs with cursor pagination and a metadata filter', async () => {
+    const file = await a.files.create({ file: await toFile(Buffer.from(makeTicketDataset({ n: 12, seed: 5 })), 'list.jsonl'), purpose: 'fine-tune' });
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const job = await a.fineTuning.jobs.create({ model: 'gpt-oss-20b', training_file: file.id, metadata: { batch: 'pager', i: String(i) } });
+      ids.push(job.id);
+      await a.fineTuning.jobs.cancel(job.id);
+    }
+    const seen: string[] = [];
+    for await (const job of a.fineTuning.jobs.list({ limit: 1, metadata: { batch: 'pager' } } as never)) seen.push(job.id);
+    expect(seen).toEqual([...ids].reverse());
+    const one = await a.fineTuning.jobs.list({ metadata: { i: '1' } } as never);
+    expect(one.data.map((j) => j.id)).toEqual([ids[1]]);
+  });
+});
