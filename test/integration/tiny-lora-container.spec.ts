@@ -251,6 +251,16 @@ describe('tiny-lora trainer container', () => {
     expect(run.events.at(-1)).toMatchObject({ type: 'error', code: 'data_unreachable', message: expect.stringContaining('sha256') });
   });
 
+  it('exits 5 with upload_failed when the object store refuses the upload', async () => {
+    const spec = await specFor('bad-upload', makeTicketDataset({ n: 20, seed: 3 }));
+    spec.output.fields.Policy = Buffer.from('{"conditions":[]}').toString('base64'); // breaks the signature
+    spec.output.url = `${endpoint}/no-such-bucket`;
+    const run = await runTrainer(spec);
+    expect(run.exitCode).toBe(5);
+    expect(run.events.at(-1)).toMatchObject({ type: 'error', code: 'upload_failed', message: expect.stringContaining('adapter_config.json') });
+    expect(run.events.some((e) => e.type === 'artifact')).toBe(false);
+  });
+
   it('stops on SIGTERM with a cancelled event and exit 143', async () => {
     const spec = await specFor('sigterm', makeTicketDataset({ n: 600, seed: 4 }));
     spec.hyperparameters.n_epochs = 500; // minutes of work: it must be the signal that ends it
