@@ -38,6 +38,8 @@ const TRAINER_EXIT = {
 const ACCEPTED_TARGETS = new Set([model.TARGET_MODULE, 'all-linear']);
 const ADAM = { beta1: 0.9, beta2: 0.999, eps: 1e-8 };
 const HTTP_ATTEMPTS = 3;
+/** Per request; generous because a large dataset is one GET, and a hung connection must not hold a GPU forever. */
+const HTTP_TIMEOUT_MS = 10 * 60 * 1000;
 const BASE_CACHE_BYTES = 64 * 1024 * 1024;
 
 /** A failure the contract has a code for; anything else thrown is reported as `internal`. */
@@ -197,41 +199,52 @@ async function sleep(ms) {
   await new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Stream `file.url` to `dest` while hashing; the bytes and sha256 must match the spec. */
+/** One GET of `url` into `dest`, hashing on the way. Throws on network errors, including a body cut off midway. */
+async function downloadOnce(url, dest) {
+  const res = await fetch(url, { signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
+  if (!res.ok) {
+    await res.body?.cancel();
+    return { status: res.status };
+  }
+  const hash = crypto.createHash('sha256');
+  let bytes = 0;
+  const meter = new Transform({
+    transform(chunk, _enc, done) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      done(null, chunk);
+    },
+  });
+  await pipeline(Readable.fromWeb(res.body), meter, fs.createWriteStream(dest));
+  return { bytes, sha256: hash.digest('hex') };
+}
+
+function describeFetchError(err) {
+  return `${err.message}${err.cause ? ` (${err.cause.code ?? err.cause.message})` : ''}`;
+}
+
+/** Download `file.url` to `dest`, retrying network errors and 5xx; the bytes and sha256 must match the spec. */
 async function downloadVerified(file, dest, label) {
   let lastProblem = '';
   for (let attempt = 1; attempt <= HTTP_ATTEMPTS; attempt++) {
-    let res;
+    if (attempt > 1) await sleep(250 * (attempt - 1));
+    let got;
     try {
-      res = await fetch(file.url);
+      got = await downloadOnce(file.url, dest);
     } catch (err) {
-      lastProblem = `${err.message}${err.cause ? ` (${err.cause.code ?? err.cause.message})` : ''}`;
+      lastProblem = describeFetchError(err);
       logDiag(`${label}: download attempt ${attempt} failed: ${lastProblem}`);
-      if (attempt < HTTP_ATTEMPTS) await sleep(250 * attempt);
       continue;
     }
-    if (!res.ok) {
-      lastProblem = `HTTP ${res.status}`;
-      await res.body?.cancel();
-      if (!isRetryableStatus(res.status)) break;
-      if (attempt < HTTP_ATTEMPTS) await sleep(250 * attempt);
+    if (got.status !== undefined) {
+      lastProblem = `HTTP ${got.status}`;
+      if (!isRetryableStatus(got.status)) break; // 403 = expired or wrong signature: retrying will not help
       continue;
     }
-    const hash = crypto.createHash('sha256');
-    let bytes = 0;
-    const meter = new Transform({
-      transform(chunk, _enc, done) {
-        hash.update(chunk);
-        bytes += chunk.length;
-        done(null, chunk);
-      },
-    });
-    await pipeline(Readable.fromWeb(res.body), meter, fs.createWriteStream(dest));
-    const sha256 = hash.digest('hex');
-    if (bytes !== file.bytes || sha256 !== file.sha256) {
+    if (got.bytes !== file.bytes || got.sha256 !== file.sha256) {
       throw new TrainerError(
         'data_unreachable',
-        `${label}: downloaded ${bytes} bytes with sha256 ${sha256}, expected ${file.bytes} bytes with sha256 ${file.sha256}`,
+        `${label}: downloaded ${got.bytes} bytes with sha256 ${got.sha256}, expected ${file.bytes} bytes with sha256 ${file.sha256}`,
       );
     }
     return;
@@ -547,6 +560,13 @@ function sha256Hex(data) {
   return crypto.createHash('sha256').update(data).digest('hex');
 }
 
+/** ": Code: Message" from an S3 XML error body; the raw body is not echoed (it ends up in user-visible job events). */
+function s3ErrorSummary(body) {
+  const field = (name) => new RegExp(`<${name}>([^<]{0,200})</${name}>`).exec(body)?.[1];
+  const code = field('Code');
+  return code ? `: ${code}${field('Message') ? `: ${field('Message')}` : ''}` : '';
+}
+
 /** POST one file with the presigned policy: every policy field, then key, then the file last (S3 requires it). */
 async function uploadFile(output, file) {
   if (file.data.length > output.max_bytes) {
@@ -560,16 +580,15 @@ async function uploadFile(output, file) {
     form.append('key', output.key_prefix + file.name);
     form.append('file', new Blob([file.data]), file.name);
     try {
-      const res = await fetch(output.url, { method: 'POST', body: form });
+      const res = await fetch(output.url, { method: 'POST', body: form, signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
       if (res.ok) {
         await res.body?.cancel();
         return;
       }
-      const body = (await res.text()).slice(0, 300);
-      lastProblem = `HTTP ${res.status} ${body}`;
+      lastProblem = `HTTP ${res.status}${s3ErrorSummary(await res.text())}`;
       if (!isRetryableStatus(res.status)) break;
     } catch (err) {
-      lastProblem = `${err.message}${err.cause ? ` (${err.cause.code ?? err.cause.message})` : ''}`;
+      lastProblem = describeFetchError(err);
     }
     logDiag(`upload of ${file.name} attempt ${attempt} failed: ${lastProblem}`);
     if (attempt < HTTP_ATTEMPTS) await sleep(250 * attempt);
