@@ -43,8 +43,25 @@ function reportCharAsText(queryable) {
 }
 
 class MigrationPg extends PrismaPg {
+  /**
+   * Connections this factory opened and nobody closed yet. engine.free() does not dispose them, and an idle pg pool
+   * keeps the process alive for its 10 s idle timeout; disposeAll() closes them when the engine is done.
+   */
+  open = new Set();
+
   async connect() {
-    return reportCharAsText(await super.connect());
+    const adapter = reportCharAsText(await super.connect());
+    const dispose = adapter.dispose.bind(adapter);
+    adapter.dispose = async () => {
+      this.open.delete(adapter);
+      await dispose();
+    };
+    this.open.add(adapter);
+    return adapter;
+  }
+
+  async disposeAll() {
+    await Promise.all([...this.open].map((adapter) => adapter.dispose()));
   }
 
   /**
@@ -106,8 +123,15 @@ let runtime;
 function loadRuntime() {
   runtime ??= (async () => {
     const glue = await import(GLUE);
+    // The engine arms a 10 s timer around its advisory lock and never clears it, which kept every command's process
+    // alive for 10 s after the work was done. Its timers are only timeouts, always raced against database I/O that
+    // holds the process open by itself, so they need not hold it: unref them.
+    const imports = { ...glue };
+    for (const name of Object.keys(glue).filter((key) => key.startsWith('__wbg_setTimeout_'))) {
+      imports[name] = (callback, ms) => setTimeout(callback, ms >>> 0).unref();
+    }
     const instance = new WebAssembly.Instance(new WebAssembly.Module(fs.readFileSync(WASM)), {
-      './schema_engine_bg.js': glue,
+      './schema_engine_bg.js': imports,
     });
     glue.__wbg_set_wasm(instance.exports);
     instance.exports.__wbindgen_start();
@@ -127,25 +151,28 @@ function loadRuntime() {
 }
 
 /**
- * A schema engine connected to `databaseUrl`. Call `engine.free()` when done. Commands take their schema and
- * migrations as arguments, so the engine starts with no datamodel.
+ * Runs `fn(engine)` with a schema engine connected to `databaseUrl`, then frees the engine and closes its
+ * connections. Commands take their schema and migrations as arguments, so the engine starts with no datamodel.
  */
-export async function loadEngine({ databaseUrl, debug = !!process.env.SCHEMA_ENGINE_DEBUG }) {
+export async function withEngine({ databaseUrl, debug = !!process.env.SCHEMA_ENGINE_DEBUG }, fn) {
   const glue = await loadRuntime();
-  const factory = bindMigrationAwareSqlAdapterFactory(new MigrationPg(pgConfigFromUrl(databaseUrl)));
+  const pgFactory = new MigrationPg(pgConfigFromUrl(databaseUrl));
   const onLog = (line) => {
     if (debug) process.stderr.write(`[schema-engine] ${line}\n`);
   };
-  return glue.SchemaEngine.new({ datamodels: undefined }, onLog, factory);
-}
-
-/** Run `fn(engine)` and always free the engine. */
-export async function withEngine(options, fn) {
-  const engine = await loadEngine(options);
   try {
-    return await fn(engine);
+    const engine = await glue.SchemaEngine.new(
+      { datamodels: undefined },
+      onLog,
+      bindMigrationAwareSqlAdapterFactory(pgFactory),
+    );
+    try {
+      return await fn(engine);
+    } finally {
+      engine.free();
+    }
   } finally {
-    engine.free();
+    await pgFactory.disposeAll();
   }
 }
 
