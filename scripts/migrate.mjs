@@ -1,11 +1,14 @@
-// Usage: node scripts/migrate.mjs <deploy | create NAME | status | diff-check>   (DATABASE_URL from the environment)
+// Usage: node scripts/migrate.mjs <deploy | create NAME | status | diff-check> [--schema PATH]
+// DATABASE_URL from the environment; --schema (default prisma/schema.prisma) for create and diff-check.
 //   deploy      apply pending migrations (prisma migrate deploy when its native engine is here, else the wasm engine)
 //   create NAME write prisma/migrations/<timestamp>_NAME from the difference between the migrations and schema.prisma
 //   status      list applied and pending migrations
 //   diff-check  exit 1 and print the SQL when schema.prisma and the migrations disagree (uses a shadow database)
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import {
   ROOT,
+  SCHEMA_PATH,
   createMigration,
   deployMigrations,
   diffCheck,
@@ -13,13 +16,18 @@ import {
   readMigrationState,
 } from './lib/migrations.mjs';
 
-const [command, name] = process.argv.slice(2);
+const { positionals, values } = parseArgs({
+  allowPositionals: true,
+  options: { schema: { type: 'string', default: SCHEMA_PATH } },
+});
+const [command, name] = positionals;
+const schemaPath = path.resolve(values.schema);
 const databaseUrl = process.env.DATABASE_URL;
 const started = Date.now();
 const redacted = (url) => url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
 
 function usage() {
-  console.error('usage: node scripts/migrate.mjs <deploy | create NAME | status | diff-check>');
+  console.error('usage: node scripts/migrate.mjs <deploy | create NAME | status | diff-check> [--schema PATH]');
   process.exit(2);
 }
 
@@ -44,7 +52,7 @@ try {
     }
     case 'create': {
       if (!name) usage();
-      const { dir } = await createMigration(databaseUrl, name);
+      const { dir } = await createMigration(databaseUrl, name, { schemaPath });
       console.log(dir ? `created ${path.relative(ROOT, dir)}` : 'no changes: schema.prisma matches the migrations');
       break;
     }
@@ -60,10 +68,11 @@ try {
       break;
     }
     case 'diff-check': {
-      const { inSync, sql } = await diffCheck(databaseUrl);
-      if (inSync) console.log('schema.prisma and prisma/migrations agree');
+      const { inSync, sql } = await diffCheck(databaseUrl, { schemaPath });
+      const schemaName = path.relative(ROOT, schemaPath);
+      if (inSync) console.log(`${schemaName} and prisma/migrations agree`);
       else {
-        console.log('schema.prisma and prisma/migrations DISAGREE; a new migration would need:\n');
+        console.log(`${schemaName} and prisma/migrations DISAGREE; a new migration would need:\n`);
         console.log(sql.trim());
         console.log('\nrun: npm run migrate:create -- <name>');
         process.exitCode = 1;
