@@ -1,0 +1,56 @@
+// `npm test [-- <jest arguments>]`: install what is missing, bring up the test stack (PostgreSQL database
+// loraplane_test, Redis db 1, Docker + the tiny trainer image, s3rver on :9100), typecheck, then run every jest
+// project in band against it. CI runs exactly this (.ci/run) in a fresh clone.
+// Top level uses node: builtins only; dependencies are imported after ensureDeps() has installed them.
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ensureDeps } from './lib/ensure-deps.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const started = Date.now();
+const phases = [];
+const log = (line) => console.log(`[test] ${line}`);
+
+/** Runs a node_modules/.bin tool with the terminal; resolves with its exit code. SIGINT/SIGTERM go to it. */
+function runTool(bin, args, env) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(path.join(ROOT, 'node_modules/.bin', bin), args, { cwd: ROOT, env, stdio: 'inherit' });
+    const forward = (signal) => child.kill(signal);
+    process.on('SIGINT', forward).on('SIGTERM', forward);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      process.off('SIGINT', forward).off('SIGTERM', forward);
+      resolve(code ?? 128 + (signal === 'SIGINT' ? 2 : 15));
+    });
+  });
+}
+
+async function phase(name, fn) {
+  const t0 = Date.now();
+  try {
+    return await fn();
+  } finally {
+    phases.push(`${name} ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  }
+}
+
+let stack;
+let code = 1;
+try {
+  await phase('deps', () => ensureDeps());
+  const { ensureStack } = await import('./lib/stack.mjs');
+  stack = await phase('stack', () => ensureStack({ mode: 'test' }));
+  // The test stack's variables win over the caller's: tests must never run against a developer's own database.
+  const env = { ...process.env, ...stack.env };
+  code = await phase('typecheck', () => runTool('tsc', ['-p', 'tsconfig.json'], env));
+  if (code !== 0) log('typecheck failed; jest not run');
+  else code = await phase('jest', () => runTool('jest', ['--runInBand', ...process.argv.slice(2)], env));
+} catch (error) {
+  console.error(`[test] ${error.message}`);
+  code = 1;
+} finally {
+  await stack?.stop();
+  log(`${code === 0 ? 'passed' : `FAILED (exit ${code})`} in ${((Date.now() - started) / 1000).toFixed(1)} s (${phases.join(', ')})`);
+}
+process.exit(code);
