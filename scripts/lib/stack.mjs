@@ -16,7 +16,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Docker from 'dockerode';
 import pg from 'pg';
-import { ROOT, deployMigrations } from './migrations.mjs';
+import { ROOT, deployMigrations, dropDatabase } from './migrations.mjs';
 
 const DATA_DIR = path.join(ROOT, '.data');
 const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
@@ -253,6 +253,25 @@ function redisAnswers(host, port, timeoutMs = 500) {
   });
 }
 
+/** Empties one Redis database (SELECT n, FLUSHDB) over a raw socket. */
+function redisFlushDb(host, port, db) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port });
+    let reply = '';
+    socket.setTimeout(5000, () => socket.destroy(new Error('Redis FLUSHDB timed out')));
+    socket.once('connect', () => socket.write(`SELECT ${db}\r\nFLUSHDB\r\n`));
+    socket.on('data', (chunk) => {
+      reply += chunk;
+      const lines = reply.split('\r\n').filter(Boolean);
+      if (lines.length < 2) return;
+      socket.destroy();
+      if (lines.every((line) => line === '+OK')) resolve();
+      else reject(new Error(`Redis FLUSHDB on db ${db}: ${reply.trim()}`));
+    });
+    socket.once('error', reject);
+  });
+}
+
 async function ensureRedis(redisUrl, log) {
   const url = new URL(redisUrl);
   const host = url.hostname;
@@ -384,6 +403,10 @@ async function ensureS3(mode, settings, log) {
 export async function ensureStack({ mode = 'dev', log = (line) => console.log(`[stack] ${line}`), env = process.env } = {}) {
   const settings = MODES[mode];
   if (!settings) throw new Error(`unknown stack mode ${mode}`);
+  // Tests start from empty state: their database and Redis db are recreated on every run, because the test S3
+  // server keeps its objects in a temporary folder, and rows left from an earlier run would point at objects that
+  // are gone (datasets are deduplicated by content).
+  const fresh = mode === 'test';
   const own = (name) => (mode === 'dev' ? env[name] || undefined : undefined);
   const databaseUrl = own('DATABASE_URL') ?? `postgresql://postgres@127.0.0.1:5432/${settings.database}`;
   const redisUrl = own('REDIS_URL') ?? `redis://127.0.0.1:6379/${settings.redisDb}`;
@@ -407,12 +430,19 @@ export async function ensureStack({ mode = 'dev', log = (line) => console.log(`[
   const results = await Promise.allSettled([
     step('postgres', async () => {
       const how = await ensurePostgresServer(databaseUrl, log);
+      if (fresh) await dropDatabase(databaseUrl);
       const out = await deployMigrations(databaseUrl);
       const db = new URL(databaseUrl).pathname.slice(1);
       const migrated = out.applied.length ? `applied ${out.applied.join(', ')} (${out.via})` : 'migrations up to date';
-      return `${how}; database ${db}${out.createdDatabase ? ' created' : ''}, ${migrated}`;
+      return `${how}; database ${db}${fresh ? ' recreated' : out.createdDatabase ? ' created' : ''}, ${migrated}`;
     }),
-    step('redis', () => ensureRedis(redisUrl, log)),
+    step('redis', async () => {
+      const how = await ensureRedis(redisUrl, log);
+      if (!fresh) return how;
+      const url = new URL(redisUrl);
+      await redisFlushDb(url.hostname, Number(url.port || 6379), settings.redisDb);
+      return `${how}; db ${settings.redisDb} flushed`;
+    }),
     step('docker', async () => {
       const { docker, how } = await ensureDocker(dockerSocket, log);
       const t0 = Date.now();
