@@ -38,23 +38,29 @@ export function createRootLogger(level: string): Logger {
   });
 }
 
-/** Nest's logger interface over pino, so framework messages are JSON lines too. */
+/**
+ * Nest's logger interface over pino, so framework messages are JSON lines too. Nest calls `level(message,
+ * ...params, context)`: the last string is the context; a string with stack frames is a stack; another string is
+ * the text of a structured message (`logger.warn({ err }, 'could not ...')`).
+ */
 export class JsonLogger implements LoggerService {
   constructor(private readonly logger: Logger) {}
-  log(message: unknown, context?: string) { this.write('info', message, context); }
-  error(message: unknown, stackOrContext?: string, context?: string) {
-    this.write('error', message, context ?? stackOrContext, context ? stackOrContext : undefined);
-  }
-  warn(message: unknown, context?: string) { this.write('warn', message, context); }
-  debug(message: unknown, context?: string) { this.write('debug', message, context); }
-  verbose(message: unknown, context?: string) { this.write('trace', message, context); }
-  fatal(message: unknown, context?: string) { this.write('fatal', message, context); }
+  log(message: unknown, ...params: unknown[]) { this.write('info', message, params); }
+  error(message: unknown, ...params: unknown[]) { this.write('error', message, params); }
+  warn(message: unknown, ...params: unknown[]) { this.write('warn', message, params); }
+  debug(message: unknown, ...params: unknown[]) { this.write('debug', message, params); }
+  verbose(message: unknown, ...params: unknown[]) { this.write('trace', message, params); }
+  fatal(message: unknown, ...params: unknown[]) { this.write('fatal', message, params); }
 
-  private write(level: pino.Level, message: unknown, context?: string, stack?: string) {
+  private write(level: pino.Level, message: unknown, params: unknown[]) {
+    const strings = params.filter((p): p is string => typeof p === 'string');
+    const context = params.length > 0 && typeof params.at(-1) === 'string' ? strings.pop() : undefined;
+    const stack = strings.find((p) => /\n\s+at /.test(p));
+    const text = strings.find((p) => p !== stack);
     const fields: Record<string, unknown> = { context };
     if (stack) fields.stack = stack;
-    if (message instanceof Error) this.logger[level]({ ...fields, err: message }, message.message);
-    else if (typeof message === 'object' && message !== null) this.logger[level]({ ...fields, ...message });
-    else this.logger[level](fields, String(message));
+    if (message instanceof Error) this.logger[level]({ ...fields, err: message }, text ?? message.message);
+    else if (typeof message === 'object' && message !== null) this.logger[level]({ ...fields, ...message }, text);
+    else this.logger[level](fields, text ? `${String(message)} ${text}` : String(message));
   }
 }
