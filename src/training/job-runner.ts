@@ -239,7 +239,8 @@ function toJobEvent(event: TrainerEvent): NewEvent | null {
 export function explainFailure(exit: { exitCode: number; oomKilled: boolean }, outcome: RunOutcome): [string, string] {
   if (exit.oomKilled) return ['out_of_memory', `the trainer ran out of memory (exit code ${exit.exitCode}, OOMKilled)`];
   if (outcome.error) {
-    const line = outcome.error.line ? ` (line ${outcome.error.line})` : '';
+    const n = outcome.error.line;
+    const line = n && !new RegExp(`\\bline ${n}\\b`).test(outcome.error.message) ? ` (line ${n})` : '';
     const code = outcome.error.code === 'invalid_data' ? 'invalid_training_file' : `trainer_${outcome.error.code}`;
     return [code, `${outcome.error.message}${line}; exit code ${exit.exitCode}`];
   }
