@@ -122,6 +122,15 @@ describe('explainFailure', () => {
     ]);
   });
 
+  it('does not repeat a line number the trainer message already names, but does add a different one', () => {
+    const exit = { exitCode: 3, oomKilled: false };
+    expect(explainFailure(exit, outcome({ error: trainerError('invalid_data', 'training file line 3: bad word', 3) }))[1]).toBe(
+      'training file line 3: bad word; exit code 3',
+    );
+    // "line 30" is not "line 3".
+    expect(explainFailure(exit, outcome({ error: trainerError('invalid_data', 'see line 30', 3) }))[1]).toBe('see line 30 (line 3); exit code 3');
+  });
+
   it.each([
     ['data_unreachable', 4, 'trainer_data_unreachable'],
     ['upload_failed', 5, 'trainer_upload_failed'],
