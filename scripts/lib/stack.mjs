@@ -162,12 +162,18 @@ function pgClusters() {
   );
 }
 
+/** The Debian cluster on `port`; created (as `main`) only where the package made none, never beside others. */
 async function pgCluster(port) {
   const clusters = await pgClusters();
   const cluster = clusters.find((c) => c.port === port);
   if (cluster) return cluster;
+  if (clusters.length) {
+    const found = clusters.map((c) => `${c.version}/${c.name} on ${c.port}`).join(', ');
+    throw new Error(`no PostgreSQL cluster on port ${port} (found ${found}): set DATABASE_URL to one of them`);
+  }
   const version = fs.readdirSync('/usr/lib/postgresql').sort((a, b) => Number(b) - Number(a))[0];
   if (!version) throw new Error('PostgreSQL is installed but /usr/lib/postgresql has no version');
+  requireRoot('creating a PostgreSQL cluster');
   await run('pg_createcluster', ['--port', String(port), version, 'main']);
   return { version, name: 'main', port, status: 'down' };
 }
@@ -448,7 +454,7 @@ export async function ensureStack({ mode = 'dev', log = (line) => console.log(`[
       const t0 = Date.now();
       const image = await ensureTinyImage(docker, tinyImage, log);
       timings['tiny-image'] = Date.now() - t0;
-      return `${how}; tiny trainer image ${image} (${timings['tiny-image']} ms)`;
+      return `${how}; tiny trainer image ${image} in ${timings['tiny-image']} ms`;
     }),
     step('s3', async () => {
       if (env.S3_ENDPOINT) return `using S3_ENDPOINT ${env.S3_ENDPOINT}`;
