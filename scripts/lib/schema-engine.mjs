@@ -123,9 +123,9 @@ let runtime;
 function loadRuntime() {
   runtime ??= (async () => {
     const glue = await import(GLUE);
-    // The engine arms a 10 s timer around its advisory lock and never clears it, which kept every command's process
-    // alive for 10 s after the work was done. Its timers are only timeouts, always raced against database I/O that
-    // holds the process open by itself, so they need not hold it: unref them.
+    // The engine arms 10 s timeout timers that it never clears (the glue imports no clearTimeout), which kept every
+    // command's process alive for 10 s after the work was done. They only time out database I/O, which holds the
+    // process open by itself while it is pending, so they need not: unref them.
     const imports = { ...glue };
     for (const name of Object.keys(glue).filter((key) => key.startsWith('__wbg_setTimeout_'))) {
       imports[name] = (callback, ms) => setTimeout(callback, ms >>> 0).unref();
