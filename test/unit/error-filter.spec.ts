@@ -72,7 +72,10 @@ describe('ErrorFilter', () => {
     it.each(Object.entries(EXPECTED))('%s -> %j in the OpenAI envelope', (code, [status, type]) => {
       const { status: got, body } = filter.toResponse(new DomainError(code as ErrorCode, `something about ${code}`, 'training_file'));
       expect(got).toBe(status);
-      expect(body).toEqual({ error: { message: `something about ${code}`, type, param: 'training_file', code } });
+      // A server-side error may also carry an error id (checked below); the envelope is the same.
+      const { error_id: _id, ...error } = body.error;
+      expect({ error }).toEqual({ error: { message: `something about ${code}`, type, param: 'training_file', code } });
+      if (status < 500) expect(body.error).not.toHaveProperty('error_id');
     });
 
     it('sends param null when no field is at fault', () => {
@@ -112,7 +115,7 @@ describe('ErrorFilter', () => {
       expect(res.statusCode).toBe(503);
       expect(res.headers['retry-after']).toBe('5');
       expect(res.headers).not.toHaveProperty('x-should-retry'); // a 503 is worth retrying
-      expect(res.body).toEqual({ error: { message: 'S3 is down', type: 'server_error', param: null, code: 'service_unavailable' } });
+      expect(res.body).toMatchObject({ error: { message: 'S3 is down', type: 'server_error', param: null, code: 'service_unavailable' } });
     });
 
     it('sends no Retry-After without a hint', () => {
