@@ -38,14 +38,21 @@ export async function start(config: Config): Promise<Started> {
     app = await NestFactory.createApplicationContext(module, { logger });
     app.enableShutdownHooks();
   }
-  await app.get(ObjectStore).ensureBucket();
-  const { createdKey } = await app.get(ProjectsService).bootstrap();
-  if (config.runsApi) {
-    const http = app as NestExpressApplication;
-    await http.listen(config.env.PORT, config.env.HOST);
-    const address = http.getHttpServer().address();
-    const port = typeof address === 'object' && address ? address.port : config.env.PORT;
-    url = config.env.PUBLIC_URL ?? `http://localhost:${port}`;
+  let createdKey: string | undefined;
+  try {
+    await app.get(ObjectStore).ensureBucket();
+    ({ createdKey } = await app.get(ProjectsService).bootstrap());
+    if (config.runsApi) {
+      const http = app as NestExpressApplication;
+      await http.listen(config.env.PORT, config.env.HOST);
+      const address = http.getHttpServer().address();
+      const port = typeof address === 'object' && address ? address.port : config.env.PORT;
+      url = config.env.PUBLIC_URL ?? `http://localhost:${port}`;
+    }
+  } catch (err) {
+    // A half-started app still holds Redis and Postgres connections (and a queue worker): release them.
+    await app.close().catch(() => undefined);
+    throw err;
   }
   return { app, url, createdApiKey: createdKey, close: () => app.close() };
 }

@@ -6,13 +6,14 @@ import { requestContext } from './request-context';
  * Structured JSON logs. Anything that may hold a secret is redacted by path, and API keys are scrubbed from
  * free text as a second line of defence (a key pasted into a message must not reach the log).
  */
-const REDACT_PATHS = [
-  '*.authorization', '*.Authorization', 'req.headers.authorization', 'headers.authorization',
-  '*.apiKey', '*.api_key', '*.password', '*.secret', '*.secretAccessKey', '*.S3_SECRET_ACCESS_KEY',
-  '*.LORAPLANE_API_KEY', '*.LORAPLANE_JOB_SPEC', '*.url', '*.fields',
+const SECRET_FIELDS = [
+  'authorization', 'Authorization', 'apiKey', 'api_key', 'password', 'secret', 'secretAccessKey', 'S3_SECRET_ACCESS_KEY',
+  'LORAPLANE_API_KEY', 'LORAPLANE_JOB_SPEC', 'url', 'fields',
 ];
+// pino's `*.x` matches one level down only; list the top level too (JsonLogger spreads Nest's objects there).
+const REDACT_PATHS = [...SECRET_FIELDS, ...SECRET_FIELDS.map((f) => `*.${f}`), 'req.headers.authorization'];
 const KEY_PATTERN = /\blp_[A-Za-z0-9]{20,}\b/g;
-const SIGNED_URL_PATTERN = /(X-Amz-Signature|X-Amz-Credential|Signature)=[^&\s"]+/g;
+const SIGNED_URL_PATTERN = /(X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|Signature)=[^&\s"]+/g;
 
 export function scrubSecrets(text: string): string {
   return text.replace(KEY_PATTERN, 'lp_[redacted]').replace(SIGNED_URL_PATTERN, '$1=[redacted]');
@@ -54,8 +55,10 @@ export class JsonLogger implements LoggerService {
 
   private write(level: pino.Level, message: unknown, params: unknown[]) {
     const strings = params.filter((p): p is string => typeof p === 'string');
-    const context = params.length > 0 && typeof params.at(-1) === 'string' ? strings.pop() : undefined;
-    const stack = strings.find((p) => /\n\s+at /.test(p));
+    const isStack = (p: string) => /\n[ \t]+at /.test(p);
+    const last = params.at(-1);
+    const context = typeof last === 'string' && !isStack(last) ? strings.pop() : undefined;
+    const stack = strings.find(isStack);
     const text = strings.find((p) => p !== stack);
     const fields: Record<string, unknown> = { context };
     if (stack) fields.stack = stack;

@@ -64,22 +64,19 @@ export class ConfigError extends Error {
 
 /** Validate the environment; the error names every offending variable at once. */
 export function parseEnv(env: Record<string, string | undefined>): Env {
-  // Empty strings mean "unset" (a blank line in .env must not become a value).
-  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  // Empty or blank strings mean "unset" (a blank line in .env must not become a value, nor PORT=" " port 0).
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== ''));
   const result = envSchema.safeParse(cleaned);
-  if (!result.success) {
-    throw new ConfigError(
-      result.error.issues.map((issue) => {
+  const issues = result.success
+    ? []
+    : result.error.issues.map((issue) => {
         const name = issue.path.join('.') || '(root)';
-        return issue.code === 'invalid_type' && cleaned[name] === undefined
-          ? `${name}: required but not set`
-          : `${name}: ${issue.message}`;
-      }),
-    );
+        return issue.code === 'invalid_type' && cleaned[name] === undefined ? `${name}: required but not set` : `${name}: ${issue.message}`;
+      });
+  if (Boolean(cleaned.S3_ACCESS_KEY_ID) !== Boolean(cleaned.S3_SECRET_ACCESS_KEY)) {
+    issues.push('S3_ACCESS_KEY_ID/S3_SECRET_ACCESS_KEY: set both or neither');
   }
+  if (!result.success || issues.length > 0) throw new ConfigError(issues);
   const data = result.data;
-  if (Boolean(data.S3_ACCESS_KEY_ID) !== Boolean(data.S3_SECRET_ACCESS_KEY)) {
-    throw new ConfigError(['S3_ACCESS_KEY_ID/S3_SECRET_ACCESS_KEY: set both or neither']);
-  }
   return data;
 }

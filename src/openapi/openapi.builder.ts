@@ -52,7 +52,7 @@ export class OpenApiBuilder {
         const method = METHODS[Reflect.getMetadata(METHOD_METADATA, handler) as RequestMethod];
         if (sub === undefined || !method) continue;
         const doc: RouteDoc = Reflect.getMetadata(DOC_METADATA, proto, name) ?? {};
-        const path = `/${[base, sub].map((s) => String(s).replace(/^\/|\/$/g, '')).filter(Boolean).join('/')}`.replace(/:([a-zA-Z_]+)/g, '{$1}');
+        const path = `/${[base, sub].map((s) => String(s).replace(/^\/|\/$/g, '')).filter(Boolean).join('/')}`.replace(/:([a-zA-Z0-9_]+)/g, '{$1}');
         (paths[path] ??= {})[method] = this.operation(path, doc);
       }
     }
@@ -71,7 +71,7 @@ export class OpenApiBuilder {
   }
 
   private operation(path: string, doc: RouteDoc) {
-    const params = [...path.matchAll(/\{([a-zA-Z_]+)\}/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
+    const params = [...path.matchAll(/\{([a-zA-Z0-9_]+)\}/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
     if (doc.query) {
       const q = jsonSchema(doc.query, 'input') as { properties?: Record<string, unknown>; required?: string[] };
       for (const [name, schema] of Object.entries(q.properties ?? {})) params.push({ name, in: 'query', required: (q.required ?? []).includes(name), schema } as never);

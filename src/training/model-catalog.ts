@@ -26,7 +26,7 @@ export interface BaseModel {
   /** Base learning rate; OpenAI's learning_rate_multiplier scales it. */
   baseLearningRate: number;
   defaultBatchSize: number;
-  /** `n_epochs: "auto"` = clamp(ceil(targetSteps * batch / examples), min, max): small sets get more passes. */
+  /** `n_epochs: "auto"` = clamp(ceil(targetExamples / examples), min, max): small sets get more passes. */
   autoEpochs: { targetExamples: number; min: number; max: number };
   createdAt: number;
 }

@@ -31,19 +31,24 @@ export class ErrorFilter implements ExceptionFilter {
   toResponse(exception: unknown): { status: number; body: Envelope; retryAfter?: number } {
     if (exception instanceof DomainError) {
       const { status, type } = errorCodes[exception.code];
-      if (status >= 500) this.logger.error({ err: exception, code: exception.code }, exception.message);
-      return {
-        status,
-        retryAfter: exception.retryAfterSeconds,
-        body: { error: { message: exception.message, type, param: exception.param, code: exception.code, ...exception.details } },
-      };
+      const error: Envelope['error'] = { ...exception.details, message: exception.message, type, param: exception.param, code: exception.code };
+      if (status >= 500) {
+        error.error_id = newId.error();
+        this.logger.error({ err: exception, code: exception.code, errorId: error.error_id }, exception.message);
+      }
+      return { status, retryAfter: exception.retryAfterSeconds, body: { error } };
     }
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
       const code: ErrorCode = status === 404 ? 'not_found' : status === 413 ? 'payload_too_large' : status < 500 ? 'invalid_request' : 'internal';
       const raw = exception.getResponse();
       const message = typeof raw === 'string' ? raw : String((raw as { message?: unknown }).message ?? exception.message);
-      return { status, body: { error: { message, type: errorCodes[code].type, param: null, code } } };
+      const error: Envelope['error'] = { message, type: errorCodes[code].type, param: null, code };
+      if (status >= 500) {
+        error.error_id = newId.error();
+        this.logger.error({ err: exception, errorId: error.error_id }, message);
+      }
+      return { status, body: { error } };
     }
     const errorId = newId.error();
     this.logger.error({ err: exception, errorId }, 'unhandled error');
