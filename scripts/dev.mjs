@@ -42,7 +42,7 @@ try {
   const userEnv = nonEmpty({ ...readDotEnv(path.join(ROOT, '.env')), ...process.env });
   const { ensureStack } = await import('./lib/stack.mjs');
   const stack = await ensureStack({ mode: 'dev', env: userEnv });
-  const env = { PORT: '8080', ...stack.env, ...userEnv };
+  const env = { PORT: '8080', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...stack.env, ...userEnv };
 
   const t0 = Date.now();
   // As nest-cli's deleteOutDir: no stale output from deleted sources.

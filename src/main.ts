@@ -32,11 +32,9 @@ export async function start(config: Config): Promise<Started> {
     http.use(accessLog(root));
     http.useBodyParser('json', { limit: '1mb' });
     http.useBodyParser('urlencoded', { limit: '1mb', extended: true });
-    http.enableShutdownHooks();
     app = http;
   } else {
     app = await NestFactory.createApplicationContext(module, { logger });
-    app.enableShutdownHooks();
   }
   let createdKey: string | undefined;
   try {
@@ -82,6 +80,23 @@ async function main() {
   }
   const started = await start(config);
   const log = new Logger('loraplane');
+  // Graceful stop: finish in-flight requests, let workers hand their tasks back, close connections, exit 0.
+  // Training containers keep running; the next worker re-attaches to them by label.
+  let stopping = false;
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      if (stopping) return;
+      stopping = true;
+      log.log(`${signal}: shutting down`);
+      started.close().then(
+        () => process.exit(0),
+        (err) => {
+          log.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+    });
+  }
   log.log(`role=${config.env.LORAPLANE_ROLE} mode=${config.env.LORAPLANE_MODE}${started.url ? ` listening on ${started.url}` : ''}`);
   if (started.url) {
     const key = started.createdApiKey ?? config.env.LORAPLANE_API_KEY;

@@ -57,7 +57,7 @@ export class JobRunner {
   }
 
   /** queued -> running -> succeeded | failed, or re-attach to the container of a job already running. */
-  async run(jobId: string, attempt: number): Promise<void> {
+  async run(jobId: string, attempt: number, shutdown?: AbortSignal): Promise<void> {
     let job = await this.prisma.fineTuningJob.findUnique({ where: { id: jobId }, include: { trainingFile: true, validationFile: true } });
     if (!job) return;
     const model = this.catalog.get(job.model);
@@ -102,7 +102,8 @@ export class JobRunner {
       this.logger.log({ jobId, attempt, containerId }, 're-attaching to a running training container');
     }
 
-    const outcome = await this.follow(job, attempt, containerId);
+    const outcome = await this.follow(job, attempt, containerId, shutdown);
+    if (shutdown?.aborted) throw new WorkerShuttingDown(jobId);
     const exit = await this.runtime.wait(containerId);
     await this.settle(job, exit, outcome);
     await this.runtime.remove(containerId).catch((err) => this.logger.warn({ err, containerId }, 'could not remove container'));
@@ -130,7 +131,7 @@ export class JobRunner {
   }
 
   /** Turns the container's stdout into job events, from its first line (re-reads collapse on sourceKey). */
-  private async follow(job: FineTuningJob, attempt: number, containerId: string): Promise<RunOutcome> {
+  private async follow(job: FineTuningJob, attempt: number, containerId: string, shutdown?: AbortSignal): Promise<RunOutcome> {
     const outcome: RunOutcome = { stderrTail: [], contractViolations: [] };
     const keep = (line: string) => {
       outcome.stderrTail.push(scrubSecrets(line).slice(0, 500));
@@ -152,6 +153,7 @@ export class JobRunner {
         if (row) await this.state.event(job, { ...row, sourceKey: `a${attempt}:${lineNo}` });
       },
       keep,
+      shutdown,
     );
     return outcome;
   }
@@ -215,6 +217,14 @@ export class JobRunner {
   /** Called when the queue gives up on a task (its retries are spent): the job must not stay running forever. */
   async giveUp(jobId: string, reason: string): Promise<void> {
     await this.fail({ id: jobId }, ['validating_files', 'queued', 'running'], 'internal_error', `loraplane could not run the job: ${scrubSecrets(reason)}`);
+  }
+}
+
+/** Not a failure of the job: the worker let go of it, and another worker picks it up. */
+export class WorkerShuttingDown extends Error {
+  constructor(jobId: string) {
+    super(`worker shutting down; ${jobId} is left to the next worker`);
+    this.name = 'WorkerShuttingDown';
   }
 }
 

@@ -1,9 +1,9 @@
 import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
-import { Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { Job, UnrecoverableError } from 'bullmq';
 import { DomainError } from '../common/domain-error';
 import { PrismaService } from '../db/prisma.service';
-import { JobRunner } from './job-runner';
+import { JobRunner, WorkerShuttingDown } from './job-runner';
 import { TaskPayload, TRAINING_QUEUE, TrainingQueue, TrainingTask, trainingTasks } from './training.queue';
 
 type Handlers = { [T in TrainingTask]: (payload: TaskPayload<T>) => Promise<void> };
@@ -12,16 +12,20 @@ type Handlers = { [T in TrainingTask]: (payload: TaskPayload<T>) => Promise<void
  * Worker for the training queue. Handlers are a typed table over the task catalog; a payload that fails its schema,
  * or a permanent domain error, is not retried.
  */
-@Processor(TRAINING_QUEUE, { concurrency: 16 })
-export class TrainingProcessor extends WorkerHost implements OnApplicationBootstrap {
+// maxStalledCount: a run whose worker died (or shut down) is stalled, not failed; the runner is idempotent and
+// re-attaches, so many stalls are fine. The stalled check is also how a dead worker's tasks come back.
+@Processor(TRAINING_QUEUE, { concurrency: 16, maxStalledCount: 100 })
+export class TrainingProcessor extends WorkerHost implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(TrainingProcessor.name);
   private readonly handlers: Handlers;
+  /** Aborted at shutdown: a run that is following a container lets go of it instead of waiting for it to end. */
+  private readonly shutdown = new AbortController();
 
   constructor(private readonly runner: JobRunner, private readonly queue: TrainingQueue, private readonly prisma: PrismaService) {
     super();
     this.handlers = {
       'job.validate': (p) => this.runner.validate(p.jobId),
-      'job.run': (p) => this.runner.run(p.jobId, p.attempt),
+      'job.run': (p) => this.runner.run(p.jobId, p.attempt, this.shutdown.signal),
     };
   }
 
@@ -40,9 +44,19 @@ export class TrainingProcessor extends WorkerHost implements OnApplicationBootst
     }
   }
 
+  /**
+   * Runs before @nestjs/bullmq's own shutdown, which would wait for active tasks; a run can last hours. Force-close
+   * instead: the task stays active in Redis until its lock lapses, then BullMQ's stalled-job check hands it to the
+   * next worker, which re-attaches to the container by label.
+   */
+  async onModuleDestroy() {
+    this.shutdown.abort();
+    await this.worker.close(true);
+  }
+
   @OnWorkerEvent('failed')
   async onFailed(job: Job | undefined, err: Error) {
-    if (!job) return;
+    if (!job || err instanceof WorkerShuttingDown) return;
     const spent = job.attemptsMade >= (job.opts.attempts ?? 1) || err instanceof UnrecoverableError || err.name === 'UnrecoverableError';
     this.logger.warn({ task: job.name, jobId: job.data?.jobId, attempt: job.attemptsMade, err }, spent ? 'task failed for good' : 'task failed; will retry');
     if (spent && typeof job.data?.jobId === 'string') await this.runner.giveUp(job.data.jobId, err.message);

@@ -109,19 +109,30 @@ export class DockerRuntime {
    * Calls `onLine` for every stdout line from the start of the container's output, in order, until it exits.
    * stderr lines go to `onStderr`. Resolves when the log stream ends.
    */
-  async follow(containerId: string, onLine: (line: string, lineNo: number) => Promise<void>, onStderr: (line: string) => void): Promise<void> {
+  async follow(
+    containerId: string,
+    onLine: (line: string, lineNo: number) => Promise<void>,
+    onStderr: (line: string) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const container = this.docker.getContainer(containerId);
     const stream = await this.call('follow logs', () => container.logs({ follow: true, stdout: true, stderr: true }));
+    const stop = () => (stream as unknown as { destroy(): void }).destroy();
+    if (signal?.aborted) stop();
+    signal?.addEventListener('abort', stop, { once: true });
     const out = new PassThrough();
     const err = new PassThrough();
     container.modem.demuxStream(stream, out, err);
     stream.on('end', () => { out.end(); err.end(); });
     stream.on('error', () => { out.end(); err.end(); });
+    stream.on('close', () => { out.end(); err.end(); });
     readline.createInterface({ input: err }).on('line', onStderr);
     let lineNo = 0;
     for await (const line of readline.createInterface({ input: out, crlfDelay: Infinity })) {
+      if (signal?.aborted) break;
       await onLine(line, ++lineNo);
     }
+    signal?.removeEventListener('abort', stop);
   }
 
   async wait(containerId: string): Promise<ContainerExit> {
