@@ -1,0 +1,73 @@
+import Docker from 'dockerode';
+import { ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import OpenAI, { toFile } from 'openai';
+import { makeTicketDataset } from '../fixtures/tiny-task';
+import { requireEnv, testEnv, waitFor } from '../support/app';
+
+const MAIN = path.resolve(__dirname, '../../dist/main.js');
+
+/**
+ * Postgres is the truth and Redis only carries work: stopping the process while a container trains loses nothing.
+ * The next process re-attaches to the same container (found by label), reads its output from the start without
+ * duplicating events, and settles the job once.
+ */
+describe('restart while a job trains (e2e)', () => {
+  const port = String(20000 + Math.floor(Math.random() * 20000));
+  const apiKey = `lp_${randomBytes(24).toString('hex')}`;
+  const env = testEnv({ PORT: port, LORAPLANE_API_KEY: apiKey, LOG_LEVEL: 'warn' });
+  const url = `http://localhost:${port}`;
+  const docker = new Docker({ socketPath: requireEnv('DOCKER_SOCKET') });
+  const procs: ChildProcess[] = [];
+
+  function startProcess(): { child: ChildProcess; exited: Promise<number | null> } {
+    const child = spawn(process.execPath, [MAIN], { env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'ignore', 'inherit'] });
+    procs.push(child);
+    return { child, exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))) };
+  }
+  async function ready() {
+    await waitFor('readiness', async () => (await fetch(`${url}/readyz`).catch(() => null))?.status === 200, 30_000);
+  }
+  afterAll(() => procs.forEach((p) => p.kill('SIGKILL')));
+
+  it('finishes the job exactly once after the process is stopped mid-run and started again', async () => {
+    const first = startProcess();
+    await ready();
+    const client = new OpenAI({ baseURL: `${url}/v1`, apiKey, maxRetries: 2 });
+    const file = await client.files.create({ file: await toFile(Buffer.from(makeTicketDataset({ n: 4000, seed: 11 })), 'long.jsonl'), purpose: 'fine-tune' });
+    const job = await client.fineTuning.jobs.create({
+      model: 'tiny-lora',
+      training_file: file.id,
+      method: { type: 'supervised', supervised: { hyperparameters: { n_epochs: 25, batch_size: 8 } } },
+    });
+    const metricsSoFar = async () => (await client.fineTuning.jobs.listEvents(job.id, { limit: 100 })).data.filter((e) => e.type === 'metrics').length;
+    await waitFor('training to report progress', async () => (await metricsSoFar()) >= 2, 60_000);
+
+    const t0 = Date.now();
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(10_000); // it did not wait for the training to end
+    const containers = await docker.listContainers({ all: true, filters: { label: [`io.loraplane.job=${job.id}`] } });
+    expect(containers).toHaveLength(1);
+    expect(containers[0].State).toBe('running');
+    expect((await client.fineTuning.jobs.retrieve(job.id).catch(() => null))).toBeNull(); // nobody answers now
+
+    startProcess();
+    await ready();
+    const done = await waitFor('the job to settle after the restart', async () => {
+      const j = await client.fineTuning.jobs.retrieve(job.id);
+      return ['succeeded', 'failed', 'cancelled'].includes(j.status) ? j : null;
+    }, 150_000, 1000);
+    expect({ status: done.status, error: done.error }).toEqual({ status: 'succeeded', error: null });
+
+    const events = [];
+    for await (const e of client.fineTuning.jobs.listEvents(job.id, { limit: 100 })) events.push(e);
+    const steps = events.filter((e) => e.type === 'metrics').map((e) => (e.data as { step: number }).step);
+    expect(new Set(steps).size).toBe(steps.length);
+    expect(events.filter((e) => e.message === 'The job has successfully completed')).toHaveLength(1);
+    expect(events.filter((e) => e.message.startsWith('Starting training container'))).toHaveLength(1);
+    // One container ever ran for this job (attempt 1), and it was cleaned up after settling.
+    expect(await docker.listContainers({ all: true, filters: { label: [`io.loraplane.job=${job.id}`] } })).toHaveLength(0);
+  }, 240_000);
+});
