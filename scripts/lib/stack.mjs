@@ -26,6 +26,17 @@ const MODES = {
   test: { database: 'loraplane_test', redisDb: 1, queuePrefix: 'loraplane_test', s3Port: 9100, bucket: 'loraplane-test' },
 };
 
+/**
+ * LORAPLANE_TEST_SLOT=N (1..14) gives a test run its own database, Redis db, queue prefix and S3 port, so two runs
+ * on one machine (two checkouts, or parallel work) do not recreate each other's state mid-run.
+ */
+function testSlot(settings, mode, slot) {
+  if (!settings || mode !== 'test' || slot === undefined || slot === '' || slot === '0') return settings;
+  const n = Number(slot);
+  if (!Number.isInteger(n) || n < 1 || n > 14) throw new Error(`LORAPLANE_TEST_SLOT must be 1..14, got '${slot}'`);
+  return { ...settings, database: `${settings.database}_${n}`, redisDb: 1 + n, queuePrefix: `${settings.queuePrefix}_${n}`, s3Port: settings.s3Port + n };
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // small helpers
 
@@ -407,7 +418,7 @@ async function ensureS3(mode, settings, log) {
  * Returns { env, timings, stop } where stop() ends what this call started for tests (the test S3 server).
  */
 export async function ensureStack({ mode = 'dev', log = (line) => console.log(`[stack] ${line}`), env = process.env } = {}) {
-  const settings = MODES[mode];
+  const settings = testSlot(MODES[mode], mode, env.LORAPLANE_TEST_SLOT);
   if (!settings) throw new Error(`unknown stack mode ${mode}`);
   // Tests start from empty state: their database and Redis db are recreated on every run, because the test S3
   // server keeps its objects in a temporary folder, and rows left from an earlier run would point at objects that
