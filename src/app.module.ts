@@ -26,7 +26,7 @@ export class AppModule {
         DiscoveryModule,
         BullModule.forRoot({ connection: { url: config.env.REDIS_URL }, prefix: config.env.QUEUE_PREFIX }),
         ProjectsModule,
-        DatasetsModule,
+        DatasetsModule.register({ worker: config.runsWorker }),
         TrainingModule.register({ worker: config.runsWorker }),
       ],
       controllers: [HealthController, DocsController],

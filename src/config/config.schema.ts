@@ -51,6 +51,18 @@ export const envSchema = z.object({
   MAX_UPLOAD_BYTES: int(1).default(512 * 1024 * 1024),
   MAX_LINE_BYTES: int(1024).default(4 * 1024 * 1024),
   MIN_TRAINING_EXAMPLES: int(1).default(10),
+  /**
+   * Tokens are counted during an upload for the first this-many bytes; a larger file is registered at full ingest
+   * speed and its token statistics are counted afterwards by the worker (stats.tokens_pending until then).
+   */
+  TOKENIZE_INLINE_BYTES: int(0).default(32 * 1024 * 1024),
+  /** Uploads API: an upload not completed within this many seconds expires and its S3 parts are aborted. */
+  UPLOAD_TTL_SECONDS: int(1).default(3600),
+  /** How often the worker looks for expired uploads. */
+  UPLOAD_SWEEP_INTERVAL_SECONDS: int(1).default(60),
+  UPLOAD_MAX_PART_BYTES: int(1).default(64 * 1024 * 1024),
+  /** The largest file the Uploads API assembles (OpenAI's limit is 8 GB). */
+  UPLOAD_MAX_BYTES: int(1).default(8 * 1024 * 1024 * 1024),
 });
 
 export type Env = z.infer<typeof envSchema>;

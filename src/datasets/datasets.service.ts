@@ -1,7 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { createHash } from 'node:crypto';
-import { Readable, Transform, TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
 import { DomainError, notFound } from '../common/domain-error';
 import { newId } from '../common/ids';
 import { PageQuery } from '../common/http/pagination';
@@ -9,8 +7,10 @@ import { Config } from '../config/config';
 import { PrismaService } from '../db/prisma.service';
 import { Dataset, Prisma } from '../generated/prisma/client';
 import { ObjectStore } from '../storage/object-store';
-import { DatasetValidator, describeError, ValidationReport } from './validation/dataset-validator';
-import { LineSplitter } from './validation/line-splitter';
+import { ModelCatalog } from '../training/model-catalog';
+import { IngestOptions, ingest } from './dataset-ingest';
+import { DatasetsQueue } from './datasets.queue';
+import { DatasetFormat, describeError, ValidationReport } from './validation/dataset-validator';
 
 /** An upload that is in S3 and validated but not yet registered. */
 export interface StagedUpload {
@@ -27,6 +27,35 @@ export const FILE_PURPOSES = ['fine-tune', 'batch', 'assistants', 'vision', 'use
 export type FilePurpose = (typeof FILE_PURPOSES)[number];
 
 const ACTIVE_JOB_STATUSES = ['validating_files', 'queued', 'running'] as const;
+/** Errors kept in a report; all are counted. */
+const REPORT_ERRORS = 100;
+
+export interface DatasetStats {
+  examples: number;
+  lines: number;
+  format: DatasetFormat | null;
+  role_counts: Record<string, number>;
+  tokens: ValidationReport['tokens'];
+  /** True until the worker has counted the tokens of a file larger than TOKENIZE_INLINE_BYTES. */
+  tokens_pending: boolean;
+}
+
+export interface StoredReport {
+  valid: boolean;
+  error_count: number;
+  errors: ValidationReport['errors'];
+}
+
+export function toStats(r: ValidationReport): DatasetStats {
+  return { examples: r.examples, lines: r.lines, format: r.format, role_counts: r.roleCounts, tokens: r.tokens, tokens_pending: r.tokensDeferred };
+}
+
+export function toStoredReport(r: ValidationReport): StoredReport {
+  return { valid: r.valid, error_count: r.errorCount, errors: r.errors };
+}
+
+/** How the datasets of one project are stored in S3; uploads and splits stage under the same prefix. */
+export const datasetKey = (projectId: string, fileId: string) => `projects/${projectId}/files/${fileId}.jsonl`;
 
 /**
  * Datasets: immutable JSONL files, content-addressed per project. Bytes stream to S3 while they are hashed and
@@ -36,41 +65,50 @@ const ACTIVE_JOB_STATUSES = ['validating_files', 'queued', 'running'] as const;
 export class DatasetsService {
   private readonly logger = new Logger(DatasetsService.name);
 
-  constructor(private readonly prisma: PrismaService, private readonly store: ObjectStore, private readonly config: Config) {}
+  constructor(
+    private readonly prisma: PrismaService,
+    private readonly store: ObjectStore,
+    private readonly config: Config,
+    private readonly catalog: ModelCatalog,
+    private readonly queue: DatasetsQueue,
+  ) {}
+
+  /**
+   * Datasets are not tied to a model at upload, so the length check uses the largest context of the catalog (an
+   * example no model can take is an error); stats.tokens.max_example lets a job for a shorter-context model refuse
+   * the file at creation.
+   */
+  ingestOptions(declaredFormat?: DatasetFormat, overrides: Partial<IngestOptions> = {}): IngestOptions {
+    const env = this.config.env;
+    return {
+      minExamples: env.MIN_TRAINING_EXAMPLES,
+      maxErrors: REPORT_ERRORS,
+      declaredFormat,
+      maxExampleTokens: Math.max(...this.catalog.all().map((m) => m.contextLength)),
+      tokenBudgetBytes: env.TOKENIZE_INLINE_BYTES,
+      maxLineBytes: env.MAX_LINE_BYTES,
+      maxBytes: env.MAX_UPLOAD_BYTES,
+      ...overrides,
+    };
+  }
 
   /** Streams `body` to S3 under a fresh id while hashing and validating; nothing is registered yet. */
-  async stage(projectId: string, filename: string, body: Readable): Promise<StagedUpload> {
+  async stage(projectId: string, filename: string, body: Readable, options: IngestOptions = this.ingestOptions()): Promise<StagedUpload> {
     const fileId = newId.file();
-    const key = `projects/${projectId}/files/${fileId}.jsonl`;
-    const validator = new DatasetValidator({ minExamples: this.config.env.MIN_TRAINING_EXAMPLES });
-    const splitter = new LineSplitter(this.config.env.MAX_LINE_BYTES, validator.onLine);
-    const hash = createHash('sha256');
-    let bytes = 0;
-    const maxBytes = this.config.env.MAX_UPLOAD_BYTES;
-    const tap = new Transform({
-      transform(chunk: Buffer, _enc, done: TransformCallback) {
-        bytes += chunk.length;
-        if (bytes > maxBytes) {
-          done(new DomainError('payload_too_large', `The file is larger than the limit of ${maxBytes} bytes`, 'file'));
-          return;
-        }
-        hash.update(chunk);
-        splitter.push(chunk);
-        done(null, chunk);
-      },
-      flush(done) {
-        splitter.end();
-        done();
-      },
-    });
+    const key = datasetKey(projectId, fileId);
     try {
-      // Both sides must finish: the pipeline ends the tap; the store consumes it.
-      await Promise.all([pipeline(body, tap), this.store.put(key, tap, 'application/jsonl')]);
+      const result = await ingest(body, options, (stream) => this.store.put(key, stream, 'application/jsonl'));
+      return { fileId, projectId, filename, key, ...result };
     } catch (err) {
       await this.removeQuietly(key);
       throw err;
     }
-    return { fileId, projectId, filename, key, bytes, sha256: hash.digest('hex'), report: validator.report(splitter.lines) };
+  }
+
+  /** Dry run: the same checks and statistics as an upload, and nothing stored anywhere. */
+  async validate(body: Readable, declaredFormat?: DatasetFormat): Promise<{ bytes: number; sha256: string; report: ValidationReport }> {
+    // A dry run answers in the request, so it always counts tokens.
+    return ingest(body, this.ingestOptions(declaredFormat, { tokenBudgetBytes: Number.POSITIVE_INFINITY }), null);
   }
 
   /** Drops a staged upload that will not be registered (bad purpose, rejected content, client went away). */
@@ -79,21 +117,23 @@ export class DatasetsService {
   }
 
   /**
-   * Registers a staged upload. Invalid content is rejected (OpenAI's file facade never stores a bad training file);
-   * identical bytes return the project's existing dataset and the new copy is dropped.
+   * Registers a staged upload for OpenAI's file facade: invalid content is rejected (the facade never stores a bad
+   * training file); identical bytes return the project's existing dataset and the new copy is dropped.
    */
   async commit(staged: StagedUpload, purpose: FilePurpose): Promise<Dataset> {
-    const { report } = staged;
-    if (!report.valid) {
+    if (!staged.report.valid) {
       await this.discard(staged);
-      const first = report.errors[0];
-      const more = report.errorCount > 1 ? ` (${report.errorCount - 1} more errors; first ones listed in 'errors')` : '';
-      throw new DomainError('invalid_file', `Invalid file '${staged.filename}': ${describeError(first)}${more}`, 'file', {
-        details: { errors: report.errors.slice(0, 20), error_count: report.errorCount },
-      });
+      throw invalidFileError(staged.filename, staged.report);
     }
+    return this.register(staged, purpose);
+  }
+
+  /** Registers a staged upload for the native API: an invalid file is kept as an `invalid` dataset with its report. */
+  async register(staged: StagedUpload, purpose: FilePurpose): Promise<Dataset> {
+    const { report } = staged;
+    let created: Dataset;
     try {
-      return await this.prisma.dataset.create({
+      created = await this.prisma.dataset.create({
         data: {
           id: staged.fileId,
           projectId: staged.projectId,
@@ -103,8 +143,9 @@ export class DatasetsService {
           sha256: staged.sha256,
           s3Key: staged.key,
           format: report.format ?? 'chat',
-          status: 'ready',
-          stats: { examples: report.examples, lines: report.lines, role_counts: report.roleCounts },
+          status: report.valid ? 'ready' : 'invalid',
+          stats: toStats(report) as unknown as Prisma.InputJsonValue,
+          report: toStoredReport(report) as unknown as Prisma.InputJsonValue,
         },
       });
     } catch (err) {
@@ -121,6 +162,13 @@ export class DatasetsService {
       this.logger.log(`upload of ${staged.filename} matches ${existing.id}; returning it`);
       return existing;
     }
+    // Were the queue down now, the worker re-enqueues pending counts from Postgres at its next start.
+    if (report.tokensDeferred && report.valid) {
+      await this.queue.enqueue('dataset.count_tokens', { datasetId: created.id }).catch((err: unknown) => {
+        this.logger.warn({ err, datasetId: created.id }, 'could not enqueue the token count; the worker picks it up at start');
+      });
+    }
+    return created;
   }
 
   async get(projectId: string, id: string): Promise<Dataset> {
@@ -169,7 +217,35 @@ export class DatasetsService {
     });
   }
 
-  private async removeQuietly(key: string) {
+  /**
+   * Counts the tokens of a dataset registered with tokens_pending by reading it back from S3 (the worker's job, off
+   * the upload's path). Safe to run twice: it recomputes and overwrites the same numbers.
+   */
+  async countTokens(datasetId: string): Promise<void> {
+    const dataset = await this.prisma.dataset.findUnique({ where: { id: datasetId } });
+    if (!dataset) return;
+    const stats = dataset.stats as unknown as DatasetStats | null;
+    if (!stats?.tokens_pending) return;
+    const body = await this.store.get(dataset.s3Key);
+    if (!body) throw new DomainError('internal', `The content of ${datasetId} is missing from object storage`);
+    const options = this.ingestOptions(undefined, { tokenBudgetBytes: Number.POSITIVE_INFINITY, maxBytes: Number.MAX_SAFE_INTEGER });
+    const { report } = await ingest(body, options, null);
+    await this.prisma.dataset.update({
+      where: { id: datasetId },
+      data: { stats: { ...stats, tokens: report.tokens, tokens_pending: false } as unknown as Prisma.InputJsonValue },
+    });
+  }
+
+  /** Ids of datasets whose token statistics are still to be counted (the worker picks them up at start). */
+  async pendingTokenCounts(): Promise<string[]> {
+    const rows = await this.prisma.dataset.findMany({
+      where: { deletedAt: null, stats: { path: ['tokens_pending'], equals: true } },
+      select: { id: true },
+    });
+    return rows.map((r) => r.id);
+  }
+
+  async removeQuietly(key: string) {
     try {
       await this.store.delete([key]);
     } catch (err) {
@@ -177,4 +253,13 @@ export class DatasetsService {
       this.logger.warn({ err, key }, 'could not delete a staged upload');
     }
   }
+}
+
+/** A 400 naming the first error's line and field, with the first errors and the count in the envelope. */
+export function invalidFileError(filename: string, report: ValidationReport): DomainError {
+  const first = report.errors[0];
+  const more = report.errorCount > 1 ? ` (${report.errorCount - 1} more errors; first ones listed in 'errors')` : '';
+  return new DomainError('invalid_file', `Invalid file '${filename}': ${describeError(first)}${more}`, 'file', {
+    details: { errors: report.errors.slice(0, 20), error_count: report.errorCount },
+  });
 }

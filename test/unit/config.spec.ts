@@ -45,6 +45,11 @@ describe('parseEnv: defaults', () => {
       MAX_UPLOAD_BYTES: 512 * 1024 * 1024,
       MAX_LINE_BYTES: 4 * 1024 * 1024,
       MIN_TRAINING_EXAMPLES: 10,
+      TOKENIZE_INLINE_BYTES: 32 * 1024 * 1024,
+      UPLOAD_TTL_SECONDS: 3600,
+      UPLOAD_SWEEP_INTERVAL_SECONDS: 60,
+      UPLOAD_MAX_PART_BYTES: 64 * 1024 * 1024,
+      UPLOAD_MAX_BYTES: 8 * 1024 * 1024 * 1024,
     });
     // Optional variables without a default stay absent rather than becoming '' or null.
     for (const name of ['LORAPLANE_API_KEY', 'PUBLIC_URL', 'S3_ENDPOINT', 'S3_PUBLIC_ENDPOINT', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY']) {

@@ -40,6 +40,8 @@ describe('DatasetValidator', () => {
         errorCount: 0,
         errors: [],
         roleCounts: { system: 10, user: 10, assistant: 10 },
+        tokens: expect.objectContaining({ total: 250 }),
+        tokensDeferred: false,
       });
     });
 

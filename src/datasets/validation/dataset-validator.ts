@@ -1,4 +1,6 @@
+import { ChatMessageLike, findSpecialToken, messageTokens } from './harmony-tokenizer';
 import { LineEvent } from './line-splitter';
+import { TokenStats, TokenStatsJson } from './token-stats';
 
 /** Stable codes users and tools can match on; each error is tied to a line and, where it applies, a field. */
 export type ValidationCode =
@@ -15,6 +17,12 @@ export type ValidationCode =
   | 'no_assistant_turn'
   | 'bad_weight'
   | 'mixed_formats'
+  | 'wrong_format'
+  | 'harmony_special_token'
+  | 'example_too_long'
+  | 'missing_prompt'
+  | 'missing_reference'
+  | 'bad_answer'
   | 'empty_file'
   | 'too_few_examples';
 
@@ -25,7 +33,8 @@ export interface ValidationError {
   message: string;
 }
 
-export type DatasetFormat = 'chat' | 'dpo';
+export const DATASET_FORMATS = ['chat', 'dpo', 'eval'] as const;
+export type DatasetFormat = (typeof DATASET_FORMATS)[number];
 
 export interface ValidationReport {
   valid: boolean;
@@ -37,6 +46,9 @@ export interface ValidationReport {
   /** The first `maxErrors` errors; all are counted in errorCount. */
   errors: ValidationError[];
   roleCounts: Record<string, number>;
+  /** Token statistics, or null when counting was deferred (a file beyond the inline budget; see tokensDeferred). */
+  tokens: TokenStatsJson | null;
+  tokensDeferred: boolean;
 }
 
 const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool', 'function']);
@@ -45,7 +57,19 @@ const MESSAGE_KEYS = new Set(['role', 'content', 'name', 'function_call', 'tool_
 export interface ValidatorOptions {
   minExamples: number;
   maxErrors?: number;
+  /** The format the uploader declared; unset = detected from the first example. */
+  declaredFormat?: DatasetFormat;
+  /** An example longer than this (o200k_harmony tokens) is an error: no model of the catalog could train on it. */
+  maxExampleTokens?: number;
+  /**
+   * Tokens are counted inline for examples up to this many bytes of the file; past it counting stops and the report
+   * says it was deferred (tokenizing runs at a fraction of the ingest speed). Infinity: always count.
+   */
+  tokenBudgetBytes?: number;
 }
+
+/** Per message, the harmony header and end tokens never exceed this; used to skip tokenizing short lines. */
+const MAX_MESSAGE_OVERHEAD = 24;
 
 /**
  * Validates a JSONL fine-tuning file line by line (OpenAI's chat SFT rules, DPO triples, GPT-OSS's developer role
@@ -58,9 +82,13 @@ export class DatasetValidator {
   private readonly errors: ValidationError[] = [];
   private readonly roleCounts: Record<string, number> = {};
   private readonly maxErrors: number;
+  private readonly stats = new TokenStats();
+  private countedBytes = 0;
+  private tokensDeferred = false;
 
   constructor(private readonly options: ValidatorOptions) {
     this.maxErrors = options.maxErrors ?? 100;
+    this.format = options.declaredFormat ?? null;
   }
 
   readonly onLine = (event: LineEvent): void => {
@@ -87,6 +115,8 @@ export class DatasetValidator {
       errorCount: this.errorCount,
       errors: this.errors,
       roleCounts: this.roleCounts,
+      tokens: this.tokensDeferred ? null : this.stats.toJSON(),
+      tokensDeferred: this.tokensDeferred,
     };
   }
 
@@ -104,45 +134,122 @@ export class DatasetValidator {
       return this.fail(line, null, 'invalid_json', `invalid JSON: ${(err as Error).message}`);
     }
     if (!isObject(value)) return this.fail(line, null, 'not_an_object', 'each line must be a JSON object');
-    const format: DatasetFormat | null = 'messages' in value ? 'chat' : 'input' in value || 'preferred_output' in value ? 'dpo' : null;
+    const format = detectFormat(value);
     if (!format) {
-      return this.fail(line, null, 'unknown_format', "expected a chat example ('messages') or a DPO example ('input', 'preferred_output', 'non_preferred_output')");
+      return this.fail(line, null, 'unknown_format', "expected a chat example ('messages'), a DPO example ('input', 'preferred_output', 'non_preferred_output') or an eval item ('prompt' with 'reference' or 'choices')");
+    }
+    if (this.options.declaredFormat && format !== this.options.declaredFormat) {
+      return this.fail(line, null, 'wrong_format', `this line is a ${format} example but the file was declared ${this.options.declaredFormat}`);
     }
     if (this.format && this.format !== format) {
       return this.fail(line, null, 'mixed_formats', `this line is a ${format} example but earlier lines are ${this.format} examples`);
     }
     this.format ??= format;
     const before = this.errorCount;
-    if (format === 'chat') this.checkChat(line, value);
-    else this.checkDpo(line, value);
+    const messages: ChatMessageLike[] = [];
+    if (format === 'chat') this.checkChat(line, value, messages);
+    else if (format === 'dpo') this.checkDpo(line, value, messages);
+    else this.checkEval(line, value, messages);
+    if (this.errorCount !== before) return;
+    this.checkLength(line, text, messages);
     if (this.errorCount === before) this.examples++;
   }
 
-  private checkChat(line: number, value: Record<string, unknown>) {
+  /** Counts the example's tokens (within the inline budget) and refuses one longer than any model's context. */
+  private checkLength(line: number, text: string, messages: ChatMessageLike[]) {
+    const limit = this.options.maxExampleTokens ?? Number.POSITIVE_INFINITY;
+    const budget = this.options.tokenBudgetBytes ?? Number.POSITIVE_INFINITY;
+    let tokens: { role: string; tokens: number }[] | null = null;
+    const count = () => (tokens ??= messages.map((m) => ({ role: m.role, tokens: messageTokens(m) })));
+    if (!this.tokensDeferred) {
+      this.countedBytes += text.length;
+      if (this.countedBytes > budget) this.tokensDeferred = true;
+      else this.stats.add(line, count());
+    }
+    // o200k is byte-level BPE: a text never has more tokens than UTF-8 bytes (<= 3 per UTF-16 unit), and JSON
+    // escaping only adds bytes, so short lines cannot be too long and skip the tokenizer.
+    if (text.length * 3 + MAX_MESSAGE_OVERHEAD * messages.length <= limit) return;
+    const n = count().reduce((a, t) => a + t.tokens, 0);
+    if (n > limit) this.fail(line, null, 'example_too_long', `the example is ${n} tokens, over the ${limit}-token context of the largest base model`);
+  }
+
+  private checkChat(line: number, value: Record<string, unknown>, out: ChatMessageLike[]) {
     const messages = value.messages;
     if (!Array.isArray(messages) || messages.length === 0) {
       return this.fail(line, 'messages', 'missing_messages', "'messages' must be a non-empty list");
     }
-    this.checkMessages(line, 'messages', messages, { needAssistant: true });
+    this.checkMessages(line, 'messages', messages, { needAssistant: true }, out);
   }
 
-  private checkDpo(line: number, value: Record<string, unknown>) {
+  private checkDpo(line: number, value: Record<string, unknown>, out: ChatMessageLike[]) {
     const input = value.input;
     if (!isObject(input) || !Array.isArray(input.messages) || input.messages.length === 0) {
       return this.fail(line, 'input.messages', 'missing_messages', "'input.messages' must be a non-empty list");
     }
-    this.checkMessages(line, 'input.messages', input.messages, { needAssistant: false });
+    this.checkMessages(line, 'input.messages', input.messages, { needAssistant: false }, out);
     for (const key of ['preferred_output', 'non_preferred_output'] as const) {
-      const out = value[key];
-      if (!Array.isArray(out) || out.length === 0) {
+      const list = value[key];
+      if (!Array.isArray(list) || list.length === 0) {
         this.fail(line, key, 'missing_messages', `'${key}' must be a non-empty list of assistant messages`);
         continue;
       }
-      this.checkMessages(line, key, out, { needAssistant: true, onlyAssistant: true });
+      this.checkMessages(line, key, list, { needAssistant: true, onlyAssistant: true }, out);
     }
   }
 
-  private checkMessages(line: number, base: string, messages: unknown[], opts: { needAssistant: boolean; onlyAssistant?: boolean }) {
+  /**
+   * Eval items: `prompt` (a string or a list of chat messages) with a `reference` answer, or with `choices` and the
+   * correct one as `answer` (its index or its text). Optional `id` and `metadata` ride along.
+   */
+  private checkEval(line: number, value: Record<string, unknown>, out: ChatMessageLike[]) {
+    const prompt = value.prompt;
+    if (typeof prompt === 'string') {
+      if (prompt.trim() === '') this.fail(line, 'prompt', 'missing_prompt', "'prompt' is empty");
+      else if (this.checkText(line, 'prompt', prompt)) out.push({ role: 'user', content: prompt });
+    } else if (Array.isArray(prompt) && prompt.length > 0) {
+      this.checkMessages(line, 'prompt', prompt, { needAssistant: false }, out);
+    } else {
+      return this.fail(line, 'prompt', 'missing_prompt', "'prompt' must be a non-empty string or a non-empty list of messages");
+    }
+    const hasReference = value.reference !== undefined;
+    const hasChoices = value.choices !== undefined;
+    if (hasReference === hasChoices) {
+      return this.fail(line, hasReference ? 'choices' : 'reference', 'missing_reference', "give either 'reference' (the expected answer) or 'choices' with 'answer'");
+    }
+    if (hasReference) {
+      if (typeof value.reference !== 'string' || value.reference.trim() === '') {
+        return this.fail(line, 'reference', 'missing_reference', "'reference' must be a non-empty string");
+      }
+      if (this.checkText(line, 'reference', value.reference)) out.push({ role: 'assistant', content: value.reference });
+      return;
+    }
+    const choices = value.choices;
+    if (!Array.isArray(choices) || choices.length < 2 || !choices.every((c) => typeof c === 'string' && c.trim() !== '')) {
+      return this.fail(line, 'choices', 'missing_reference', "'choices' must be a list of at least 2 non-empty strings");
+    }
+    choices.forEach((c, i) => {
+      if (this.checkText(line, `choices[${i}]`, c as string)) out.push({ role: 'assistant', content: c as string });
+    });
+    const answer = value.answer;
+    const ok = (Number.isInteger(answer) && (answer as number) >= 0 && (answer as number) < choices.length) || (typeof answer === 'string' && choices.includes(answer));
+    if (!ok) this.fail(line, 'answer', 'bad_answer', `'answer' must be the index (0..${choices.length - 1}) or the text of one of the choices`);
+  }
+
+  /** Harmony's special tokens inside text would let data forge message boundaries: refused. False if found. */
+  private checkText(line: number, path: string, text: string): boolean {
+    const special = findSpecialToken(text);
+    if (special === null) return true;
+    this.fail(line, path, 'harmony_special_token', `contains the harmony special token ${special}, which is not allowed inside text`);
+    return false;
+  }
+
+  private checkMessages(
+    line: number,
+    base: string,
+    messages: unknown[],
+    opts: { needAssistant: boolean; onlyAssistant?: boolean },
+    out: ChatMessageLike[],
+  ) {
     let assistants = 0;
     messages.forEach((m, i) => {
       const path = `${base}[${i}]`;
@@ -171,12 +278,30 @@ export class DatasetValidator {
         if (role !== 'assistant') this.fail(line, `${path}.weight`, 'bad_weight', "'weight' is allowed on assistant messages only");
         else if (m.weight !== 0 && m.weight !== 1) this.fail(line, `${path}.weight`, 'bad_weight', "'weight' must be 0 or 1");
       }
+      for (const key of ['content', 'thinking', 'name'] as const) {
+        if (typeof m[key] === 'string') this.checkText(line, `${path}.${key}`, m[key]);
+      }
+      if (Array.isArray(m.tool_calls)) {
+        m.tool_calls.forEach((c, j) => {
+          const fn = isObject(c) && isObject(c.function) ? c.function : null;
+          if (fn && typeof fn.arguments === 'string') this.checkText(line, `${path}.tool_calls[${j}].function.arguments`, fn.arguments);
+        });
+      }
+      out.push(m as unknown as ChatMessageLike);
       if (role === 'assistant') assistants++;
     });
     if (opts.needAssistant && assistants === 0) {
       this.fail(line, base, 'no_assistant_turn', 'the example has no assistant message to learn from');
     }
   }
+}
+
+function detectFormat(value: Record<string, unknown>): DatasetFormat | null {
+  if ('messages' in value) return 'chat';
+  if ('input' in value || 'preferred_output' in value || 'non_preferred_output' in value) return 'dpo';
+  // `prompt` alone is the legacy prompt/completion format, which is not accepted.
+  if ('prompt' in value && ('reference' in value || 'choices' in value)) return 'eval';
+  return null;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
