@@ -40,8 +40,13 @@ export const LORA_B_NAME: string;
 export const INPUT_ROLES: ReadonlySet<string>;
 
 export function fnv1a(text: string): number;
-export function mulberry32(seed: number): () => number;
-export function rngFor(purpose: string, seed: number): () => number;
+export interface Rng {
+  (): number;
+  getState(): number;
+  setState(state: number): void;
+}
+export function mulberry32(seed: number): Rng;
+export function rngFor(purpose: string, seed: number): Rng;
 export function contentText(content: unknown): string;
 export function words(text: string): string[];
 export function featurize(messages: ChatMessage[]): SparseVector;

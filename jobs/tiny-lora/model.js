@@ -47,16 +47,24 @@ function fnv1a(text) {
   return h >>> 0;
 }
 
-/** mulberry32: a small, fast, seedable PRNG; identical sequences on every platform for the same seed. */
+/**
+ * mulberry32: a small, fast, seedable PRNG; identical sequences on every platform for the same seed. Its whole state
+ * is one 32-bit integer (`getState`/`setState`), which a checkpoint saves so a resumed run draws the same numbers.
+ */
 function mulberry32(seed) {
   let a = seed >>> 0;
-  return function next() {
+  function next() {
     a = (a + 0x6d2b79f5) >>> 0;
     let t = a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  next.getState = () => a;
+  next.setState = (state) => {
+    a = state >>> 0;
   };
+  return next;
 }
 
 /** A PRNG for one named purpose (e.g. "lora_A", "shuffle") of one seed, so streams never share state. */

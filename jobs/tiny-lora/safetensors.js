@@ -1,6 +1,6 @@
 'use strict';
 /**
- * A minimal safetensors writer and reader for F32 tensors (the format PEFT, vLLM and the `safetensors` library use):
+ * A minimal safetensors writer and reader for F32 and F64 tensors (the format PEFT, vLLM and the `safetensors` library use):
  *
  *   [8 bytes: N, unsigned little-endian]  [N bytes: JSON header]  [raw tensor bytes]
  *
@@ -11,11 +11,13 @@
  * dtype x shape.
  */
 
-const DTYPE_BYTES = { F32: 4 };
+const DTYPE_BYTES = { F32: 4, F64: 8 };
 const MAX_HEADER_BYTES = 100 * 1024 * 1024; // the reference reader's limit
 
 /**
- * @param {Record<string, {shape: number[], data: Float32Array | Float64Array | number[]}>} tensors
+ * Tensors are F32 unless they say `dtype: 'F64'` (the trainer's resumable state keeps float64 so a resumed run is
+ * bit-identical to an uninterrupted one).
+ * @param {Record<string, {shape: number[], data: Float32Array | Float64Array | number[], dtype?: 'F32' | 'F64'}>} tensors
  * @param {Record<string, string>} [metadata]
  * @returns {Buffer}
  */
@@ -26,11 +28,12 @@ function serialize(tensors, metadata) {
   if (metadata) header.__metadata__ = { ...metadata };
   let offset = 0;
   for (const name of names) {
-    const { shape, data } = tensors[name];
+    const { shape, data, dtype = 'F32' } = tensors[name];
+    if (!DTYPE_BYTES[dtype]) throw new Error(`tensor ${name}: unsupported dtype ${dtype}`);
     const count = shape.reduce((a, b) => a * b, 1);
     if (data.length !== count) throw new Error(`tensor ${name}: shape [${shape}] needs ${count} values, got ${data.length}`);
-    const bytes = count * DTYPE_BYTES.F32;
-    header[name] = { dtype: 'F32', shape: [...shape], data_offsets: [offset, offset + bytes] };
+    const bytes = count * DTYPE_BYTES[dtype];
+    header[name] = { dtype, shape: [...shape], data_offsets: [offset, offset + bytes] };
     offset += bytes;
   }
   let json = Buffer.from(JSON.stringify(header), 'utf8');
@@ -43,9 +46,11 @@ function serialize(tensors, metadata) {
   let pos = 8 + json.length;
   for (const name of names) {
     // Explicit little-endian writes: correct whatever the host's byte order.
+    const f64 = header[name].dtype === 'F64';
     for (const v of tensors[name].data) {
-      out.writeFloatLE(v, pos);
-      pos += 4;
+      if (f64) out.writeDoubleLE(v, pos);
+      else out.writeFloatLE(v, pos);
+      pos += f64 ? 8 : 4;
     }
   }
   return out;
@@ -53,7 +58,7 @@ function serialize(tensors, metadata) {
 
 /**
  * @param {Buffer} buf
- * @returns {{ tensors: Record<string, {dtype: string, shape: number[], data: Float32Array}>, metadata: Record<string, string> | null }}
+ * @returns {{ tensors: Record<string, {dtype: string, shape: number[], data: Float32Array | Float64Array}>, metadata: Record<string, string> | null }}
  */
 function deserialize(buf) {
   if (buf.length < 8) throw new Error('safetensors: file shorter than the 8-byte header length');
@@ -86,8 +91,10 @@ function deserialize(buf) {
     const count = info.shape.reduce((a, b) => a * b, 1);
     if (end - begin !== count * bytesPer) throw new Error(`safetensors: tensor ${name} byte range does not match its shape`);
     if (end > dataLen) throw new Error(`safetensors: tensor ${name} runs past the end of the file`);
-    const data = new Float32Array(count);
-    for (let i = 0; i < count; i++) data[i] = buf.readFloatLE(dataStart + begin + i * 4);
+    const data = info.dtype === 'F64' ? new Float64Array(count) : new Float32Array(count);
+    for (let i = 0; i < count; i++) {
+      data[i] = info.dtype === 'F64' ? buf.readDoubleLE(dataStart + begin + i * 8) : buf.readFloatLE(dataStart + begin + i * 4);
+    }
     tensors[name] = { dtype: info.dtype, shape: info.shape, data };
     expected = end;
   }

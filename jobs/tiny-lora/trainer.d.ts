@@ -43,6 +43,26 @@ export interface Trained {
   alpha: number;
   scale: number;
   trainedTokens: number;
+  /** The last step trained; `stopped` when training ended early on hooks.shouldStop (after its checkpoint). */
+  step: number;
+  stopped: boolean;
+}
+/** Everything a resumed run needs (trainer.js checkpointFiles / loadCheckpoint). */
+export interface TrainingState {
+  step: number;
+  total_steps: number;
+  epoch: number;
+  next_batch: number;
+  order: number[] | null;
+  trained_tokens: number;
+  rng: { shuffle: number; dropout: number };
+  window: { loss: number; correct: number; count: number; tokens: number };
+  A: Float64Array;
+  B: Float64Array;
+  adam: { A: { m: Float64Array; v: Float64Array }; B: { m: Float64Array; v: Float64Array } };
+  r: number;
+  alpha: number;
+  scale: number;
 }
 export interface AdapterFile {
   name: string;
@@ -59,7 +79,15 @@ export function initLora(r: number, seed: number): { A: Float64Array; B: Float64
 export function train(
   examples: Example[],
   options: TrainOptions,
-  hooks?: { validation?: Example[]; onMetrics?: Emit; logEvery?: number },
+  hooks?: {
+    validation?: Example[];
+    onMetrics?: Emit;
+    logEvery?: number;
+    checkpointEvery?: number;
+    onCheckpoint?: (state: TrainingState) => Promise<void>;
+    shouldStop?: () => boolean;
+    resume?: TrainingState;
+  },
 ): Promise<Trained>;
 export function evaluate(examples: Example[], params: { r: number; scale: number; A: ArrayLike<number>; B: ArrayLike<number> }): {
   loss: number;
@@ -69,5 +97,15 @@ export function adapterConfig(lora: LoraSettings): Record<string, unknown>;
 export function adapterFiles(trained: Trained, lora: LoraSettings): AdapterFile[];
 export function writeFiles(dir: string, files: AdapterFile[]): Promise<void>;
 export function sha256Hex(data: Buffer): string;
-export function runJob(spec: unknown, options: { scratchDir: string; emit: Emit }): Promise<void>;
-export function run(env: Record<string, string | undefined>, emit?: Emit): Promise<number>;
+/** SIGTERM state shared with main(): while `training`, a signal only sets `requested` and training checkpoints. */
+export interface StopState {
+  requested: boolean;
+  training: boolean;
+  signal?: string;
+  graceSeconds?: number;
+}
+export function runJob(spec: unknown, options: { scratchDir: string; emit: Emit; stop?: StopState }): Promise<void>;
+export function run(env: Record<string, string | undefined>, emit?: Emit, stop?: StopState): Promise<number>;
+export function fingerprint(spec: unknown): Record<string, unknown>;
+export function checkpointFiles(state: TrainingState, spec: unknown): AdapterFile[];
+export function loadCheckpoint(dir: string, spec: unknown, resumeStep: number): TrainingState;

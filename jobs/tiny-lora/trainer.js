@@ -141,6 +141,9 @@ function validateSpec(spec) {
       if (spec.data.validation_file !== null) checkDataFile(c, spec.data.validation_file, 'data.validation_file');
     }
     checkOutput(c, spec.output);
+    if (spec.checkpoint_every_steps !== undefined) c.number(spec.checkpoint_every_steps, 'checkpoint_every_steps', { int: true, min: 1 });
+    if (spec.stop_grace_seconds !== undefined) c.number(spec.stop_grace_seconds, 'stop_grace_seconds', { int: true, min: 1 });
+    if (spec.resume_from !== undefined && spec.resume_from !== null) checkResume(c, spec.resume_from);
   }
   if (c.problems.length > 0) throw new TrainerError('invalid_spec', `invalid job spec: ${c.problems.join('; ')}`);
   return spec;
@@ -162,6 +165,18 @@ function checkHyperparameters(c, hp) {
   } else if (targets.some((t) => !ACCEPTED_TARGETS.has(t))) {
     c.problems.push(`hyperparameters.lora.target_modules: ${model.MODEL_NAME} has only ${model.TARGET_MODULE} (or all-linear)`);
   }
+}
+
+function checkResume(c, resume) {
+  if (!c.object(resume, 'resume_from')) return;
+  c.number(resume.step, 'resume_from.step', { int: true, min: 1 });
+  if (!Array.isArray(resume.files) || resume.files.length === 0) return void c.problems.push('resume_from.files: expected a non-empty array');
+  resume.files.forEach((f, i) => {
+    checkDataFile(c, f, `resume_from.files[${i}]`);
+    if (c.at(f, 'name') !== undefined || c.object(f, `resume_from.files[${i}]`)) {
+      if (typeof f.name !== 'string' || f.name === '') c.problems.push(`resume_from.files[${i}].name: expected a non-empty string`);
+    }
+  });
 }
 
 function checkOutput(c, out) {
@@ -424,11 +439,18 @@ const yieldToEventLoop = () => new Promise((resolve) => setImmediate(resolve));
 
 /**
  * Train a LoRA. Async only so that signals (SIGTERM) are handled between steps; the math is synchronous.
+ *
+ * Checkpoints: with hooks.checkpointEvery = N, hooks.onCheckpoint(state) is awaited after every N-th step (not the
+ * last: the final adapter is the artifact), and after the current step when hooks.shouldStop() turns true; then
+ * training ends with `stopped: true`. `state` (see snapshot) is everything a resumed run needs to continue exactly:
+ * hooks.resume = that state makes the rest of the run, and the adapter, identical to an uninterrupted one.
  * @param {ReturnType<typeof parseExampleLine>[]} examples
  * @param {{ seed: number, n_epochs: number, batch_size: number, learning_rate: number,
  *           lora: { r: number, alpha: number, dropout: number } }} options
- * @param {{ validation?: object[], onMetrics?: (m: object) => void, logEvery?: number }} [hooks]
- * @returns {Promise<{ A: Float64Array, B: Float64Array, r: number, alpha: number, scale: number, trainedTokens: number }>}
+ * @param {{ validation?: object[], onMetrics?: (m: object) => void, logEvery?: number, checkpointEvery?: number,
+ *           onCheckpoint?: (state: object) => Promise<void>, shouldStop?: () => boolean, resume?: object }} [hooks]
+ * @returns {Promise<{ A: Float64Array, B: Float64Array, r: number, alpha: number, scale: number, trainedTokens: number,
+ *           step: number, stopped: boolean }>}
  */
 async function train(examples, options, hooks = {}) {
   const { seed, n_epochs: epochs, batch_size: batchSize, learning_rate: lr, lora } = options;
@@ -450,10 +472,29 @@ async function train(examples, options, hooks = {}) {
   let step = 0;
   let trainedTokens = 0;
   let window = { loss: 0, correct: 0, count: 0, tokens: 0, started: Date.now() };
+  let startEpoch = 0;
+  let startBatch = 0;
+  let order = null;
+  if (hooks.resume) {
+    const s = hooks.resume;
+    params.A.set(s.A);
+    params.B.set(s.B);
+    adam.A.m.set(s.adam.A.m);
+    adam.A.v.set(s.adam.A.v);
+    adam.B.m.set(s.adam.B.m);
+    adam.B.v.set(s.adam.B.v);
+    shuffleRand.setState(s.rng.shuffle);
+    dropoutRand.setState(s.rng.dropout);
+    ({ step, trained_tokens: trainedTokens } = s);
+    window = { ...s.window, started: Date.now() };
+    // A checkpoint at an epoch's last step continues with the next epoch, whose order the shuffle stream gives.
+    if (s.next_batch < stepsPerEpoch) [startEpoch, startBatch, order] = [s.epoch, s.next_batch, s.order];
+    else startEpoch = s.epoch + 1;
+  }
   let lastYield = Date.now();
-  for (let epoch = 0; epoch < epochs; epoch++) {
-    const order = shuffledOrder(examples.length, shuffleRand);
-    for (let b = 0; b < stepsPerEpoch; b++) {
+  for (let epoch = startEpoch; epoch < epochs; epoch++) {
+    if (!order) order = shuffledOrder(examples.length, shuffleRand);
+    for (let b = epoch === startEpoch ? startBatch : 0; b < stepsPerEpoch; b++) {
       const batch = order.slice(b * batchSize, (b + 1) * batchSize).map((i) => examples[i]);
       grads.A.fill(0);
       grads.B.fill(0);
@@ -478,12 +519,26 @@ async function train(examples, options, hooks = {}) {
         window = { loss: 0, correct: 0, count: 0, tokens: 0, started: Date.now() };
       }
       if (Date.now() - lastYield > 20) {
-        await yieldToEventLoop();
+        await yieldToEventLoop(); // lets a SIGTERM handler run
         lastYield = Date.now();
       }
+      const stopping = hooks.shouldStop?.() === true;
+      const due = hooks.checkpointEvery !== undefined && step % hooks.checkpointEvery === 0;
+      if (hooks.onCheckpoint && step < totalSteps && (stopping || due)) {
+        await hooks.onCheckpoint({
+          step, total_steps: totalSteps, epoch, next_batch: b + 1, order, trained_tokens: trainedTokens,
+          rng: { shuffle: shuffleRand.getState(), dropout: dropoutRand.getState() },
+          window: { loss: window.loss, correct: window.correct, count: window.count, tokens: window.tokens },
+          A: params.A, B: params.B, adam, r, alpha: lora.alpha, scale: params.scale,
+        });
+      }
+      if (stopping && step < totalSteps) {
+        return { A: params.A, B: params.B, r, alpha: lora.alpha, scale: params.scale, trainedTokens, step, stopped: true };
+      }
     }
+    order = null;
   }
-  return { A: params.A, B: params.B, r, alpha: lora.alpha, scale: params.scale, trainedTokens };
+  return { A: params.A, B: params.B, r, alpha: lora.alpha, scale: params.scale, trainedTokens, step, stopped: false };
 }
 
 /** A contract `metrics` event; validation runs at the end of each epoch (and so at the last step). */
@@ -597,19 +652,147 @@ async function uploadFile(output, file) {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// Checkpoints (jobs/CONTRACT.md sections 7-8): the adapter so far, plus the exact state to resume from.
+
+const STATE_FORMAT = 'tiny-lora-trainer-state';
+const STATE_JSON = 'trainer_state.json';
+const STATE_TENSORS = 'trainer_state.safetensors';
+
+/** What a checkpoint must agree with to be resumed: the same data and the same training settings. */
+function fingerprint(spec) {
+  const hp = spec.hyperparameters;
+  return {
+    model: `${model.MODEL_NAME}/${model.BASE_SEED}`,
+    training_file_sha256: spec.data.training_file.sha256,
+    seed: spec.seed,
+    n_epochs: hp.n_epochs,
+    batch_size: hp.batch_size,
+    learning_rate: hp.learning_rate,
+    lora: { r: hp.lora.r, alpha: hp.lora.alpha, dropout: hp.lora.dropout },
+  };
+}
+
+/**
+ * A training state -> the checkpoint's files: the PEFT adapter as of this step (F32, registrable as an adapter
+ * version), trainer_state.json (step, data order, PRNG states, the open metrics window) and
+ * trainer_state.safetensors (the LoRA factors and Adam moments in F64, so nothing is rounded away).
+ */
+function checkpointFiles(state, spec) {
+  const lora = spec.hyperparameters.lora;
+  const json = {
+    format: STATE_FORMAT,
+    version: 1,
+    fingerprint: fingerprint(spec),
+    step: state.step,
+    total_steps: state.total_steps,
+    epoch: state.epoch,
+    next_batch: state.next_batch,
+    order: state.order,
+    rng: state.rng,
+    trained_tokens: state.trained_tokens,
+    window: state.window,
+  };
+  const f64 = (data, shape) => ({ dtype: 'F64', shape, data });
+  const tensors = safetensors.serialize({
+    lora_A: f64(state.A, [state.r, model.D]),
+    lora_B: f64(state.B, [model.V, state.r]),
+    'adam.lora_A.m': f64(state.adam.A.m, [state.r, model.D]),
+    'adam.lora_A.v': f64(state.adam.A.v, [state.r, model.D]),
+    'adam.lora_B.m': f64(state.adam.B.m, [model.V, state.r]),
+    'adam.lora_B.v': f64(state.adam.B.v, [model.V, state.r]),
+  });
+  return [
+    ...adapterFiles(state, lora),
+    { name: STATE_JSON, data: Buffer.from(`${JSON.stringify(json)}\n`) },
+    { name: STATE_TENSORS, data: tensors },
+  ];
+}
+
+/** Read a downloaded checkpoint back into a training state; TrainerError('invalid_spec') when it does not fit. */
+function loadCheckpoint(dir, spec, resumeStep) {
+  const bad = (problem) => new TrainerError('invalid_spec', `resume_from: ${problem}`);
+  let json;
+  let tensors;
+  try {
+    json = JSON.parse(fs.readFileSync(path.join(dir, STATE_JSON), 'utf8'));
+    ({ tensors } = safetensors.deserialize(fs.readFileSync(path.join(dir, STATE_TENSORS))));
+  } catch (err) {
+    throw bad(`not a ${model.MODEL_NAME} checkpoint (${err.message})`);
+  }
+  if (json.format !== STATE_FORMAT || json.version !== 1) throw bad(`${STATE_JSON} is not a ${STATE_FORMAT} v1 file`);
+  const want = fingerprint(spec);
+  const differs = Object.keys(want).filter((k) => JSON.stringify(want[k]) !== JSON.stringify(json.fingerprint?.[k]));
+  if (differs.length > 0) throw bad(`the checkpoint was made with another ${differs.join(', ')} than this spec`);
+  if (json.step !== resumeStep) throw bad(`resume_from.step is ${resumeStep} but the checkpoint is of step ${json.step}`);
+  const r = spec.hyperparameters.lora.r;
+  const get = (name, shape) => {
+    const t = tensors[name];
+    if (!t || t.dtype !== 'F64' || t.shape.join() !== shape.join()) throw bad(`${STATE_TENSORS} has no F64 ${name} [${shape}]`);
+    return t.data;
+  };
+  return {
+    ...json,
+    A: get('lora_A', [r, model.D]),
+    B: get('lora_B', [model.V, r]),
+    adam: {
+      A: { m: get('adam.lora_A.m', [r, model.D]), v: get('adam.lora_A.v', [r, model.D]) },
+      B: { m: get('adam.lora_B.m', [model.V, r]), v: get('adam.lora_B.v', [model.V, r]) },
+    },
+  };
+}
+
+/** Download resume_from's files (each sha256-checked) into dir. */
+async function downloadCheckpoint(resume, dir) {
+  await fsp.mkdir(dir, { recursive: true });
+  const names = resume.files.map((f) => f.name);
+  for (const needed of [STATE_JSON, STATE_TENSORS]) {
+    if (!names.includes(needed)) throw new TrainerError('invalid_spec', `resume_from.files: a ${model.MODEL_NAME} checkpoint needs ${needed}`);
+  }
+  for (const f of resume.files) {
+    // Names are flat in a tiny-lora checkpoint; anything with a path separator is not one of ours.
+    if (f.name.includes('/') || f.name.includes('\\') || f.name.startsWith('.')) {
+      throw new TrainerError('invalid_spec', `resume_from.files: unexpected file name ${JSON.stringify(f.name)}`);
+    }
+    await downloadVerified(f, path.join(dir, f.name), `checkpoint file ${f.name}`);
+  }
+}
+
+/** Upload a checkpoint's files under output.key_prefix + checkpoint-<step>/ and announce them. */
+async function uploadCheckpoint(spec, state, emit, lastLoss) {
+  const prefix = `${spec.output.key_prefix}checkpoint-${state.step}/`;
+  const files = checkpointFiles(state, spec);
+  for (const f of files) await uploadFile({ ...spec.output, key_prefix: prefix }, f);
+  const event = {
+    type: 'checkpoint',
+    step: state.step,
+    key_prefix: prefix,
+    files: files.map((f) => ({ name: f.name, bytes: f.data.length, sha256: sha256Hex(f.data) })),
+  };
+  if (lastLoss !== undefined) event.metrics = { train_loss: lastLoss };
+  emit(event);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // The job.
 
 /**
  * Run a validated job end to end, printing contract events through `emit`. Throws TrainerError on a contract
- * failure (the caller turns it into an error event and exit code).
+ * failure (the caller turns it into an error event and exit code). `stop` is the SIGTERM state main() shares:
+ * while `stop.training` is true a signal only sets `stop.requested`, and training ends after a checkpoint.
  */
-async function runJob(spec, { scratchDir, emit }) {
+async function runJob(spec, { scratchDir, emit, stop = { requested: false, training: false } }) {
   const hp = spec.hyperparameters;
   emit({ type: 'status', status: 'starting', message: `${model.MODEL_NAME} trainer (development model), job ${spec.job_id} attempt ${spec.attempt}` });
 
   emit({ type: 'status', status: 'loading_data', message: 'downloading and checking the dataset' });
   const dataDir = path.join(scratchDir, 'data');
   await fsp.mkdir(dataDir, { recursive: true });
+  let resume;
+  if (spec.resume_from) {
+    const dir = path.join(scratchDir, 'resume');
+    await downloadCheckpoint(spec.resume_from, dir);
+    resume = loadCheckpoint(dir, spec, spec.resume_from.step);
+  }
   await downloadVerified(spec.data.training_file, path.join(dataDir, 'train.jsonl'), 'training file');
   const examples = await readExamplesFile(path.join(dataDir, 'train.jsonl'), 'training file');
   let validation = [];
@@ -619,10 +802,35 @@ async function runJob(spec, { scratchDir, emit }) {
   }
 
   const totalSteps = Math.ceil(examples.length / hp.batch_size) * hp.n_epochs;
-  emit({ type: 'status', status: 'training', message: `${examples.length} examples, ${hp.n_epochs} epoch(s), ${totalSteps} steps, r=${hp.lora.r}` });
+  if (resume && resume.step >= totalSteps) {
+    throw new TrainerError('invalid_spec', `resume_from: step ${resume.step} is not before the last step ${totalSteps}`);
+  }
+  const from = resume ? `, resuming after step ${resume.step}` : '';
+  emit({ type: 'status', status: 'training', message: `${examples.length} examples, ${hp.n_epochs} epoch(s), ${totalSteps} steps, r=${hp.lora.r}${from}` });
   const started = Date.now();
-  const trained = await train(examples, { seed: spec.seed, ...hp }, { validation, onMetrics: emit });
+  let lastLoss;
+  const onMetrics = (event) => {
+    lastLoss = event.train_loss;
+    emit(event);
+  };
+  stop.training = true;
+  let trained;
+  try {
+    trained = await train(examples, { seed: spec.seed, ...hp }, {
+      validation,
+      onMetrics,
+      resume,
+      checkpointEvery: spec.checkpoint_every_steps,
+      shouldStop: () => stop.requested,
+      onCheckpoint: (state) => uploadCheckpoint(spec, state, emit, lastLoss),
+    });
+  } finally {
+    stop.training = false;
+  }
   logDiag(`trained in ${Date.now() - started} ms`);
+  if (trained.stopped) {
+    throw new TrainerError('cancelled', `received ${stop.signal ?? 'a stop request'}; stopped after step ${trained.step} and uploaded its checkpoint`);
+  }
 
   emit({ type: 'status', status: 'saving', message: 'writing the PEFT adapter' });
   const files = adapterFiles(trained, hp.lora);
@@ -657,10 +865,11 @@ function failureOf(err) {
  * The whole trainer as a function of its environment: returns the exit code. main() adds signals and process.exit.
  * @param {Record<string, string | undefined>} env
  */
-async function run(env, emit = stdoutEmit) {
+async function run(env, emit = stdoutEmit, stop = { requested: false, training: false }) {
   try {
     const spec = parseSpecText(env.LORAPLANE_JOB_SPEC);
-    await runJob(spec, { scratchDir: env.LORAPLANE_SCRATCH_DIR || '/scratch', emit });
+    stop.graceSeconds = spec.stop_grace_seconds ?? DEFAULT_GRACE_SECONDS;
+    await runJob(spec, { scratchDir: env.LORAPLANE_SCRATCH_DIR || '/scratch', emit, stop });
     return TRAINER_EXIT.ok;
   } catch (err) {
     const { event, exitCode } = failureOf(err);
@@ -669,15 +878,32 @@ async function run(env, emit = stdoutEmit) {
   }
 }
 
+const DEFAULT_GRACE_SECONDS = 30;
+/** Exit this long before the runtime's SIGKILL: exiting at the deadline itself is too late. */
+const GRACE_MARGIN_MS = 3000;
+
 function main() {
+  const stop = { requested: false, training: false, graceSeconds: DEFAULT_GRACE_SECONDS };
   const onSignal = (signal) => {
-    // No checkpoints yet, so a stop loses the progress; the contract asks for exit 143 within the grace period.
-    stdoutEmit({ type: 'error', code: 'cancelled', message: `received ${signal}; stopped without a checkpoint` });
-    process.exit(TRAINER_EXIT.cancelled);
+    if (stop.requested) return;
+    stop.requested = true;
+    stop.signal = signal;
+    if (!stop.training) {
+      // Nothing trained yet (or the adapter is being saved): there is no progress a checkpoint would keep.
+      stdoutEmit({ type: 'error', code: 'cancelled', message: `received ${signal} before training; stopped` });
+      process.exit(TRAINER_EXIT.cancelled);
+    }
+    // Training: the loop checkpoints after the current step and run() ends with the cancelled event. If that does
+    // not fit in the grace period (a slow object store), leave without the checkpoint rather than be killed.
+    const budget = Math.max(stop.graceSeconds * 1000 - GRACE_MARGIN_MS, 500);
+    setTimeout(() => {
+      stdoutEmit({ type: 'error', code: 'cancelled', message: `received ${signal}; the checkpoint did not fit in the ${stop.graceSeconds} s grace period` });
+      process.exit(TRAINER_EXIT.cancelled);
+    }, budget).unref();
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  run(process.env).then(
+  run(process.env, stdoutEmit, stop).then(
     (code) => process.exit(code),
     (err) => {
       logDiag(`trainer crashed: ${err && err.stack ? err.stack : String(err)}`);
@@ -706,4 +932,7 @@ module.exports = {
   sha256Hex,
   runJob,
   run,
+  checkpointFiles,
+  loadCheckpoint,
+  fingerprint,
 };

@@ -210,3 +210,108 @@ describe('tiny-lora trainer: learning', () => {
     expect((await bytes(12)).equals(first)).toBe(false);
   });
 });
+
+describe('tiny-lora trainer: checkpoints and resume', () => {
+  const OPTIONS = { ...TRAIN, n_epochs: 3 }; // 200 examples / 8 = 25 steps per epoch, 75 in all
+  const jsonl = makeTicketDataset({ n: 200, seed: 9 });
+  const specFor = () => {
+    const spec = validSpec();
+    spec.seed = OPTIONS.seed;
+    spec.hyperparameters = { ...OPTIONS, lora: { ...LORA } };
+    spec.data.training_file.sha256 = 'b'.repeat(64);
+    return spec;
+  };
+  let dir: string;
+  beforeAll(() => (dir = mkdtempSync(join(tmpdir(), 'tiny-lora-ckpt-'))));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** Train with checkpoints every `every` steps, keep each checkpoint's files, stop when `stopAfter` says so. */
+  async function trainWithCheckpoints(every: number, stopAfter = () => false) {
+    const spec = specFor();
+    const checkpoints = new Map<number, trainer.AdapterFile[]>();
+    const result = await trainer.train(trainer.examplesFromJsonl(jsonl), OPTIONS, {
+      checkpointEvery: every,
+      onCheckpoint: async (state: any) => void checkpoints.set(state.step, trainer.checkpointFiles(state, spec)),
+      shouldStop: stopAfter,
+    });
+    return { spec, result, checkpoints };
+  }
+
+  async function resumeFrom(files: trainer.AdapterFile[], step: number, spec = specFor()) {
+    const ckDir = mkdtempSync(join(dir, `step-${step}-`));
+    await trainer.writeFiles(ckDir, files);
+    const resume = trainer.loadCheckpoint(ckDir, spec, step);
+    return trainer.train(trainer.examplesFromJsonl(jsonl), OPTIONS, { resume });
+  }
+
+  it('checkpoints at every N-th step but the last, each a loadable PEFT adapter plus F64 state', async () => {
+    const { result, checkpoints } = await trainWithCheckpoints(25);
+    expect(result).toMatchObject({ step: 75, stopped: false });
+    expect([...checkpoints.keys()]).toEqual([25, 50]); // 75 is the last step: that is the artifact
+    const files = checkpoints.get(25)!;
+    expect(files.map((f) => f.name)).toEqual(['adapter_config.json', 'adapter_model.safetensors', 'trainer_state.json', 'trainer_state.safetensors']);
+    const adapter = model.parseAdapter(JSON.parse(files[0].data.toString()), files[1].data);
+    expect(adapter.r).toBe(8);
+    const { tensors } = safetensors.deserialize(files[3].data);
+    expect(Object.values(tensors).every((t) => t.dtype === 'F64' && t.data instanceof Float64Array)).toBe(true);
+    // The F32 adapter is the F64 state rounded.
+    expect(Array.from(adapter.A.slice(0, 50))).toEqual(Array.from(Float32Array.from(tensors.lora_A.data.slice(0, 50))));
+  });
+
+  it.each([
+    ['mid-epoch', 30],
+    ['at an epoch boundary', 50],
+  ])('a run resumed %s ends with the same adapter bytes as an uninterrupted one', async (_name, step) => {
+    const full = await trainer.train(trainer.examplesFromJsonl(jsonl), OPTIONS);
+    const fullBytes = Buffer.concat(trainer.adapterFiles(full, LORA).map((f) => f.data));
+    const { checkpoints } = await trainWithCheckpoints(step === 30 ? 10 : 25);
+    const resumed = await resumeFrom(checkpoints.get(step)!, step);
+    expect(resumed.step).toBe(75);
+    expect(resumed.trainedTokens).toBe(full.trainedTokens);
+    expect(Buffer.concat(trainer.adapterFiles(resumed, LORA).map((f) => f.data)).equals(fullBytes)).toBe(true);
+  });
+
+  it('stops after the current step with a checkpoint of it when asked to stop', async () => {
+    let steps = 0;
+    const { result, checkpoints } = await trainWithCheckpoints(1000, () => ++steps >= 7);
+    expect(result).toMatchObject({ step: 7, stopped: true });
+    expect([...checkpoints.keys()]).toEqual([7]);
+  });
+
+  it('refuses a checkpoint made with other settings or data, or of another step', async () => {
+    const { checkpoints } = await trainWithCheckpoints(25);
+    const files = checkpoints.get(25)!;
+    const other = specFor();
+    other.hyperparameters.learning_rate = 0.01;
+    other.data.training_file.sha256 = 'c'.repeat(64);
+    await expect(resumeFrom(files, 25, other)).rejects.toMatchObject({
+      code: 'invalid_spec',
+      message: 'resume_from: the checkpoint was made with another training_file_sha256, learning_rate than this spec',
+    });
+    await expect(resumeFrom(files, 24)).rejects.toMatchObject({ code: 'invalid_spec', message: expect.stringContaining('checkpoint is of step 25') });
+    const broken = files.map((f) => (f.name === 'trainer_state.safetensors' ? { ...f, data: f.data.subarray(0, 100) } : f));
+    await expect(resumeFrom(broken, 25)).rejects.toMatchObject({ code: 'invalid_spec', message: expect.stringContaining('not a tiny-lora checkpoint') });
+  });
+
+  it.each([
+    ['checkpoint_every_steps 0', (s: any) => (s.checkpoint_every_steps = 0), /checkpoint_every_steps: must be >= 1/],
+    ['stop_grace_seconds 1.5', (s: any) => (s.stop_grace_seconds = 1.5), /stop_grace_seconds: expected an integer/],
+    ['resume_from without files', (s: any) => (s.resume_from = { step: 3, files: [] }), /resume_from\.files: expected a non-empty array/],
+    ['resume_from with a bad file', (s: any) => (s.resume_from = { step: 3, files: [{ name: '', url: 'x', sha256: 'a'.repeat(64), bytes: 1 }] }), /resume_from\.files\[0\]\.url.*resume_from\.files\[0\]\.name/],
+  ])('validates the optional spec fields: %s', (_name, mutate, message) => {
+    const spec = validSpec();
+    mutate(spec);
+    expect(() => trainer.validateSpec(spec)).toThrow(expect.objectContaining({ code: 'invalid_spec', message: expect.stringMatching(message) }));
+    expect(() => trainer.validateSpec({ ...validSpec(), checkpoint_every_steps: 5, stop_grace_seconds: 30, resume_from: null })).not.toThrow();
+  });
+});
+
+describe('safetensors F64', () => {
+  it('round-trips float64 exactly and says F64 in the header', () => {
+    const data = [Math.PI, 1e-300, -0.1];
+    const buf = safetensors.serialize({ s: { dtype: 'F64', shape: [3], data } });
+    const header = JSON.parse(buf.subarray(8, 8 + Number(buf.readBigUInt64LE(0))).toString());
+    expect(header.s).toEqual({ dtype: 'F64', shape: [3], data_offsets: [0, 24] });
+    expect(Array.from(safetensors.deserialize(buf).tensors.s.data)).toEqual(data);
+  });
+});
