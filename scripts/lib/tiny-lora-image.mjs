@@ -134,6 +134,17 @@ function splitTag(tag) {
 }
 
 /**
+ * A tag that names the current sources (with the node version and recipe): `loraplane/tiny-lora:src-<12 hex>`.
+ * Test runs that depend on the trainer's behaviour use it, so runs from different checkouts on one engine never
+ * rebuild each other's image under a shared tag mid-run.
+ */
+export async function contentTag(repo = TINY_LORA_IMAGE.slice(0, TINY_LORA_IMAGE.lastIndexOf(':'))) {
+  const sourceHash = await trainerSourceHash(await trainerSourceFiles());
+  const id = createHash('sha256').update(`${sourceHash}\0${process.version}\0${RECIPE_VERSION}`).digest('hex');
+  return `${repo}:src-${id.slice(0, 12)}`;
+}
+
+/**
  * Make sure `tag` is an image of the current trainer sources; build it if not (or when `force`).
  * @param {{ docker: import('dockerode'), tag?: string, log?: (msg: string) => void, force?: boolean }} options
  * @returns {Promise<{ tag: string, imageId: string, built: boolean, sourceHash: string, ms: number }>}
