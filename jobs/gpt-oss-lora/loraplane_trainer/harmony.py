@@ -1,18 +1,26 @@
 """Chat-format training rows -> the harmony format GPT-OSS is trained and served with
-(shared/reference/gpt-oss-lora.md):
-- the dataset's `system` message becomes the harmony developer message (`# Instructions`); the harmony system
-  message carries the model identity, reasoning effort and valid channels, as the model's chat template writes it;
-- an assistant's `thinking` becomes the analysis channel and its `content` the final channel;
-- the training target (the last assistant turn) ends with <|return|>; earlier turns, being history, end with <|end|>
-  and drop their analysis (the template does the same: chain of thought is not kept across turns);
+(shared/reference/gpt-oss-lora.md), rendered exactly as the model's own chat template (chat_template.jinja of
+openai/gpt-oss-20b and -120b) renders a text-only chat for training (add_generation_prompt false):
+- a harmony system message with the model identity, knowledge cutoff, current date, reasoning effort and channels;
+- the dataset's first message, when it is `system` (or `developer`), becomes the developer message
+  (`# Instructions`); the template renders no other system/developer message, so one elsewhere is refused here
+  rather than silently dropped;
+- the last assistant turn is the training target: its `thinking` becomes the analysis channel and its `content` the
+  final channel, ending with <|return|>; earlier assistant turns are history: final channel only (their chain of
+  thought is dropped, as the template does), ending with <|end|>;
 - text may not contain harmony's special tokens.
+The split into prompt and completion is where generation starts (`<|start|>assistant`), so the loss covers exactly
+what the model is asked to produce.
 """
+
+import datetime
 
 SPECIAL_TOKENS = ("<|start|>", "<|end|>", "<|message|>", "<|channel|>", "<|constrain|>", "<|return|>", "<|call|>")
 ROLES = ("system", "developer", "user", "assistant", "tool")
-DEFAULT_SYSTEM = (
+SYSTEM_TEMPLATE = (
     "You are ChatGPT, a large language model trained by OpenAI.\n"
-    "Knowledge cutoff: 2024-06\n\n"
+    "Knowledge cutoff: 2024-06\n"
+    "Current date: {date}\n\n"
     "Reasoning: {effort}\n\n"
     "# Valid channels: analysis, commentary, final. Channel must be included for every message."
 )
@@ -59,6 +67,8 @@ def to_harmony_messages(row):
         if not isinstance(m, dict) or m.get("role") not in ROLES:
             raise RowError(f"{field}.role", f"expected one of {', '.join(ROLES)}")
         role = m["role"]
+        if role in ("system", "developer") and i > 0:
+            raise RowError(f"{field}.role", f"only the first message may be {role} (the chat template renders no other)")
         if role == "tool":
             raise RowError(f"{field}.role", "tool messages are not supported by gpt-oss-lora yet")
         if role == "assistant" and m.get("tool_calls"):
@@ -78,16 +88,16 @@ def to_harmony_messages(row):
     return out
 
 
-def _developer_block(messages):
-    instructions = "\n\n".join(m["content"] for m in messages if m["role"] == "developer")
-    return f"<|start|>developer<|message|># Instructions\n\n{instructions}<|end|>" if instructions else ""
-
-
-def render(messages, reasoning_effort="medium"):
+def render(messages, reasoning_effort="medium", current_date=None):
     """Harmony messages -> (prompt, completion) text. The prompt ends with `<|start|>assistant`, where generation
-    starts; the completion is what the loss is computed on: analysis (when there is thinking) and final channels,
-    ending with <|return|>."""
-    parts = [f"<|start|>system<|message|>{DEFAULT_SYSTEM.format(effort=reasoning_effort)}<|end|>", _developer_block(messages)]
+    starts; the completion is what the loss is computed on: analysis (when the target has thinking) and final
+    channels, ending with <|return|>. current_date defaults to today (UTC), as the template's strftime_now."""
+    date = current_date or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    parts = [f"<|start|>system<|message|>{SYSTEM_TEMPLATE.format(date=date, effort=reasoning_effort)}<|end|>"]
+    if messages[0]["role"] == "developer":
+        if messages[0]["content"]:
+            parts.append(f"<|start|>developer<|message|># Instructions\n\n{messages[0]['content']}<|end|>")
+        messages = messages[1:]
     *history, target = messages
     for m in history:
         if m["role"] == "user":
@@ -96,7 +106,7 @@ def render(messages, reasoning_effort="medium"):
             parts.append(f"<|start|>assistant<|channel|>final<|message|>{m['content']}<|end|>")
     prompt = "".join(parts) + "<|start|>assistant"
     completion = ""
-    if target.get("thinking"):
+    if "thinking" in target:
         completion += f"<|channel|>analysis<|message|>{target['thinking']}<|end|><|start|>assistant"
     completion += f"<|channel|>final<|message|>{target['content']}<|return|>"
     return prompt, completion
