@@ -46,6 +46,16 @@ def download_checkpoint(resume, scratch):
     return target
 
 
+def installed_transformers_version():
+    """The installed transformers' version without importing it (importing pulls in torch); 5 when absent."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("transformers")
+    except metadata.PackageNotFoundError:
+        return "5"
+
+
 def dry_run_summary(spec, examples, validation):
     """What a real run would do, computed without a GPU or a tokenizer (tokens estimated at 4 characters each)."""
     hp = spec["hyperparameters"]
@@ -60,7 +70,7 @@ def dry_run_summary(spec, examples, validation):
         "total_steps": steps_per_epoch * hp["n_epochs"],
         "estimated_tokens_per_epoch": chars // 4,
         "lora": lora_config.lora_kwargs(hp["lora"]),
-        "training_arguments": lora_config.training_arguments(spec, "/scratch/checkpoints"),
+        "training_arguments": lora_config.training_arguments(spec, "/scratch/checkpoints", installed_transformers_version()),
     }
 
 

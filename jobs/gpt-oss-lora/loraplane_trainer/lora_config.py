@@ -35,11 +35,19 @@ def batch_split(batch_size):
     return per_device, batch_size // per_device
 
 
-def training_arguments(spec, output_dir):
+def _major(version):
+    return int(str(version).split(".")[0])
+
+
+def training_arguments(spec, output_dir, transformers_version):
     """transformers.TrainingArguments keywords following the recipe (shared/reference/gpt-oss-lora.md), with the
     spec's epochs, batch size, learning rate and seed. The Trainer writes checkpoints (every `checkpoint_every_steps`,
-    and on SIGTERM through the callback); the callback uploads them."""
+    and on SIGTERM through the callback); the callback uploads them.
+
+    transformers 5 takes the warmup ratio as a float `warmup_steps` (`warmup_ratio` is gone since 5.15) and can count
+    tokens without padding; 4.x needs `warmup_ratio` and counts padding too."""
     hp = spec["hyperparameters"]
+    v5 = _major(transformers_version) >= 5
     per_device, accumulation = batch_split(hp["batch_size"])
     return {
         "output_dir": output_dir,
@@ -49,7 +57,7 @@ def training_arguments(spec, output_dir):
         "learning_rate": hp["learning_rate"],
         "lr_scheduler_type": "cosine_with_min_lr",
         "lr_scheduler_kwargs": {"min_lr_rate": 0.1},
-        "warmup_ratio": 0.03,
+        ("warmup_steps" if v5 else "warmup_ratio"): 0.03,
         "gradient_checkpointing": True,
         "gradient_checkpointing_kwargs": {"use_reentrant": False},
         "bf16": True,
@@ -63,7 +71,7 @@ def training_arguments(spec, output_dir):
         "seed": spec["seed"],
         "data_seed": spec["seed"],
         "disable_tqdm": True,
-        "include_num_input_tokens_seen": True,
+        "include_num_input_tokens_seen": "non_padding" if v5 else True,
         "remove_unused_columns": False,
         "dataloader_num_workers": 0,
     }

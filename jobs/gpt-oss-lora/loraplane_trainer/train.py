@@ -104,6 +104,7 @@ def make_callback(spec, emitter, bridge, stop, upload_checkpoint):
 def train(spec, examples, validation, scratch, emitter, bridge, stop, upload_checkpoint, resume_dir):
     """Train and write the final PEFT adapter to scratch/adapter. Returns (adapter_dir, trained_tokens, stopped)."""
     import torch
+    import transformers
     from peft import LoraConfig, get_peft_model
     from transformers import Trainer, TrainingArguments, set_seed
 
@@ -118,7 +119,7 @@ def train(spec, examples, validation, scratch, emitter, bridge, stop, upload_che
 
     train_rows, tokens_per_epoch = tokenize(examples, tokenizer)
     eval_rows = tokenize(validation, tokenizer)[0] if validation else None
-    args = TrainingArguments(**lora_config.training_arguments(spec, os.path.join(scratch, "checkpoints")))
+    args = TrainingArguments(**lora_config.training_arguments(spec, os.path.join(scratch, "checkpoints"), transformers.__version__))
     trainer = Trainer(
         model=model,
         args=args,

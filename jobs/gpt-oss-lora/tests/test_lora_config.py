@@ -34,13 +34,21 @@ class TrainingArgumentsTest(unittest.TestCase):
     def test_recipe_and_spec_values(self):
         spec = valid_spec(checkpoint_every_steps=25)
         spec["hyperparameters"].update(n_epochs=2, batch_size=16, learning_rate=3e-4)
-        args = training_arguments(spec, "/scratch/checkpoints")
+        args = training_arguments(spec, "/scratch/checkpoints", "5.17.0")
         self.assertEqual(
-            {k: args[k] for k in ("num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps", "learning_rate", "seed", "save_strategy", "save_steps", "lr_scheduler_type", "warmup_ratio", "bf16", "gradient_checkpointing")},
-            {"num_train_epochs": 2, "per_device_train_batch_size": 4, "gradient_accumulation_steps": 4, "learning_rate": 3e-4, "seed": 42, "save_strategy": "steps", "save_steps": 25, "lr_scheduler_type": "cosine_with_min_lr", "warmup_ratio": 0.03, "bf16": True, "gradient_checkpointing": True},
+            {k: args[k] for k in ("num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps", "learning_rate", "seed", "save_strategy", "save_steps", "lr_scheduler_type", "warmup_steps", "bf16", "gradient_checkpointing")},
+            {"num_train_epochs": 2, "per_device_train_batch_size": 4, "gradient_accumulation_steps": 4, "learning_rate": 3e-4, "seed": 42, "save_strategy": "steps", "save_steps": 25, "lr_scheduler_type": "cosine_with_min_lr", "warmup_steps": 0.03, "bf16": True, "gradient_checkpointing": True},
         )
         self.assertEqual(args["lr_scheduler_kwargs"], {"min_lr_rate": 0.1})
-        self.assertEqual(training_arguments(valid_spec(), "/x")["save_strategy"], "no")
+        self.assertNotIn("warmup_ratio", args)  # removed in transformers 5.15
+        self.assertEqual(args["include_num_input_tokens_seen"], "non_padding")
+        self.assertEqual(training_arguments(valid_spec(), "/x", "5.0.0")["save_strategy"], "no")
+
+    def test_transformers_4_gets_the_names_it_knows(self):
+        args = training_arguments(valid_spec(), "/x", "4.57.1")
+        self.assertEqual(args["warmup_ratio"], 0.03)
+        self.assertNotIn("warmup_steps", args)
+        self.assertIs(args["include_num_input_tokens_seen"], True)
 
 
 if __name__ == "__main__":
