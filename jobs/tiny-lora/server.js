@@ -1,0 +1,317 @@
+'use strict';
+/**
+ * A vLLM-compatible server for the tiny-lora DEVELOPMENT model: the OpenAI-compatible chat API plus vLLM's runtime
+ * LoRA API, imitated exactly as shared/reference/vllm-lora.md describes it (plain-text success bodies, the error
+ * envelope with the HTTP status as `code`, 400 when a name is already loaded, 404 when the path is missing,
+ * load_inplace, adapter cards in /v1/models, routes absent unless runtime updating is allowed). It exists so that
+ * the adapter agent, the serving reconciler and evals run against a real server on machines without GPUs; the
+ * difference between base and adapter answers is computed by the model, never canned. It is not vLLM and never
+ * stands in for GPT-OSS in a claim.
+ *
+ * Usage: node server.js [--port 8000] [--host 127.0.0.1] [--served-model-name tiny-lora] [--enable-lora]
+ *        [--max-loras 1] [--max-lora-rank 16] [--max-cpu-loras N] [--lora-modules name=path ...] [--delay-ms 0]
+ * Runtime loading needs VLLM_ALLOW_RUNTIME_LORA_UPDATING=1 (or true), as in vLLM.
+ */
+const fs = require('node:fs');
+const http = require('node:http');
+const path = require('node:path');
+const crypto = require('node:crypto');
+const model = require('./model');
+
+const ALLOWED_RANKS = [1, 8, 16, 32, 64, 128, 256, 320, 512];
+const MAX_MODEL_LEN = 4096;
+
+function parseArgs(argv) {
+  const opts = {
+    port: 8000,
+    host: '127.0.0.1',
+    servedModelName: model.MODEL_NAME,
+    enableLora: false,
+    maxLoras: 1,
+    maxLoraRank: 16,
+    maxCpuLoras: null,
+    loraModules: [],
+    delayMs: 0,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const next = () => {
+      if (i + 1 >= argv.length) throw new Error(`${arg} needs a value`);
+      return argv[++i];
+    };
+    switch (arg) {
+      case '--port': opts.port = Number(next()); break;
+      case '--host': opts.host = next(); break;
+      case '--served-model-name': opts.servedModelName = next(); break;
+      case '--enable-lora': opts.enableLora = true; break;
+      case '--max-loras': opts.maxLoras = Number(next()); break;
+      case '--max-lora-rank': opts.maxLoraRank = Number(next()); break;
+      case '--max-cpu-loras': opts.maxCpuLoras = Number(next()); break;
+      case '--delay-ms': opts.delayMs = Number(next()); break;
+      case '--lora-modules':
+        while (i + 1 < argv.length && !argv[i + 1].startsWith('--')) opts.loraModules.push(parseLoraModule(argv[++i]));
+        break;
+      default: throw new Error(`unknown argument ${arg}`);
+    }
+  }
+  if (!ALLOWED_RANKS.includes(opts.maxLoraRank)) {
+    throw new Error(`--max-lora-rank must be one of ${ALLOWED_RANKS.join(', ')}, got ${opts.maxLoraRank}`);
+  }
+  opts.maxCpuLoras ??= opts.maxLoras;
+  if (opts.maxCpuLoras < opts.maxLoras) throw new Error('--max-cpu-loras must be >= --max-loras');
+  return opts;
+}
+
+function parseLoraModule(text) {
+  if (text.startsWith('{')) {
+    const j = JSON.parse(text);
+    return { name: j.name, path: j.path };
+  }
+  const eq = text.indexOf('=');
+  if (eq < 1) throw new Error(`--lora-modules expects name=path, got ${text}`);
+  return { name: text.slice(0, eq), path: text.slice(eq + 1) };
+}
+
+/** vLLM's error envelope: the HTTP status doubles as `code`. */
+class ApiError extends Error {
+  constructor(status, type, message, param = null) {
+    super(message);
+    this.status = status;
+    this.type = type;
+    this.param = param;
+  }
+}
+
+/**
+ * The adapters this process knows (runtime-loaded or static), and an LRU of their weights capped at
+ * --max-cpu-loras. An evicted adapter is read again from its lora_path on next use, which is why vLLM needs the
+ * files to stay on disk after loading; here too a request fails if they are gone.
+ */
+class LoraRegistry {
+  constructor(opts) {
+    this.opts = opts;
+    this.known = new Map(); // name -> { name, path, id, created }
+    this.cache = new Map(); // name -> weights, in LRU order
+    this.nextId = 1;
+  }
+
+  add(name, lorapath, inplace) {
+    if (this.known.has(name) && !inplace) {
+      throw new ApiError(400, 'InvalidUserInput', `The lora adapter '${name}' has already been loaded. If you want to load the adapter in place, set 'load_inplace' to True.`);
+    }
+    if (!path.isAbsolute(lorapath) || !fs.existsSync(path.join(lorapath, 'adapter_config.json'))) {
+      throw new ApiError(404, 'NotFoundError', `Loading lora ${name} failed: No adapter found for ${lorapath}`);
+    }
+    const weights = this.read(name, lorapath);
+    const previous = this.known.get(name);
+    this.known.set(name, { name, path: lorapath, id: previous?.id ?? this.nextId++, created: Math.floor(Date.now() / 1000) });
+    this.remember(name, weights);
+  }
+
+  remove(name) {
+    if (!this.known.has(name)) throw new ApiError(404, 'NotFoundError', `The lora adapter '${name}' cannot be found.`);
+    this.known.delete(name);
+    this.cache.delete(name);
+  }
+
+  weights(name) {
+    const entry = this.known.get(name);
+    if (!entry) return null;
+    let w = this.cache.get(name);
+    if (w) {
+      this.cache.delete(name); // move to the most recent end
+      this.cache.set(name, w);
+      return w;
+    }
+    w = this.read(name, entry.path);
+    this.remember(name, w);
+    return w;
+  }
+
+  read(name, lorapath) {
+    let adapter;
+    try {
+      adapter = model.loadAdapter(lorapath);
+    } catch (err) {
+      if (err && err.code === 'ENOENT') throw new ApiError(404, 'NotFoundError', `Loading lora ${name} failed: No adapter found for ${lorapath}`);
+      throw new ApiError(500, 'InternalServerError', String(err && err.message ? err.message : err));
+    }
+    const config = adapter.config;
+    if (adapter.r > this.opts.maxLoraRank) {
+      throw new ApiError(500, 'InternalServerError', `LoRA rank ${adapter.r} is greater than max_lora_rank ${this.opts.maxLoraRank}.`);
+    }
+    if (config.modules_to_save) throw new ApiError(500, 'InternalServerError', 'vLLM only supports modules_to_save being None.');
+    return adapter;
+  }
+
+  remember(name, weights) {
+    this.cache.set(name, weights);
+    while (this.cache.size > this.opts.maxCpuLoras) this.cache.delete(this.cache.keys().next().value);
+  }
+}
+
+function createServer(opts, env = process.env) {
+  const runtimeUpdates = /^(1|true)$/i.test(env.VLLM_ALLOW_RUNTIME_LORA_UPDATING ?? '');
+  const loras = new LoraRegistry(opts);
+  const started = Math.floor(Date.now() / 1000);
+  for (const m of opts.loraModules) loras.add(m.name, m.path, false);
+
+  const routes = {
+    'GET /health': () => ({ status: 200, text: '' }),
+    'GET /v1/models': () => ({ status: 200, json: listModels() }),
+    'POST /v1/chat/completions': (body, res) => chat(body, res),
+  };
+  if (opts.enableLora && runtimeUpdates) {
+    routes['POST /v1/load_lora_adapter'] = (body) => {
+      if (!body || !body.lora_name || !body.lora_path) {
+        throw new ApiError(400, 'InvalidUserInput', "Both 'lora_name' and 'lora_path' must be provided.");
+      }
+      loras.add(body.lora_name, body.lora_path, body.load_inplace === true);
+      return { status: 200, text: `Success: LoRA adapter '${body.lora_name}' added successfully.` };
+    };
+    routes['POST /v1/unload_lora_adapter'] = (body) => {
+      if (!body || !body.lora_name) throw new ApiError(400, 'InvalidUserInput', "'lora_name' needs to be provided to unload a LoRA adapter.");
+      loras.remove(body.lora_name);
+      return { status: 200, text: `Success: LoRA adapter '${body.lora_name}' removed successfully.` };
+    };
+  }
+
+  function listModels() {
+    const base = {
+      id: opts.servedModelName,
+      object: 'model',
+      created: started,
+      owned_by: 'vllm',
+      root: opts.servedModelName,
+      parent: null,
+      max_model_len: MAX_MODEL_LEN,
+    };
+    const cards = [...loras.known.values()].map((l) => ({
+      id: l.name,
+      object: 'model',
+      created: l.created,
+      owned_by: 'vllm',
+      root: l.path,
+      parent: opts.servedModelName,
+      max_model_len: null,
+    }));
+    return { object: 'list', data: [base, ...cards] };
+  }
+
+  async function chat(body, res) {
+    if (!body || !Array.isArray(body.messages) || body.messages.length === 0) {
+      throw new ApiError(400, 'BadRequestError', "'messages' must be a non-empty list", 'messages');
+    }
+    const name = body.model ?? opts.servedModelName;
+    let adapter = null;
+    if (name !== opts.servedModelName) {
+      adapter = loras.weights(name);
+      if (!adapter) throw new ApiError(404, 'NotFoundError', `The model \`${name}\` does not exist.`, 'model');
+    }
+    if (opts.delayMs > 0) await new Promise((r) => setTimeout(r, opts.delayMs));
+    const prediction = model.predict(body.messages, adapter);
+    const promptTokens = body.messages.reduce((n, m) => n + model.words(model.contentText(m.content)).length, 0);
+    const usage = { prompt_tokens: promptTokens, completion_tokens: 1, total_tokens: promptTokens + 1 };
+    if (promptTokens > MAX_MODEL_LEN) {
+      throw new ApiError(400, 'BadRequestError', `This model's maximum context length is ${MAX_MODEL_LEN} tokens. However, you requested ${promptTokens} tokens.`);
+    }
+    const id = `chatcmpl-${crypto.randomBytes(12).toString('hex')}`;
+    const created = Math.floor(Date.now() / 1000);
+    if (body.stream === true) {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      const chunk = (delta, finish = null, extra = {}) =>
+        res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: name, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...extra })}\n\n`);
+      chunk({ role: 'assistant', content: '' });
+      chunk({ content: prediction.answer });
+      chunk({}, 'stop');
+      if (body.stream_options && body.stream_options.include_usage) {
+        res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: name, choices: [], usage })}\n\n`);
+      }
+      res.end('data: [DONE]\n\n');
+      return null;
+    }
+    return {
+      status: 200,
+      json: {
+        id,
+        object: 'chat.completion',
+        created,
+        model: name,
+        choices: [{ index: 0, message: { role: 'assistant', content: prediction.answer, tool_calls: [] }, logprobs: null, finish_reason: 'stop' }],
+        usage,
+      },
+    };
+  }
+
+  return http.createServer(async (req, res) => {
+    const route = routes[`${req.method} ${req.url.split('?')[0]}`];
+    if (!route) {
+      // FastAPI's answer for a route that does not exist (e.g. runtime LoRA routes without the env flag).
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ detail: 'Not Found' }));
+      return;
+    }
+    try {
+      let body = null;
+      if (req.method === 'POST') {
+        const raw = await readBody(req);
+        try {
+          body = raw.length ? JSON.parse(raw) : null;
+        } catch {
+          throw new ApiError(400, 'BadRequestError', 'Invalid JSON body');
+        }
+      }
+      const out = await route(body, res);
+      if (!out) return; // streamed
+      if (out.json !== undefined) {
+        res.writeHead(out.status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(out.json));
+      } else {
+        res.writeHead(out.status, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end(out.text);
+      }
+    } catch (err) {
+      const e = err instanceof ApiError ? err : new ApiError(500, 'InternalServerError', String(err && err.message ? err.message : err));
+      if (!res.headersSent) res.writeHead(e.status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { message: e.message, type: e.type, param: e.param, code: e.status } }));
+    }
+  });
+}
+
+function readBody(req) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    let size = 0;
+    req.on('data', (c) => {
+      size += c.length;
+      if (size > 16 * 1024 * 1024) {
+        reject(new ApiError(400, 'BadRequestError', 'request body too large'));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+module.exports = { createServer, parseArgs, ApiError };
+
+if (require.main === module) {
+  let opts;
+  try {
+    opts = parseArgs(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`tiny-lora server: ${err.message}\n`);
+    process.exit(2);
+  }
+  const server = createServer(opts);
+  server.listen(opts.port, opts.host, () => {
+    const { port } = server.address();
+    process.stdout.write(`tiny-lora (development model) serving ${opts.servedModelName} on http://${opts.host}:${port}\n`);
+  });
+  const stop = () => server.close(() => process.exit(0));
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}

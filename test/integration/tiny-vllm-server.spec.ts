@@ -1,0 +1,129 @@
+import fs from 'node:fs';
+import { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { makeTicketSplit } from '../fixtures/tiny-task';
+import { createServer, parseArgs } from '../../jobs/tiny-lora/server';
+import { adapterFiles, examplesFromJsonl, train, writeFiles } from '../../jobs/tiny-lora/trainer';
+
+/**
+ * The tiny model's server must answer exactly as vLLM's runtime LoRA API does (shared/reference/vllm-lora.md): the
+ * agent and reconciler are built against it, so every status, body shape and message here is part of the contract.
+ */
+describe('tiny-lora vLLM-compatible server (integration)', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tiny-vllm-'));
+  const adapterDir = path.join(dir, 'tickets@1');
+  const { trainJsonl, heldOut } = makeTicketSplit({ nTrain: 400, nHeldOut: 80, seed: 21 });
+  let server: ReturnType<typeof createServer>;
+  let base: string;
+
+  const post = (route: string, body: unknown) =>
+    fetch(`${base}${route}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const answer = async (model: string, messages: unknown) => {
+    const res = await post('/v1/chat/completions', { model, messages, max_tokens: 4 });
+    expect(res.status).toBe(200);
+    return ((await res.json()) as { choices: { message: { content: string } }[] }).choices[0].message.content;
+  };
+
+  beforeAll(async () => {
+    const trained = await train(examplesFromJsonl(trainJsonl), { seed: 3, n_epochs: 4, batch_size: 8, learning_rate: 0.05, lora: { r: 8, alpha: 16, dropout: 0 } });
+    await writeFiles(adapterDir, adapterFiles(trained, { r: 8, alpha: 16, dropout: 0 }));
+    server = createServer(parseArgs(['--enable-lora', '--max-lora-rank', '16', '--max-loras', '2']), { VLLM_ALLOW_RUNTIME_LORA_UPDATING: 'True' });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await new Promise((r) => server.close(r));
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('loads with a plain-text success, lists the adapter card, and refuses a second load without load_inplace', async () => {
+    const ok = await post('/v1/load_lora_adapter', { lora_name: 'tickets@1', lora_path: adapterDir });
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('content-type')).toMatch(/^text\/plain/);
+    expect(await ok.text()).toBe("Success: LoRA adapter 'tickets@1' added successfully.");
+
+    const models = (await (await fetch(`${base}/v1/models`)).json()) as { data: Record<string, unknown>[] };
+    expect(models.data[0]).toMatchObject({ id: 'tiny-lora', parent: null, max_model_len: 4096, owned_by: 'vllm' });
+    expect(models.data[1]).toMatchObject({ id: 'tickets@1', root: adapterDir, parent: 'tiny-lora', object: 'model' });
+
+    const again = await post('/v1/load_lora_adapter', { lora_name: 'tickets@1', lora_path: adapterDir });
+    expect(again.status).toBe(400);
+    expect(await again.json()).toEqual({
+      error: {
+        message: "The lora adapter 'tickets@1' has already been loaded. If you want to load the adapter in place, set 'load_inplace' to True.",
+        type: 'InvalidUserInput',
+        param: null,
+        code: 400,
+      },
+    });
+    const inplace = await post('/v1/load_lora_adapter', { lora_name: 'tickets@1', lora_path: adapterDir, load_inplace: true });
+    expect(inplace.status).toBe(200);
+  });
+
+  it('answers the documented errors: missing fields 400, missing path 404, unknown unload 404, bad adapter 500', async () => {
+    const missing = await post('/v1/load_lora_adapter', { lora_name: 'x' });
+    expect(missing.status).toBe(400);
+    expect(((await missing.json()) as { error: { message: string } }).error.message).toBe("Both 'lora_name' and 'lora_path' must be provided.");
+
+    const nopath = await post('/v1/load_lora_adapter', { lora_name: 'ghost', lora_path: '/nonexistent/ghost' });
+    expect(nopath.status).toBe(404);
+    expect(await nopath.json()).toEqual({ error: { message: 'Loading lora ghost failed: No adapter found for /nonexistent/ghost', type: 'NotFoundError', param: null, code: 404 } });
+
+    const unknown = await post('/v1/unload_lora_adapter', { lora_name: 'ghost' });
+    expect(unknown.status).toBe(404);
+    expect(((await unknown.json()) as { error: { message: string } }).error.message).toBe("The lora adapter 'ghost' cannot be found.");
+
+    // A rank over --max-lora-rank loads nothing and says why.
+    const big = path.join(dir, 'big');
+    const trained = await train(examplesFromJsonl(trainJsonl).slice(0, 20), { seed: 1, n_epochs: 1, batch_size: 8, learning_rate: 0.05, lora: { r: 32, alpha: 64, dropout: 0 } });
+    await writeFiles(big, adapterFiles(trained, { r: 32, alpha: 64, dropout: 0 }));
+    const tooBig = await post('/v1/load_lora_adapter', { lora_name: 'big', lora_path: big });
+    expect(tooBig.status).toBe(500);
+    expect(((await tooBig.json()) as { error: { type: string; message: string } }).error).toMatchObject({ type: 'InternalServerError', message: expect.stringMatching(/max_lora_rank 16/) });
+    const names = ((await (await fetch(`${base}/v1/models`)).json()) as { data: { id: string }[] }).data.map((m) => m.id);
+    expect(names).not.toContain('big');
+  });
+
+  it('serves the adapter by name with a real accuracy difference, streams, and forgets it on unload', async () => {
+    const sample = heldOut.slice(0, 40);
+    let baseRight = 0;
+    let tunedRight = 0;
+    for (const ex of sample) {
+      if ((await answer('tiny-lora', ex.messages.slice(0, 2))) === ex.label) baseRight++;
+      if ((await answer('tickets@1', ex.messages.slice(0, 2))) === ex.label) tunedRight++;
+    }
+    expect(tunedRight / sample.length).toBeGreaterThan(0.8);
+    expect(tunedRight - baseRight).toBeGreaterThan(sample.length * 0.4);
+
+    const stream = await post('/v1/chat/completions', { model: 'tickets@1', messages: sample[0].messages.slice(0, 2), stream: true, stream_options: { include_usage: true } });
+    expect(stream.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const events = (await stream.text()).split('\n\n').filter(Boolean);
+    expect(events.at(-1)).toBe('data: [DONE]');
+    const chunks = events.slice(0, -1).map((e) => JSON.parse(e.slice('data: '.length)));
+    expect(chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('')).toBe(sample[0].label);
+    expect(chunks.at(-1).usage.completion_tokens).toBe(1);
+
+    const gone = await post('/v1/unload_lora_adapter', { lora_name: 'tickets@1' });
+    expect(await gone.text()).toBe("Success: LoRA adapter 'tickets@1' removed successfully.");
+    const after = await post('/v1/chat/completions', { model: 'tickets@1', messages: [{ role: 'user', content: 'hi' }] });
+    expect(after.status).toBe(404);
+    expect(await after.json()).toEqual({ error: { message: 'The model `tickets@1` does not exist.', type: 'NotFoundError', param: 'model', code: 404 } });
+  });
+
+  it('has no runtime LoRA routes unless VLLM_ALLOW_RUNTIME_LORA_UPDATING is set, like vLLM', async () => {
+    const locked = createServer(parseArgs(['--enable-lora']), {});
+    await new Promise<void>((r) => locked.listen(0, '127.0.0.1', r));
+    try {
+      const res = await fetch(`http://127.0.0.1:${(locked.address() as AddressInfo).port}/v1/load_lora_adapter`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ lora_name: 'a', lora_path: adapterDir }),
+      });
+      expect(res.status).toBe(404);
+      expect(await res.json()).toEqual({ detail: 'Not Found' });
+    } finally {
+      await new Promise((r) => locked.close(r));
+    }
+  });
+});
