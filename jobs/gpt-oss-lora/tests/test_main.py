@@ -125,3 +125,33 @@ class StopSignalTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class GpuSmokeToolTest(unittest.TestCase):
+    """tools/gpu_smoke.py runs only on a GPU machine; its data and upload bookkeeping are checked here."""
+
+    def load(self):
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("gpu_smoke", PACKAGE_ROOT / "tools" / "gpu_smoke.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)  # imports torch only inside its functions
+        return module
+
+    def test_its_dataset_is_valid_training_data_and_uploads_are_read_back_by_key(self):
+        from loraplane_trainer import data
+
+        tool = self.load()
+        lines = tool.dataset(8).decode().splitlines()
+        self.assertEqual(len(lines), 8)
+        for i, line in enumerate(lines, start=1):
+            example = data.parse_line(line, i, "training file")
+            self.assertTrue(example["completion"].startswith("<|channel|>analysis<|message|>"))
+        with FakeS3() as s3, tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "a.bin")
+            with open(path, "wb") as f:
+                f.write(b"abc")
+            from loraplane_trainer import transfer
+
+            transfer.upload_file(s3.output("x/"), "ck/a.bin", path, lambda m: None)
+            self.assertEqual(tool.uploaded(s3), {"x/ck/a.bin": b"abc"})
