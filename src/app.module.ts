@@ -27,7 +27,11 @@ export class AppModule {
         BullModule.forRoot({ connection: { url: config.env.REDIS_URL }, prefix: config.env.QUEUE_PREFIX }),
         ProjectsModule,
         DatasetsModule.register({ worker: config.runsWorker }),
-        TrainingModule.register({ worker: config.runsWorker }),
+        TrainingModule.register({
+          worker: config.runsWorker,
+          lockDurationMs: config.env.WORKER_LOCK_MS,
+          stalledIntervalMs: config.env.WORKER_STALLED_INTERVAL_MS,
+        }),
       ],
       controllers: [HealthController, DocsController],
       providers: [

@@ -21,6 +21,8 @@ export const newId = {
   job: () => `ftjob-${randomId()}`,
   event: () => `ftevent-${randomId()}`,
   checkpoint: () => `ftckpt-${randomId()}`,
+  gpuHost: () => `gpuhost-${randomId()}`,
+  allocation: () => `gpualloc-${randomId()}`,
   error: () => `err_${randomId(16)}`,
   request: () => `req_${randomId(16)}`,
 };

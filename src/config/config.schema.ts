@@ -46,7 +46,19 @@ export const envSchema = z.object({
   TRAINING_NETWORK: z.string().default('bridge'),
   TINY_LORA_IMAGE: z.string().default('loraplane/tiny-lora:dev'),
   GPT_OSS_IMAGE: z.string().default('loraplane/gpt-oss-lora:latest'),
-  TRAINING_TIMEOUT_SECONDS: int(10).default(24 * 3600),
+  TRAINING_TIMEOUT_SECONDS: int(1).default(24 * 3600),
+  /** Seconds between SIGTERM and SIGKILL when a job is cancelled or times out (trainers checkpoint meanwhile). */
+  TRAINING_STOP_GRACE_SECONDS: int(0, 3600).default(30),
+  /** JSON file that adds models to the catalog or overrides built-in ones by id (see README, "Models catalog"). */
+  MODEL_CATALOG_FILE: z.string().optional(),
+  /** BullMQ lock of a running task; a worker killed with -9 hands its runs over once the lock lapses. */
+  WORKER_LOCK_MS: int(1000).default(30_000),
+  /** How often workers look for tasks whose lock lapsed (a dead worker's runs). */
+  WORKER_STALLED_INTERVAL_MS: int(1000).default(30_000),
+  /** First retry delay of a queue task after an infrastructure failure (doubles each time, 5 attempts in all). */
+  TASK_RETRY_DELAY_MS: int(10).default(2000),
+  /** How often a job that waits for GPUs looks again for free ones (also woken when a job frees GPUs). */
+  PLACEMENT_RETRY_MS: int(100).default(15_000),
 
   MAX_UPLOAD_BYTES: int(1).default(512 * 1024 * 1024),
   MAX_LINE_BYTES: int(1024).default(4 * 1024 * 1024),

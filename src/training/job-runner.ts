@@ -1,17 +1,28 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { UnrecoverableError } from 'bullmq';
 import { createHash } from 'node:crypto';
+import { DomainError } from '../common/domain-error';
+import { newId } from '../common/ids';
 import { scrubSecrets } from '../common/logger';
+import { Config } from '../config/config';
 import { PrismaService } from '../db/prisma.service';
 import { FineTuningJob, Prisma } from '../generated/prisma/client';
 import { ObjectStore } from '../storage/object-store';
 import { ArtifactFile, CONTRACT_VERSION, JobSpec, parseTrainerLine, TrainerEvent, TRAINER_EXIT } from './contract/job-contract';
 import { fineTunedModelName } from './fine-tuned-model-name';
 import { ResolvedHyperparameters } from './hyperparameters';
-import { JobState, NewEvent } from './job-state';
+import { actualCost } from './job-cost';
+import { eventRow, JobState, NewEvent } from './job-state';
 import { ModelCatalog } from './model-catalog';
+import { DockerEngines, JobPlacement } from './placement/docker-engines';
+import { PlacementService } from './placement/placement.service';
 import { DockerRuntime } from './runtime/docker-runtime';
 import { TrainingQueue } from './training.queue';
+
+/** Trainer output is written in batches: one INSERT per line cannot keep up with a chatty trainer. */
+const EVENT_BATCH_ROWS = 1000;
+/** A batch that is not full is written after this long, so events still appear live. */
+const EVENT_FLUSH_MS = 100;
 
 /** Largest single file a trainer may upload through its POST policy. */
 const MAX_ARTIFACT_BYTES = 20 * 1024 * 1024 * 1024;
@@ -21,6 +32,7 @@ interface RunOutcome {
   error?: Extract<TrainerEvent, { type: 'error' }>;
   stderrTail: string[];
   contractViolations: string[];
+  timedOut?: boolean;
 }
 
 /**
@@ -34,10 +46,12 @@ export class JobRunner {
   constructor(
     private readonly prisma: PrismaService,
     private readonly store: ObjectStore,
-    private readonly runtime: DockerRuntime,
     private readonly catalog: ModelCatalog,
     private readonly state: JobState,
     private readonly queue: TrainingQueue,
+    private readonly engines: DockerEngines,
+    private readonly placement: PlacementService,
+    private readonly config: Config,
   ) {}
 
   /** validating_files -> queued. The files were validated line by line at upload; here they must still be usable. */
@@ -63,50 +77,80 @@ export class JobRunner {
     const model = this.catalog.get(job.model);
     if (job.status === 'queued') {
       if (model.gpus.count > 0) {
-        // GPU placement over registered hosts arrives with the GPU-hosts work; until then say what the job waits for.
-        await this.state.event(job, {
-          level: 'warn',
-          message: `Waiting for ${model.gpus.count} GPU(s) with at least ${model.gpus.minMemoryGb} GB each: no GPU host is registered`,
-          sourceKey: `wait:gpu:${attempt}`,
-        });
-        return;
+        const result = await this.placement.place(job, attempt, model);
+        if ('waiting' in result) {
+          // One event per distinct reason, however often the job looks again.
+          const reason = `Waiting for GPUs: ${result.waiting}`;
+          await this.state.event(job, { level: 'warn', message: reason, sourceKey: `wait:${attempt}:${createHash('sha256').update(reason).digest('hex').slice(0, 16)}` });
+          throw new WaitingForGpus(jobId, this.config.env.PLACEMENT_RETRY_MS);
+        }
+      } else {
+        const started = await this.state.transition(
+          jobId,
+          ['queued'],
+          'running',
+          { message: `Starting training container (attempt ${attempt}) with ${model.trainerImage}` },
+          { attempt, startedAt: new Date() },
+        );
+        if (!started) return;
       }
-      const started = await this.state.transition(
-        jobId,
-        ['queued'],
-        'running',
-        { message: `Starting training container (attempt ${attempt}) with ${model.trainerImage}` },
-        { attempt, startedAt: new Date() },
-      );
-      if (!started) return;
     } else if (job.status !== 'running' || job.attempt !== attempt) {
       return; // finished, cancelled, or a newer attempt owns it
     }
     job = await this.prisma.fineTuningJob.findUniqueOrThrow({ where: { id: jobId }, include: { trainingFile: true, validationFile: true } });
+    const runtime = await this.engines.forJob(job);
+    const placement = job.placement as JobPlacement | null;
 
-    let containerId = await this.runtime.find(jobId, attempt);
+    let containerId = await runtime.find(jobId, attempt);
     if (!containerId) {
       const spec = await this.buildSpec(job, attempt);
-      containerId = await this.runtime.start({
+      containerId = await runtime.start({
         jobId,
         projectId: job.projectId,
         attempt,
         model: model.id,
         image: model.trainerImage,
+        command: model.command,
         env: { LORAPLANE_JOB_SPEC: JSON.stringify(spec), LORAPLANE_SCRATCH_DIR: '/scratch' },
         resources: model.resources,
-        gpuDeviceIds: [],
+        gpuDeviceIds: (placement?.gpu_indices ?? []).map(String),
       });
       await this.prisma.fineTuningJob.update({ where: { id: jobId }, data: { containerId } });
     } else {
-      this.logger.log({ jobId, attempt, containerId }, 're-attaching to a running training container');
+      this.logger.log({ jobId, attempt, containerId }, 're-attaching to a training container');
+      // A container created by a worker that died between create and start has never run.
+      await runtime.ensureStarted(containerId);
     }
 
-    const outcome = await this.follow(job, attempt, containerId, shutdown);
+    const outcome = await this.followWithDeadline(job, attempt, containerId, runtime, shutdown);
     if (shutdown?.aborted) throw new WorkerShuttingDown(jobId);
-    const exit = await this.runtime.wait(containerId);
+    if ((await runtime.state(containerId))?.running) {
+      // The log stream ended but the container did not: the engine went away (a restart, a network cut). Settling
+      // now would judge the run on part of its output; the retry re-reads it from the first line instead.
+      throw new DomainError('service_unavailable', `the log stream of ${containerId.slice(0, 12)} broke while it still runs; following it again`);
+    }
+    const exit = await runtime.wait(containerId);
     await this.settle(job, exit, outcome);
-    await this.runtime.remove(containerId).catch((err) => this.logger.warn({ err, containerId }, 'could not remove container'));
+    await runtime.remove(containerId).catch((err) => this.logger.warn({ err, containerId }, 'could not remove container'));
+    await this.queue.wakeGpuWaiters().catch((err) => this.logger.warn({ err }, 'could not wake jobs waiting for GPUs'));
+  }
+
+  /** The wall-clock limit counts from the job's start, so it survives worker restarts. */
+  private async followWithDeadline(job: FineTuningJob, attempt: number, containerId: string, runtime: DockerRuntime, shutdown?: AbortSignal): Promise<RunOutcome> {
+    const limitMs = this.config.env.TRAINING_TIMEOUT_SECONDS * 1000;
+    const deadline = (job.startedAt ?? new Date()).getTime() + limitMs;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      this.logger.warn({ jobId: job.id, containerId }, 'training wall-clock limit reached; stopping the container');
+      runtime.stop(containerId, this.config.env.TRAINING_STOP_GRACE_SECONDS).catch((err) => this.logger.warn({ err, containerId }, 'could not stop a timed-out container'));
+    }, Math.max(0, deadline - Date.now()));
+    try {
+      const outcome = await this.follow(job, attempt, containerId, runtime, shutdown);
+      return { ...outcome, timedOut };
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private async buildSpec(job: FineTuningJob & { trainingFile: { s3Key: string; sha256: string; bytes: bigint }; validationFile: { s3Key: string; sha256: string; bytes: bigint } | null }, attempt: number): Promise<JobSpec> {
@@ -130,37 +174,56 @@ export class JobRunner {
     };
   }
 
-  /** Turns the container's stdout into job events, from its first line (re-reads collapse on sourceKey). */
-  private async follow(job: FineTuningJob, attempt: number, containerId: string, shutdown?: AbortSignal): Promise<RunOutcome> {
-    const outcome: RunOutcome = { stderrTail: [], contractViolations: [] };
+  /**
+   * Turns the container's stdout into job events and checkpoint rows, from its first line (re-reads collapse on
+   * sourceKey and on (job, attempt, step)). Rows are written in batches, in line order, by one writer at a time.
+   */
+  private async follow(job: FineTuningJob, attempt: number, containerId: string, runtime: DockerRuntime, shutdown?: AbortSignal): Promise<RunOutcome> {
+    const outcome: RunOutcome = { stderrTail: [], contractViolations: [], timedOut: false };
     const keep = (line: string) => {
       outcome.stderrTail.push(scrubSecrets(line).slice(0, 500));
       if (outcome.stderrTail.length > 20) outcome.stderrTail.shift();
     };
-    await this.runtime.follow(
-      containerId,
-      async (line, lineNo) => {
-        const parsed = parseTrainerLine(line);
-        if (parsed.kind === 'log') return keep(parsed.text);
-        if (parsed.kind === 'invalid') {
-          outcome.contractViolations.push(`line ${lineNo}: ${parsed.problem}`);
-          return;
-        }
-        const { event } = parsed;
-        if (event.type === 'artifact') outcome.artifact = event;
-        if (event.type === 'error') outcome.error = event;
-        const row = toJobEvent(event);
-        if (row) await this.state.event(job, { ...row, sourceKey: `a${attempt}:${lineNo}` });
-      },
-      keep,
-      shutdown,
-    );
+    const batch = new EventBatch(this.prisma, job, attempt);
+    const timer = setInterval(() => batch.flush(), EVENT_FLUSH_MS);
+    try {
+      await runtime.follow(
+        containerId,
+        async (line, lineNo) => {
+          const parsed = parseTrainerLine(line);
+          if (parsed.kind === 'log') return keep(parsed.text);
+          if (parsed.kind === 'invalid') {
+            outcome.contractViolations.push(`line ${lineNo}: ${parsed.problem}`);
+            return;
+          }
+          const { event } = parsed;
+          if (event.type === 'artifact') outcome.artifact = event;
+          if (event.type === 'error') outcome.error = event;
+          if (event.type === 'checkpoint') batch.checkpoint(event);
+          const row = toJobEvent(event);
+          if (row) batch.add({ ...row, sourceKey: `a${attempt}:${lineNo}` });
+          if (batch.size >= EVENT_BATCH_ROWS) await batch.flush();
+        },
+        keep,
+        shutdown,
+      );
+    } finally {
+      clearInterval(timer);
+    }
+    await batch.flush();
+    batch.throwIfFailed();
     return outcome;
   }
 
   private async settle(job: FineTuningJob, exit: { exitCode: number; oomKilled: boolean }, outcome: RunOutcome): Promise<void> {
     const current = await this.prisma.fineTuningJob.findUniqueOrThrow({ where: { id: job.id } });
     if (current.status !== 'running') return; // cancelled while it ran: stays cancelled
+    const finishedAt = new Date();
+    const cost = actualCost(current, this.catalog.get(job.model), finishedAt) as unknown as Prisma.InputJsonValue;
+    if (outcome.timedOut) {
+      const limit = this.config.env.TRAINING_TIMEOUT_SECONDS;
+      return this.fail(job, ['running'], 'timeout', `the job ran longer than the wall-clock limit of ${limit} s and was stopped (exit code ${exit.exitCode})`, null, cost);
+    }
     if (exit.exitCode === TRAINER_EXIT.ok && outcome.artifact) {
       const problem = await this.verifyArtifact(outcome.artifact.key_prefix, outcome.artifact.files, job.outputPrefix);
       if (problem) return this.fail(job, ['running'], 'artifact_invalid', problem);
@@ -171,7 +234,8 @@ export class JobRunner {
         'succeeded',
         { message: 'The job has successfully completed', data: { files: outcome.artifact.files } as unknown as Prisma.InputJsonValue },
         {
-          finishedAt: new Date(),
+          finishedAt,
+          costActual: cost,
           fineTunedModel: fineTunedModelName(job.model, project.slug, job.suffix, job.id),
           trainedTokens: outcome.artifact.trained_tokens ?? null,
           resultFiles: { key_prefix: outcome.artifact.key_prefix, files: outcome.artifact.files } as unknown as Prisma.InputJsonValue,
@@ -180,7 +244,7 @@ export class JobRunner {
       return;
     }
     const [code, message] = explainFailure(exit, outcome);
-    await this.fail(job, ['running'], code, message);
+    await this.fail(job, ['running'], code, message, null, cost);
   }
 
   /** The files must be in S3, under this job's prefix, with the sizes and sha256 the trainer announced. */
@@ -204,19 +268,94 @@ export class JobRunner {
     return null;
   }
 
-  async fail(job: Pick<FineTuningJob, 'id'>, from: FineTuningJob['status'][], code: string, message: string, param: string | null = null): Promise<void> {
+  async fail(job: Pick<FineTuningJob, 'id'>, from: FineTuningJob['status'][], code: string, message: string, param: string | null = null, cost?: Prisma.InputJsonValue): Promise<void> {
     await this.state.transition(
       job.id,
       from,
       'failed',
       { level: 'error', message: `The job failed: ${message}` },
-      { finishedAt: new Date(), error: { code, message, param } },
+      { finishedAt: new Date(), error: { code, message, param }, ...(cost ? { costActual: cost } : {}) },
     );
+  }
+
+  /** An infrastructure failure the queue will retry: the user sees it in the job's events. */
+  async retrying(jobId: string, reason: string, attemptsMade: number, attempts: number): Promise<void> {
+    const job = await this.prisma.fineTuningJob.findUnique({ where: { id: jobId }, select: { id: true, projectId: true } });
+    if (!job) return;
+    await this.state.event(job, {
+      level: 'warn',
+      message: `loraplane hit an infrastructure problem and will retry (${attemptsMade} of ${attempts} attempts used): ${scrubSecrets(reason)}`,
+    });
   }
 
   /** Called when the queue gives up on a task (its retries are spent): the job must not stay running forever. */
   async giveUp(jobId: string, reason: string): Promise<void> {
     await this.fail({ id: jobId }, ['validating_files', 'queued', 'running'], 'internal_error', `loraplane could not run the job: ${scrubSecrets(reason)}`);
+  }
+}
+
+/** Not a failure either: no GPUs now; the task comes back after `retryMs` (or sooner, when GPUs are freed). */
+export class WaitingForGpus extends Error {
+  constructor(jobId: string, readonly retryMs: number) {
+    super(`${jobId} waits for GPUs`);
+    this.name = 'WaitingForGpus';
+  }
+}
+
+/**
+ * Buffers a run's events and checkpoints and writes them in order: one multi-row INSERT per batch, never two
+ * batches at once. A failed write is kept and rethrown by throwIfFailed, so the task retries and re-reads the
+ * output (inserts are idempotent).
+ */
+class EventBatch {
+  private events: Prisma.JobEventCreateManyInput[] = [];
+  private checkpoints: Prisma.CheckpointCreateManyInput[] = [];
+  private writing: Promise<void> = Promise.resolve();
+  private failure: unknown = null;
+
+  constructor(private readonly prisma: PrismaService, private readonly job: FineTuningJob, private readonly attempt: number) {}
+
+  get size() {
+    return this.events.length;
+  }
+
+  add(event: NewEvent) {
+    this.events.push(eventRow(this.job, event));
+  }
+
+  checkpoint(event: Extract<TrainerEvent, { type: 'checkpoint' }>) {
+    this.checkpoints.push({
+      id: newId.checkpoint(),
+      jobId: this.job.id,
+      projectId: this.job.projectId,
+      attempt: this.attempt,
+      step: event.step,
+      keyPrefix: event.key_prefix,
+      files: event.files as unknown as Prisma.InputJsonValue,
+      metrics: event.metrics,
+    });
+  }
+
+  flush(): Promise<void> {
+    if (!this.events.length && !this.checkpoints.length) return this.writing;
+    const events = this.events;
+    const checkpoints = this.checkpoints;
+    this.events = [];
+    this.checkpoints = [];
+    this.writing = this.writing.then(async () => {
+      if (this.failure) return;
+      try {
+        if (events.length) await this.prisma.jobEvent.createMany({ data: events, skipDuplicates: true });
+        if (checkpoints.length) await this.prisma.checkpoint.createMany({ data: checkpoints, skipDuplicates: true });
+      } catch (err) {
+        this.failure = err;
+      }
+    });
+    return this.writing;
+  }
+
+  throwIfFailed() {
+    if (this.failure) throw this.failure;
   }
 }
 
@@ -247,7 +386,7 @@ function toJobEvent(event: TrainerEvent): NewEvent | null {
 
 /** A readable reason for a failed run: the trainer's own error event first, then what the engine tells. */
 export function explainFailure(exit: { exitCode: number; oomKilled: boolean }, outcome: RunOutcome): [string, string] {
-  if (exit.oomKilled) return ['out_of_memory', `the trainer ran out of memory (exit code ${exit.exitCode}, OOMKilled)`];
+  if (exit.oomKilled) return ['out_of_memory', `the trainer ran out of memory (exit code ${exit.exitCode}, OOMKilled): use a smaller batch_size or a model with more memory`];
   if (outcome.error) {
     const n = outcome.error.line;
     const line = n && !new RegExp(`\\bline ${n}\\b`).test(outcome.error.message) ? ` (line ${n})` : '';

@@ -29,14 +29,9 @@ export class JobState {
     to: JobStatus,
     event: NewEvent,
     data: Prisma.FineTuningJobUpdateManyMutationInput = {},
+    opts: { keepGpus?: boolean } = {},
   ): Promise<FineTuningJob | null> {
-    return this.prisma.$transaction(async (tx) => {
-      const { count } = await tx.fineTuningJob.updateMany({ where: { id: jobId, status: { in: from } }, data: { ...data, status: to } });
-      if (count === 0) return null;
-      const job = await tx.fineTuningJob.findUniqueOrThrow({ where: { id: jobId } });
-      await tx.jobEvent.create({ data: eventRow(job, event) });
-      return job;
-    });
+    return this.prisma.$transaction((tx) => transitionIn(tx, jobId, from, to, event, data, opts));
   }
 
   async event(job: Pick<FineTuningJob, 'id' | 'projectId'>, event: NewEvent): Promise<void> {
@@ -46,6 +41,27 @@ export class JobState {
   async events(job: Pick<FineTuningJob, 'id' | 'projectId'>, events: NewEvent[]): Promise<void> {
     if (events.length) await this.prisma.jobEvent.createMany({ data: events.map((e) => eventRow(job, e)), skipDuplicates: true });
   }
+}
+
+/**
+ * The compare-and-set inside a caller's transaction (placement allocates GPUs in the same one). A terminal state
+ * frees the job's GPUs in the same transaction, unless the caller frees them itself once the container stopped.
+ */
+export async function transitionIn(
+  tx: Prisma.TransactionClient,
+  jobId: string,
+  from: JobStatus[],
+  to: JobStatus,
+  event: NewEvent,
+  data: Prisma.FineTuningJobUpdateManyMutationInput = {},
+  opts: { keepGpus?: boolean } = {},
+): Promise<FineTuningJob | null> {
+  const { count } = await tx.fineTuningJob.updateMany({ where: { id: jobId, status: { in: from } }, data: { ...data, status: to } });
+  if (count === 0) return null;
+  const job = await tx.fineTuningJob.findUniqueOrThrow({ where: { id: jobId } });
+  await tx.jobEvent.create({ data: eventRow(job, event) });
+  if (TERMINAL.includes(to) && !opts.keepGpus) await tx.gpuAllocation.deleteMany({ where: { jobId } });
+  return job;
 }
 
 export function eventRow(job: Pick<FineTuningJob, 'id' | 'projectId'>, e: NewEvent): Prisma.JobEventCreateManyInput {

@@ -1,4 +1,5 @@
-import { FineTuningJob, JobEvent } from '../generated/prisma/client';
+import { Checkpoint, FineTuningJob, JobEvent } from '../generated/prisma/client';
+import { fineTunedModelName } from './fine-tuned-model-name';
 import { ResolvedHyperparameters } from './hyperparameters';
 
 const unix = (d: Date | null) => (d ? Math.floor(d.getTime() / 1000) : null);
@@ -35,6 +36,28 @@ export function toJobObject(job: FineTuningJob) {
     user_provided_suffix: job.suffix,
     lora: hp.lora,
     adapter: result ? { key_prefix: result.key_prefix, files: result.files } : null,
+    // loraplane extensions
+    priority: job.priority,
+    placement: job.placement ?? null,
+    estimated_cost: job.costEstimate ?? null,
+    cost: job.costActual ?? null,
+  };
+}
+
+/** OpenAI's fine_tuning.job.checkpoint; fine_tuned_model_checkpoint is the job's model name plus the step. */
+export function toCheckpointObject(c: Checkpoint, job: Pick<FineTuningJob, 'id' | 'model' | 'suffix'>, projectSlug: string) {
+  return {
+    id: c.id,
+    object: 'fine_tuning.job.checkpoint' as const,
+    created_at: unix(c.createdAt)!,
+    fine_tuned_model_checkpoint: `${fineTunedModelName(job.model, projectSlug, job.suffix, job.id)}:ckpt-step-${c.step}`,
+    fine_tuning_job_id: c.jobId,
+    step_number: c.step,
+    metrics: { step: c.step, ...((c.metrics as Record<string, number> | null) ?? {}) },
+    // loraplane extension: where the checkpoint's adapter files are.
+    attempt: c.attempt,
+    key_prefix: c.keyPrefix,
+    files: c.files,
   };
 }
 

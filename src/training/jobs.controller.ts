@@ -1,10 +1,16 @@
-import { Controller, Get, Post, Query } from '@nestjs/common';
+import { Controller, Get, Headers, HttpCode, MessageEvent, Post, Query, Sse, SseSignal } from '@nestjs/common';
+import { Observable } from 'rxjs';
 import { z } from 'zod';
 import { ProjectId } from '../common/auth/auth.decorators';
+import { DomainError } from '../common/domain-error';
 import { pageQuery, toPage } from '../common/http/pagination';
 import { ApiDoc, ZBody, ZParam, ZQuery } from '../common/http/zod-validation';
-import { toEventObject, toJobObject } from './job-views';
-import { createJobBody, CreateJobBody, JobsService } from './jobs.service';
+import { TERMINAL } from './job-state';
+import { toCheckpointObject, toEventObject, toJobObject } from './job-views';
+import { createJobBody, CreateJobBody, idempotencyKey, JobsService } from './jobs.service';
+
+/** How often the live stream looks for new events; a poll of Postgres works the same behind any api replica. */
+const STREAM_POLL_MS = 250;
 
 const jobId = z.string().min(1);
 
@@ -15,8 +21,16 @@ export class JobsController {
 
   @Post()
   @ApiDoc({ summary: 'Create a fine-tuning job (LoRA); `lora` is a loraplane extension', tags: ['fine-tuning'] })
-  async create(@ProjectId() projectId: string, @ZBody(createJobBody) body: CreateJobBody) {
-    return toJobObject(await this.jobs.create(projectId, body));
+  async create(@ProjectId() projectId: string, @ZBody(createJobBody) body: CreateJobBody, @Headers('idempotency-key') key?: string) {
+    return toJobObject(await this.jobs.create(projectId, body, parseIdempotencyKey(key)));
+  }
+
+  @Post('estimate')
+  @HttpCode(200) // a dry run creates nothing
+  @ApiDoc({ summary: 'Dry run: validate a create body and estimate its tokens, GPU hours and cost; creates nothing', tags: ['fine-tuning'] })
+  async estimate(@ProjectId() projectId: string, @ZBody(createJobBody) body: CreateJobBody) {
+    const plan = await this.jobs.plan(projectId, body);
+    return { object: 'fine_tuning.job.estimate', model: plan.model.id, method: plan.methodType, hyperparameters: plan.hp, ...plan.estimate };
   }
 
   @Get()
@@ -37,11 +51,56 @@ export class JobsController {
     return toJobObject(await this.jobs.cancel(projectId, id));
   }
 
+  @Get(':fine_tuning_job_id/checkpoints')
+  @ApiDoc({ summary: "A job's checkpoints, newest step first", tags: ['fine-tuning'] })
+  async checkpoints(@ProjectId() projectId: string, @ZParam('fine_tuning_job_id', jobId) id: string, @ZQuery(pageQuery) page: z.infer<typeof pageQuery>) {
+    const { job, rows, slug } = await this.jobs.checkpointsWithSlug(projectId, id, page);
+    return toPage(rows, page.limit, (c) => toCheckpointObject(c, job, slug));
+  }
+
+  @Sse(':fine_tuning_job_id/events/stream')
+  @ApiDoc({ summary: "Server-sent events: the job's events live, oldest first (resumes after Last-Event-ID); ends with a `done` event", tags: ['fine-tuning'] })
+  async stream(
+    @ProjectId() projectId: string,
+    @ZParam('fine_tuning_job_id', jobId) id: string,
+    @Headers('last-event-id') lastEventId: string | undefined,
+    @SseSignal() signal: AbortSignal,
+  ): Promise<Observable<MessageEvent>> {
+    let seq = await this.jobs.eventSeq(projectId, id, lastEventId);
+    await this.jobs.get(projectId, id); // a 404 is an ordinary error response, before the stream opens
+    return new Observable<MessageEvent>((sub) => {
+      let stopped = false;
+      const stop = () => (stopped = true);
+      signal.addEventListener('abort', stop, { once: true });
+      (async () => {
+        while (!stopped) {
+          const { job, events } = await this.jobs.eventsSince(projectId, id, seq);
+          for (const e of events) sub.next({ id: e.id, type: 'event', data: toEventObject(e) });
+          if (events.length) seq = events[events.length - 1].seq;
+          // The terminal event is written with the status, so a finished job with nothing newer has said all.
+          else if (TERMINAL.includes(job.status)) {
+            sub.next({ type: 'done', data: { id: job.id, status: job.status } });
+            sub.complete();
+            return;
+          } else await new Promise((r) => setTimeout(r, STREAM_POLL_MS));
+        }
+      })().catch((err) => sub.error(err));
+      return stop;
+    });
+  }
+
   @Get(':fine_tuning_job_id/events')
   @ApiDoc({ summary: "A job's events, newest first (messages and metrics: the loss curve)", tags: ['fine-tuning'] })
   async events(@ProjectId() projectId: string, @ZParam('fine_tuning_job_id', jobId) id: string, @ZQuery(pageQuery) page: z.infer<typeof pageQuery>) {
     return toPage(await this.jobs.events(projectId, id, page), page.limit, toEventObject);
   }
+}
+
+function parseIdempotencyKey(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  const parsed = idempotencyKey.safeParse(raw);
+  if (!parsed.success) throw new DomainError('invalid_request', `Idempotency-Key: ${parsed.error.issues[0].message} (1-255 characters)`, 'Idempotency-Key');
+  return parsed.data;
 }
 
 /** `metadata[k]=v` arrives from Express's query parser either nested ({metadata:{k:v}}) or flat ('metadata[k]'). */

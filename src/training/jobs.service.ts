@@ -1,14 +1,18 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { Config } from '../config/config';
 import { DomainError, notFound } from '../common/domain-error';
 import { newId } from '../common/ids';
 import { PageQuery } from '../common/http/pagination';
 import { PrismaService } from '../db/prisma.service';
-import { Dataset, FineTuningJob, JobEvent, Prisma } from '../generated/prisma/client';
-import { hyperparametersInput, loraInput, resolveHyperparameters } from './hyperparameters';
+import { Checkpoint, Dataset, FineTuningJob, JobEvent, Prisma } from '../generated/prisma/client';
+import { CostEstimate, estimateCost } from './job-cost';
+import { hyperparametersInput, loraInput, ResolvedHyperparameters, resolveHyperparameters } from './hyperparameters';
 import { eventRow, JobState, TERMINAL } from './job-state';
-import { ModelCatalog } from './model-catalog';
-import { DockerRuntime } from './runtime/docker-runtime';
+import { BaseModel, ModelCatalog } from './model-catalog';
+import { DockerEngines } from './placement/docker-engines';
+import { GpuSpec } from './placement/gpu-hosts.service';
 import { TrainingQueue } from './training.queue';
 
 const methodInput = z.discriminatedUnion('type', [
@@ -32,8 +36,22 @@ export const createJobBody = z.object({
   hyperparameters: hyperparametersInput.optional(),
   /** loraplane extension: the LoRA settings. */
   lora: loraInput.optional(),
+  /** loraplane extension: jobs waiting for GPUs start by priority (higher first), then in creation order. */
+  priority: z.number().int().min(-100).max(100).optional(),
 });
 export type CreateJobBody = z.infer<typeof createJobBody>;
+
+/** Stripe-style idempotency keys: printable, at most 255 characters. */
+export const idempotencyKey = z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
+
+interface JobPlan {
+  model: BaseModel;
+  methodType: 'supervised' | 'dpo';
+  training: Dataset;
+  validation: Dataset | null;
+  hp: ResolvedHyperparameters;
+  estimate: CostEstimate;
+}
 
 @Injectable()
 export class JobsService {
@@ -44,10 +62,12 @@ export class JobsService {
     private readonly catalog: ModelCatalog,
     private readonly state: JobState,
     private readonly queue: TrainingQueue,
-    private readonly runtime: DockerRuntime,
+    private readonly engines: DockerEngines,
+    private readonly config: Config,
   ) {}
 
-  async create(projectId: string, body: CreateJobBody): Promise<FineTuningJob> {
+  /** Everything create checks and resolves, without creating: the dry-run estimate answers from this. */
+  async plan(projectId: string, body: CreateJobBody): Promise<JobPlan> {
     const model = this.catalog.get(body.model);
     const methodType = body.method?.type ?? 'supervised';
     const training = await this.usableFile(projectId, body.training_file, 'training_file');
@@ -61,42 +81,86 @@ export class JobsService {
     const methodHp = body.method?.type === 'dpo' ? body.method.dpo?.hyperparameters : body.method?.type === 'supervised' ? body.method.supervised?.hyperparameters : undefined;
     const examples = Number((training.stats as { examples?: number } | null)?.examples ?? 0);
     const hp = resolveHyperparameters(model, examples, { ...body.hyperparameters, ...methodHp }, body.lora ?? {}, methodType);
+    const estimate = estimateCost(model, training, hp.n_epochs, model.gpus.count > 0 ? await this.cheapestGpuPrice(model) : null);
+    return { model, methodType, training, validation, hp, estimate };
+  }
+
+  /** The price a GPU job will most likely pay: the cheapest enabled host that could ever hold it. */
+  private async cheapestGpuPrice(model: BaseModel): Promise<number | null> {
+    const hosts = await this.prisma.gpuHost.findMany({ where: { enabled: true }, orderBy: { usdPerGpuHour: 'asc' } });
+    const fits = hosts.find((h) => (h.gpus as unknown as GpuSpec[]).filter((g) => g.memory_gb >= model.gpus.minMemoryGb).length >= model.gpus.count);
+    return fits?.usdPerGpuHour ?? null;
+  }
+
+  /**
+   * With an idempotency key, the same key in a project returns the job it created (a retried request never makes a
+   * second job); the same key with another body is refused, since returning the first job would hide the change.
+   */
+  async create(projectId: string, body: CreateJobBody, key?: string): Promise<FineTuningJob> {
+    const hash = key ? createHash('sha256').update(stableJson(body)).digest('hex') : null;
+    if (key) {
+      const existing = await this.replay(projectId, key, hash!);
+      if (existing) return existing;
+    }
+    const { model, methodType, training, validation, hp, estimate } = await this.plan(projectId, body);
     const id = newId.job();
     const { learning_rate: _lr, lora: _lora, ...openaiHp } = hp;
-    const job = await this.prisma.$transaction(async (tx) => {
-      // Share-lock the files so a concurrent DELETE (which takes FOR UPDATE) either sees this job or wins first.
-      const fileIds = [training.id, ...(validation ? [validation.id] : [])];
-      const live = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM "Dataset" WHERE id = ANY(${fileIds}) AND "deletedAt" IS NULL FOR SHARE`;
-      if (live.length !== fileIds.length) throw new DomainError('invalid_request', `No such file: '${training.id}'`, 'training_file');
-      const job = await tx.fineTuningJob.create({
-        data: {
-          id,
-          projectId,
-          model: model.id,
-          trainingFileId: training.id,
-          validationFileId: validation?.id,
-          suffix: body.suffix ?? null,
-          seed: body.seed ?? Math.floor(Math.random() * 2 ** 31),
-          hyperparameters: hp as unknown as Prisma.InputJsonValue,
-          method: { type: methodType, [methodType]: { hyperparameters: openaiHp } },
-          metadata: body.metadata ?? undefined,
-          integrations: (body.integrations ?? undefined) as Prisma.InputJsonValue | undefined,
-          outputPrefix: `projects/${projectId}/jobs/${id}/`,
-        },
+    let job: FineTuningJob;
+    try {
+      job = await this.prisma.$transaction(async (tx) => {
+        // Share-lock the files so a concurrent DELETE (which takes FOR UPDATE) either sees this job or wins first.
+        const fileIds = [training.id, ...(validation ? [validation.id] : [])];
+        const live = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM "Dataset" WHERE id = ANY(${fileIds}) AND "deletedAt" IS NULL FOR SHARE`;
+        if (live.length !== fileIds.length) throw new DomainError('invalid_request', `No such file: '${training.id}'`, 'training_file');
+        const job = await tx.fineTuningJob.create({
+          data: {
+            id,
+            projectId,
+            model: model.id,
+            trainingFileId: training.id,
+            validationFileId: validation?.id,
+            suffix: body.suffix ?? null,
+            seed: body.seed ?? Math.floor(Math.random() * 2 ** 31),
+            hyperparameters: hp as unknown as Prisma.InputJsonValue,
+            method: { type: methodType, [methodType]: { hyperparameters: openaiHp } },
+            metadata: body.metadata ?? undefined,
+            integrations: (body.integrations ?? undefined) as Prisma.InputJsonValue | undefined,
+            outputPrefix: `projects/${projectId}/jobs/${id}/`,
+            priority: body.priority ?? 0,
+            idempotencyKey: key ?? null,
+            idempotencyHash: hash,
+            costEstimate: estimate as unknown as Prisma.InputJsonValue,
+          },
+        });
+        await tx.jobEvent.createMany({
+          data: [
+            eventRow(job, { message: `Created fine-tuning job: ${id}` }),
+            eventRow(job, { message: `Validating training file: ${training.id}${validation ? ` and validation file: ${validation.id}` : ''}` }),
+          ],
+        });
+        return job;
       });
-      await tx.jobEvent.createMany({
-        data: [
-          eventRow(job, { message: `Created fine-tuning job: ${id}` }),
-          eventRow(job, { message: `Validating training file: ${training.id}${validation ? ` and validation file: ${validation.id}` : ''}` }),
-        ],
-      });
-      return job;
-    });
+    } catch (err) {
+      // Two requests with one key raced: the unique (project, key) index let one in; answer with its job.
+      if (key && (err as { code?: string }).code === 'P2002') {
+        const existing = await this.replay(projectId, key, hash!);
+        if (existing) return existing;
+      }
+      throw err;
+    }
     // Postgres is the truth: if Redis is down now, the worker's start-up sweep enqueues it later.
     await this.queue.enqueue('job.validate', { jobId: id }).catch((err) => {
       this.logger.warn({ err, jobId: id }, 'could not enqueue validation; the sweep will retry');
     });
     return job;
+  }
+
+  private async replay(projectId: string, key: string, hash: string): Promise<FineTuningJob | null> {
+    const existing = await this.prisma.fineTuningJob.findUnique({ where: { projectId_idempotencyKey: { projectId, idempotencyKey: key } } });
+    if (existing && existing.idempotencyHash !== hash) {
+      throw new DomainError('invalid_request', `Idempotency-Key '${key}' was already used for ${existing.id} with a different request body`, 'Idempotency-Key');
+    }
+    return existing;
   }
 
   async get(projectId: string, id: string): Promise<FineTuningJob> {
@@ -130,18 +194,65 @@ export class JobsService {
     return this.prisma.jobEvent.findMany({ where, orderBy: { seq: 'desc' }, take: page.limit + 1 });
   }
 
+  /**
+   * Cancelled at once in Postgres (the run then leaves it so); the container gets SIGTERM and, after the grace
+   * period, SIGKILL. Its GPUs are freed once it has stopped, so the next job never shares a GPU with it.
+   */
   async cancel(projectId: string, id: string): Promise<FineTuningJob> {
     const job = await this.get(projectId, id);
     if (TERMINAL.includes(job.status)) {
       throw new DomainError('invalid_state', `Job ${id} has already ${job.status === 'succeeded' ? 'succeeded' : job.status}; it cannot be cancelled`, 'fine_tuning_job_id');
     }
-    const cancelled = await this.state.transition(id, ['validating_files', 'queued', 'running'], 'cancelled', { message: 'The job was cancelled' }, { finishedAt: new Date() });
+    const cancelled = await this.state.transition(id, ['validating_files', 'queued', 'running'], 'cancelled', { message: 'The job was cancelled' }, { finishedAt: new Date() }, { keepGpus: true });
     if (!cancelled) return this.get(projectId, id); // it finished meanwhile: report what it is now
-    if (job.containerId) {
-      // The run handler sees the container end and, finding the job cancelled, leaves it so.
-      await this.runtime.stop(job.containerId).catch((err) => this.logger.warn({ err, jobId: id }, 'could not stop the container'));
+    const containerId = cancelled.containerId;
+    if (containerId) {
+      const runtime = await this.engines.forJob(cancelled);
+      await runtime.stop(containerId, this.config.env.TRAINING_STOP_GRACE_SECONDS).catch((err) => this.logger.warn({ err, jobId: id }, 'could not stop the container'));
     }
+    await this.prisma.gpuAllocation.deleteMany({ where: { jobId: id } });
+    await this.queue.wakeGpuWaiters().catch((err) => this.logger.warn({ err }, 'could not wake jobs waiting for GPUs'));
     return cancelled;
+  }
+
+  /** OpenAI's checkpoints list: newest step first; `after` is a checkpoint id. */
+  async checkpoints(projectId: string, jobId: string, page: PageQuery): Promise<{ job: FineTuningJob; rows: Checkpoint[] }> {
+    const job = await this.get(projectId, jobId);
+    const where: Prisma.CheckpointWhereInput = { jobId, projectId };
+    if (page.after) {
+      const cursor = await this.prisma.checkpoint.findFirst({ where: { id: page.after, jobId }, select: { attempt: true, step: true } });
+      if (!cursor) throw notFound('checkpoint', page.after, 'after');
+      where.OR = [{ attempt: { lt: cursor.attempt } }, { attempt: cursor.attempt, step: { lt: cursor.step } }];
+    }
+    const rows = await this.prisma.checkpoint.findMany({ where, orderBy: [{ attempt: 'desc' }, { step: 'desc' }], take: page.limit + 1 });
+    return { job, rows };
+  }
+
+  async checkpointsWithSlug(projectId: string, jobId: string, page: PageQuery) {
+    const { job, rows } = await this.checkpoints(projectId, jobId, page);
+    const project = await this.prisma.project.findUniqueOrThrow({ where: { id: projectId }, select: { slug: true } });
+    return { job, rows, slug: project.slug };
+  }
+
+  /** OpenAI's DELETE /v1/models/{model}: the fine-tuned model leaves the models API; the job and its history stay. */
+  async deleteModel(projectId: string, model: string): Promise<void> {
+    if (this.catalog.find(model)) throw new DomainError('invalid_request', `'${model}' is a base model; only fine-tuned models can be deleted`, 'model');
+    const { count } = await this.prisma.fineTuningJob.updateMany({ where: { projectId, fineTunedModel: model, modelDeletedAt: null }, data: { modelDeletedAt: new Date() } });
+    if (count === 0) throw notFound('model', model, 'model');
+  }
+
+  /** For the live stream: events after a position, oldest first. */
+  async eventsSince(projectId: string, jobId: string, afterSeq: bigint, limit = 500): Promise<{ job: FineTuningJob; events: JobEvent[] }> {
+    const job = await this.get(projectId, jobId);
+    const events = await this.prisma.jobEvent.findMany({ where: { jobId, projectId, seq: { gt: afterSeq } }, orderBy: { seq: 'asc' }, take: limit });
+    return { job, events };
+  }
+
+  /** The seq of an event id (the SSE Last-Event-ID), 0 when unknown. */
+  async eventSeq(projectId: string, jobId: string, eventId: string | undefined): Promise<bigint> {
+    if (!eventId) return 0n;
+    const row = await this.prisma.jobEvent.findFirst({ where: { id: eventId, jobId, projectId }, select: { seq: true } });
+    return row?.seq ?? 0n;
   }
 
   private async usableFile(projectId: string, fileId: string, param: string): Promise<Dataset> {
@@ -152,4 +263,17 @@ export class JobsService {
     if (file.status !== 'ready') throw new DomainError('invalid_file', `File ${fileId} is not a valid training file`, param);
     return file;
   }
+}
+
+/** JSON with sorted keys: the same body in another key order is the same request. */
+function stableJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.keys(value)
+      .sort()
+      .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${stableJson((value as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value);
 }

@@ -1,4 +1,6 @@
 import { Injectable } from '@nestjs/common';
+import fs from 'node:fs';
+import { z } from 'zod';
 import { DomainError } from '../common/domain-error';
 import { Config } from '../config/config';
 
@@ -15,6 +17,8 @@ export interface BaseModel {
   /** True for the tiny reference model: never presented as GPT-OSS, never in a quality claim. */
   development: boolean;
   trainerImage: string;
+  /** Overrides the image's command (a catalog file can point a model at another entry point of the same image). */
+  command?: string[];
   /** GPUs a job needs; zero runs on CPU. */
   gpus: { count: number; minMemoryGb: number };
   /** Container limits for the trainer. */
@@ -29,6 +33,10 @@ export interface BaseModel {
   /** `n_epochs: "auto"` = clamp(ceil(targetExamples / examples), min, max): small sets get more passes. */
   autoEpochs: { targetExamples: number; min: number; max: number };
   createdAt: number;
+  /** Trained tokens per second per GPU (per CPU for CPU models): the cost estimate's throughput. */
+  tokensPerSecondPerGpu: number;
+  /** $/hour of the hardware a CPU model uses (GPU models are priced by their host's $/GPU-hour). */
+  usdPerCpuHour: number;
 }
 
 const GPT_OSS_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'mlp.experts.gate_up_proj', 'mlp.experts.down_proj'];
@@ -58,6 +66,8 @@ export class ModelCatalog {
         defaultBatchSize: 8,
         autoEpochs: { targetExamples: 4000, min: 3, max: 50 },
         createdAt: 1767225600,
+        tokensPerSecondPerGpu: 200_000,
+        usdPerCpuHour: 0,
       },
       {
         id: 'gpt-oss-20b',
@@ -73,6 +83,9 @@ export class ModelCatalog {
         defaultBatchSize: 4,
         autoEpochs: { targetExamples: 1000, min: 1, max: 3 },
         createdAt: 1754352000,
+        // LoRA on one H100 with bf16 activations, sequence packing: a conservative planning figure.
+        tokensPerSecondPerGpu: 3_000,
+        usdPerCpuHour: 0,
       },
       {
         id: 'gpt-oss-120b',
@@ -88,8 +101,11 @@ export class ModelCatalog {
         defaultBatchSize: 4,
         autoEpochs: { targetExamples: 1000, min: 1, max: 3 },
         createdAt: 1754352000,
+        tokensPerSecondPerGpu: 800,
+        usdPerCpuHour: 0,
       },
     ];
+    if (env.MODEL_CATALOG_FILE) this.models = mergeCatalogFile(this.models, env.MODEL_CATALOG_FILE);
   }
 
   all(): BaseModel[] {
@@ -107,4 +123,70 @@ export class ModelCatalog {
     }
     return model;
   }
+}
+
+/**
+ * A catalog file entry: a whole model, or `extends` an existing id and overrides some fields. Nested objects
+ * (gpus, resources, weights, lora, autoEpochs) replace the base's object field by field.
+ */
+const catalogEntry = z
+  .object({
+    id: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'lower-case letters, digits, ., _ and -'),
+    extends: z.string().optional(),
+    description: z.string().optional(),
+    development: z.boolean().optional(),
+    trainerImage: z.string().min(1).optional(),
+    command: z.array(z.string()).min(1).optional(),
+    gpus: z.object({ count: z.number().int().min(0).max(64), minMemoryGb: z.number().min(0) }).partial().optional(),
+    resources: z.object({ memoryMb: z.number().int().min(16), cpus: z.number().positive(), pids: z.number().int().min(8), scratchMb: z.number().int().min(1) }).partial().optional(),
+    weights: z.object({ source: z.enum(['builtin', 'host-cache', 'hub']), ref: z.string().min(1) }).optional(),
+    contextLength: z.number().int().positive().optional(),
+    lora: z.object({ maxRank: z.number().int().min(1), targetModules: z.array(z.string()).min(1), defaultTargets: z.array(z.string()).min(1) }).partial().optional(),
+    baseLearningRate: z.number().positive().optional(),
+    defaultBatchSize: z.number().int().min(1).optional(),
+    autoEpochs: z.object({ targetExamples: z.number().int().min(1), min: z.number().int().min(1), max: z.number().int().min(1) }).partial().optional(),
+    tokensPerSecondPerGpu: z.number().positive().optional(),
+    usdPerCpuHour: z.number().min(0).optional(),
+  })
+  .strict();
+
+export function mergeCatalogFile(models: BaseModel[], file: string): BaseModel[] {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`MODEL_CATALOG_FILE ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  const parsed = z.array(catalogEntry).safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(`MODEL_CATALOG_FILE ${file}: [${issue.path.join('.')}] ${issue.message}`);
+  }
+  const out = [...models];
+  for (const entry of parsed.data) {
+    const baseId = entry.extends ?? entry.id;
+    const base = out.find((m) => m.id === baseId);
+    if (!base && entry.extends) throw new Error(`MODEL_CATALOG_FILE ${file}: ${entry.id} extends unknown model '${entry.extends}'`);
+    const { extends: _e, ...fields } = entry;
+    const merged = {
+      ...(base ?? {}),
+      ...fields,
+      gpus: { ...base?.gpus, ...fields.gpus },
+      resources: { ...base?.resources, ...fields.resources },
+      lora: { ...base?.lora, ...fields.lora },
+      autoEpochs: { ...base?.autoEpochs, ...fields.autoEpochs },
+      weights: fields.weights ?? base?.weights,
+    } as BaseModel;
+    const missing = ['description', 'trainerImage', 'weights', 'contextLength', 'baseLearningRate', 'defaultBatchSize', 'tokensPerSecondPerGpu'].filter(
+      (k) => merged[k as keyof BaseModel] === undefined,
+    );
+    if (missing.length) throw new Error(`MODEL_CATALOG_FILE ${file}: ${entry.id} lacks ${missing.join(', ')} (or name a model in "extends")`);
+    merged.development ??= false;
+    merged.usdPerCpuHour ??= 0;
+    merged.createdAt ??= Math.floor(Date.now() / 1000);
+    const at = out.findIndex((m) => m.id === entry.id);
+    if (at >= 0) out[at] = merged;
+    else out.push(merged);
+  }
+  return out;
 }

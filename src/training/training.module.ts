@@ -8,17 +8,32 @@ import { ModelCatalog } from './model-catalog';
 import { ModelsController } from './models.controller';
 import { DockerRuntime } from './runtime/docker-runtime';
 import { TRAINING_QUEUE, TrainingQueue } from './training.queue';
-import { TrainingProcessor } from './training.processor';
+import { trainingProcessorClass } from './training.processor';
+import { DockerEngines } from './placement/docker-engines';
+import { GpuHostsController } from './placement/gpu-hosts.controller';
+import { GpuHostsService } from './placement/gpu-hosts.service';
+import { PlacementService } from './placement/placement.service';
 
 /** Fine-tuning jobs. The queue processor is only registered in processes that run the worker role. */
 @Module({})
 export class TrainingModule {
-  static register(opts: { worker: boolean }): DynamicModule {
+  static register(opts: { worker: boolean; lockDurationMs: number; stalledIntervalMs: number }): DynamicModule {
     return {
       module: TrainingModule,
       imports: [BullModule.registerQueue({ name: TRAINING_QUEUE })],
-      controllers: [JobsController, ModelsController],
-      providers: [ModelCatalog, JobState, JobsService, TrainingQueue, DockerRuntime, JobRunner, ...(opts.worker ? [TrainingProcessor] : [])],
+      controllers: [JobsController, ModelsController, GpuHostsController],
+      providers: [
+        ModelCatalog,
+        JobState,
+        JobsService,
+        TrainingQueue,
+        DockerRuntime,
+        DockerEngines,
+        GpuHostsService,
+        PlacementService,
+        JobRunner,
+        ...(opts.worker ? [trainingProcessorClass(opts)] : []),
+      ],
       exports: [DockerRuntime, ModelCatalog],
     };
   }

@@ -2,6 +2,8 @@ import { InjectQueue } from '@nestjs/bullmq';
 import { Injectable } from '@nestjs/common';
 import { JobsOptions, Queue } from 'bullmq';
 import { z } from 'zod';
+import { Config } from '../config/config';
+import { PrismaService } from '../db/prisma.service';
 
 export const TRAINING_QUEUE = 'training';
 
@@ -19,11 +21,15 @@ export const trainingTasks = {
 export type TrainingTask = keyof typeof trainingTasks;
 export type TaskPayload<T extends TrainingTask> = z.infer<(typeof trainingTasks)[T]>;
 
-const taskOptions: Record<TrainingTask, JobsOptions> = {
-  'job.validate': { attempts: 5, backoff: { type: 'exponential', delay: 1000 } },
+/**
+ * Retry policy: an infrastructure failure (engine, S3, database unreachable) is retried with exponential backoff,
+ * 5 attempts in all; a user error is never retried (the processor makes it unrecoverable, or the job fails itself).
+ */
+const taskOptions = (retryMs: number): Record<TrainingTask, JobsOptions> => ({
+  'job.validate': { attempts: 5, backoff: { type: 'exponential', delay: retryMs } },
   // A run is long; BullMQ renews its lock while the worker lives and hands it to another worker if it dies.
-  'job.run': { attempts: 5, backoff: { type: 'exponential', delay: 2000 } },
-};
+  'job.run': { attempts: 5, backoff: { type: 'exponential', delay: retryMs } },
+});
 
 /** BullMQ rejects ':' in custom ids. */
 export function taskId<T extends TrainingTask>(task: T, payload: TaskPayload<T>): string {
@@ -33,12 +39,33 @@ export function taskId<T extends TrainingTask>(task: T, payload: TaskPayload<T>)
 
 @Injectable()
 export class TrainingQueue {
-  constructor(@InjectQueue(TRAINING_QUEUE) private readonly queue: Queue) {}
+  private readonly options: Record<TrainingTask, JobsOptions>;
+
+  constructor(@InjectQueue(TRAINING_QUEUE) private readonly queue: Queue, private readonly prisma: PrismaService, config: Config) {
+    this.options = taskOptions(config.env.TASK_RETRY_DELAY_MS);
+  }
+
+  /**
+   * GPUs were freed: the queued jobs' run tasks (parked as delayed while they wait) are due now, in priority then
+   * FIFO order; placement decides which of them fit.
+   */
+  async wakeGpuWaiters(): Promise<void> {
+    const waiting = await this.prisma.fineTuningJob.findMany({
+      where: { status: 'queued' },
+      orderBy: [{ priority: 'desc' }, { createdAt: 'asc' }],
+      select: { id: true, attempt: true },
+      take: 100,
+    });
+    for (const j of waiting) {
+      const task = await this.queue.getJob(taskId('job.run', { jobId: j.id, attempt: j.attempt + 1 }));
+      if (task && (await task.isDelayed())) await task.promote().catch(() => undefined); // promoted meanwhile by another worker
+    }
+  }
 
   async enqueue<T extends TrainingTask>(task: T, payload: TaskPayload<T>): Promise<void> {
     const data = trainingTasks[task].parse(payload);
     await this.queue.add(task, data, {
-      ...taskOptions[task],
+      ...this.options[task],
       jobId: taskId(task, payload),
       removeOnComplete: true,
       removeOnFail: { count: 1000 },

@@ -16,25 +16,30 @@ const MAIN = path.resolve(__dirname, '../../dist/main.js');
 describe('restart while a job trains (e2e)', () => {
   const port = String(20000 + Math.floor(Math.random() * 20000));
   const apiKey = `lp_${randomBytes(24).toString('hex')}`;
-  const env = testEnv({ PORT: port, LORAPLANE_API_KEY: apiKey, LOG_LEVEL: 'warn' });
+  // Short BullMQ locks: a process killed with -9 hands its runs over within seconds, not the 30 s default.
+  const env = testEnv({ PORT: port, LORAPLANE_API_KEY: apiKey, LOG_LEVEL: 'warn', WORKER_LOCK_MS: '3000', WORKER_STALLED_INTERVAL_MS: '1000' });
   const url = `http://localhost:${port}`;
   const docker = new Docker({ socketPath: requireEnv('DOCKER_SOCKET') });
   const procs: ChildProcess[] = [];
 
-  function startProcess(): { child: ChildProcess; exited: Promise<number | null> } {
-    const child = spawn(process.execPath, [MAIN], { env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'ignore', 'inherit'] });
+  const exits: Promise<unknown>[] = [];
+  function startProcess(role: 'all' | 'api' | 'worker' = 'all'): { child: ChildProcess; exited: Promise<number | null> } {
+    const child = spawn(process.execPath, [MAIN], { env: { ...env, LORAPLANE_ROLE: role } as NodeJS.ProcessEnv, stdio: ['ignore', 'ignore', 'inherit'] });
     procs.push(child);
-    return { child, exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))) };
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    exits.push(exited);
+    return { child, exited };
   }
   async function ready() {
     await waitFor('readiness', async () => (await fetch(`${url}/readyz`).catch(() => null))?.status === 200, 30_000);
   }
-  afterAll(() => procs.forEach((p) => p.kill('SIGKILL')));
+  // Each case starts from no process at all (they share the port).
+  afterEach(async () => {
+    procs.splice(0).forEach((p) => p.kill('SIGKILL'));
+    await Promise.all(exits.splice(0));
+  });
 
-  it('finishes the job exactly once after the process is stopped mid-run and started again', async () => {
-    const first = startProcess();
-    await ready();
-    const client = new OpenAI({ baseURL: `${url}/v1`, apiKey, maxRetries: 2 });
+  async function startLongJob(client: OpenAI) {
     const file = await client.files.create({ file: await toFile(Buffer.from(makeTicketDataset({ n: 4000, seed: 11 })), 'long.jsonl'), purpose: 'fine-tune' });
     const job = await client.fineTuning.jobs.create({
       model: 'tiny-lora',
@@ -43,31 +48,80 @@ describe('restart while a job trains (e2e)', () => {
     });
     const metricsSoFar = async () => (await client.fineTuning.jobs.listEvents(job.id, { limit: 100 })).data.filter((e) => e.type === 'metrics').length;
     await waitFor('training to report progress', async () => (await metricsSoFar()) >= 2, 60_000);
+    return job;
+  }
+
+  async function expectSettledOnce(client: OpenAI, jobId: string) {
+    const done = await waitFor('the job to settle after the restart', async () => {
+      const j = await client.fineTuning.jobs.retrieve(jobId);
+      return ['succeeded', 'failed', 'cancelled'].includes(j.status) ? j : null;
+    }, 150_000, 500);
+    expect({ status: done.status, error: done.error }).toEqual({ status: 'succeeded', error: null });
+    const events = [];
+    for await (const e of client.fineTuning.jobs.listEvents(jobId, { limit: 100 })) events.push(e);
+    const steps = events.filter((e) => e.type === 'metrics').map((e) => (e.data as { step: number }).step);
+    expect(new Set(steps).size).toBe(steps.length);
+    // None missing either: the tiny trainer reports every `logEvery` steps and at each epoch's end.
+    const total = (events.find((e) => e.type === 'metrics')!.data as { total_steps: number }).total_steps;
+    const sorted = [...steps].sort((a, b) => a - b);
+    const every = sorted[0];
+    const perEpoch = sorted.find((s) => s % every !== 0) ?? total;
+    const expected = Array.from({ length: total }, (_, i) => i + 1).filter((s) => s % every === 0 || s % perEpoch === 0);
+    expect(sorted).toEqual(expected);
+    expect(events.filter((e) => e.message === 'The job has successfully completed')).toHaveLength(1);
+    expect(events.filter((e) => e.message.startsWith('Starting training container'))).toHaveLength(1);
+    // One container ever ran for this job (attempt 1), and it was cleaned up after settling.
+    expect(await docker.listContainers({ all: true, filters: { label: [`io.loraplane.job=${jobId}`] } })).toHaveLength(0);
+  }
+
+  async function expectContainerRunning(jobId: string) {
+    const containers = await docker.listContainers({ all: true, filters: { label: [`io.loraplane.job=${jobId}`] } });
+    expect(containers).toHaveLength(1);
+    expect(containers[0].State).toBe('running');
+  }
+
+  it('finishes the job exactly once after the process is stopped mid-run and started again', async () => {
+    const first = startProcess();
+    await ready();
+    const client = new OpenAI({ baseURL: `${url}/v1`, apiKey, maxRetries: 2 });
+    const job = await startLongJob(client);
 
     const t0 = Date.now();
     first.child.kill('SIGTERM');
     expect(await first.exited).toBe(0);
     expect(Date.now() - t0).toBeLessThan(10_000); // it did not wait for the training to end
-    const containers = await docker.listContainers({ all: true, filters: { label: [`io.loraplane.job=${job.id}`] } });
-    expect(containers).toHaveLength(1);
-    expect(containers[0].State).toBe('running');
+    await expectContainerRunning(job.id);
     expect((await client.fineTuning.jobs.retrieve(job.id).catch(() => null))).toBeNull(); // nobody answers now
 
     startProcess();
     await ready();
-    const done = await waitFor('the job to settle after the restart', async () => {
-      const j = await client.fineTuning.jobs.retrieve(job.id);
-      return ['succeeded', 'failed', 'cancelled'].includes(j.status) ? j : null;
-    }, 150_000, 1000);
-    expect({ status: done.status, error: done.error }).toEqual({ status: 'succeeded', error: null });
+    await expectSettledOnce(client, job.id);
+  }, 240_000);
 
-    const events = [];
-    for await (const e of client.fineTuning.jobs.listEvents(job.id, { limit: 100 })) events.push(e);
-    const steps = events.filter((e) => e.type === 'metrics').map((e) => (e.data as { step: number }).step);
-    expect(new Set(steps).size).toBe(steps.length);
-    expect(events.filter((e) => e.message === 'The job has successfully completed')).toHaveLength(1);
-    expect(events.filter((e) => e.message.startsWith('Starting training container'))).toHaveLength(1);
-    // One container ever ran for this job (attempt 1), and it was cleaned up after settling.
-    expect(await docker.listContainers({ all: true, filters: { label: [`io.loraplane.job=${job.id}`] } })).toHaveLength(0);
+  it('re-attaches after kill -9 of the api+worker process, with no missing or duplicated events', async () => {
+    const first = startProcess();
+    await ready();
+    const client = new OpenAI({ baseURL: `${url}/v1`, apiKey, maxRetries: 2 });
+    const job = await startLongJob(client);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    await expectContainerRunning(job.id);
+    startProcess();
+    await ready();
+    await expectSettledOnce(client, job.id);
+  }, 240_000);
+
+  it('re-attaches after kill -9 of a separate worker while the api keeps serving', async () => {
+    startProcess('api');
+    await ready();
+    const worker = startProcess('worker');
+    const client = new OpenAI({ baseURL: `${url}/v1`, apiKey, maxRetries: 2 });
+    const job = await startLongJob(client);
+    worker.child.kill('SIGKILL');
+    await worker.exited;
+    await expectContainerRunning(job.id);
+    expect((await client.fineTuning.jobs.retrieve(job.id)).status).toBe('running'); // the api still answers
+    startProcess('worker');
+    await expectSettledOnce(client, job.id);
   }, 240_000);
 });

@@ -112,7 +112,7 @@ describe('explainFailure', () => {
   it('blames memory when the engine OOM-killed the container, whatever the trainer said', () => {
     const [code, message] = explainFailure({ exitCode: 137, oomKilled: true }, outcome({ error: trainerError('internal', 'killed'), stderrTail: ['x'] }));
     expect(code).toBe('out_of_memory');
-    expect(message).toBe('the trainer ran out of memory (exit code 137, OOMKilled)');
+    expect(message).toBe('the trainer ran out of memory (exit code 137, OOMKilled): use a smaller batch_size or a model with more memory');
   });
 
   it("reports the trainer's invalid_data error as invalid_training_file with its line", () => {

@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import Docker from 'dockerode';
+import fs from 'node:fs';
 import { PassThrough } from 'node:stream';
 import readline from 'node:readline';
 import { DomainError } from '../../common/domain-error';
@@ -19,11 +20,19 @@ export interface TrainingLaunch {
   attempt: number;
   model: string;
   image: string;
+  /** Overrides the image's command. */
+  command?: string[];
   /** Passed to the container at create time; never logged or stored by loraplane. */
   env: Record<string, string>;
   resources: { memoryMb: number; cpus: number; pids: number; scratchMb: number };
   /** Exact GPU device ids to pin (empty on CPU). */
   gpuDeviceIds: string[];
+}
+
+/** Where a Docker engine listens: unix:///path, or tcp://host:port with TLS file paths on this machine. */
+export interface EngineAddress {
+  url: string;
+  tls?: { ca: string; cert: string; key: string } | null;
 }
 
 export interface ContainerExit {
@@ -38,10 +47,20 @@ export interface ContainerExit {
 @Injectable()
 export class DockerRuntime {
   private readonly logger = new Logger(DockerRuntime.name);
-  private readonly docker: Docker;
+  private docker: Docker;
+  /** Name of the engine in messages ("local", or a GPU host's name). */
+  private engineName = 'local';
 
   constructor(private readonly config: Config) {
     this.docker = new Docker({ socketPath: config.env.DOCKER_SOCKET });
+  }
+
+  /** A runtime for another engine (a GPU host). */
+  static connect(config: Config, name: string, engine: EngineAddress): DockerRuntime {
+    const runtime = new DockerRuntime(config);
+    runtime.docker = new Docker(dockerOptions(engine));
+    runtime.engineName = name;
+    return runtime;
   }
 
   async ping(): Promise<void> {
@@ -60,12 +79,16 @@ export class DockerRuntime {
   async start(launch: TrainingLaunch): Promise<string> {
     const existing = await this.find(launch.jobId, launch.attempt);
     const id = existing ?? (await this.create(launch));
+    await this.ensureStarted(id);
+    return id;
+  }
+
+  /** Starts a container that never ran: one that already exited is settled by the caller, not restarted. */
+  async ensureStarted(id: string): Promise<void> {
     const info = await this.call('inspect container', () => this.docker.getContainer(id).inspect());
-    // Start only a container that never ran: one that already exited is settled by the caller, not restarted.
     if (info.State.Status === 'created') {
       await this.call('start container', () => this.docker.getContainer(id).start());
     }
-    return id;
   }
 
   private async create(launch: TrainingLaunch): Promise<string> {
@@ -74,6 +97,7 @@ export class DockerRuntime {
       this.docker.createContainer({
         name: `loraplane-${launch.jobId}-a${launch.attempt}`,
         Image: launch.image,
+        Cmd: launch.command,
         Env: Object.entries(launch.env).map(([k, v]) => `${k}=${v}`),
         Labels: {
           [LABEL.managed]: 'true',
@@ -135,6 +159,17 @@ export class DockerRuntime {
     signal?.removeEventListener('abort', stop);
   }
 
+  /** The container's state now; null when it is gone. */
+  async state(containerId: string): Promise<{ running: boolean; exit: ContainerExit } | null> {
+    try {
+      const info = await this.docker.getContainer(containerId).inspect();
+      return { running: Boolean(info.State.Running), exit: { exitCode: info.State.ExitCode, oomKilled: Boolean(info.State.OOMKilled) } };
+    } catch (err) {
+      if (statusOf(err) === 404) return null;
+      throw this.translate(err, 'inspect container');
+    }
+  }
+
   async wait(containerId: string): Promise<ContainerExit> {
     const container = this.docker.getContainer(containerId);
     const res = await this.call('wait for container', () => container.wait());
@@ -173,12 +208,28 @@ export class DockerRuntime {
     const status = statusOf(err);
     const reason = (err as { json?: { message?: string } })?.json?.message ?? (err as Error)?.message ?? String(err);
     if (status === 404 && action === 'create container') {
-      return new DomainError('internal', `Docker: ${action} failed: ${reason} (is the trainer image built?)`, null, { cause: err });
+      return new DomainError('internal', `Docker (${this.engineName}): ${action} failed: ${reason} (is the trainer image built?)`, null, { cause: err });
     }
-    return new DomainError('service_unavailable', `Docker engine: ${action} failed: ${reason}`, null, { cause: err, retryAfterSeconds: 5 });
+    return new DomainError('service_unavailable', `Docker engine (${this.engineName}): ${action} failed: ${reason}`, null, { cause: err, retryAfterSeconds: 5 });
   }
 }
 
 function statusOf(err: unknown): number | undefined {
   return (err as { statusCode?: number })?.statusCode;
+}
+
+export function dockerOptions(engine: EngineAddress): Docker.DockerOptions {
+  const url = new URL(engine.url);
+  if (url.protocol === 'unix:') return { socketPath: url.pathname };
+  if (url.protocol !== 'tcp:') throw new Error(`unsupported engine URL ${engine.url} (unix:///path or tcp://host:port)`);
+  const base = { host: url.hostname, port: Number(url.port || (engine.tls ? 2376 : 2375)) };
+  if (!engine.tls) return { ...base, protocol: 'http' };
+  // TLS material is read from files on the worker's machine: the database never holds private keys.
+  return {
+    ...base,
+    protocol: 'https',
+    ca: fs.readFileSync(engine.tls.ca),
+    cert: fs.readFileSync(engine.tls.cert),
+    key: fs.readFileSync(engine.tls.key),
+  };
 }
