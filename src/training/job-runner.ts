@@ -171,6 +171,8 @@ export class JobRunner {
         validation_file: job.validationFile ? await fileRef(job.validationFile) : null,
       },
       output: { url: output.url, fields: output.fields, key_prefix: output.keyPrefix, max_bytes: output.maxBytes, expires_at: output.expiresAt },
+      // What cancel and the wall-clock limit give a trainer between SIGTERM and SIGKILL, so it can checkpoint in time.
+      stop_grace_seconds: Math.max(1, this.config.env.TRAINING_STOP_GRACE_SECONDS),
     };
   }
 
