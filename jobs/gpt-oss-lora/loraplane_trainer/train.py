@@ -78,6 +78,12 @@ def make_callback(spec, emitter, bridge, stop, upload_checkpoint):
     from transformers import TrainerCallback
 
     class ContractCallback(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            stop.training = True  # from now on a SIGTERM means: checkpoint this step, then stop
+
+        def on_train_end(self, args, state, control, **kwargs):
+            stop.training = False
+
         def on_log(self, args, state, control, logs=None, **kwargs):
             if not state.is_world_process_zero or not logs:
                 return

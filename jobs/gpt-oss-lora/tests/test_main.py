@@ -101,6 +101,7 @@ class StopSignalTest(unittest.TestCase):
             "e = Emitter()\n"
             "stop = StopSignal(4, lambda m: e.error('cancelled', m))\n"
             "stop.install()\n"
+            "stop.training = True\n"
             "print('ready', flush=True)\n"
             "while not stop.requested: time.sleep(0.01)\n"
             "print('flag set', flush=True)\n"
@@ -121,6 +122,28 @@ class StopSignalTest(unittest.TestCase):
         self.assertEqual(event["code"], "cancelled")
         self.assertIn("did not fit in the 4 s grace period", event["message"])
         self.assertLess(elapsed, 4)  # grace 4 s minus the 3 s safety margin: about 1 s
+
+    def test_before_training_sigterm_exits_143_at_once(self):
+        code = (
+            "import time\n"
+            "from loraplane_trainer.events import Emitter\n"
+            "from loraplane_trainer.stopping import StopSignal\n"
+            "e = Emitter()\n"
+            "StopSignal(30, lambda m: e.error('cancelled', m)).install()\n"
+            "print('ready', flush=True)\n"
+            "time.sleep(30)  # e.g. loading the model\n"
+        )
+        proc = subprocess.Popen([sys.executable, "-c", code], cwd=PACKAGE_ROOT, stdout=subprocess.PIPE, text=True)
+        self.assertEqual(proc.stdout.readline().strip(), "ready")
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out = proc.stdout.read()
+        proc.wait(timeout=10)
+        proc.stdout.close()
+        self.assertEqual(proc.returncode, 143)
+        self.assertLess(time.monotonic() - sent, 2)
+        [event] = assert_events_valid(self, out.splitlines())
+        self.assertEqual(event, {"type": "error", "code": "cancelled", "message": "received SIGTERM before training; stopped"})
 
 
 if __name__ == "__main__":
