@@ -1,6 +1,7 @@
 import { BullModule } from '@nestjs/bullmq';
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, DiscoveryModule } from '@nestjs/core';
+import { AdaptersModule } from './adapters/adapters.module';
 import { ApiKeyGuard } from './common/auth/api-key.guard';
 import { ErrorFilter } from './common/http/error.filter';
 import { Config } from './config/config';
@@ -27,6 +28,7 @@ export class AppModule {
         BullModule.forRoot({ connection: { url: config.env.REDIS_URL }, prefix: config.env.QUEUE_PREFIX }),
         ProjectsModule,
         DatasetsModule.register({ worker: config.runsWorker }),
+        AdaptersModule,
         TrainingModule.register({
           worker: config.runsWorker,
           lockDurationMs: config.env.WORKER_LOCK_MS,

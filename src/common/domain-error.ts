@@ -7,6 +7,7 @@
 export const errorCodes = {
   invalid_request: { status: 400, type: 'invalid_request_error' },
   invalid_file: { status: 400, type: 'invalid_request_error' },
+  invalid_adapter: { status: 400, type: 'invalid_request_error' },
   unknown_model: { status: 400, type: 'invalid_request_error' },
   dataset_in_use: { status: 400, type: 'invalid_request_error' },
   invalid_state: { status: 400, type: 'invalid_request_error' },

@@ -23,6 +23,8 @@ export const newId = {
   checkpoint: () => `ftckpt-${randomId()}`,
   gpuHost: () => `gpuhost-${randomId()}`,
   allocation: () => `gpualloc-${randomId()}`,
+  adapter: () => `adapter-${randomId()}`,
+  adapterVersion: () => `adver-${randomId()}`,
   error: () => `err_${randomId(16)}`,
   request: () => `req_${randomId(16)}`,
 };

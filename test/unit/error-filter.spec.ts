@@ -43,6 +43,7 @@ function hostFor(res: FakeResponse): ArgumentsHost {
 const EXPECTED: Record<ErrorCode, [number, string]> = {
   invalid_request: [400, 'invalid_request_error'],
   invalid_file: [400, 'invalid_request_error'],
+  invalid_adapter: [400, 'invalid_request_error'],
   unknown_model: [400, 'invalid_request_error'],
   dataset_in_use: [400, 'invalid_request_error'],
   invalid_state: [400, 'invalid_request_error'],

@@ -34,16 +34,17 @@ export function fieldPath(path: PropertyKey[]): string {
 }
 
 export class ZodPipe<T extends ZodType> implements PipeTransform {
-  constructor(private readonly schema: T, private readonly where: 'body' | 'query' | 'path') {}
+  /** `name`: the path parameter a scalar schema validates, so its errors name it. */
+  constructor(private readonly schema: T, private readonly where: 'body' | 'query' | 'path', private readonly name?: string) {}
 
   transform(value: unknown): z.output<T> {
     const result = this.schema.safeParse(value ?? {});
     if (result.success) return result.data;
     const issues = result.error.issues;
     const first = issues[0];
-    const param = fieldPath(first.path) || null;
+    const param = fieldPath(first.path) || this.name || null;
     const describe = (i: (typeof issues)[number]) => {
-      const name = fieldPath(i.path);
+      const name = fieldPath(i.path) || this.name;
       return name ? `'${name}': ${i.message}` : i.message;
     };
     const more = issues.length > 1 ? ` (and ${issues.length - 1} more: ${issues.slice(1, 4).map(describe).join('; ')})` : '';
@@ -66,7 +67,7 @@ export function ZQuery(schema: ZodType): ParameterDecorator {
 }
 
 export function ZParam(name: string, schema: ZodType): ParameterDecorator {
-  return (target, key, index) => Param(name, new ZodPipe(schema, 'path'))(target, key, index);
+  return (target, key, index) => Param(name, new ZodPipe(schema, 'path', name))(target, key, index);
 }
 
 /** Summary, tags and response schema of a route, for the OpenAPI document. */
