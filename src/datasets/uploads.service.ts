@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { createHash, randomBytes } from 'node:crypto';
 import { PassThrough, Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { DomainError, invalid, notFound } from '../common/domain-error';
 import { Config } from '../config/config';
 import { PrismaService } from '../db/prisma.service';
@@ -75,8 +76,8 @@ export class UploadsService {
       },
     });
     try {
-      body.on('error', (err) => counter.destroy(err));
-      await this.store.put(key, body.pipe(counter), 'application/octet-stream');
+      // The pipeline's own error (the client went away, the part is too large) wins over the store's view of it.
+      await Promise.all([pipeline(body, counter), this.store.put(key, counter, 'application/octet-stream')]);
       if (bytes === 0) throw invalid('The part is empty', 'data');
       // The upload may have been cancelled, completed or expired while the bytes arrived: the row insert checks.
       return await this.prisma.$transaction(async (tx) => {

@@ -11,6 +11,7 @@ import { requireEnv, startTestApp, TestApp, testS3, waitFor } from '../support/a
  * dataset and upload endpoint.
  */
 describe('datasets and uploads (e2e)', () => {
+  jest.setTimeout(60_000);
   let app: TestApp;
   let a: OpenAI;
   let b: OpenAI;
@@ -208,5 +209,37 @@ describe('datasets and uploads (e2e)', () => {
     const p2 = await a.uploads.parts.create(up.id, { data: await toFile(bytes.subarray(700), 'p') });
     const done = await a.uploads.complete(up.id, { part_ids: [p1.id, p2.id] });
     expect(done.file!.bytes).toBe(bytes.length);
+  });
+});
+
+describe('token statistics of a large file are counted by the worker after registration (e2e)', () => {
+  jest.setTimeout(60_000);
+  let app: TestApp;
+  beforeAll(async () => {
+    // A 1 KB inline budget makes any file "large".
+    app = await startTestApp({ TOKENIZE_INLINE_BYTES: '1024' });
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  it('registers at once with tokens_pending, then the worker fills stats.tokens with the same numbers a dry run counts', async () => {
+    const data = makeTicketDataset({ n: 60, seed: 31 });
+    const post = async (path: string) => {
+      const f = new FormData();
+      f.append('file', new Blob([data]), 'big.jsonl');
+      const res = await fetch(`${app.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${app.apiKey}` }, body: f });
+      return (await res.json()) as Record<string, any>;
+    };
+    const created = await post('/v1/datasets');
+    expect(created).toMatchObject({ status: 'ready', stats: { examples: 60 } });
+    const dry = await post('/v1/datasets/validate');
+    const counted = await waitFor('the worker to count tokens', async () => {
+      const res = await fetch(`${app.url}/v1/datasets/${created.id}`, { headers: { authorization: `Bearer ${app.apiKey}` } });
+      const body = (await res.json()) as Record<string, any>;
+      return body.stats.tokens_pending === false ? body : null;
+    }, 30_000, 200);
+    expect(counted.stats.tokens).toEqual(dry.stats.tokens);
+    expect(counted.stats.tokens.total).toBeGreaterThan(0);
   });
 });

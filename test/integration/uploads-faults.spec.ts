@@ -2,6 +2,8 @@ import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
 import { DomainError } from '../../src/common/domain-error';
 import { DatasetsService } from '../../src/datasets/datasets.service';
+import { UploadsService } from '../../src/datasets/uploads.service';
+import { ObjectStore } from '../../src/storage/object-store';
 import { PrismaService } from '../../src/db/prisma.service';
 import { ProjectsService } from '../../src/projects/projects.service';
 import { makeTicketDataset } from '../fixtures/tiny-task';
@@ -92,5 +94,99 @@ describe('dataset uploads under faults (integration)', () => {
       store.store.put = realPut;
     }
     expect(await prisma.dataset.count({ where: { filename: 'x.jsonl', sha256: { not: '' }, project: { slug: 'default' }, createdAt: { gt: new Date(Date.now() - 5000) } } })).toBe(0);
+  });
+});
+
+/** The native dataset API and the Uploads API under the same faults: 503 + Retry-After, nothing half-registered, retries work. */
+describe('native datasets and Uploads API under faults (integration)', () => {
+  let app: TestApp;
+  let prisma: PrismaService;
+  let store: ObjectStore;
+  let projectId: string;
+  const s3 = testS3();
+  const bucket = requireEnv('S3_BUCKET');
+  const data = Buffer.from(makeTicketDataset({ n: 20, seed: 8 }));
+
+  async function keys(prefix: string) {
+    const res = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
+    return (res.Contents ?? []).map((o) => o.Key!);
+  }
+  async function call(method: string, path: string, body?: FormData | object) {
+    const res = await fetch(`${app.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${app.apiKey}`, ...(body && !(body instanceof FormData) ? { 'content-type': 'application/json' } : {}) },
+      body: body instanceof FormData ? body : body ? JSON.stringify(body) : undefined,
+    });
+    return { status: res.status, retryAfter: res.headers.get('retry-after'), body: (await res.json()) as Record<string, any> };
+  }
+  const form = (field: string, bytes: Buffer) => {
+    const f = new FormData();
+    f.append(field, new Blob([bytes]), 'x.jsonl');
+    return f;
+  };
+  /** Object storage down for `fn`: every call of `method` fails the way ObjectStore reports an unreachable store. */
+  async function withStoreDown<T>(method: 'put' | 'get', fn: () => Promise<T>): Promise<T> {
+    const real = store[method];
+    (store as any)[method] = async () => {
+      throw new DomainError('service_unavailable', `Object storage is unavailable (${method}): try again shortly`, null, { retryAfterSeconds: 5 });
+    };
+    try {
+      return await fn();
+    } finally {
+      (store as any)[method] = real;
+    }
+  }
+
+  beforeAll(async () => {
+    app = await startTestApp({ LORAPLANE_ROLE: 'api' });
+    prisma = app.started.app.get(PrismaService);
+    store = app.started.app.get(ObjectStore);
+    projectId = (await (await fetch(`${app.url}/v1/project`, { headers: { authorization: `Bearer ${app.apiKey}` } })).json() as { id: string }).id;
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  it('native upload with S3 down: 503 + Retry-After, no dataset row; the retry registers it once', async () => {
+    const rows = await prisma.dataset.count({ where: { projectId } });
+    const down = await withStoreDown('put', () => call('POST', '/v1/datasets', form('file', data)));
+    expect({ status: down.status, retryAfter: down.retryAfter, code: down.body.error.code }).toEqual({ status: 503, retryAfter: '5', code: 'service_unavailable' });
+    expect(await prisma.dataset.count({ where: { projectId } })).toBe(rows);
+    const first = await call('POST', '/v1/datasets', form('file', data));
+    const again = await call('POST', '/v1/datasets', form('file', data));
+    expect(first.body.id).toBe(again.body.id);
+    expect(await prisma.dataset.count({ where: { projectId } })).toBe(rows + 1);
+    expect(await keys(`projects/${projectId}/files/${first.body.id}`)).toHaveLength(1);
+  });
+
+  it('a part sent while S3 is down gets a 503 and no part; sent again it is stored; a complete with S3 down leaves the upload pending and retryable', async () => {
+    const up = await call('POST', '/v1/uploads', { bytes: data.length, filename: 'f.jsonl', mime_type: 'text/jsonl', purpose: 'fine-tune' });
+    expect(up.status).toBe(200);
+    const failed = await withStoreDown('put', () => call('POST', `/v1/uploads/${up.body.id}/parts`, form('data', data)));
+    expect({ status: failed.status, retryAfter: failed.retryAfter }).toEqual({ status: 503, retryAfter: '5' });
+    expect(await prisma.uploadPart.count({ where: { uploadId: up.body.id } })).toBe(0);
+    const part = await call('POST', `/v1/uploads/${up.body.id}/parts`, form('data', data));
+    expect(part.status).toBe(200);
+    const stuck = await withStoreDown('get', () => call('POST', `/v1/uploads/${up.body.id}/complete`, { part_ids: [part.body.id] }));
+    expect(stuck.status).toBe(503);
+    expect(await prisma.upload.findUnique({ where: { id: up.body.id } })).toMatchObject({ status: 'pending', completing: false, fileId: null });
+    const done = await call('POST', `/v1/uploads/${up.body.id}/complete`, { part_ids: [part.body.id] });
+    expect(done.body).toMatchObject({ status: 'completed', file: { bytes: data.length } });
+    expect(await keys(`projects/${projectId}/uploads/${up.body.id}/`)).toEqual([]);
+  });
+
+  it('a part cut off midway leaves no part row and no object', async () => {
+    const up = await call('POST', '/v1/uploads', { bytes: 10_000_000, filename: 'cut.jsonl', mime_type: 'text/jsonl', purpose: 'fine-tune' });
+    const uploads = app.started.app.get(UploadsService);
+    let chunks = 0;
+    const broken = new Readable({
+      read() {
+        if (++chunks > 30) return this.destroy(new Error('client went away'));
+        this.push(data);
+      },
+    });
+    await expect(uploads.addPart(projectId, up.body.id, broken)).rejects.toThrow(/client went away/);
+    expect(await prisma.uploadPart.count({ where: { uploadId: up.body.id } })).toBe(0);
+    expect(await keys(`projects/${projectId}/uploads/${up.body.id}/`)).toEqual([]);
   });
 });
