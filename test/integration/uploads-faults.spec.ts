@@ -121,7 +121,8 @@ describe('native datasets and Uploads API under faults (integration)', () => {
   }
   const form = (field: string, bytes: Buffer) => {
     const f = new FormData();
-    f.append(field, new Blob([bytes]), 'x.jsonl');
+    // A name no other suite uses: suites share the default project.
+    f.append(field, new Blob([bytes]), 'uploads-faults-native.jsonl');
     return f;
   };
   /** Object storage down for `fn`: every call of `method` fails the way ObjectStore reports an unreachable store. */
