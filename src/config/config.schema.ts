@@ -67,7 +67,7 @@ export const envSchema = z.object({
    * Tokens are counted during an upload for the first this-many bytes; a larger file is registered at full ingest
    * speed and its token statistics are counted afterwards by the worker (stats.tokens_pending until then).
    */
-  TOKENIZE_INLINE_BYTES: int(0).default(32 * 1024 * 1024),
+  TOKENIZE_INLINE_BYTES: int(0).default(8 * 1024 * 1024),
   /** Uploads API: an upload not completed within this many seconds expires and its S3 parts are aborted. */
   UPLOAD_TTL_SECONDS: int(1).default(3600),
   /** How often the worker looks for expired uploads. */

@@ -24,8 +24,15 @@ export class LineSplitter {
         this.append(chunk.subarray(start));
         return;
       }
-      this.append(chunk.subarray(start, nl));
-      this.emitLine();
+      if (this.partBytes === 0 && this.overflowBytes === 0) {
+        // The whole line lies in this chunk (the common case): decode it in place, no copy.
+        const number = ++this.lineNumber;
+        if (nl - start > this.maxLineBytes) this.onLine({ kind: 'too_long', number, bytes: nl - start });
+        else this.decodeLine(number, chunk.subarray(start, nl));
+      } else {
+        this.append(chunk.subarray(start, nl));
+        this.emitLine();
+      }
       start = nl + 1;
     }
   }
@@ -62,9 +69,14 @@ export class LineSplitter {
       this.overflowBytes = 0;
       return;
     }
-    let buf = Buffer.concat(this.parts, this.partBytes);
+    const buf = Buffer.concat(this.parts, this.partBytes);
     this.parts = [];
     this.partBytes = 0;
+    this.decodeLine(number, buf);
+  }
+
+  private decodeLine(number: number, line: Buffer) {
+    let buf = line;
     if (buf.length > 0 && buf[buf.length - 1] === 0x0d) buf = buf.subarray(0, buf.length - 1); // CRLF files
     if (number === 1 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) buf = buf.subarray(3); // BOM
     let text: string;
