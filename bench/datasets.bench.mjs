@@ -92,7 +92,11 @@ async function emptyBucket(s3) {
 }
 
 const mbps = (bytes, ms) => bytes / (1024 * 1024) / (ms / 1000);
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
 
 async function main() {
   const s3server = await startS3();
@@ -139,7 +143,7 @@ async function main() {
       report = staged.report;
       if (!report.valid || staged.bytes !== size) throw new Error(`ingest did not validate the file: ${JSON.stringify(report.errors.slice(0, 3))}`);
       await emptyBucket(s3);
-      console.log(`round ${r + 1}: raw lib-storage ${mbps(size, raw[r]).toFixed(1)} MiB/s, loraplane ingest ${mbps(size, ingest[r]).toFixed(1)} MiB/s`);
+      console.log(`round ${r + 1}: raw lib-storage ${mbps(size, raw[r]).toFixed(1)} MiB/s, loraplane ingest ${mbps(size, ingest[r]).toFixed(1)} MiB/s, ratio ${(raw[r] / ingest[r]).toFixed(3)}`);
     }
     const rawMbps = mbps(size, median(raw));
     const ingestMbps = mbps(size, median(ingest));
