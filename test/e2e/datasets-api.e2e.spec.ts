@@ -168,7 +168,7 @@ describe('datasets and uploads (e2e)', () => {
     expect(await objectsUnder(`projects/${projectA}/uploads/${old.id}/`)).toEqual([]);
   });
 
-  it('tenancy: project B cannot read, list, split, validate into, delete or touch uploads of project A', async () => {
+  it('tenancy: project B cannot read, list, get stats of, split or delete datasets of project A, nor see or touch its uploads', async () => {
     const mine = await call('POST', '/v1/datasets', { form: form(makeTicketDataset({ n: 30, seed: 99 }), 'a-only.jsonl') });
     const id = mine.body.id as string;
     for (const [method, path, json] of [
