@@ -109,7 +109,8 @@ export class JobsService {
     try {
       job = await this.prisma.$transaction(async (tx) => {
         // Share-lock the files so a concurrent DELETE (which takes FOR UPDATE) either sees this job or wins first.
-        const fileIds = [training.id, ...(validation ? [validation.id] : [])];
+        // One id once: a validation file may be the training file itself.
+        const fileIds = [...new Set([training.id, ...(validation ? [validation.id] : [])])];
         const live = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM "Dataset" WHERE id = ANY(${fileIds}) AND "deletedAt" IS NULL FOR SHARE`;
         if (live.length !== fileIds.length) throw new DomainError('invalid_request', `No such file: '${training.id}'`, 'training_file');
         const job = await tx.fineTuningJob.create({

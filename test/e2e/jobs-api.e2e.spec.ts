@@ -118,6 +118,31 @@ describe('fine-tuning job API (e2e)', () => {
     expect((await client.fineTuning.jobs.retrieve(job.id)).status).toBe('succeeded');
   });
 
+  it('accepts every OpenAI create field through the SDK and echoes them', async () => {
+    const job = await client.fineTuning.jobs.create({
+      model: 'fake-ok',
+      training_file: fileId,
+      validation_file: fileId,
+      suffix: 'all-fields',
+      seed: 77,
+      metadata: { purpose: 'fields' },
+      integrations: [{ type: 'wandb', wandb: { project: 'lp' } }],
+      hyperparameters: { n_epochs: 'auto', batch_size: 4, learning_rate_multiplier: 'auto' }, // deprecated form
+    });
+    expect(job).toMatchObject({
+      validation_file: fileId,
+      user_provided_suffix: 'all-fields',
+      seed: 77,
+      metadata: { purpose: 'fields' },
+      integrations: [{ type: 'wandb', wandb: { project: 'lp' } }],
+      hyperparameters: { batch_size: 4, learning_rate_multiplier: 1 },
+      method: { type: 'supervised' },
+    });
+    expect(typeof job.hyperparameters.n_epochs).toBe('number'); // "auto" resolved at create
+    const done = await settled(job.id);
+    expect(done.fine_tuned_model).toBe(`ft:fake-ok:${done.fine_tuned_model!.split(':')[2]}:all-fields:${job.id.replace('ftjob-', '')}`);
+  });
+
   it('filters by metadata and pages with after/limit', async () => {
     const tag = `t${Date.now()}`;
     const made = [];
