@@ -11,6 +11,12 @@ export const errorCodes = {
   unknown_model: { status: 400, type: 'invalid_request_error' },
   dataset_in_use: { status: 400, type: 'invalid_request_error' },
   invalid_state: { status: 400, type: 'invalid_request_error' },
+  /** An adapter version that a serving pool still deploys (or an alias names) cannot be deleted or undeployed. */
+  version_in_use: { status: 400, type: 'invalid_request_error' },
+  /** The serving preflight refused a version for a pool (rank, base model, targets). Nothing reached a replica. */
+  incompatible_adapter: { status: 400, type: 'invalid_request_error' },
+  /** A promotion gate (e.g. a required eval) was not met; the alias did not move. */
+  gate_not_met: { status: 400, type: 'invalid_request_error' },
   payload_too_large: { status: 413, type: 'invalid_request_error' },
   unauthorized: { status: 401, type: 'invalid_request_error' },
   forbidden: { status: 403, type: 'permission_error' },

@@ -25,6 +25,11 @@ export const newId = {
   allocation: () => `gpualloc-${randomId()}`,
   adapter: () => `adapter-${randomId()}`,
   adapterVersion: () => `adver-${randomId()}`,
+  pool: () => `pool-${randomId()}`,
+  replica: () => `replica-${randomId()}`,
+  deployment: () => `deploy-${randomId()}`,
+  alias: () => `alias-${randomId()}`,
+  aliasEvent: () => `aliasev-${randomId()}`,
   error: () => `err_${randomId(16)}`,
   request: () => `req_${randomId(16)}`,
 };
