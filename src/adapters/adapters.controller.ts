@@ -1,10 +1,12 @@
-import { Controller, Delete, Get, Post, Res } from '@nestjs/common';
-import type { Response } from 'express';
+import { Controller, Delete, Get, Post, Req, Res } from '@nestjs/common';
+import type { Request, Response } from 'express';
 import { z } from 'zod';
 import { ProjectId } from '../common/auth/auth.decorators';
-import { ApiDoc, ZBody, ZParam } from '../common/http/zod-validation';
+import { DomainError } from '../common/domain-error';
+import { ApiDoc, ZBody, ZodPipe, ZParam } from '../common/http/zod-validation';
+import { readMultipart } from '../datasets/multipart-upload';
 import { Adapter, AdapterVersion } from '../generated/prisma/client';
-import { AdaptersService } from './adapters.service';
+import { AdaptersService, VersionResult } from './adapters.service';
 
 /** Adapter names are served as `name` (alias) and `name@vN` (versions), so '@' and '/' are not allowed. */
 const adapterName = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'lowercase letters, digits, . _ - (at most 63)');
@@ -12,10 +14,19 @@ const versionParam = z
   .string()
   .regex(/^v?[1-9][0-9]*$/, 'a version number such as 3 or v3')
   .transform((v) => Number(v.replace(/^v/, '')));
+const description = z.string().max(500);
 const registerBody = z.object({
   job_id: z.string().min(1),
   checkpoint_id: z.string().min(1).optional(),
-  description: z.string().max(500).optional(),
+  description: description.optional(),
+});
+const importBody = z.object({
+  s3_prefix: z.string().min(1).max(1024).describe('s3://<bucket>/<prefix>/ holding adapter_config.json and adapter_model.safetensors'),
+  description: description.optional(),
+});
+const importForm = z.object({
+  file: z.string().describe('A .tar or .tar.gz of a PEFT directory (binary part)'),
+  description: description.optional(),
 });
 
 const unix = (d: Date) => Math.floor(d.getTime() / 1000);
@@ -33,7 +44,14 @@ function versionView(adapter: Pick<Adapter, 'name'>, v: AdapterVersion, download
     target_modules: v.targetModules,
     files: v.files,
     peft_config: v.peftConfig,
-    lineage: { source: v.source, job_id: v.jobId, checkpoint_id: v.checkpointId, dataset_id: v.datasetId, hyperparameters: v.hyperparameters },
+    lineage: {
+      source: v.source,
+      job_id: v.jobId,
+      checkpoint_id: v.checkpointId,
+      dataset_id: v.datasetId,
+      hyperparameters: v.hyperparameters,
+      imported_from: v.importedFrom,
+    },
     created_at: unix(v.createdAt),
     ...(downloads ? { download: downloads.map((d) => ({ name: d.name, url: d.url })) } : {}),
   };
@@ -55,6 +73,43 @@ export class AdaptersController {
     const { adapter, version, created } = await this.adapters.register(projectId, name, { jobId: body.job_id, checkpointId: body.checkpoint_id, description: body.description });
     res.status(created ? 201 : 200);
     return versionView(adapter, version);
+  }
+
+  @Post(':adapter_name/versions/import')
+  @ApiDoc({
+    summary: 'Import a version: a PEFT directory as a .tar/.tar.gz upload (multipart `file`), or JSON {"s3_prefix": "s3://bucket/prefix/"}',
+    tags: ['adapters'],
+    multipartBody: importForm,
+  })
+  async import(@ProjectId() projectId: string, @ZParam('adapter_name', adapterName) name: string, @Req() req: Request, @Res({ passthrough: true }) res: Response) {
+    let result: VersionResult;
+    if (req.is('multipart/form-data')) {
+      result = await this.importUpload(projectId, name, req);
+    } else if (req.is('application/json')) {
+      const body = new ZodPipe(importBody, 'body').transform(req.body);
+      result = await this.adapters.importFromS3(projectId, name, body.s3_prefix, body.description);
+    } else {
+      throw new DomainError('invalid_request', "Send the PEFT directory as multipart/form-data field 'file' (.tar or .tar.gz), or JSON with 's3_prefix'", 'file');
+    }
+    res.status(result.created ? 201 : 200);
+    return versionView(result.adapter, result.version);
+  }
+
+  /** The tarball streams into S3 as it arrives; the form's description may come after it, so it is checked last. */
+  private async importUpload(projectId: string, name: string, req: Request): Promise<VersionResult> {
+    const { fields, file } = await readMultipart(
+      req,
+      'file',
+      (filename, stream) => this.adapters.stageTarball(projectId, name, filename, stream),
+      (staged) => this.adapters.discardImport(staged),
+    );
+    if (!file) throw new DomainError('invalid_request', "Missing required parameter: 'file'", 'file');
+    const text = description.optional().safeParse(fields.description);
+    if (!text.success) {
+      await this.adapters.discardImport(file.result);
+      throw new DomainError('invalid_request', "Invalid 'description': at most 500 characters", 'description');
+    }
+    return this.adapters.commitImport(file.result, text.data);
   }
 
   @Get()
@@ -85,7 +140,7 @@ export class AdaptersController {
   }
 
   @Delete(':adapter_name/versions/:version')
-  @ApiDoc({ summary: 'Delete a version (soft: its bytes stay for lineage)', tags: ['adapters'] })
+  @ApiDoc({ summary: 'Delete a version (soft: its bytes stay for lineage); refused while a pool deploys it or an alias names it', tags: ['adapters'] })
   async remove(@ProjectId() projectId: string, @ZParam('adapter_name', adapterName) name: string, @ZParam('version', versionParam) version: number) {
     await this.adapters.deleteVersion(projectId, name, version);
     return { object: 'adapter.version.deleted', adapter: name, version, deleted: true };

@@ -39,6 +39,23 @@ export const envSchema = z.object({
   /** Create the bucket at start when it is missing (dev and tests; production buckets are provisioned). */
   S3_CREATE_BUCKET: bool.default(false),
   PRESIGN_TTL_SECONDS: int(60, 7 * 24 * 3600).default(6 * 3600),
+  /**
+   * Key prefixes in S3_BUCKET that any project may import adapters from (besides its own projects/{id}/): where
+   * operators drop adapters trained elsewhere. Never under projects/, which would hand out other tenants' bytes.
+   */
+  ADAPTER_IMPORT_PREFIXES: z
+    .string()
+    .default('imports/')
+    .transform((v) => v.split(',').map((p) => p.trim()).filter((p) => p !== ''))
+    .pipe(
+      z.array(
+        z
+          .string()
+          .regex(/^[^/].*\/$/, 'each prefix is relative and ends with / (e.g. imports/)')
+          .refine((p) => !p.split('/').includes('..'), "a prefix may not contain '..'")
+          .refine((p) => !p.startsWith('projects/'), 'a prefix may not lie under projects/ (tenant data)'),
+      ),
+    ),
 
   /** The local Docker engine that runs training containers (GPU hosts come with the jobs issue). */
   DOCKER_SOCKET: z.string().default('/var/run/docker.sock'),
@@ -59,6 +76,16 @@ export const envSchema = z.object({
   TASK_RETRY_DELAY_MS: int(10).default(2000),
   /** How often a job that waits for GPUs looks again for free ones (also woken when a job frees GPUs). */
   PLACEMENT_RETRY_MS: int(100).default(15_000),
+
+  /**
+   * 32 bytes as 64 hex characters: seals secrets stored in Postgres (agent tokens, provider keys) with AES-256-GCM.
+   * Required in production; dev mode falls back to a fixed, publicly known key (and says so at start).
+   */
+  SECRETS_KEY: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex characters (32 bytes)').optional(),
+  /** How often the worker reconciles every serving pool's replicas with their desired adapters. */
+  RECONCILE_INTERVAL_MS: int(100).default(5000),
+  /** Time limit of one call to an adapter agent or a vLLM replica (status, desired state, probe). */
+  AGENT_TIMEOUT_MS: int(100).default(10_000),
 
   MAX_UPLOAD_BYTES: int(1).default(512 * 1024 * 1024),
   MAX_LINE_BYTES: int(1024).default(4 * 1024 * 1024),
@@ -99,6 +126,9 @@ export function parseEnv(env: Record<string, string | undefined>): Env {
       });
   if (Boolean(cleaned.S3_ACCESS_KEY_ID) !== Boolean(cleaned.S3_SECRET_ACCESS_KEY)) {
     issues.push('S3_ACCESS_KEY_ID/S3_SECRET_ACCESS_KEY: set both or neither');
+  }
+  if (result.success && result.data.LORAPLANE_MODE === 'production' && !result.data.SECRETS_KEY) {
+    issues.push('SECRETS_KEY: required in production (64 hex characters; e.g. `openssl rand -hex 32`)');
   }
   if (!result.success || issues.length > 0) throw new ConfigError(issues);
   const data = result.data;

@@ -57,7 +57,7 @@ describe('adapter registry (e2e)', () => {
     expect(first.status).toBe(201);
     const v1 = first.body as unknown as VersionView;
     expect(v1).toMatchObject({ adapter: 'tickets', version: 1, served_name: 'tickets@v1', base_model: 'tiny-lora', rank: 8, target_modules: ['lm_head'] });
-    expect(v1.lineage).toMatchObject({ source: 'job', job_id: job1.id, checkpoint_id: null, dataset_id: job1.training_file });
+    expect(v1.lineage).toMatchObject({ source: 'job', job_id: job1.id, checkpoint_id: null, dataset_id: job1.training_file, imported_from: null });
     expect(v1.files.map((f) => f.name).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
 
     // The same job again is the same version, not a second one.

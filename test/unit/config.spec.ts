@@ -1,11 +1,12 @@
 import { Config } from '../../src/config/config';
 import { ConfigError, parseEnv } from '../../src/config/config.schema';
 
-/** The three variables without a default; everything else must come out of the schema's defaults. */
+/** The variables without a default (SECRETS_KEY: in production); everything else comes from the schema's defaults. */
 const REQUIRED = {
   DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/loraplane',
   REDIS_URL: 'redis://127.0.0.1:6379/0',
   S3_BUCKET: 'loraplane',
+  SECRETS_KEY: 'ab'.repeat(32),
 };
 
 /** The ConfigError parseEnv throws for `env`; fails the test when it does not throw one. */
@@ -37,6 +38,7 @@ describe('parseEnv: defaults', () => {
       S3_FORCE_PATH_STYLE: true,
       S3_CREATE_BUCKET: false,
       PRESIGN_TTL_SECONDS: 6 * 3600,
+      ADAPTER_IMPORT_PREFIXES: ['imports/'],
       DOCKER_SOCKET: '/var/run/docker.sock',
       TRAINING_NETWORK: 'bridge',
       TINY_LORA_IMAGE: 'loraplane/tiny-lora:dev',
@@ -46,6 +48,8 @@ describe('parseEnv: defaults', () => {
       WORKER_LOCK_MS: 30_000,
       WORKER_STALLED_INTERVAL_MS: 30_000,
       PLACEMENT_RETRY_MS: 15_000,
+      RECONCILE_INTERVAL_MS: 5000,
+      AGENT_TIMEOUT_MS: 10_000,
       TASK_RETRY_DELAY_MS: 2000,
       MAX_UPLOAD_BYTES: 512 * 1024 * 1024,
       MAX_LINE_BYTES: 4 * 1024 * 1024,
@@ -78,6 +82,13 @@ describe('parseEnv: defaults', () => {
 });
 
 describe('parseEnv: errors name every offending variable at once', () => {
+  it('requires SECRETS_KEY in production only, as 64 hex characters', () => {
+    const { SECRETS_KEY: _unused, ...withoutKey } = REQUIRED;
+    expect(blamed(configError(withoutKey))).toEqual(['SECRETS_KEY']);
+    expect(blamed(configError({ ...REQUIRED, SECRETS_KEY: 'short' }))).toEqual(['SECRETS_KEY']);
+    expect(parseEnv({ ...withoutKey, LORAPLANE_MODE: 'dev' })).not.toHaveProperty('SECRETS_KEY');
+  });
+
   it('lists all three missing required variables in one ConfigError', () => {
     const err = configError({});
     expect(err.name).toBe('ConfigError');

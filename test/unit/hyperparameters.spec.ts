@@ -5,7 +5,7 @@ import { hyperparametersInput, loraInput, resolveHyperparameters } from '../../s
 import { ModelCatalog } from '../../src/training/model-catalog';
 
 const catalog = new ModelCatalog(
-  Config.fromEnv({ DATABASE_URL: 'postgresql://localhost/x', REDIS_URL: 'redis://localhost', S3_BUCKET: 'loraplane', TINY_LORA_IMAGE: 'example/tiny:test' }),
+  Config.fromEnv({ DATABASE_URL: 'postgresql://localhost/x', REDIS_URL: 'redis://localhost', S3_BUCKET: 'loraplane', SECRETS_KEY: '0'.repeat(64), TINY_LORA_IMAGE: 'example/tiny:test' }),
 );
 const tiny = catalog.get('tiny-lora'); // batch 8, lr 0.05, epochs clamp(ceil(4000 / n), 3, 50), rank <= 64, lm_head only
 const oss20b = catalog.get('gpt-oss-20b'); // batch 4, lr 2e-4, epochs clamp(ceil(1000 / n), 1, 3)

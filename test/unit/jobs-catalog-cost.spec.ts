@@ -5,7 +5,7 @@ import { Config } from '../../src/config/config';
 import { actualCost, estimateCost } from '../../src/training/job-cost';
 import { ModelCatalog } from '../../src/training/model-catalog';
 
-const REQUIRED = { DATABASE_URL: 'postgresql://x@h/db', REDIS_URL: 'redis://h', S3_BUCKET: 'bucket' };
+const REQUIRED = { DATABASE_URL: 'postgresql://x@h/db', REDIS_URL: 'redis://h', S3_BUCKET: 'bucket', SECRETS_KEY: '0'.repeat(64) };
 const catalogWith = (entries: unknown) => {
   const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'lp-cat-')), 'm.json');
   fs.writeFileSync(file, typeof entries === 'string' ? entries : JSON.stringify(entries));
