@@ -1,0 +1,73 @@
+/**
+ * What the stock OpenAI models cost per token, so an eval can put a tuned model's accuracy next to the bill of the
+ * API models it should replace. Prices change and accounts negotiate them: every entry says when it was read and
+ * where, and an operator overrides or adds entries with a JSON object (validated here; errors name the model and
+ * the field). Batch API and flex-tier discounts are not modelled: these are standard-tier list prices.
+ */
+import { z } from 'zod';
+import { DomainError } from '../common/domain-error';
+
+export interface ModelPrice {
+  /** USD per 1M input tokens not served from the prompt cache. */
+  input: number;
+  /** USD per 1M input tokens served from the prompt cache. */
+  cached_input: number;
+  /** USD per 1M output tokens, reasoning tokens included. */
+  output: number;
+  /** The day the price was read (YYYY-MM-DD). */
+  as_of: string;
+  source: string;
+}
+
+export type PriceTable = Readonly<Record<string, Readonly<ModelPrice>>>;
+
+const LIST = { as_of: '2025-06-01', source: 'https://openai.com/api/pricing' };
+
+export const DEFAULT_PRICES: PriceTable = Object.freeze({
+  'o3-mini': { input: 1.1, cached_input: 0.55, output: 4.4, ...LIST },
+  'o4-mini': { input: 1.1, cached_input: 0.275, output: 4.4, ...LIST },
+  'gpt-4o-mini': { input: 0.15, cached_input: 0.075, output: 0.6, ...LIST },
+});
+
+const usd = z.number().finite().min(0).max(10_000);
+const day = z.iso.date({ message: 'must be a date as YYYY-MM-DD' });
+const fields = {
+  input: usd,
+  cached_input: usd,
+  output: usd,
+  as_of: day,
+  source: z.string().min(1).max(2000),
+};
+/** An override of a known model may set only some fields; a new model must set them all. */
+const partialEntry = z.object(fields).partial().strict();
+const fullEntry = z.object(fields).strict();
+
+/** The default table with `overrides` merged in, e.g. `{"o3-mini": {"input": 1.0, "as_of": "2025-09-01"}}`. */
+export function priceTable(overrides: unknown = {}, base: PriceTable = DEFAULT_PRICES): PriceTable {
+  if (typeof overrides !== 'object' || overrides === null || Array.isArray(overrides)) {
+    throw new DomainError('invalid_request', 'prices: expected a JSON object of model name -> price', 'prices');
+  }
+  const out: Record<string, ModelPrice> = { ...base };
+  for (const [model, entry] of Object.entries(overrides)) {
+    const known = base[model];
+    const parsed = (known ? partialEntry : fullEntry).safeParse(entry);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const field = issue.code === 'unrecognized_keys' ? issue.keys[0] : issue.path.join('.');
+      const param = field ? `prices.${model}.${field}` : `prices.${model}`;
+      const missing = !known && issue.code === 'invalid_type' && typeof entry === 'object' && entry !== null && (entry as Record<string, unknown>)[field] === undefined;
+      const why = missing ? 'required for a model that is not in the default table' : issue.message;
+      throw new DomainError('invalid_request', `${param}: ${why}`, param);
+    }
+    out[model] = { ...known, ...parsed.data } as ModelPrice;
+  }
+  return Object.freeze(out);
+}
+
+/**
+ * The price of `model`, also for a dated snapshot name ("o3-mini-2025-01-31" -> "o3-mini") when the snapshot has no
+ * entry of its own. null when unknown: the caller decides whether a missing price is an error.
+ */
+export function priceOf(table: PriceTable, model: string): Readonly<ModelPrice> | null {
+  return table[model] ?? table[model.replace(/-\d{4}-\d{2}-\d{2}$/, '')] ?? null;
+}

@@ -1,0 +1,65 @@
+import { DomainError } from '../../src/common/domain-error';
+import { DEFAULT_PRICES, priceOf, priceTable } from '../../src/evals/prices';
+
+function domainError(fn: () => unknown): DomainError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof DomainError) return err;
+    throw err;
+  }
+  throw new Error('expected a DomainError');
+}
+
+const LIST = { as_of: '2025-06-01', source: 'https://openai.com/api/pricing' };
+
+describe('price table', () => {
+  it('has the default list prices per 1M tokens, each with its date and source', () => {
+    expect(DEFAULT_PRICES).toEqual({
+      'o3-mini': { input: 1.1, cached_input: 0.55, output: 4.4, ...LIST },
+      'o4-mini': { input: 1.1, cached_input: 0.275, output: 4.4, ...LIST },
+      'gpt-4o-mini': { input: 0.15, cached_input: 0.075, output: 0.6, ...LIST },
+    });
+    expect(priceTable()).toEqual(DEFAULT_PRICES);
+  });
+
+  it('merges a partial override of a known model and adds a complete new one', () => {
+    const table = priceTable({
+      'o3-mini': { input: 1.0, as_of: '2025-09-01' },
+      'gpt-4.1-mini': { input: 0.4, cached_input: 0.1, output: 1.6, as_of: '2025-06-01', source: 'https://openai.com/api/pricing' },
+    });
+    expect(table['o3-mini']).toEqual({ input: 1.0, cached_input: 0.55, output: 4.4, as_of: '2025-09-01', source: 'https://openai.com/api/pricing' });
+    expect(table['gpt-4.1-mini'].output).toBe(1.6);
+    expect(table['o4-mini']).toEqual(DEFAULT_PRICES['o4-mini']);
+    expect(DEFAULT_PRICES['o3-mini'].input).toBe(1.1); // the defaults are not changed
+  });
+
+  it.each([
+    [{ 'o3-mini': { input: -1 } }, 'prices.o3-mini.input'],
+    [{ 'o3-mini': { output: '4.40' } }, 'prices.o3-mini.output'],
+    [{ 'o3-mini': { as_of: 'June 2025' } }, 'prices.o3-mini.as_of'],
+    [{ 'o3-mini': { input_price: 1 } }, 'prices.o3-mini.input_price'],
+    [{ 'o3-mini': 5 }, 'prices.o3-mini'],
+    [{ 'my-model': { input: 1, output: 2, as_of: '2025-06-01', source: 'x' } }, 'prices.my-model.cached_input'],
+  ])('%j is refused naming %s', (overrides, param) => {
+    const err = domainError(() => priceTable(overrides));
+    expect(err.code).toBe('invalid_request');
+    expect(err.param).toBe(param);
+    expect(err.message.startsWith(`${param}: `)).toBe(true);
+  });
+
+  it('says a new model must give every field', () => {
+    expect(domainError(() => priceTable({ 'my-model': { input: 1 } })).message).toBe('prices.my-model.cached_input: required for a model that is not in the default table');
+  });
+
+  it('refuses something other than an object', () => {
+    expect(domainError(() => priceTable([])).param).toBe('prices');
+    expect(domainError(() => priceTable(null)).param).toBe('prices');
+  });
+
+  it('finds a dated snapshot by its family name', () => {
+    expect(priceOf(DEFAULT_PRICES, 'o3-mini-2025-01-31')).toBe(DEFAULT_PRICES['o3-mini']);
+    expect(priceOf(DEFAULT_PRICES, 'gpt-4o-mini')).toBe(DEFAULT_PRICES['gpt-4o-mini']);
+    expect(priceOf(DEFAULT_PRICES, 'gpt-oss-20b')).toBeNull();
+  });
+});
