@@ -12,6 +12,7 @@ import { HealthController } from './health/health.controller';
 import { DocsController } from './openapi/docs.controller';
 import { OpenApiBuilder } from './openapi/openapi.builder';
 import { ProjectsModule } from './projects/projects.module';
+import { ServingModule } from './serving/serving.module';
 import { StorageModule } from './storage/storage.module';
 import { TrainingModule } from './training/training.module';
 
@@ -29,6 +30,7 @@ export class AppModule {
         ProjectsModule,
         DatasetsModule.register({ worker: config.runsWorker }),
         AdaptersModule,
+        ServingModule.register({ worker: config.runsWorker }),
         TrainingModule.register({
           worker: config.runsWorker,
           lockDurationMs: config.env.WORKER_LOCK_MS,

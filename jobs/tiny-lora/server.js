@@ -209,7 +209,17 @@ function createServer(opts, env = process.env) {
       if (!adapter) throw new ApiError(404, 'NotFoundError', `The model \`${name}\` does not exist.`, 'model');
     }
     if (opts.delayMs > 0) await new Promise((r) => setTimeout(r, opts.delayMs));
-    const prediction = model.predict(body.messages, adapter);
+    if (body.top_logprobs !== undefined && body.top_logprobs !== null && body.logprobs !== true) {
+      throw new ApiError(400, 'BadRequestError', 'when using `top_logprobs`, `logprobs` must be set to true.', 'top_logprobs');
+    }
+    const topN = body.top_logprobs ?? 0;
+    if (!Number.isInteger(topN) || topN < 0 || topN > 20) throw new ApiError(400, 'BadRequestError', '`top_logprobs` must be an integer between 0 and 20', 'top_logprobs');
+    const prediction = model.predict(body.messages, adapter, Math.max(topN, 1));
+    // OpenAI's chat logprobs shape, as vLLM returns it: one entry per generated token (this model makes one).
+    const token = (t, lp) => ({ token: t, logprob: lp, bytes: [...Buffer.from(t, 'utf8')] });
+    const logprobs = body.logprobs === true
+      ? { content: [{ ...token(prediction.answer, prediction.logprob), top_logprobs: prediction.top.slice(0, topN).map((t) => token(t.answer, t.logprob)) }] }
+      : null;
     const promptTokens = body.messages.reduce((n, m) => n + model.words(model.contentText(m.content)).length, 0);
     const usage = { prompt_tokens: promptTokens, completion_tokens: 1, total_tokens: promptTokens + 1 };
     if (promptTokens > MAX_MODEL_LEN) {
@@ -222,7 +232,7 @@ function createServer(opts, env = process.env) {
       const chunk = (delta, finish = null, extra = {}) =>
         res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: name, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...extra })}\n\n`);
       chunk({ role: 'assistant', content: '' });
-      chunk({ content: prediction.answer });
+      res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: name, choices: [{ index: 0, delta: { content: prediction.answer }, logprobs, finish_reason: null }] })}\n\n`);
       chunk({}, 'stop');
       if (body.stream_options && body.stream_options.include_usage) {
         res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: name, choices: [], usage })}\n\n`);
@@ -237,7 +247,7 @@ function createServer(opts, env = process.env) {
         object: 'chat.completion',
         created,
         model: name,
-        choices: [{ index: 0, message: { role: 'assistant', content: prediction.answer, tool_calls: [] }, logprobs: null, finish_reason: 'stop' }],
+        choices: [{ index: 0, message: { role: 'assistant', content: prediction.answer, tool_calls: [] }, logprobs, finish_reason: 'stop' }],
         usage,
       },
     };

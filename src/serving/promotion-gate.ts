@@ -1,0 +1,26 @@
+/**
+ * The hook a promotion goes through before an alias moves to a new version for everyone (rollout, promote). The
+ * evals feature provides a gate that requires the candidate's latest eval to beat a baseline; until then every move
+ * is allowed. Rollback never asks: going back must always be possible.
+ */
+export interface PromotionRequest {
+  projectId: string;
+  pool: { id: string; name: string };
+  adapter: string;
+  /** The version the alias would serve everywhere after the move, and the one it serves now (null: a new alias). */
+  candidate: { id: string; version: number };
+  current: { id: string; version: number } | null;
+}
+
+export type PromotionVerdict = { allowed: true } | { allowed: false; reason: string };
+
+export abstract class PromotionGate {
+  abstract check(req: PromotionRequest): Promise<PromotionVerdict>;
+}
+
+/** No gate configured: every promotion is allowed. */
+export class OpenPromotionGate extends PromotionGate {
+  async check(): Promise<PromotionVerdict> {
+    return { allowed: true };
+  }
+}
