@@ -11,6 +11,7 @@ export interface ServerOptions {
   maxCpuLoras: number | null;
   loraModules: { name: string; path: string }[];
   delayMs: number;
+  loadDelayMs: number;
 }
 export function parseArgs(argv: string[]): ServerOptions;
 export function createServer(opts: ServerOptions, env?: Record<string, string | undefined>): Server;

@@ -10,6 +10,9 @@
  *
  * Usage: node server.js [--port 8000] [--host 127.0.0.1] [--served-model-name tiny-lora] [--enable-lora]
  *        [--max-loras 1] [--max-lora-rank 16] [--max-cpu-loras N] [--lora-modules name=path ...] [--delay-ms 0]
+ *        [--load-delay-ms 0]
+ * --delay-ms adds latency to each chat completion and --load-delay-ms to each adapter load, standing in for the
+ * time a GPU server spends generating or moving adapter weights to the GPU (waiting, not computing).
  * Runtime loading needs VLLM_ALLOW_RUNTIME_LORA_UPDATING=1 (or true), as in vLLM.
  */
 const fs = require('node:fs');
@@ -32,6 +35,7 @@ function parseArgs(argv) {
     maxCpuLoras: null,
     loraModules: [],
     delayMs: 0,
+    loadDelayMs: 0,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -48,6 +52,7 @@ function parseArgs(argv) {
       case '--max-lora-rank': opts.maxLoraRank = Number(next()); break;
       case '--max-cpu-loras': opts.maxCpuLoras = Number(next()); break;
       case '--delay-ms': opts.delayMs = Number(next()); break;
+      case '--load-delay-ms': opts.loadDelayMs = Number(next()); break;
       case '--lora-modules':
         while (i + 1 < argv.length && !argv[i + 1].startsWith('--')) opts.loraModules.push(parseLoraModule(argv[++i]));
         break;
@@ -162,10 +167,11 @@ function createServer(opts, env = process.env) {
     'POST /v1/chat/completions': (body, res) => chat(body, res),
   };
   if (opts.enableLora && runtimeUpdates) {
-    routes['POST /v1/load_lora_adapter'] = (body) => {
+    routes['POST /v1/load_lora_adapter'] = async (body) => {
       if (!body || !body.lora_name || !body.lora_path) {
         throw new ApiError(400, 'InvalidUserInput', "Both 'lora_name' and 'lora_path' must be provided.");
       }
+      if (opts.loadDelayMs > 0) await new Promise((r) => setTimeout(r, opts.loadDelayMs));
       loras.add(body.lora_name, body.lora_path, body.load_inplace === true);
       return { status: 200, text: `Success: LoRA adapter '${body.lora_name}' added successfully.` };
     };

@@ -104,6 +104,21 @@ describe('tiny-lora vLLM-compatible server (integration)', () => {
     expect(chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('')).toBe(sample[0].label);
     expect(chunks.at(-1).usage.completion_tokens).toBe(1);
 
+    // OpenAI's chat logprobs, as vLLM returns them: the chosen token first among the top alternatives, sorted.
+    type Lp = { token: string; logprob: number; bytes: number[] };
+    const withLp = (await (await post('/v1/chat/completions', { model: 'tickets@1', messages: sample[0].messages.slice(0, 2), logprobs: true, top_logprobs: 3 })).json()) as {
+      choices: { message: { content: string }; logprobs: { content: (Lp & { top_logprobs: Lp[] })[] } }[];
+    };
+    const lp = withLp.choices[0].logprobs.content[0];
+    expect(lp.token).toBe(withLp.choices[0].message.content);
+    expect(lp.top_logprobs).toHaveLength(3);
+    expect(lp.top_logprobs[0]).toEqual({ token: lp.token, logprob: lp.logprob, bytes: [...Buffer.from(lp.token)] });
+    expect(lp.top_logprobs[0].logprob).toBeGreaterThanOrEqual(lp.top_logprobs[1].logprob);
+    expect(lp.logprob).toBeLessThan(0);
+    const bad = await post('/v1/chat/completions', { model: 'tickets@1', messages: [{ role: 'user', content: 'hi' }], top_logprobs: 2 });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { param: string } }).error.param).toBe('top_logprobs');
+
     const gone = await post('/v1/unload_lora_adapter', { lora_name: 'tickets@1' });
     expect(await gone.text()).toBe("Success: LoRA adapter 'tickets@1' removed successfully.");
     const after = await post('/v1/chat/completions', { model: 'tickets@1', messages: [{ role: 'user', content: 'hi' }] });
