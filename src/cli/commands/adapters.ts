@@ -1,0 +1,107 @@
+import { Command, num, str } from '../command';
+import { CliError, EXIT } from '../exit-codes';
+import { table } from '../output';
+
+const need = (v: string | undefined, what: string) => {
+  if (!v) throw new CliError(`missing ${what}`, EXIT.badInput);
+  return encodeURIComponent(v);
+};
+const version = (v: string | undefined) => {
+  const n = Number(String(v ?? '').replace(/^v/, ''));
+  if (!Number.isInteger(n) || n < 1) throw new CliError(`a version is a number such as 3 or v3, got '${v ?? ''}'`, EXIT.badInput);
+  return n;
+};
+const reasonOf = (v: Record<string, unknown>) => (str(v.reason as string) ? { reason: str(v.reason as string) } : {});
+
+interface AliasState {
+  version: number;
+  canary: { version: number; replicas: number } | null;
+  replicas: { replica: string; version: number; canary: boolean; state: string; error: string | null }[];
+}
+const aliasText = (a: AliasState) =>
+  `alias -> v${a.version}${a.canary ? ` (canary v${a.canary.version} on ${a.canary.replicas} replica(s))` : ''}\n` +
+  table(a.replicas as unknown as Record<string, unknown>[], ['replica', 'version', 'canary', 'state', 'error']);
+
+/** The registry and the release moves on a serving pool. */
+export const adapterCommands: Command[] = [
+  {
+    name: 'adapters list',
+    summary: "The project's adapters with their latest version",
+    async run(ctx) {
+      const page = await ctx.api.json<{ data: Record<string, unknown>[] }>('GET', '/adapters');
+      return { json: page, text: table(page.data, ['name', 'latest_version', 'description']) };
+    },
+  },
+  {
+    name: 'adapters versions',
+    args: '<adapter>',
+    summary: "An adapter's versions, newest first, with lineage",
+    async run(ctx, [name]) {
+      const page = await ctx.api.json<{ data: Record<string, unknown>[] }>('GET', `/adapters/${need(name, 'adapter name')}/versions`);
+      const rows = page.data.map((v) => ({ ...v, source: (v.lineage as { source: string }).source, job: (v.lineage as { job_id: string | null }).job_id }));
+      return { json: page, text: table(rows, ['served_name', 'base_model', 'rank', 'source', 'job']) };
+    },
+  },
+  {
+    name: 'adapters register',
+    args: '<adapter>',
+    summary: "Register a succeeded job's adapter (or --checkpoint) as a new immutable version",
+    options: { job: { type: 'string' }, checkpoint: { type: 'string' } },
+    async run(ctx, [name], v) {
+      const body = { job_id: str(v.job), ...(str(v.checkpoint) ? { checkpoint_id: str(v.checkpoint) } : {}) };
+      if (!body.job_id) throw new CliError('adapters register needs --job', EXIT.badInput);
+      const ver = await ctx.api.json<{ served_name: string }>('POST', `/adapters/${need(name, 'adapter name')}/versions`, body);
+      return { json: ver, text: ver.served_name };
+    },
+  },
+  {
+    name: 'adapters deploy',
+    args: '<pool> <adapter> <version>',
+    summary: 'Load a version under its immutable name (adapter@vN) on every replica of a pool',
+    async run(ctx, [pool, adapter, ver]) {
+      const res = await ctx.api.json('POST', `/serving/pools/${need(pool, 'pool')}/deployments`, { adapter, version: version(ver) });
+      return { json: res, text: `${adapter}@v${version(ver)} deploying to ${pool}` };
+    },
+  },
+  ...(['rollout', 'canary', 'promote', 'rollback'] as const).map(
+    (move): Command => ({
+      name: `adapters ${move}`,
+      args: move === 'rollout' || move === 'canary' ? '<pool> <adapter> <version>' : '<pool> <adapter>',
+      summary: {
+        rollout: 'Point the alias at a version on every replica (through the promotion gate; exit 4 when refused)',
+        canary: 'Serve a version under the alias on --replicas k replicas',
+        promote: 'Make the canary the alias everywhere (through the promotion gate; exit 4 when refused)',
+        rollback: 'Call off the canary, or return the alias to its previous version',
+      }[move],
+      options: { reason: { type: 'string' }, ...(move === 'canary' ? { replicas: { type: 'string' } } : {}) },
+      async run(ctx, [pool, adapter, ver], v) {
+        const body = {
+          ...(move === 'rollout' || move === 'canary' ? { version: version(ver) } : {}),
+          ...(move === 'canary' ? { replicas: num(v.replicas, 'replicas') ?? 1 } : {}),
+          ...reasonOf(v),
+        };
+        const state = await ctx.api.json<AliasState>('POST', `/serving/pools/${need(pool, 'pool')}/aliases/${need(adapter, 'adapter')}/${move}`, body);
+        return { json: state, text: aliasText(state) };
+      },
+    }),
+  ),
+  {
+    name: 'adapters status',
+    args: '<pool> <adapter>',
+    summary: 'Where the alias points and what each replica serves',
+    async run(ctx, [pool, adapter]) {
+      const state = await ctx.api.json<AliasState>('GET', `/serving/pools/${need(pool, 'pool')}/aliases/${need(adapter, 'adapter')}`);
+      return { json: state, text: aliasText(state) };
+    },
+  },
+  {
+    name: 'adapters history',
+    args: '<pool> <adapter>',
+    summary: "The alias's moves, newest first: who, when, from, to, why",
+    async run(ctx, [pool, adapter]) {
+      const page = await ctx.api.json<{ data: Record<string, unknown>[] }>('GET', `/serving/pools/${need(pool, 'pool')}/aliases/${need(adapter, 'adapter')}/history`);
+      const rows = page.data.map((e) => ({ ...e, when: new Date(Number(e.created_at) * 1000).toISOString() }));
+      return { json: page, text: table(rows, ['when', 'action', 'from_version', 'to_version', 'actor', 'reason']) };
+    },
+  },
+];

@@ -1,0 +1,79 @@
+import fs from 'node:fs';
+import { Command, num, str } from '../command';
+import { CliError, EXIT } from '../exit-codes';
+import { table } from '../output';
+
+/** Operators: GPU hosts (admin scope) and serving pools with their replicas. */
+export const adminCommands: Command[] = [
+  {
+    name: 'admin gpu-hosts',
+    summary: 'Registered GPU hosts and which job holds each GPU (admin key)',
+    async run(ctx) {
+      const page = await ctx.api.json<{ data: Record<string, unknown>[] }>('GET', '/admin/gpu_hosts');
+      return { json: page, text: table(page.data, ['id', 'name', 'engine_url', 'enabled', 'usd_per_gpu_hour']) };
+    },
+  },
+  {
+    name: 'admin gpu-hosts add',
+    args: '<host.json>',
+    summary: 'Register a GPU host from a JSON file (the body of POST /v1/admin/gpu_hosts)',
+    async run(ctx, [file]) {
+      if (!file) throw new CliError('admin gpu-hosts add needs a JSON file', EXIT.badInput);
+      let body: unknown;
+      try {
+        body = JSON.parse(fs.readFileSync(file, 'utf8'));
+      } catch (err) {
+        throw new CliError(`${file}: ${(err as Error).message}`, EXIT.badInput);
+      }
+      const host = await ctx.api.json<{ id: string }>('POST', '/admin/gpu_hosts', body);
+      return { json: host, text: host.id };
+    },
+  },
+  {
+    name: 'admin pools',
+    summary: "The project's serving pools",
+    async run(ctx) {
+      const page = await ctx.api.json<{ data: Record<string, unknown>[] }>('GET', '/serving/pools');
+      return { json: page, text: table(page.data, ['name', 'base_model', 'replicas']) };
+    },
+  },
+  {
+    name: 'admin pools create',
+    args: '<name>',
+    summary: 'Create a serving pool (--base-model, --max-lora-rank, --max-loras)',
+    options: { 'base-model': { type: 'string' }, 'max-lora-rank': { type: 'string' }, 'max-loras': { type: 'string' }, 'served-model-name': { type: 'string' } },
+    async run(ctx, [name], v) {
+      const body = {
+        name,
+        base_model: str(v['base-model']),
+        max_lora_rank: num(v['max-lora-rank'], 'max-lora-rank') ?? 16,
+        max_loras: num(v['max-loras'], 'max-loras') ?? 1,
+        ...(str(v['served-model-name']) ? { served_model_name: str(v['served-model-name']) } : {}),
+      };
+      const pool = await ctx.api.json<{ name: string }>('POST', '/serving/pools', body);
+      return { json: pool, text: `pool ${pool.name} created` };
+    },
+  },
+  {
+    name: 'admin pools add-replica',
+    args: '<pool> <name>',
+    summary: 'Register a vLLM replica and its agent (--vllm-url, --agent-url; the token from LORAPLANE_AGENT_TOKEN)',
+    options: { 'vllm-url': { type: 'string' }, 'agent-url': { type: 'string' } },
+    async run(ctx, [pool, name], v) {
+      // The token is read from the environment, not a flag, so it stays out of shell history and process lists.
+      const token = process.env.LORAPLANE_AGENT_TOKEN;
+      if (!token) throw new CliError('set LORAPLANE_AGENT_TOKEN to the agent token', EXIT.badInput);
+      const res = await ctx.api.json('POST', `/serving/pools/${encodeURIComponent(pool ?? '')}/replicas`, { name, vllm_url: str(v['vllm-url']), agent_url: str(v['agent-url']), agent_token: token });
+      return { json: res, text: `replica ${name} added to ${pool}` };
+    },
+  },
+  {
+    name: 'admin pools get',
+    args: '<pool>',
+    summary: 'A pool: replicas with status, deployments (no-effect warnings), aliases',
+    async run(ctx, [pool]) {
+      const p = await ctx.api.json<{ replicas: Record<string, unknown>[]; deployments: Record<string, unknown>[] }>('GET', `/serving/pools/${encodeURIComponent(pool ?? '')}`);
+      return { json: p, text: `${table(p.replicas, ['name', 'status', 'in_sync', 'last_error'])}\n\n${table(p.deployments, ['served_name', 'warning'])}` };
+    },
+  },
+];

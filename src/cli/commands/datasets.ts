@@ -1,0 +1,102 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Command, Context, str } from '../command';
+import { CliError, EXIT } from '../exit-codes';
+import { table } from '../output';
+import { formatBytes, Progress } from '../progress';
+
+interface Report {
+  valid: boolean;
+  format: string | null;
+  error_count: number;
+  errors: { line: number | null; path: string | null; code: string; message: string }[];
+  stats: { examples: number };
+}
+
+/** Streams a file as multipart/form-data (field `file`), reporting bytes sent; nothing is read whole into memory. */
+async function postFile(ctx: Context, route: string, file: string, label: string) {
+  const size = fs.statSync(file).size;
+  const boundary = `----loraplane${randomBytes(12).toString('hex')}`;
+  const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${path.basename(file).replace(/"/g, '')}"\r\nContent-Type: application/jsonl\r\n\r\n`);
+  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+  const progress = new Progress(label, ctx.json);
+  const t0 = Date.now();
+  let sent = 0;
+  const stream = fs.createReadStream(file, { highWaterMark: 1 << 20 });
+  const body = new ReadableStream<Uint8Array>({
+    async start(controller) {
+      controller.enqueue(head);
+      for await (const chunk of stream) {
+        controller.enqueue(chunk as Buffer);
+        sent += (chunk as Buffer).length;
+        const secs = (Date.now() - t0) / 1000;
+        progress.update(sent, size, `${formatBytes(sent)} / ${formatBytes(size)}${secs > 0 ? `, ${formatBytes(sent / secs)}/s` : ''}`);
+      }
+      controller.enqueue(tail);
+      controller.close();
+    },
+  });
+  const res = await ctx.api.send('POST', route, {
+    headers: ctx.api.headers({ 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': String(head.length + size + tail.length) }),
+    body,
+    duplex: 'half',
+  });
+  const secs = Math.max((Date.now() - t0) / 1000, 0.001);
+  progress.done(`${label}: ${formatBytes(size)} in ${secs.toFixed(1)} s (${formatBytes(size / secs)}/s)`);
+  return (await res.json()) as Record<string, unknown>;
+}
+
+function describeErrors(report: Report): string {
+  const lines = report.errors.map((e) => `  line ${e.line ?? '-'}${e.path ? `, ${e.path}` : ''}: ${e.message} [${e.code}]`);
+  const more = report.error_count > report.errors.length ? [`  ... and ${report.error_count - report.errors.length} more`] : [];
+  return [`${report.error_count} error(s):`, ...lines, ...more].join('\n');
+}
+
+export const datasetCommands: Command[] = [
+  {
+    name: 'datasets upload',
+    args: '<file.jsonl>',
+    summary: 'Upload a dataset (streamed, with progress); an invalid one is kept as invalid and its errors listed',
+    options: { format: { type: 'string' }, purpose: { type: 'string' } },
+    async run(ctx, [file], v) {
+      if (!file) throw new CliError('datasets upload needs a file', EXIT.badInput);
+      const query = new URLSearchParams({ ...(str(v.format) ? { format: str(v.format)! } : {}), ...(str(v.purpose) ? { purpose: str(v.purpose)! } : {}) });
+      const d = await postFile(ctx, `/datasets${query.size ? `?${query}` : ''}`, file, 'uploading');
+      const report = d.report as Report | undefined;
+      const invalid = d.status === 'invalid';
+      const text = invalid && report ? `${d.id} is INVALID (${report.format ?? 'unknown format'})\n${describeErrors(report)}` : `${d.id} ${d.status} (${d.format}, ${d.bytes} bytes, sha256 ${String(d.sha256).slice(0, 12)}...)`;
+      return { json: d, text, exitCode: invalid ? EXIT.badInput : EXIT.ok };
+    },
+  },
+  {
+    name: 'datasets validate',
+    args: '<file.jsonl>',
+    summary: 'Dry run: validate a file and print every error by line; stores nothing',
+    options: { format: { type: 'string' } },
+    async run(ctx, [file], v) {
+      if (!file) throw new CliError('datasets validate needs a file', EXIT.badInput);
+      const report = (await postFile(ctx, `/datasets/validate${str(v.format) ? `?format=${encodeURIComponent(str(v.format)!)}` : ''}`, file, 'validating')) as unknown as Report;
+      const text = report.valid ? `valid ${report.format} dataset: ${report.stats.examples} examples` : describeErrors(report);
+      return { json: report, text, exitCode: report.valid ? EXIT.ok : EXIT.badInput };
+    },
+  },
+  {
+    name: 'datasets list',
+    summary: "The project's datasets, newest first",
+    async run(ctx) {
+      const page = await ctx.api.json<{ data: Record<string, unknown>[] }>('GET', '/datasets?limit=100');
+      return { json: page, text: table(page.data, ['id', 'filename', 'status', 'format', 'bytes']) };
+    },
+  },
+  {
+    name: 'datasets get',
+    args: '<id>',
+    summary: 'One dataset with its report and statistics',
+    async run(ctx, [id]) {
+      if (!id) throw new CliError('datasets get needs an id', EXIT.badInput);
+      const d = await ctx.api.json('GET', `/datasets/${encodeURIComponent(id)}`);
+      return { json: d, text: JSON.stringify(d, null, 2) };
+    },
+  },
+];
