@@ -16,9 +16,15 @@ const common = {
 }
 /** @type {import('jest').Config} */
 module.exports = {
+  // Jest reads testTimeout from the top level only (per-project values are ignored), and its 5 s default fails the
+  // suites that boot the app or start containers whenever the 2-core machine is busy.
+  testTimeout: 120000,
+  // A suite whose setup failed halfway can leave a server or timer behind; the run must end red in minutes, not hang
+  // CI until its 90-minute limit. (Debug leaks with `npm test -- --detectOpenHandles`.)
+  forceExit: true,
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/unit/**/*.spec.ts'] },
-    { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.spec.ts'], testTimeout: 60000 },
-    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.spec.ts'], testTimeout: 120000 },
+    { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.spec.ts'] },
+    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.spec.ts'] },
   ],
 }
