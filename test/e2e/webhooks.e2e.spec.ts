@@ -3,6 +3,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { AddressInfo } from 'node:net';
 import OpenAI, { toFile } from 'openai';
 import { PrismaService } from '../../src/db/prisma.service';
+import { recordWebhook } from '../../src/webhooks/webhook-outbox';
 import { makeTicketSplit } from '../fixtures/tiny-task';
 import { startTestApp, TestApp, waitFor } from '../support/app';
 
@@ -46,6 +47,7 @@ describe('signed webhooks (e2e)', () => {
   let key: string;
   let otherKey: string;
   let keyId: string;
+  let projectId: string;
   let receiver: http.Server;
   let base: string;
   const received: Received[] = [];
@@ -107,6 +109,7 @@ describe('signed webhooks (e2e)', () => {
     const a = (await api('POST', '/admin/projects', { name: 'webhooks e2e' }, app.apiKey)).body;
     key = a.api_key.value;
     keyId = a.api_key.id;
+    projectId = a.id;
     otherKey = (await api('POST', '/admin/projects', { name: 'webhooks e2e other' }, app.apiKey)).body.api_key.value;
     client = new OpenAI({ baseURL: `${app.url}/v1`, apiKey: key, maxRetries: 0 });
     fileId = (await client.files.create({ file: await toFile(Buffer.from(trainJsonl), 'tickets.jsonl'), purpose: 'fine-tune' })).id;
@@ -200,6 +203,16 @@ describe('signed webhooks (e2e)', () => {
     expect((await api('POST', '/serving/pools/hooks-pool/aliases/tickets/rollout', { version: 1, reason: 'again' })).status).toBe(200);
     await waitFor('the second move', async () => at('/ok').filter((r) => r.event.type === 'adapter.alias.moved').length === 2, 10_000, 50);
     expect(at('/ok').filter((r) => r.event.type === 'adapter.deployed')).toHaveLength(1);
+  });
+
+  it('delivers from Postgres alone: an event committed without any queue entry is found by the sweep', async () => {
+    // As if Redis had lost the nudge: only the rows exist (eval.run.completed is reserved for evals; any type will do).
+    const prisma = app.started.app.get(PrismaService);
+    const messageId = await prisma.$transaction((tx) => recordWebhook(tx, projectId, 'eval.run.completed', { run: 'evalrun-sweep' }));
+    expect(messageId).toMatch(/^msg_/);
+    const r = await waitFor('the swept delivery', async () => at('/ok').find((x) => x.id === messageId), 10_000, 50);
+    expect(r.event).toMatchObject({ type: 'eval.run.completed', data: { run: 'evalrun-sweep' } });
+    expect(verify(secrets[0], r)).toBe(true);
   });
 
   it('signs with the new secret after a rotation, which shows it once', async () => {
