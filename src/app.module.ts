@@ -15,6 +15,7 @@ import { ProjectsModule } from './projects/projects.module';
 import { ServingModule } from './serving/serving.module';
 import { StorageModule } from './storage/storage.module';
 import { TrainingModule } from './training/training.module';
+import { WebhooksModule } from './webhooks/webhooks.module';
 
 @Module({})
 export class AppModule {
@@ -31,6 +32,7 @@ export class AppModule {
         DatasetsModule.register({ worker: config.runsWorker }),
         AdaptersModule,
         ServingModule.register({ worker: config.runsWorker }),
+        WebhooksModule.register({ worker: config.runsWorker }),
         TrainingModule.register({
           worker: config.runsWorker,
           lockDurationMs: config.env.WORKER_LOCK_MS,

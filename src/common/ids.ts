@@ -30,6 +30,11 @@ export const newId = {
   deployment: () => `deploy-${randomId()}`,
   alias: () => `alias-${randomId()}`,
   aliasEvent: () => `aliasev-${randomId()}`,
+  // Standard Webhooks' examples name endpoints ep_ and messages msg_ (the webhook-id header).
+  webhookEndpoint: () => `ep_${randomId()}`,
+  webhookMessage: () => `msg_${randomId()}`,
+  webhookDelivery: () => `whdel_${randomId()}`,
+  webhookAttempt: () => `whatt_${randomId()}`,
   error: () => `err_${randomId(16)}`,
   request: () => `req_${randomId(16)}`,
 };

@@ -13,10 +13,11 @@ const SECRET_FIELDS = [
 // pino's `*.x` matches one level down only; list the top level too (JsonLogger spreads Nest's objects there).
 const REDACT_PATHS = [...SECRET_FIELDS, ...SECRET_FIELDS.map((f) => `*.${f}`), 'req.headers.authorization'];
 const KEY_PATTERN = /\blp_[A-Za-z0-9]{20,}\b/g;
+const WEBHOOK_SECRET_PATTERN = /\bwhsec_[A-Za-z0-9+/]{20,}={0,2}/g;
 const SIGNED_URL_PATTERN = /(X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|Signature)=[^&\s"]+/g;
 
 export function scrubSecrets(text: string): string {
-  return text.replace(KEY_PATTERN, 'lp_[redacted]').replace(SIGNED_URL_PATTERN, '$1=[redacted]');
+  return text.replace(KEY_PATTERN, 'lp_[redacted]').replace(WEBHOOK_SECRET_PATTERN, 'whsec_[redacted]').replace(SIGNED_URL_PATTERN, '$1=[redacted]');
 }
 
 export function createRootLogger(level: string): Logger {

@@ -87,6 +87,20 @@ export const envSchema = z.object({
   /** Time limit of one call to an adapter agent or a vLLM replica (status, desired state, probe). */
   AGENT_TIMEOUT_MS: int(100).default(10_000),
 
+  /**
+   * Webhook targets that resolve to loopback, private, link-local or unspecified addresses are refused (at create
+   * and at every delivery) unless this is true: a URL must not reach into the network loraplane runs in.
+   */
+  WEBHOOKS_ALLOW_PRIVATE_TARGETS: bool.default(false),
+  /** First retry delay of a webhook delivery; doubles after each failed attempt. */
+  WEBHOOK_RETRY_BASE_MS: int(10).default(5000),
+  /** Attempts per delivery (the first included) before it is marked failed. */
+  WEBHOOK_MAX_ATTEMPTS: int(1, 50).default(8),
+  /** Time limit of one delivery attempt (connect, send, response). */
+  WEBHOOK_TIMEOUT_MS: int(100, 300_000).default(10_000),
+  /** How often the worker looks in Postgres for due deliveries (the queue may have lost them). */
+  WEBHOOK_SWEEP_INTERVAL_MS: int(100).default(30_000),
+
   MAX_UPLOAD_BYTES: int(1).default(512 * 1024 * 1024),
   MAX_LINE_BYTES: int(1024).default(4 * 1024 * 1024),
   MIN_TRAINING_EXAMPLES: int(1).default(10),

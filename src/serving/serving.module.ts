@@ -10,6 +10,7 @@ import { ServingProcessor } from './serving.processor';
 import { SERVING_QUEUE, ServingQueue } from './serving.queue';
 import { ServingService } from './serving.service';
 import { VllmClient } from './vllm-client';
+import { WebhookOutboxModule } from '../webhooks/webhook-outbox.module';
 
 /**
  * Serving pools, deployments, aliases (api) and the reconciler (worker role only). The promotion gate is open until
@@ -20,7 +21,7 @@ export class ServingModule {
   static register(opts: { worker: boolean }): DynamicModule {
     return {
       module: ServingModule,
-      imports: [BullModule.registerQueue({ name: SERVING_QUEUE })],
+      imports: [BullModule.registerQueue({ name: SERVING_QUEUE }), WebhookOutboxModule],
       controllers: [ServingController],
       providers: [
         ModelCatalog,

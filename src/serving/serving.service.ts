@@ -5,6 +5,7 @@ import { SecretBox } from '../common/secret-box';
 import { PrismaService } from '../db/prisma.service';
 import { AliasAction, Prisma, ServingPool } from '../generated/prisma/client';
 import { ModelCatalog } from '../training/model-catalog';
+import { WebhookOutbox } from '../webhooks/webhook-outbox';
 import { assertCompatible } from './preflight';
 import { PromotionGate } from './promotion-gate';
 import { ServingQueue } from './serving.queue';
@@ -52,6 +53,7 @@ export class ServingService {
     private readonly secrets: SecretBox,
     private readonly gate: PromotionGate,
     private readonly queue: ServingQueue,
+    private readonly outbox: WebhookOutbox,
   ) {}
 
   async createPool(projectId: string, input: CreatePool): Promise<ServingPool> {
@@ -156,7 +158,7 @@ export class ServingService {
       const alias = await tx.alias.findUnique({ where: { poolId_adapterId: { poolId: pool.id, adapterId: v.adapterId } } });
       if (!alias) {
         const created = await tx.alias.create({ data: { id: newId.alias(), poolId: pool.id, projectId, adapterId: v.adapterId, versionId: v.id } });
-        await this.record(tx, created.id, projectId, 'rollout', null, v.version, move);
+        await this.record(tx, { id: created.id, projectId, pool: pool.name, adapter }, 'rollout', null, v.version, move);
         return;
       }
       const from = await tx.adapterVersion.findUniqueOrThrow({ where: { id: alias.versionId } });
@@ -164,7 +166,7 @@ export class ServingService {
         where: { id: alias.id },
         data: { versionId: v.id, previousVersionId: alias.versionId === v.id ? alias.previousVersionId : alias.versionId, canaryVersionId: null, canaryReplicas: 0 },
       });
-      await this.record(tx, alias.id, projectId, 'rollout', from.version, v.version, move);
+      await this.record(tx, { id: alias.id, projectId, pool: pool.name, adapter }, 'rollout', from.version, v.version, move);
     });
     return this.aliasView(projectId, poolName, adapter);
   }
@@ -182,7 +184,7 @@ export class ServingService {
       await this.ensureDeployed(tx, pool, v.id);
       await tx.alias.update({ where: { id: alias.id }, data: { canaryVersionId: v.id, canaryReplicas: replicas } });
       const from = await tx.adapterVersion.findUniqueOrThrow({ where: { id: alias.versionId } });
-      await this.record(tx, alias.id, projectId, 'canary', from.version, v.version, move, replicas);
+      await this.record(tx, { id: alias.id, projectId, pool: pool.name, adapter }, 'canary', from.version, v.version, move, replicas);
     });
     return this.aliasView(projectId, poolName, adapter);
   }
@@ -201,7 +203,7 @@ export class ServingService {
       const alias = await this.lockAlias(tx, pool.id, a.adapterId, adapter);
       if (alias.canaryVersionId !== candidate.id) throw new DomainError('invalid_state', `The canary of '${adapter}' changed meanwhile; look again`, 'adapter_name');
       await tx.alias.update({ where: { id: alias.id }, data: { versionId: candidate.id, previousVersionId: alias.versionId, canaryVersionId: null, canaryReplicas: 0 } });
-      await this.record(tx, alias.id, projectId, 'promote', current.version, candidate.version, move);
+      await this.record(tx, { id: alias.id, projectId, pool: pool.name, adapter }, 'promote', current.version, candidate.version, move);
     });
     return this.aliasView(projectId, poolName, adapter);
   }
@@ -220,7 +222,7 @@ export class ServingService {
       if (alias.canaryVersionId) {
         const canary = await tx.adapterVersion.findUniqueOrThrow({ where: { id: alias.canaryVersionId } });
         await tx.alias.update({ where: { id: alias.id }, data: { canaryVersionId: null, canaryReplicas: 0 } });
-        await this.record(tx, alias.id, projectId, 'rollback', canary.version, current.version, move);
+        await this.record(tx, { id: alias.id, projectId, pool: pool.name, adapter }, 'rollback', canary.version, current.version, move);
         return;
       }
       if (!alias.previousVersionId) throw new DomainError('invalid_state', `Alias '${adapter}' has no earlier version to roll back to`, 'adapter_name');
@@ -228,7 +230,7 @@ export class ServingService {
       if (previous.deletedAt) throw new DomainError('invalid_state', `${adapter}@v${previous.version} was deleted; roll out another version instead`, 'adapter_name');
       await this.ensureDeployed(tx, pool, previous.id);
       await tx.alias.update({ where: { id: alias.id }, data: { versionId: previous.id, previousVersionId: current.id } });
-      await this.record(tx, alias.id, projectId, 'rollback', current.version, previous.version, move);
+      await this.record(tx, { id: alias.id, projectId, pool: pool.name, adapter }, 'rollback', current.version, previous.version, move);
     });
     return this.aliasView(projectId, poolName, adapter);
   }
@@ -263,7 +265,10 @@ export class ServingService {
 
   // --- helpers ---------------------------------------------------------------------------------------------------
 
-  /** Runs a change of the pool's desired state under its row lock, bumps the revision, then wakes the reconciler. */
+  /**
+   * Runs a change of the pool's desired state under its row lock, bumps the revision, then wakes the reconciler and
+   * the delivery of the webhook events the change recorded.
+   */
   private async changeDesired(poolId: string, change: (tx: Tx) => Promise<void>): Promise<void> {
     await this.prisma.$transaction(async (tx) => {
       await tx.$queryRaw`SELECT id FROM "ServingPool" WHERE id = ${poolId} FOR UPDATE`;
@@ -271,17 +276,18 @@ export class ServingService {
       await tx.servingPool.update({ where: { id: poolId }, data: { revision: { increment: 1 } } });
     });
     await this.queue.reconcileSoon(poolId);
+    await this.outbox.dispatchSoon();
   }
 
-  private async ensureDeployed(tx: Tx, pool: { id: string; projectId: string }, versionId: string): Promise<void> {
+  private async ensureDeployed(tx: Tx, pool: { id: string; projectId: string; name: string }, versionId: string): Promise<void> {
     // Share-lock the version: a delete running at the same time (which locks it for update) waits, then sees this.
     const live = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM "AdapterVersion" WHERE id = ${versionId} AND "deletedAt" IS NULL FOR SHARE`;
     if (live.length === 0) throw new DomainError('invalid_state', 'That adapter version was deleted meanwhile', 'version');
-    await tx.deployment.upsert({
-      where: { poolId_versionId: { poolId: pool.id, versionId } },
-      update: {},
-      create: { id: newId.deployment(), poolId: pool.id, projectId: pool.projectId, versionId },
-    });
+    // Under the pool's row lock (changeDesired), so nobody else creates this deployment between the two statements.
+    if (await tx.deployment.findUnique({ where: { poolId_versionId: { poolId: pool.id, versionId } } })) return;
+    await tx.deployment.create({ data: { id: newId.deployment(), poolId: pool.id, projectId: pool.projectId, versionId } });
+    const v = await tx.adapterVersion.findUniqueOrThrow({ where: { id: versionId }, include: { adapter: { select: { name: true } } } });
+    await this.outbox.record(tx, pool.projectId, 'adapter.deployed', { pool: pool.name, adapter: v.adapter.name, version: v.version });
   }
 
   private async compatibleVersion(projectId: string, pool: ServingPool, adapter: string, version: number) {
@@ -308,9 +314,29 @@ export class ServingService {
     if (!verdict.allowed) throw new DomainError('gate_not_met', `Promotion of ${adapter}@v${candidate.version} refused: ${verdict.reason}`, 'version');
   }
 
-  private async record(tx: Tx, aliasId: string, projectId: string, action: AliasAction, fromVersion: number | null, toVersion: number, move: Move, canaryReplicas?: number) {
+  /** The alias's history row and its `adapter.alias.moved` webhook event, in the move's transaction. */
+  private async record(
+    tx: Tx,
+    alias: { id: string; projectId: string; pool: string; adapter: string },
+    action: AliasAction,
+    fromVersion: number | null,
+    toVersion: number,
+    move: Move,
+    canaryReplicas?: number,
+  ) {
+    const { projectId } = alias;
     await tx.aliasEvent.create({
-      data: { id: newId.aliasEvent(), aliasId, projectId, action, fromVersion, toVersion, canaryReplicas: canaryReplicas ?? null, actor: move.actor, reason: move.reason ?? null },
+      data: { id: newId.aliasEvent(), aliasId: alias.id, projectId, action, fromVersion, toVersion, canaryReplicas: canaryReplicas ?? null, actor: move.actor, reason: move.reason ?? null },
+    });
+    await this.outbox.record(tx, projectId, 'adapter.alias.moved', {
+      pool: alias.pool,
+      adapter: alias.adapter,
+      action,
+      from_version: fromVersion,
+      to_version: toVersion,
+      canary_replicas: canaryReplicas ?? null,
+      actor: move.actor,
+      reason: move.reason ?? null,
     });
   }
 }

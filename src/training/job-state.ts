@@ -2,6 +2,9 @@ import { Injectable } from '@nestjs/common';
 import { newId } from '../common/ids';
 import { PrismaService } from '../db/prisma.service';
 import { EventLevel, EventType, FineTuningJob, JobStatus, Prisma } from '../generated/prisma/client';
+import { WebhookEventType } from '../webhooks/webhook-events';
+import { recordWebhook, WebhookOutbox } from '../webhooks/webhook-outbox';
+import { toJobWebhookData } from './job-views';
 
 export interface NewEvent {
   level?: EventLevel;
@@ -14,13 +17,20 @@ export interface NewEvent {
 
 export const TERMINAL: JobStatus[] = ['succeeded', 'failed', 'cancelled'];
 
+/** The webhook event of each terminal status, recorded in the transition's own transaction. */
+const WEBHOOK_EVENTS: Partial<Record<JobStatus, WebhookEventType>> = {
+  succeeded: 'fine_tuning.job.succeeded',
+  failed: 'fine_tuning.job.failed',
+  cancelled: 'fine_tuning.job.cancelled',
+};
+
 /**
  * Every status change of a fine-tuning job goes through here: one transaction, a compare-and-set on the current
  * status (so two workers, or a worker and a cancel, cannot both win), and an event row.
  */
 @Injectable()
 export class JobState {
-  constructor(private readonly prisma: PrismaService) {}
+  constructor(private readonly prisma: PrismaService, private readonly outbox: WebhookOutbox) {}
 
   /** Moves the job from one of `from` to `to`; returns the updated job, or null if it was not in `from`. */
   async transition(
@@ -31,7 +41,9 @@ export class JobState {
     data: Prisma.FineTuningJobUpdateManyMutationInput = {},
     opts: { keepGpus?: boolean } = {},
   ): Promise<FineTuningJob | null> {
-    return this.prisma.$transaction((tx) => transitionIn(tx, jobId, from, to, event, data, opts));
+    const job = await this.prisma.$transaction((tx) => transitionIn(tx, jobId, from, to, event, data, opts));
+    if (job && WEBHOOK_EVENTS[to]) await this.outbox.dispatchSoon();
+    return job;
   }
 
   async event(job: Pick<FineTuningJob, 'id' | 'projectId'>, event: NewEvent): Promise<void> {
@@ -45,7 +57,8 @@ export class JobState {
 
 /**
  * The compare-and-set inside a caller's transaction (placement allocates GPUs in the same one). A terminal state
- * frees the job's GPUs in the same transaction, unless the caller frees them itself once the container stopped.
+ * frees the job's GPUs in the same transaction, unless the caller frees them itself once the container stopped,
+ * and writes its webhook event to the outbox (the caller nudges delivery once committed; else the sweep finds it).
  */
 export async function transitionIn(
   tx: Prisma.TransactionClient,
@@ -61,6 +74,8 @@ export async function transitionIn(
   const job = await tx.fineTuningJob.findUniqueOrThrow({ where: { id: jobId } });
   await tx.jobEvent.create({ data: eventRow(job, event) });
   if (TERMINAL.includes(to) && !opts.keepGpus) await tx.gpuAllocation.deleteMany({ where: { jobId } });
+  const webhook = WEBHOOK_EVENTS[to];
+  if (webhook) await recordWebhook(tx, job.projectId, webhook, toJobWebhookData(job));
   return job;
 }
 

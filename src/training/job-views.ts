@@ -1,4 +1,4 @@
-import { Checkpoint, FineTuningJob, JobEvent } from '../generated/prisma/client';
+import { Checkpoint, FineTuningJob, JobEvent, Prisma } from '../generated/prisma/client';
 import { fineTunedModelName } from './fine-tuned-model-name';
 import { ResolvedHyperparameters } from './hyperparameters';
 
@@ -41,6 +41,19 @@ export function toJobObject(job: FineTuningJob) {
     placement: job.placement ?? null,
     estimated_cost: job.costEstimate ?? null,
     cost: job.costActual ?? null,
+  };
+}
+
+/** The `data` of a job's webhook events: the public fields that say how it ended. */
+export function toJobWebhookData(job: FineTuningJob): Prisma.InputJsonObject {
+  return {
+    id: job.id,
+    object: 'fine_tuning.job',
+    status: job.status,
+    model: job.model,
+    fine_tuned_model: job.fineTunedModel,
+    error: (job.error ?? null) as Prisma.InputJsonValue | null,
+    finished_at: unix(job.finishedAt),
   };
 }
 

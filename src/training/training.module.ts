@@ -13,6 +13,7 @@ import { DockerEngines } from './placement/docker-engines';
 import { GpuHostsController } from './placement/gpu-hosts.controller';
 import { GpuHostsService } from './placement/gpu-hosts.service';
 import { PlacementService } from './placement/placement.service';
+import { WebhookOutboxModule } from '../webhooks/webhook-outbox.module';
 
 /** Fine-tuning jobs. The queue processor is only registered in processes that run the worker role. */
 @Module({})
@@ -20,7 +21,7 @@ export class TrainingModule {
   static register(opts: { worker: boolean; lockDurationMs: number; stalledIntervalMs: number }): DynamicModule {
     return {
       module: TrainingModule,
-      imports: [BullModule.registerQueue({ name: TRAINING_QUEUE })],
+      imports: [BullModule.registerQueue({ name: TRAINING_QUEUE }), WebhookOutboxModule],
       controllers: [JobsController, ModelsController, GpuHostsController],
       providers: [
         ModelCatalog,

@@ -57,6 +57,9 @@ const localMigrations = () =>
     .sort();
 
 describe('prisma migrations', () => {
+  // Each check starts the wasm schema engine and a shadow database (4-5 s alone, more on a busy machine). The
+  // integration project's testTimeout in jest.config.js is not applied (jest reads testTimeout globally only).
+  jest.setTimeout(60_000);
   it('match prisma/schema.prisma (else: npm run migrate:create -- <name>), leaving no shadow database behind', async () => {
     const before = await shadowDatabases();
     const out = await migrate(['diff-check']);

@@ -30,6 +30,8 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     HOST: '127.0.0.1',
     QUEUE_PREFIX: `t${randomBytes(4).toString('hex')}`,
     S3_CREATE_BUCKET: 'true',
+    // Every webhook receiver in the tests listens on 127.0.0.1.
+    WEBHOOKS_ALLOW_PRIVATE_TARGETS: 'true',
     ...overrides,
   };
 }

@@ -51,6 +51,11 @@ describe('parseEnv: defaults', () => {
       RECONCILE_INTERVAL_MS: 5000,
       AGENT_TIMEOUT_MS: 10_000,
       TASK_RETRY_DELAY_MS: 2000,
+      WEBHOOKS_ALLOW_PRIVATE_TARGETS: false,
+      WEBHOOK_RETRY_BASE_MS: 5000,
+      WEBHOOK_MAX_ATTEMPTS: 8,
+      WEBHOOK_TIMEOUT_MS: 10_000,
+      WEBHOOK_SWEEP_INTERVAL_MS: 30_000,
       MAX_UPLOAD_BYTES: 512 * 1024 * 1024,
       MAX_LINE_BYTES: 4 * 1024 * 1024,
       MIN_TRAINING_EXAMPLES: 10,
@@ -145,6 +150,11 @@ describe('parseEnv: errors name every offending variable at once', () => {
     ['MAX_UPLOAD_BYTES', '0'],
     ['MAX_LINE_BYTES', '1023'],
     ['MIN_TRAINING_EXAMPLES', '0'],
+    ['WEBHOOKS_ALLOW_PRIVATE_TARGETS', 'yes'],
+    ['WEBHOOK_MAX_ATTEMPTS', '0'],
+    ['WEBHOOK_MAX_ATTEMPTS', '51'],
+    ['WEBHOOK_TIMEOUT_MS', '99'],
+    ['WEBHOOK_RETRY_BASE_MS', '9'],
   ])('rejects %s=%s and names it', (name, value) => {
     const err = configError({ ...REQUIRED, [name]: value });
     expect(blamed(err)).toEqual([name]);

@@ -1,0 +1,27 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { SecretBox } from '../common/secret-box';
+import { WebhookDeliverer } from './webhook-deliverer';
+import { WebhookOutboxModule } from './webhook-outbox.module';
+import { WebhookSender } from './webhook-sender';
+import { WebhookTargetGuard } from './webhook-target';
+import { WebhooksController } from './webhooks.controller';
+import { WebhooksProcessor } from './webhooks.processor';
+import { WebhooksService } from './webhooks.service';
+
+/** Webhook endpoints (api) and delivery (worker role only). */
+@Module({})
+export class WebhooksModule {
+  static register(opts: { worker: boolean }): DynamicModule {
+    return {
+      module: WebhooksModule,
+      imports: [WebhookOutboxModule],
+      controllers: [WebhooksController],
+      providers: [
+        SecretBox,
+        WebhookTargetGuard,
+        WebhooksService,
+        ...(opts.worker ? [WebhookSender, WebhookDeliverer, WebhooksProcessor] : []),
+      ],
+    };
+  }
+}
