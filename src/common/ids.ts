@@ -30,6 +30,10 @@ export const newId = {
   deployment: () => `deploy-${randomId()}`,
   alias: () => `alias-${randomId()}`,
   aliasEvent: () => `aliasev-${randomId()}`,
+  evalTarget: () => `evaltgt-${randomId()}`,
+  evalSuite: () => `evalsuite-${randomId()}`,
+  evalRun: () => `evalrun-${randomId()}`,
+  evalGate: () => `evalgate-${randomId()}`,
   error: () => `err_${randomId(16)}`,
   request: () => `req_${randomId(16)}`,
 };
