@@ -32,7 +32,7 @@ export class AppModule {
         DatasetsModule.register({ worker: config.runsWorker }),
         AdaptersModule,
         ServingModule.register({ worker: config.runsWorker }),
-        EvalsModule.register({ worker: config.runsWorker }),
+        EvalsModule.register({ worker: config.runsWorker, lockDurationMs: config.env.WORKER_LOCK_MS, stalledIntervalMs: config.env.WORKER_STALLED_INTERVAL_MS }),
         TrainingModule.register({
           worker: config.runsWorker,
           lockDurationMs: config.env.WORKER_LOCK_MS,

@@ -7,7 +7,7 @@ import { EvalGatesService } from './eval-gates.service';
 import { EvalReports } from './eval-reports';
 import { EvalRunner } from './eval-runner';
 import { EvalsController } from './evals.controller';
-import { EvalsProcessor } from './evals.processor';
+import { evalsProcessorClass } from './evals.processor';
 import { EVALS_QUEUE, EvalsQueue } from './evals.queue';
 import { EvalsService } from './evals.service';
 import { SuiteItems } from './suite-items';
@@ -19,12 +19,12 @@ import { TargetEndpoints } from './target-endpoints';
  */
 @Module({})
 export class EvalsModule {
-  static register(opts: { worker: boolean }): DynamicModule {
+  static register(opts: { worker: boolean; lockDurationMs: number; stalledIntervalMs: number }): DynamicModule {
     return {
       module: EvalsModule,
       imports: [BullModule.registerQueue({ name: EVALS_QUEUE })],
       controllers: [EvalsController, EvalGatesController],
-      providers: [SecretBox, EvalsService, EvalsQueue, EvalReports, EvalGatesService, SuiteItems, TargetEndpoints, ChatTargetClient, EvalRunner, ...(opts.worker ? [EvalsProcessor] : [])],
+      providers: [SecretBox, EvalsService, EvalsQueue, EvalReports, EvalGatesService, SuiteItems, TargetEndpoints, ChatTargetClient, EvalRunner, ...(opts.worker ? [evalsProcessorClass(opts)] : [])],
     };
   }
 }

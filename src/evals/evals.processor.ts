@@ -1,6 +1,6 @@
 import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { DelayedError, Job, UnrecoverableError } from 'bullmq';
+import { DelayedError, Job, UnrecoverableError, WorkerOptions } from 'bullmq';
 import { DomainError } from '../common/domain-error';
 import { PrismaService } from '../db/prisma.service';
 import { EvalRunner, RunInterrupted } from './eval-runner';
@@ -15,7 +15,6 @@ const HANDOVER_MS = 3000;
  * Worker side of evals (worker role only). A stopping worker aborts its calls, writes what it has and gives the task
  * back to the queue, due at once; the next worker resumes the run from its result rows.
  */
-@Processor(EVALS_QUEUE, { concurrency: 4 })
 export class EvalsProcessor extends WorkerHost implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(EvalsProcessor.name);
   private readonly handlers: Handlers;
@@ -44,6 +43,8 @@ export class EvalsProcessor extends WorkerHost implements OnApplicationBootstrap
     const payload = schema.safeParse(job.data);
     if (!payload.success) throw new UnrecoverableError(`bad payload for ${name}: ${payload.error.message}`);
     try {
+      // A stopping worker can still receive a task its last fetch returned: give it straight back.
+      if (this.shutdown.signal.aborted) throw new RunInterrupted();
       await this.handlers[name](payload.data);
     } catch (err) {
       if (err instanceof RunInterrupted) {
@@ -55,11 +56,16 @@ export class EvalsProcessor extends WorkerHost implements OnApplicationBootstrap
     }
   }
 
+  /**
+   * Runs before @nestjs/bullmq's own shutdown. Runs are aborted first, so they record what they have and give their
+   * tasks back (delayed, due at once); the graceful close then waits for that and fetches nothing more. A run that
+   * does not let go within HANDOVER_MS is left to its lock lapsing (WORKER_LOCK_MS) and the stalled check.
+   */
   async onModuleDestroy() {
-    await this.worker.pause(true);
     this.shutdown.abort();
-    await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((r) => setTimeout(r, HANDOVER_MS).unref())]);
-    await this.worker.close(true);
+    const closed = this.worker.close();
+    const inTime = await Promise.race([closed.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), HANDOVER_MS).unref())]);
+    if (!inTime) await this.worker.close(true);
   }
 
   @OnWorkerEvent('failed')
@@ -76,4 +82,19 @@ export class EvalsProcessor extends WorkerHost implements OnApplicationBootstrap
     for (const r of open) await this.queue.enqueue('run.execute', { runId: r.id });
     if (open.length) this.logger.log(`re-enqueued ${open.length} unfinished eval run(s)`);
   }
+}
+
+/**
+ * The processor bound to this process's worker timings (see trainingProcessorClass): a run whose worker died is
+ * stalled, not failed; the runner resumes from its result rows, so many stalls are fine.
+ */
+export function evalsProcessorClass(opts: { lockDurationMs: number; stalledIntervalMs: number }): typeof EvalsProcessor {
+  const workerOptions: Partial<WorkerOptions> = { concurrency: 4, maxStalledCount: 100, lockDuration: opts.lockDurationMs, stalledInterval: opts.stalledIntervalMs };
+  @Processor(EVALS_QUEUE, workerOptions)
+  class ConfiguredEvalsProcessor extends EvalsProcessor {
+    constructor(runner: EvalRunner, queue: EvalsQueue, prisma: PrismaService) {
+      super(runner, queue, prisma);
+    }
+  }
+  return ConfiguredEvalsProcessor;
 }
