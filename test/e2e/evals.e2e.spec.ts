@@ -181,7 +181,7 @@ describe('evals (e2e)', () => {
     expect(limited).toHaveLength(2);
     for (const q of limited) {
       const text = JSON.stringify(q.body.messages);
-      const retry = openai.requests.find((x) => x.at >= q.at && x.status === 200 && JSON.stringify(x.body.messages) === text)!;
+      const retry = openai.requests.find((x) => x.model === q.model && x.at >= q.at && x.status === 200 && JSON.stringify(x.body.messages) === text)!;
       expect(retry.at - q.at).toBeGreaterThanOrEqual(950); // Retry-After: 1
     }
     // Reasoning models got max_completion_tokens and no temperature; the pool got max_tokens and temperature 0.
