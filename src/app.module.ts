@@ -7,6 +7,7 @@ import { ErrorFilter } from './common/http/error.filter';
 import { Config } from './config/config';
 import { ConfigModule } from './config/config.module';
 import { DatasetsModule } from './datasets/datasets.module';
+import { EvalsModule } from './evals/evals.module';
 import { DbModule } from './db/db.module';
 import { HealthController } from './health/health.controller';
 import { DocsController } from './openapi/docs.controller';
@@ -33,6 +34,7 @@ export class AppModule {
         AdaptersModule,
         ServingModule.register({ worker: config.runsWorker }),
         WebhooksModule.register({ worker: config.runsWorker }),
+        EvalsModule.register({ worker: config.runsWorker, lockDurationMs: config.env.WORKER_LOCK_MS, stalledIntervalMs: config.env.WORKER_STALLED_INTERVAL_MS }),
         TrainingModule.register({
           worker: config.runsWorker,
           lockDurationMs: config.env.WORKER_LOCK_MS,

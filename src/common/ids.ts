@@ -35,6 +35,10 @@ export const newId = {
   webhookMessage: () => `msg_${randomId()}`,
   webhookDelivery: () => `whdel_${randomId()}`,
   webhookAttempt: () => `whatt_${randomId()}`,
+  evalTarget: () => `evaltgt-${randomId()}`,
+  evalSuite: () => `evalsuite-${randomId()}`,
+  evalRun: () => `evalrun-${randomId()}`,
+  evalGate: () => `evalgate-${randomId()}`,
   error: () => `err_${randomId(16)}`,
   request: () => `req_${randomId(16)}`,
 };

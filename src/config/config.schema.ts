@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { priceTable } from '../evals/prices';
 
 /**
  * The whole environment loraplane reads, validated once at start (shared/STYLE.md #4).
@@ -100,6 +101,30 @@ export const envSchema = z.object({
   WEBHOOK_TIMEOUT_MS: int(100, 300_000).default(10_000),
   /** How often the worker looks in Postgres for due deliveries (the queue may have lost them). */
   WEBHOOK_SWEEP_INTERVAL_MS: int(100).default(30_000),
+
+  /**
+   * Evals: price overrides/additions for API models as a JSON object, e.g. {"o3-mini": {"input": 1.0, "as_of":
+   * "2025-09-01"}} (src/evals/prices.ts; a new model needs every field). Unset: the built-in dated list prices.
+   */
+  EVAL_PRICES: z
+    .string()
+    .transform((v, ctx) => {
+      try {
+        const parsed: unknown = JSON.parse(v);
+        priceTable(parsed);
+        return parsed as Record<string, unknown>;
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: err instanceof SyntaxError ? `not JSON: ${err.message}` : (err as Error).message });
+        return z.NEVER;
+      }
+    })
+    .optional(),
+  /** Evals: calls per item before it is recorded as failed (429 and 5xx are retried; other errors are not). */
+  EVAL_MAX_ATTEMPTS: int(1, 20).default(6),
+  /** Evals: first backoff after a 429/5xx without Retry-After (doubles each time, with jitter; capped at 60 s). */
+  EVAL_RETRY_BASE_MS: int(1).default(500),
+  /** Evals: time limit of one call to a target (a reasoning model can think for minutes). */
+  EVAL_REQUEST_TIMEOUT_MS: int(100).default(300_000),
 
   MAX_UPLOAD_BYTES: int(1).default(512 * 1024 * 1024),
   MAX_LINE_BYTES: int(1024).default(4 * 1024 * 1024),

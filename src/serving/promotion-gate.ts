@@ -1,7 +1,7 @@
 /**
  * The hook a promotion goes through before an alias moves to a new version for everyone (rollout, promote). The
- * evals feature provides a gate that requires the candidate's latest eval to beat a baseline; until then every move
- * is allowed. Rollback never asks: going back must always be possible.
+ * evals feature provides the gate bound in ServingModule (src/evals/eval-promotion-gate.ts): the candidate's latest
+ * eval must beat a baseline where a gate is configured. Rollback never asks: going back must always be possible.
  */
 export interface PromotionRequest {
   projectId: string;
@@ -18,7 +18,7 @@ export abstract class PromotionGate {
   abstract check(req: PromotionRequest): Promise<PromotionVerdict>;
 }
 
-/** No gate configured: every promotion is allowed. */
+/** Every promotion allowed (for tests and setups without evals). */
 export class OpenPromotionGate extends PromotionGate {
   async check(): Promise<PromotionVerdict> {
     return { allowed: true };

@@ -3,7 +3,8 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { SecretBox } from '../common/secret-box';
 import { ModelCatalog } from '../training/model-catalog';
 import { AgentClient } from './agent-client';
-import { OpenPromotionGate, PromotionGate } from './promotion-gate';
+import { EvalPromotionGate } from '../evals/eval-promotion-gate';
+import { PromotionGate } from './promotion-gate';
 import { Reconciler } from './reconciler';
 import { ServingController } from './serving.controller';
 import { ServingProcessor } from './serving.processor';
@@ -13,8 +14,8 @@ import { VllmClient } from './vllm-client';
 import { WebhookOutboxModule } from '../webhooks/webhook-outbox.module';
 
 /**
- * Serving pools, deployments, aliases (api) and the reconciler (worker role only). The promotion gate is open until
- * the evals feature provides one.
+ * Serving pools, deployments, aliases (api) and the reconciler (worker role only). Promotions go through the evals
+ * gate: open unless a gate is configured for the alias or its pool (src/evals/eval-promotion-gate.ts).
  */
 @Module({})
 export class ServingModule {
@@ -31,7 +32,7 @@ export class ServingModule {
         AgentClient,
         VllmClient,
         Reconciler,
-        { provide: PromotionGate, useClass: OpenPromotionGate },
+        { provide: PromotionGate, useClass: EvalPromotionGate },
         ...(opts.worker ? [ServingProcessor] : []),
       ],
     };

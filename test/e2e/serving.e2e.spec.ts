@@ -113,7 +113,8 @@ describe('serving pools, aliases and the reconciler (e2e)', () => {
     const res = await api('POST', '/serving/pools/tickets-pool/aliases/tickets/rollout', { version: 1, reason: 'first release' });
     expect(res.status).toBe(200);
     await waitFor('v1 everywhere', async () => (await aliasRoots()).every((d) => d === 'tickets@v1'), 15_000, 100);
-    for (const r of replicas) expect([...(await loadedOn(r)).keys()].sort()).toEqual(['tickets', 'tickets@v1']);
+    // The agent loads the version's card and re-points the alias one after the other: wait for both, not just the alias.
+    for (const r of replicas) await waitFor(`${r.name}: tickets and tickets@v1`, async () => JSON.stringify([...(await loadedOn(r)).keys()].sort()) === JSON.stringify(['tickets', 'tickets@v1']), 5_000, 50);
     const viaAlias = await Promise.all(prompts.map((m) => ask(replicas[1], 'tickets', m)));
     expect(viaAlias).toEqual(await Promise.all(prompts.map((m) => ask(replicas[1], 'tickets@v1', m))));
     const viaBase = await Promise.all(prompts.map((m) => ask(replicas[1], 'tiny-lora', m)));
@@ -176,7 +177,9 @@ describe('serving pools, aliases and the reconciler (e2e)', () => {
     expect((await loadedOn(r2)).size).toBe(0);
     await waitFor('r2 refilled', async () => (await loadedOn(r2)).get('tickets')?.endsWith('tickets@v1'), 15_000, 100);
     expect(Date.now() - t0).toBeLessThan(15_000);
-    expect([...(await loadedOn(r2)).keys()].sort()).toEqual(['tickets', 'tickets@v1', 'tickets@v2']);
+    // The alias may be back before the other deployed version's card: wait for the full set.
+    await waitFor('r2 has every deployed version', async () => JSON.stringify([...(await loadedOn(r2)).keys()].sort()) === JSON.stringify(['tickets', 'tickets@v1', 'tickets@v2']), 15_000, 100);
+    expect(Date.now() - t0).toBeLessThan(15_000);
   });
 
   it('a corrupted download (sha256 mismatch) is refused by every agent and never loaded', async () => {

@@ -56,6 +56,9 @@ describe('parseEnv: defaults', () => {
       WEBHOOK_MAX_ATTEMPTS: 8,
       WEBHOOK_TIMEOUT_MS: 10_000,
       WEBHOOK_SWEEP_INTERVAL_MS: 30_000,
+      EVAL_MAX_ATTEMPTS: 6,
+      EVAL_RETRY_BASE_MS: 500,
+      EVAL_REQUEST_TIMEOUT_MS: 300_000,
       MAX_UPLOAD_BYTES: 512 * 1024 * 1024,
       MAX_LINE_BYTES: 4 * 1024 * 1024,
       MIN_TRAINING_EXAMPLES: 10,
@@ -66,7 +69,7 @@ describe('parseEnv: defaults', () => {
       UPLOAD_MAX_BYTES: 8 * 1024 * 1024 * 1024,
     });
     // Optional variables without a default stay absent rather than becoming '' or null.
-    for (const name of ['LORAPLANE_API_KEY', 'PUBLIC_URL', 'S3_ENDPOINT', 'S3_PUBLIC_ENDPOINT', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY']) {
+    for (const name of ['LORAPLANE_API_KEY', 'PUBLIC_URL', 'S3_ENDPOINT', 'S3_PUBLIC_ENDPOINT', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY', 'EVAL_PRICES']) {
       expect(env).not.toHaveProperty(name);
     }
   });
@@ -244,5 +247,13 @@ describe('Config', () => {
 
   it('throws the same ConfigError as parseEnv', () => {
     expect(() => Config.fromEnv({})).toThrow(ConfigError);
+  });
+});
+
+describe('parseEnv: EVAL_PRICES', () => {
+  it('takes a JSON object of price overrides and names the variable and the field when one is wrong', () => {
+    expect(parseEnv({ ...REQUIRED, EVAL_PRICES: '{"o3-mini":{"input":1}}' }).EVAL_PRICES).toEqual({ 'o3-mini': { input: 1 } });
+    expect(configError({ ...REQUIRED, EVAL_PRICES: '{"o3-mini":{"input":-1}}' }).issues[0]).toMatch(/^EVAL_PRICES: prices\.o3-mini\.input/);
+    expect(configError({ ...REQUIRED, EVAL_PRICES: 'nope' }).issues[0]).toMatch(/^EVAL_PRICES: not JSON/);
   });
 });

@@ -1,0 +1,31 @@
+import { BullModule } from '@nestjs/bullmq';
+import { WebhookOutboxModule } from '../webhooks/webhook-outbox.module';
+import { DynamicModule, Module } from '@nestjs/common';
+import { SecretBox } from '../common/secret-box';
+import { ChatTargetClient } from './chat-target-client';
+import { EvalGatesController } from './eval-gates.controller';
+import { EvalGatesService } from './eval-gates.service';
+import { EvalReports } from './eval-reports';
+import { EvalRunner } from './eval-runner';
+import { EvalsController } from './evals.controller';
+import { evalsProcessorClass } from './evals.processor';
+import { EVALS_QUEUE, EvalsQueue } from './evals.queue';
+import { EvalsService } from './evals.service';
+import { SuiteItems } from './suite-items';
+import { TargetEndpoints } from './target-endpoints';
+
+/**
+ * Evals: targets, suites, runs, reports and promotion gates (api); the runner (worker role only). The gate itself
+ * (EvalPromotionGate) is bound in ServingModule, where the promotions happen; it reads only Postgres.
+ */
+@Module({})
+export class EvalsModule {
+  static register(opts: { worker: boolean; lockDurationMs: number; stalledIntervalMs: number }): DynamicModule {
+    return {
+      module: EvalsModule,
+      imports: [BullModule.registerQueue({ name: EVALS_QUEUE }), WebhookOutboxModule],
+      controllers: [EvalsController, EvalGatesController],
+      providers: [SecretBox, EvalsService, EvalsQueue, EvalReports, EvalGatesService, SuiteItems, TargetEndpoints, ChatTargetClient, EvalRunner, ...(opts.worker ? [evalsProcessorClass(opts)] : [])],
+    };
+  }
+}
