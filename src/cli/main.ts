@@ -10,10 +10,11 @@ import { Command, Options } from './command';
 import { adapterCommands } from './commands/adapters';
 import { adminCommands } from './commands/admin';
 import { datasetCommands } from './commands/datasets';
+import { evalCommands } from './commands/evals';
 import { jobCommands } from './commands/jobs';
 import { CliError, EXIT } from './exit-codes';
 
-export const commands: Command[] = [...datasetCommands, ...jobCommands, ...adapterCommands, ...adminCommands];
+export const commands: Command[] = [...datasetCommands, ...jobCommands, ...adapterCommands, ...evalCommands, ...adminCommands];
 
 const GLOBAL: Options = { url: { type: 'string' }, 'api-key': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } };
 
