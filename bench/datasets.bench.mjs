@@ -103,6 +103,8 @@ async function main() {
   const env = {
     ...process.env,
     LOG_LEVEL: 'warn',
+    // Seals nothing here; production mode requires one.
+    SECRETS_KEY: '0'.repeat(64),
     DATABASE_URL: 'postgresql://unused@127.0.0.1/unused',
     REDIS_URL: 'redis://127.0.0.1:6379',
     S3_ENDPOINT: s3server.endpoint,
