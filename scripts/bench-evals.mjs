@@ -10,35 +10,20 @@
 // Prints the medians and the ratio runner / direct (target: < 1.05, i.e. the runner adds under 5%).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { ensureDeps } from './lib/ensure-deps.mjs';
+import { arg, log, run, freePort } from './lib/bench.mjs';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const arg = (name, def) => Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? def);
 const ITEMS = arg('items', 2000);
 const CONCURRENCY = arg('concurrency', 8);
 const DELAY_MS = arg('delay-ms', 20);
 const ROUNDS = arg('rounds', 3);
-const log = (line) => console.error(`[bench] ${line}`);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 
-function run(bin, args, env) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { cwd: ROOT, env, stdio: ['ignore', 'inherit', 'inherit'] });
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${bin} ${args.join(' ')} exited ${code}`))));
-  });
-}
-const freePort = () => new Promise((resolve) => {
-  const srv = net.createServer().listen(0, '127.0.0.1', () => {
-    const { port } = srv.address();
-    srv.close(() => resolve(port));
-  });
-});
 
 await ensureDeps({ log });
 const { ensureStack } = await import('./lib/stack.mjs');

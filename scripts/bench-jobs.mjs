@@ -7,7 +7,7 @@
 //     create+start API calls as a stricter floor), alternating runs; p50 and the ratio (target <= 1.5x docker run);
 //  2. event ingest: a container prints N metrics lines as fast as it can; events/s from its start until every
 //     line is a row in Postgres (target >= 5,000/s for one worker).
-import { spawn, execFile } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -16,13 +16,12 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ensureDeps } from './lib/ensure-deps.mjs';
+import { arg, log, run, p50, fmt } from './lib/bench.mjs';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const arg = (name, def) => Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? def);
 const RUNS = arg('runs', 15);
 const EVENTS = arg('events', 50_000);
-const log = (line) => console.error(`[bench] ${line}`);
 
 const DISPATCH_CMD = ['node', '-e', 'setTimeout(() => {}, 300)'];
 const EVENTS_SCRIPT = `
@@ -33,15 +32,6 @@ for (let step = 1; step <= n; step++) {
 }
 process.stdout.write(out, () => process.exit(0));`;
 
-function run(bin, args, env) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { cwd: ROOT, env, stdio: ['ignore', 'inherit', 'inherit'] });
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${bin} ${args.join(' ')} exited ${code}`))));
-  });
-}
-const p50 = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
-const fmt = (xs) => `p50 ${p50(xs).toFixed(0)} ms (min ${Math.min(...xs).toFixed(0)}, max ${Math.max(...xs).toFixed(0)})`;
 
 await ensureDeps({ log });
 const { ensureStack } = await import('./lib/stack.mjs');

@@ -6,6 +6,8 @@ export interface Context {
   api: ApiClient;
   /** --json: machine output on stdout, no progress. */
   json: boolean;
+  /** The environment runCli was given (secrets such as agent tokens come from it, never from flags). */
+  env: Record<string, string | undefined>;
 }
 
 export type Options = NonNullable<ParseArgsConfig['options']>;

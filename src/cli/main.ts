@@ -63,7 +63,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
   const api = new ApiClient({ url: (values.url as string) ?? env.LORAPLANE_URL ?? 'http://localhost:8080', apiKey: (values['api-key'] as string) ?? env.LORAPLANE_API_KEY });
   const json = values.json === true;
   try {
-    const result = await command.run({ api, json }, parsed.positionals.slice(used), values);
+    const result = await command.run({ api, json, env }, parsed.positionals.slice(used), values);
     process.stdout.write(json ? `${JSON.stringify(result.json, null, 2)}\n` : `${result.text}\n`);
     return result.exitCode ?? EXIT.ok;
   } catch (err) {

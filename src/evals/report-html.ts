@@ -4,7 +4,7 @@
  * `esc` (names, models, prompts all come from users), and a Content-Security-Policy that allows no scripts at all
  * backs that up should a string ever slip through.
  */
-import { breakEvenText, Comparison, ComparisonTarget, count, itemDiffs, MAX_DIFF_ITEMS, ms, percent, preview, projectedVolumes, usd } from './report';
+import { breakEvenText, Comparison, ComparisonTarget, count, itemDiffs, MAX_DIFF_ITEMS, ms, percent, preview, summaryColumns, usd } from './report';
 
 /** Okabe-Ito: distinguishable with the common colour-vision deficiencies. */
 const PALETTE = ['#0072B2', '#E69F00', '#009E73', '#CC79A7', '#56B4E9', '#D55E00', '#000000', '#F0E442'];
@@ -51,21 +51,10 @@ ${diffSections(c)}
 }
 
 function summaryTable(c: Comparison): string {
-  const volumes = projectedVolumes(c);
-  const head = ['Target', 'Kind', 'Accuracy', '95% CI', 'p50 ms', 'p95 ms', 'p99 ms', 'TTFT p50 ms', 'Tokens in / out', '$/request', '$/1M tokens', ...volumes.map((v) => `$/month @ ${count(v)}/day`), 'Break-even'];
+  const columns = summaryColumns(c);
+  const head = ['Target', 'Kind', ...columns.head, 'Break-even'];
   const rows = c.targets.map((t, i) => {
-    const cells = [
-      `${percent(t.accuracy.rate)} (${t.accuracy.k}/${t.accuracy.n})`,
-      `${percent(t.accuracy.low)} – ${percent(t.accuracy.high)}`,
-      ms(t.latency_ms.p50),
-      ms(t.latency_ms.p95),
-      ms(t.latency_ms.p99),
-      ms(t.ttft_ms_p50),
-      `${count(t.tokens.input)} / ${count(t.tokens.output)}`,
-      usd(t.usd_per_request),
-      usd(t.usd_per_1m_tokens),
-      ...volumes.map((v) => usd(t.monthly.find((m) => m.tokens_per_day === v)?.usd_per_month ?? null)),
-    ].map((s) => `<td>${esc(s)}</td>`);
+    const cells = columns.cells(t).map((s) => `<td>${esc(s)}</td>`);
     const name = `<td><span class="swatch" style="background:${color(i)}"></span>${esc(t.name)}<br><span class="note">${esc(t.model)}</span></td>`;
     return `<tr>${name}<td class="l">${esc(t.kind)}</td>${cells.join('')}<td class="l">${breakEvenText(t, esc)}</td></tr>`;
   });

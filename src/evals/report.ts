@@ -91,24 +91,33 @@ export function projectedVolumes(c: Comparison): number[] {
 
 export const MAX_DIFF_ITEMS = 50;
 
-export function reportMarkdown(c: Comparison): string {
+/**
+ * The summary table's figure columns (accuracy through monthly cost), formatted but not escaped: the Markdown and
+ * HTML reports add the name, kind and break-even columns around them in their own escaping.
+ */
+export function summaryColumns(c: Comparison): { head: string[]; cells: (t: ComparisonTarget) => string[] } {
   const volumes = projectedVolumes(c);
-  const head = ['Target', 'Kind', 'Accuracy', '95% CI', 'p50 ms', 'p95 ms', 'p99 ms', 'TTFT p50 ms', 'Tokens in / out', '$/request', '$/1M tokens', ...volumes.map((v) => `$/month @ ${count(v)}/day`), 'Break-even'];
-  const rows = c.targets.map((t) => [
-    `${md(t.name)} (${md(t.model)})`,
-    t.kind,
-    `${percent(t.accuracy.rate)} (${t.accuracy.k}/${t.accuracy.n})`,
-    `${percent(t.accuracy.low)} – ${percent(t.accuracy.high)}`,
-    ms(t.latency_ms.p50),
-    ms(t.latency_ms.p95),
-    ms(t.latency_ms.p99),
-    ms(t.ttft_ms_p50),
-    `${count(t.tokens.input)} / ${count(t.tokens.output)}`,
-    usd(t.usd_per_request),
-    usd(t.usd_per_1m_tokens),
-    ...volumes.map((v) => usd(t.monthly.find((m) => m.tokens_per_day === v)?.usd_per_month ?? null)),
-    breakEvenText(t, md),
-  ]);
+  return {
+    head: ['Accuracy', '95% CI', 'p50 ms', 'p95 ms', 'p99 ms', 'TTFT p50 ms', 'Tokens in / out', '$/request', '$/1M tokens', ...volumes.map((v) => `$/month @ ${count(v)}/day`)],
+    cells: (t) => [
+      `${percent(t.accuracy.rate)} (${t.accuracy.k}/${t.accuracy.n})`,
+      `${percent(t.accuracy.low)} – ${percent(t.accuracy.high)}`,
+      ms(t.latency_ms.p50),
+      ms(t.latency_ms.p95),
+      ms(t.latency_ms.p99),
+      ms(t.ttft_ms_p50),
+      `${count(t.tokens.input)} / ${count(t.tokens.output)}`,
+      usd(t.usd_per_request),
+      usd(t.usd_per_1m_tokens),
+      ...volumes.map((v) => usd(t.monthly.find((m) => m.tokens_per_day === v)?.usd_per_month ?? null)),
+    ],
+  };
+}
+
+export function reportMarkdown(c: Comparison): string {
+  const columns = summaryColumns(c);
+  const head = ['Target', 'Kind', ...columns.head, 'Break-even'];
+  const rows = c.targets.map((t) => [`${md(t.name)} (${md(t.model)})`, t.kind, ...columns.cells(t), breakEvenText(t, md)]);
   const table = [head, head.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
   const out = [
     `# Eval: ${md(c.suite.name)}`,

@@ -61,7 +61,7 @@ export const adminCommands: Command[] = [
     options: { 'vllm-url': { type: 'string' }, 'agent-url': { type: 'string' } },
     async run(ctx, [pool, name], v) {
       // The token is read from the environment, not a flag, so it stays out of shell history and process lists.
-      const token = process.env.LORAPLANE_AGENT_TOKEN;
+      const token = ctx.env.LORAPLANE_AGENT_TOKEN;
       if (!token) throw new CliError('set LORAPLANE_AGENT_TOKEN to the agent token', EXIT.badInput);
       const res = await ctx.api.json('POST', `/serving/pools/${encodeURIComponent(pool ?? '')}/replicas`, { name, vllm_url: str(v['vllm-url']), agent_url: str(v['agent-url']), agent_token: token });
       return { json: res, text: `replica ${name} added to ${pool}` };

@@ -48,7 +48,7 @@ export const evalCommands: Command[] = [
     },
     async run(ctx, [name], v) {
       // A provider key comes from the environment, never a flag (shell history, process lists).
-      const apiKey = process.env.LORAPLANE_TARGET_API_KEY;
+      const apiKey = ctx.env.LORAPLANE_TARGET_API_KEY;
       const body = Object.fromEntries(Object.entries({
         name, kind: str(v.kind), model: str(v.model), base_url: str(v['base-url']), api_key: str(v.kind) === 'api' ? apiKey : undefined,
         pool: str(v.pool), adapter: str(v.adapter), version: num(v.version, 'version'), concurrency: num(v.concurrency, 'concurrency'),

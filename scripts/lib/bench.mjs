@@ -1,0 +1,32 @@
+// What the benchmark scripts (bench-jobs, bench-serving, bench-evals) share: flags, logging to stderr, running a
+// build step, a free port, and the p50 summary they print. Each script prints its own figures on stdout.
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** `--name=value` as a number, or `def`. */
+export const arg = (name, def) => Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? def);
+export const log = (line) => console.error(`[bench] ${line}`);
+
+/** Runs a command in the repository to its end (e.g. tsc); rejects on a non-zero exit. */
+export function run(bin, args, env) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, args, { cwd: ROOT, env, stdio: ['ignore', 'inherit', 'inherit'] });
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${bin} ${args.join(' ')} exited ${code}`))));
+  });
+}
+
+export async function freePort() {
+  const server = net.createServer();
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address();
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+export const p50 = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+export const fmt = (xs) => `p50 ${p50(xs).toFixed(0)} ms (min ${Math.min(...xs).toFixed(0)}, max ${Math.max(...xs).toFixed(0)})`;
