@@ -117,16 +117,18 @@ function stepFeatures(ctx, state) {
   group(cross);
   group([mix(TAG.prefix, state.hash), mix(mix(TAG.last, state.last), state.t)]);
   const copy = [];
+  const votes = [];
   ctx.words.forEach((word, i) => {
     if (!state.matching[i]) return;
     const next = state.t < word.bytes.length ? word.bytes[state.t] : EOS;
+    votes.push(next);
     // Before the first byte every word matches, and "copy some word" says nothing: only the word's context (shape and
     // the word before it) may vote then. Once the answer is under way, the matching words are the ones being copied.
     if (state.t > 0) copy.push(mix(mix(TAG.copy, word.shape), next));
     copy.push(mix(mix(mix(TAG.copyPrev, word.shape), word.prev), next), mix(mix(mix(TAG.copyNext, word.shape), word.next), next));
   });
   group(copy, state.t > 0 ? 1 : COPY_START_WEIGHT);
-  return { idx: Int32Array.from(idx), val: Float64Array.from(val) };
+  return { idx: Int32Array.from(idx), val: Float64Array.from(val), votes: Int32Array.from(votes) };
 }
 
 /** The step features of every position of a known answer (teacher forcing), ending with the one that predicts EOS. */

@@ -87,11 +87,21 @@ function getBaseWeights() {
  * lm_head's bias: printable ASCII is e^2 times likelier than other bytes, and the end token likely enough that base
  * answers are a dozen characters of noise, not 64 bytes of control characters. Still at chance on any task.
  */
-const BASE_BIAS = Float64Array.from({ length: V }, (_, id) => (id === EOS ? 4 : id >= 0x20 && id < 0x7f ? 2 : 0));
+const BASE_BIAS = Float64Array.from({ length: V }, (_, id) => (id === EOS ? 3 : id >= 0x20 && id < 0x7f ? 2 : 0));
+/**
+ * The base model's one skill, as small language models have it: copying. Each input word the answer so far is a
+ * prefix of votes for its next byte (or the end), COPY_PRIOR shared among the voters. So the base answers with some
+ * word of its input, whichever its noise favours: at chance on a task, but a start DPO can rank answers from.
+ */
+const COPY_PRIOR = 8;
 
 /** W0 x + bias for a sparse x. */
 function baseLogits(x) {
   const out = Float64Array.from(BASE_BIAS);
+  if (x.votes && x.votes.length > 0) {
+    const each = COPY_PRIOR / x.votes.length;
+    for (let k = 0; k < x.votes.length; k++) out[x.votes[k]] += each;
+  }
   for (let k = 0; k < x.idx.length; k++) {
     const row = baseRow(x.idx[k]);
     const xv = x.val[k];
