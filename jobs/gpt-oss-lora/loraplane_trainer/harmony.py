@@ -130,7 +130,8 @@ def to_harmony_preference(row):
             n = len(row["input"]["messages"])
             field = f"{key}[0]{err.field[len(f'messages[{n}]'):]}" if err.field.startswith(f"messages[{n}]") else f"input.{err.field}"
             raise RowError(field, err.problem) from err
-    if chats[0][-1] == chats[1][-1]:
+    answer = lambda m: (m["content"].strip(), m.get("thinking"))  # noqa: E731
+    if answer(chats[0][-1]) == answer(chats[1][-1]):
         raise RowError("non_preferred_output", "preferred_output and non_preferred_output are the same answer: there is nothing to prefer")
     return chats
 
