@@ -293,7 +293,9 @@ export class ServingService {
   private async compatibleVersion(projectId: string, pool: ServingPool, adapter: string, version: number) {
     const v = await this.prisma.adapterVersion.findFirst({ where: { projectId, version, deletedAt: null, adapter: { name: adapter, projectId } } });
     if (!v) throw notFound('adapter version', `${adapter}@v${version}`, 'version');
-    assertCompatible(pool, { label: `${adapter}@v${version}`, baseModel: v.baseModel, rank: v.rank, targetModules: v.targetModules, peftConfig: v.peftConfig });
+    const weights = this.catalog.find(pool.baseModel)?.weights;
+    const limits = { ...pool, baseRevision: weights?.source === 'builtin' ? weights.ref : undefined };
+    assertCompatible(limits, { label: `${adapter}@v${version}`, baseModel: v.baseModel, rank: v.rank, targetModules: v.targetModules, peftConfig: v.peftConfig });
     return v;
   }
 
