@@ -1,6 +1,7 @@
 import { BullModule } from '@nestjs/bullmq';
 import { DynamicModule, Module } from '@nestjs/common';
 import { JobRunner } from './job-runner';
+import { JobStopper } from './job-stopper';
 import { JobState } from './job-state';
 import { JobsController } from './jobs.controller';
 import { JobsService } from './jobs.service';
@@ -31,6 +32,7 @@ export class TrainingModule {
         GpuHostsService,
         PlacementService,
         JobRunner,
+        JobStopper,
         ...(opts.worker ? [trainingProcessorClass(opts)] : []),
       ],
       exports: [TrainingRuntimes, ModelCatalog],

@@ -2,6 +2,7 @@ import { Config } from '../../src/config/config';
 import { placementGpus, readPlacement } from '../../src/training/placement/job-placement';
 import { DockerRuntime } from '../../src/training/runtime/docker-runtime';
 import { TrainingRuntimes } from '../../src/training/runtime/training-runtimes';
+import { presignSecondsForTraining } from '../../src/training/job-runner';
 import { PrismaService } from '../../src/db/prisma.service';
 
 describe('job placement and the runtime resolver', () => {
@@ -30,5 +31,22 @@ describe('job placement and the runtime resolver', () => {
     expect(remote.name).toBe('docker (gpu-1)');
     expect(await runtimes.forJob({ placement: placed })).toBe(remote);
     expect(remote).not.toBe(local);
+  });
+});
+
+describe('presigned URLs of a training job', () => {
+  const base = { DATABASE_URL: 'postgresql://x@h/db', REDIS_URL: 'redis://h', S3_BUCKET: 'bucket', SECRETS_KEY: '0'.repeat(64) };
+
+  it('outlive the wall-clock limit plus the stop grace (the default 24 h limit gets 25 h URLs, not the 6 h default TTL)', () => {
+    const config = Config.fromEnv(base);
+    expect(config.env.PRESIGN_TTL_SECONDS).toBe(6 * 3600);
+    expect(presignSecondsForTraining(config)).toBe(24 * 3600 + 30 + 3600);
+    expect(presignSecondsForTraining(config)).toBeGreaterThan(config.env.TRAINING_TIMEOUT_SECONDS + config.env.TRAINING_STOP_GRACE_SECONDS);
+  });
+
+  it("refuses a limit that S3's 7-day cap on presigned URLs could not cover", () => {
+    const week = 7 * 24 * 3600;
+    expect(presignSecondsForTraining(Config.fromEnv({ ...base, TRAINING_TIMEOUT_SECONDS: String(week - 3600 - 30) }))).toBe(week);
+    expect(() => Config.fromEnv({ ...base, TRAINING_TIMEOUT_SECONDS: String(week - 3600) })).toThrow(/TRAINING_TIMEOUT_SECONDS: at most 601170.*7 days/);
   });
 });
