@@ -62,6 +62,8 @@ export const envSchema = z.object({
   DOCKER_SOCKET: z.string().default('/var/run/docker.sock'),
   /** Docker network mode for training containers; `host` lets them reach an S3 server on loopback. */
   TRAINING_NETWORK: z.string().default('bridge'),
+  /** Longest a single Docker API call may take (a stop adds its grace period); a hung engine is then retried. */
+  DOCKER_CALL_TIMEOUT_MS: int(100).default(30_000),
   TINY_LORA_IMAGE: z.string().default('loraplane/tiny-lora:dev'),
   GPT_OSS_IMAGE: z.string().default('loraplane/gpt-oss-lora:latest'),
   TRAINING_TIMEOUT_SECONDS: int(1).default(24 * 3600),
@@ -168,6 +170,14 @@ export function parseEnv(env: Record<string, string | undefined>): Env {
   }
   if (result.success && result.data.LORAPLANE_MODE === 'production' && !result.data.SECRETS_KEY) {
     issues.push('SECRETS_KEY: required in production (64 hex characters; e.g. `openssl rand -hex 32`)');
+  }
+  if (result.success) {
+    // A trainer's presigned URLs must last to its wall-clock limit (plus the stop grace and an hour to upload), and
+    // S3 refuses SigV4 presigned URLs valid for more than 7 days.
+    const { TRAINING_TIMEOUT_SECONDS: limit, TRAINING_STOP_GRACE_SECONDS: grace } = result.data;
+    if (limit + grace + 3600 > 7 * 24 * 3600) {
+      issues.push(`TRAINING_TIMEOUT_SECONDS: at most ${7 * 24 * 3600 - 3600 - grace} (with TRAINING_STOP_GRACE_SECONDS=${grace}): a trainer's presigned URLs must outlive it, and S3 caps them at 7 days`);
+    }
   }
   if (!result.success || issues.length > 0) throw new ConfigError(issues);
   const data = result.data;

@@ -11,7 +11,6 @@ import { CostEstimate, estimateCost } from './job-cost';
 import { hyperparametersInput, loraInput, ResolvedHyperparameters, resolveHyperparameters } from './hyperparameters';
 import { eventRow, JobState, TERMINAL } from './job-state';
 import { BaseModel, ModelCatalog } from './model-catalog';
-import { DockerEngines } from './placement/docker-engines';
 import { GpuSpec } from './placement/gpu-hosts.service';
 import { TrainingQueue } from './training.queue';
 
@@ -62,7 +61,6 @@ export class JobsService {
     private readonly catalog: ModelCatalog,
     private readonly state: JobState,
     private readonly queue: TrainingQueue,
-    private readonly engines: DockerEngines,
     private readonly config: Config,
   ) {}
 
@@ -107,7 +105,6 @@ export class JobsService {
     }
     const { model, methodType, training, validation, hp, estimate } = await this.plan(projectId, body);
     const id = newId.job();
-    const { learning_rate: _lr, lora: _lora, ...openaiHp } = hp;
     let job: FineTuningJob;
     try {
       job = await this.prisma.$transaction(async (tx) => {
@@ -126,7 +123,8 @@ export class JobsService {
             suffix: body.suffix ?? null,
             seed: body.seed ?? Math.floor(Math.random() * 2 ** 31),
             hyperparameters: hp as unknown as Prisma.InputJsonValue,
-            method: { type: methodType, [methodType]: { hyperparameters: openaiHp } },
+            // The record above is the one copy of the numbers; the method column keeps only its type.
+            method: { type: methodType },
             metadata: body.metadata ?? undefined,
             integrations: (body.integrations ?? undefined) as Prisma.InputJsonValue | undefined,
             outputPrefix: `projects/${projectId}/jobs/${id}/`,
@@ -199,8 +197,10 @@ export class JobsService {
   }
 
   /**
-   * Cancelled at once in Postgres (the run then leaves it so); the container gets SIGTERM and, after the grace
-   * period, SIGKILL. Its GPUs are freed once it has stopped, so the next job never shares a GPU with it.
+   * Cancelled at once in Postgres (a run then leaves it so); the worker stops the workload (SIGTERM, then SIGKILL
+   * after the grace period) and frees its GPUs only once the stop is confirmed (job-stopper.ts). The API process
+   * touches no runtime: if the enqueue is lost, the worker's sweep finds a cancelled job still holding GPUs or a
+   * workload and enqueues the stop again.
    */
   async cancel(projectId: string, id: string): Promise<FineTuningJob> {
     const job = await this.get(projectId, id);
@@ -209,13 +209,7 @@ export class JobsService {
     }
     const cancelled = await this.state.transition(id, ['validating_files', 'queued', 'running'], 'cancelled', { message: 'The job was cancelled' }, { finishedAt: new Date() }, { keepGpus: true });
     if (!cancelled) return this.get(projectId, id); // it finished meanwhile: report what it is now
-    const containerId = cancelled.containerId;
-    if (containerId) {
-      const runtime = await this.engines.forJob(cancelled);
-      await runtime.stop(containerId, this.config.env.TRAINING_STOP_GRACE_SECONDS).catch((err) => this.logger.warn({ err, jobId: id }, 'could not stop the container'));
-    }
-    await this.prisma.gpuAllocation.deleteMany({ where: { jobId: id } });
-    await this.queue.wakeGpuWaiters().catch((err) => this.logger.warn({ err }, 'could not wake jobs waiting for GPUs'));
+    await this.queue.enqueue('job.stop', { jobId: id }).catch((err) => this.logger.warn({ err, jobId: id }, 'could not enqueue the stop; the sweep will'));
     return cancelled;
   }
 

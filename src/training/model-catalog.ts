@@ -4,6 +4,9 @@ import { z } from 'zod';
 import { DomainError } from '../common/domain-error';
 import { Config } from '../config/config';
 
+/** The limits every model shares live beside the trainer contract, which is compiled on its own (contract:schema). */
+export { HYPERPARAMETER_LIMITS } from './contract/hyperparameter-limits';
+
 export interface LoraLimits {
   maxRank: number;
   /** Modules a LoRA may target on this model (PEFT names). */

@@ -39,6 +39,7 @@ describe('parseEnv: defaults', () => {
       S3_CREATE_BUCKET: false,
       PRESIGN_TTL_SECONDS: 6 * 3600,
       ADAPTER_IMPORT_PREFIXES: ['imports/'],
+      DOCKER_CALL_TIMEOUT_MS: 30000,
       DOCKER_SOCKET: '/var/run/docker.sock',
       TRAINING_NETWORK: 'bridge',
       TINY_LORA_IMAGE: 'loraplane/tiny-lora:dev',

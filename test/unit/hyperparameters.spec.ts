@@ -1,7 +1,9 @@
 import { DomainError } from '../../src/common/domain-error';
 import { Config } from '../../src/config/config';
 import { fineTunedModelName } from '../../src/training/fine-tuned-model-name';
-import { hyperparametersInput, loraInput, resolveHyperparameters } from '../../src/training/hyperparameters';
+import { jobSpecSchema, loraSettingsSchema } from '../../src/training/contract/job-contract';
+import { hyperparametersInput, loraInput, readHyperparameters, resolveHyperparameters } from '../../src/training/hyperparameters';
+import { HYPERPARAMETER_LIMITS } from '../../src/training/model-catalog';
 import { ModelCatalog } from '../../src/training/model-catalog';
 
 const catalog = new ModelCatalog(
@@ -25,6 +27,7 @@ describe('resolveHyperparameters', () => {
   describe('"auto"', () => {
     it('resolves everything for tiny-lora from the model and the example count', () => {
       expect(resolveHyperparameters(tiny, 100, {}, {}, 'supervised')).toEqual({
+        method: 'supervised',
         batch_size: 8,
         learning_rate_multiplier: 1,
         n_epochs: 20, // ceil(2000 / 100)
@@ -193,5 +196,37 @@ describe('fineTunedModelName', () => {
   it("strips only a leading 'ftjob-' from the job id", () => {
     expect(fineTunedModelName('tiny-lora', 'acme', null, 'ftjob-ftjob-x')).toBe('ft:tiny-lora:acme::ftjob-x');
     expect(fineTunedModelName('tiny-lora', 'acme', null, 'legacy-ftjob-1')).toBe('ft:tiny-lora:acme::legacy-ftjob-1');
+  });
+});
+
+describe('the stored hyperparameter record', () => {
+  it('is parsed on every read: a record of the wrong shape is refused, not cast', () => {
+    const hp = resolveHyperparameters(tiny, 10, { beta: 0.3 }, {}, 'dpo');
+    expect(readHyperparameters({ hyperparameters: JSON.parse(JSON.stringify(hp)), method: { type: 'dpo' } })).toEqual(hp);
+    expect(() => readHyperparameters({ hyperparameters: { ...hp, batch_size: '8' }, method: { type: 'dpo' } })).toThrow(/batch_size/);
+    expect(() => readHyperparameters({ hyperparameters: { ...hp, lora: { ...hp.lora, dropout: 2 } }, method: null })).toThrow(/dropout/);
+  });
+
+  it('reads a record stored before it carried its method from the job\'s method column', () => {
+    const { method: _m, ...old } = resolveHyperparameters(tiny, 10, {}, {}, 'dpo');
+    expect(readHyperparameters({ hyperparameters: old, method: { type: 'dpo', dpo: { hyperparameters: {} } } }).method).toBe('dpo');
+  });
+
+  it('keeps beta for DPO (it reaches the trainer spec) and the API, record and contract share one set of limits', () => {
+    expect(resolveHyperparameters(tiny, 10, { beta: 0.5 }, {}, 'dpo').beta).toBe(0.5);
+    expect(resolveHyperparameters(tiny, 10, { beta: 0.5 }, {}, 'supervised').beta).toBeUndefined();
+    const specHp = jobSpecSchema.shape.hyperparameters;
+    expect(specHp.safeParse({ n_epochs: 1, batch_size: 1, learning_rate: 0.1, lora: { r: 8, alpha: 16, dropout: 0, target_modules: ['x'] }, beta: 0.5 }).success).toBe(true);
+    const max = HYPERPARAMETER_LIMITS.lora.dropoutMax;
+    for (const dropout of [max, max + 0.01]) {
+      const api = loraInput.safeParse({ dropout }).success;
+      const contract = loraSettingsSchema.safeParse({ r: 8, alpha: 16, dropout, target_modules: ['x'] }).success;
+      expect({ dropout, api, contract }).toEqual({ dropout, api: dropout <= max, contract: dropout <= max });
+    }
+    for (const batch_size of [HYPERPARAMETER_LIMITS.batchSize.max, HYPERPARAMETER_LIMITS.batchSize.max + 1]) {
+      const api = hyperparametersInput.safeParse({ batch_size }).success;
+      const contract = specHp.safeParse({ n_epochs: 1, batch_size, learning_rate: 0.1, lora: { r: 8, alpha: 16, dropout: 0, target_modules: ['x'] } }).success;
+      expect(api).toBe(contract);
+    }
   });
 });
