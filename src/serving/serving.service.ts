@@ -294,7 +294,9 @@ export class ServingService {
   private async compatibleVersion(projectId: string, pool: ServingPool, adapter: string, version: number) {
     const v = await this.prisma.adapterVersion.findFirst({ where: { projectId, version, deletedAt: null, adapter: { name: adapter, projectId } } });
     if (!v) throw notFound('adapter version', servedName(adapter, version), 'version');
-    assertCompatible(pool, { label: servedName(adapter, version), baseModel: v.baseModel, rank: v.rank, targetModules: v.targetModules, peftConfig: v.peftConfig });
+    const weights = this.catalog.find(pool.baseModel)?.weights;
+    const limits = { ...pool, baseRevision: weights?.source === 'builtin' ? weights.ref : undefined };
+    assertCompatible(limits, { label: servedName(adapter, version), baseModel: v.baseModel, rank: v.rank, targetModules: v.targetModules, peftConfig: v.peftConfig });
     return v;
   }
 

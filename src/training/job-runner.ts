@@ -165,7 +165,7 @@ export class JobRunner {
       model: { name: model.id, weights: model.weights.ref },
       method: ((job.method as { type?: string }).type ?? 'supervised') as 'supervised' | 'dpo',
       seed: job.seed,
-      hyperparameters: { n_epochs: hp.n_epochs, batch_size: hp.batch_size, learning_rate: hp.learning_rate, lora: hp.lora },
+      hyperparameters: { n_epochs: hp.n_epochs, batch_size: hp.batch_size, learning_rate: hp.learning_rate, ...(hp.beta !== undefined ? { beta: hp.beta } : {}), lora: hp.lora },
       data: {
         training_file: await fileRef(job.trainingFile),
         validation_file: job.validationFile ? await fileRef(job.validationFile) : null,
