@@ -8,6 +8,8 @@ import { Config } from './config/config';
 import { ConfigModule } from './config/config.module';
 import { DatasetsModule } from './datasets/datasets.module';
 import { EvalsModule } from './evals/evals.module';
+import { GatewayModule } from './gateway/gateway.module';
+import { TransportModule } from './serving/openai-http.client';
 import { DbModule } from './db/db.module';
 import { HealthController } from './health/health.controller';
 import { DocsController } from './openapi/docs.controller';
@@ -26,10 +28,12 @@ export class AppModule {
       imports: [
         ConfigModule.forConfig(config),
         DbModule,
+        TransportModule,
         StorageModule,
         DiscoveryModule,
         BullModule.forRoot({ connection: { url: config.env.REDIS_URL }, prefix: config.env.QUEUE_PREFIX }),
         ProjectsModule,
+        GatewayModule,
         DatasetsModule.register({ worker: config.runsWorker }),
         AdaptersModule,
         ServingModule.register({ worker: config.runsWorker }),
@@ -48,5 +52,13 @@ export class AppModule {
         { provide: APP_FILTER, useClass: ErrorFilter },
       ],
     };
+  }
+}
+
+/** The `gateway` role alone: keys, routes, transport. No queues, no object store, no API controllers. */
+@Module({})
+export class GatewayRoleModule {
+  static register(config: Config): DynamicModule {
+    return { module: GatewayRoleModule, imports: [ConfigModule.forConfig(config), DbModule, TransportModule, GatewayModule] };
   }
 }

@@ -12,6 +12,9 @@ import { SERVING_QUEUE, ServingQueue } from './serving.queue';
 import { ServingService } from './serving.service';
 import { VllmClient } from './vllm-client';
 import { WebhookOutboxModule } from '../webhooks/webhook-outbox.module';
+import { GatewayModule } from '../gateway/gateway.module';
+import { ModelsController } from '../gateway/models.controller';
+import { ModelsService } from '../gateway/models.service';
 
 /**
  * Serving pools, deployments, aliases (api) and the reconciler (worker role only). Promotions go through the evals
@@ -22,12 +25,13 @@ export class ServingModule {
   static register(opts: { worker: boolean }): DynamicModule {
     return {
       module: ServingModule,
-      imports: [BullModule.registerQueue({ name: SERVING_QUEUE }), WebhookOutboxModule],
-      controllers: [ServingController],
+      imports: [BullModule.registerQueue({ name: SERVING_QUEUE }), WebhookOutboxModule, GatewayModule],
+      controllers: [ServingController, ModelsController],
       providers: [
         ModelCatalog,
         SecretBox,
         ServingService,
+        ModelsService,
         ServingQueue,
         AgentClient,
         VllmClient,
