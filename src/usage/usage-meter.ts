@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { Config } from '../config/config';
 import { PrismaService } from '../db/prisma.service';
+import { Metrics } from '../metrics/metrics';
 
 /** One finished gateway request, as the gateway saw it. */
 export interface UsageEvent {
@@ -45,7 +46,7 @@ export class UsageMeter implements OnModuleInit, OnModuleDestroy {
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
 
-  constructor(private readonly prisma: PrismaService, private readonly config: Config) {}
+  constructor(private readonly prisma: PrismaService, private readonly config: Config, private readonly metrics: Metrics) {}
 
   onModuleInit() {
     this.timer = setInterval(() => void this.flush(), this.config.env.USAGE_FLUSH_INTERVAL_MS);
@@ -99,7 +100,9 @@ export class UsageMeter implements OnModuleInit, OnModuleDestroy {
           "inputTokens" = "UsageBucket"."inputTokens" + EXCLUDED."inputTokens",
           "outputTokens" = "UsageBucket"."outputTokens" + EXCLUDED."outputTokens",
           "latencyMsSum" = "UsageBucket"."latencyMsSum" + EXCLUDED."latencyMsSum"`;
+      this.metrics.usageFlushes.inc({ result: 'ok' });
     } catch (err) {
+      this.metrics.usageFlushes.inc({ result: 'failed' });
       // Put the counts back (merged with what came meanwhile) for the next flush.
       for (const [id, c] of batch) {
         const now = this.pending.get(id);

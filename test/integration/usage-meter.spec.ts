@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Config } from '../../src/config/config';
 import { PrismaService } from '../../src/db/prisma.service';
+import { Metrics } from '../../src/metrics/metrics';
 import { UsageEvent, UsageMeter } from '../../src/usage/usage-meter';
 import { UsageService } from '../../src/usage/usage.service';
 import { testEnv } from '../support/app';
@@ -13,6 +14,7 @@ describe('UsageMeter and UsageService (Postgres)', () => {
   const config = Config.fromEnv(testEnv({ USAGE_FLUSH_INTERVAL_MS: '5000' }));
   const prisma = new PrismaService(config);
   const service = new UsageService(prisma);
+  const metrics = new Metrics();
   const projectId = `proj_${randomBytes(6).toString('hex')}`;
   const t0 = Date.UTC(2026, 10, 30, 23, 58, 30); // two minutes before a day boundary
   const ev = (over: Partial<UsageEvent>): UsageEvent => ({
@@ -22,8 +24,8 @@ describe('UsageMeter and UsageService (Postgres)', () => {
   afterAll(() => prisma.$disconnect());
 
   it('adds what two replicas counted into the same rows and sums them per group', async () => {
-    const a = new UsageMeter(prisma, config);
-    const b = new UsageMeter(prisma, config);
+    const a = new UsageMeter(prisma, config, metrics);
+    const b = new UsageMeter(prisma, config, metrics);
     a.record(ev({}));
     a.record(ev({ inputTokens: 5, outputTokens: 5, latencyMs: 300 }));
     b.record(ev({ apiKeyId: 'key_b' }));
@@ -62,10 +64,11 @@ describe('UsageMeter and UsageService (Postgres)', () => {
         return typeof value === 'function' ? value.bind(target) : value;
       },
     });
-    const meter = new UsageMeter(flaky, config);
+    const meter = new UsageMeter(flaky, config, metrics);
     const other = `${projectId}_flaky`;
     meter.record(ev({ projectId: other }));
     await meter.flush(); // fails: nothing written, nothing lost
+    expect(await metrics.registry.getSingleMetricAsString('loraplane_usage_flushes_total')).toMatch(/result="failed"\} 1$/m);
     expect((await service.usage(other, { ...window, groupBy: [] }))[0].requests).toBe(0);
     meter.record(ev({ projectId: other, outputTokens: 8 }));
     await meter.flush();
@@ -73,7 +76,7 @@ describe('UsageMeter and UsageService (Postgres)', () => {
   });
 
   it('flushes on a graceful stop', async () => {
-    const meter = new UsageMeter(prisma, config);
+    const meter = new UsageMeter(prisma, config, metrics);
     meter.onModuleInit();
     const other = `${projectId}_stop`;
     meter.record(ev({ projectId: other }));
