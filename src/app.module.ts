@@ -15,9 +15,12 @@ import { HealthController } from './health/health.controller';
 import { DocsController } from './openapi/docs.controller';
 import { OpenApiBuilder } from './openapi/openapi.builder';
 import { ProjectsModule } from './projects/projects.module';
+import { LimitsModule } from './limits/limits.module';
+import { MetricsModule } from './metrics/metrics.module';
 import { ServingModule } from './serving/serving.module';
 import { StorageModule } from './storage/storage.module';
 import { TrainingModule } from './training/training.module';
+import { UsageModule } from './usage/usage.module';
 import { WebhooksModule } from './webhooks/webhooks.module';
 
 @Module({})
@@ -34,6 +37,9 @@ export class AppModule {
         BullModule.forRoot({ connection: { url: config.env.REDIS_URL }, prefix: config.env.QUEUE_PREFIX }),
         ProjectsModule,
         GatewayModule,
+        LimitsModule,
+        UsageModule,
+        MetricsModule.register({ worker: config.runsWorker, http: config.runsApi }),
         DatasetsModule.register({ worker: config.runsWorker }),
         AdaptersModule,
         ServingModule.register({ worker: config.runsWorker }),

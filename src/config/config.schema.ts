@@ -144,6 +144,19 @@ export const envSchema = z.object({
   /** Evals: time limit of one call to a target (a reasoning model can think for minutes). */
   EVAL_REQUEST_TIMEOUT_MS: int(100).default(300_000),
 
+  /**
+   * Gateway usage is counted in memory and added to Postgres this often (and at a graceful stop): a process killed
+   * with -9 loses at most this window of usage. At most 5 s.
+   */
+  USAGE_FLUSH_INTERVAL_MS: int(100, 5000).default(5000),
+  /**
+   * Prometheus metrics at GET /metrics. METRICS_PORT: served on that port alone, without a token (keep the port
+   * off the public network). METRICS_TOKEN: served on PORT (every role; the worker then listens on PORT for it) to
+   * `Authorization: Bearer <token>`. Neither: no /metrics.
+   */
+  METRICS_PORT: int(0, 65535).optional(),
+  METRICS_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
+
   MAX_UPLOAD_BYTES: int(1).default(512 * 1024 * 1024),
   MAX_LINE_BYTES: int(1024).default(4 * 1024 * 1024),
   MIN_TRAINING_EXAMPLES: int(1).default(10),

@@ -2,6 +2,7 @@ import { BullModule } from '@nestjs/bullmq';
 import { DynamicModule, Module } from '@nestjs/common';
 import { SecretBox } from '../common/secret-box';
 import { ModelCatalog } from '../training/model-catalog';
+import { AdapterStats } from './adapter-stats';
 import { AgentClient } from './agent-client';
 import { EvalPromotionGate } from '../evals/eval-promotion-gate';
 import { PromotionGate } from './promotion-gate';
@@ -36,9 +37,11 @@ export class ServingModule {
         AgentClient,
         VllmClient,
         Reconciler,
+        AdapterStats,
         { provide: PromotionGate, useClass: EvalPromotionGate },
         ...(opts.worker ? [ServingProcessor] : []),
       ],
+      exports: [AdapterStats],
     };
   }
 }

@@ -6,6 +6,7 @@ import { PrismaService } from '../db/prisma.service';
 import { AliasAction, Prisma, ServingPool } from '../generated/prisma/client';
 import { ModelCatalog } from '../training/model-catalog';
 import { WebhookOutbox } from '../webhooks/webhook-outbox';
+import { AdapterStats } from './adapter-stats';
 import { assertCompatible } from './preflight';
 import { PromotionGate } from './promotion-gate';
 import { ServingQueue } from './serving.queue';
@@ -31,10 +32,19 @@ export interface AddReplica {
   agentToken: string;
 }
 
+/** Exactly one of the two: a canary by replicas or by requests (percent, 0-100). */
+export interface CanarySplit {
+  replicas?: number;
+  requestShare?: number;
+}
+
 export interface Move {
   actor: string;
   reason?: string;
 }
+
+type ObservedAdapters = { adapters?: { name: string; version: string; state: string }[] } | null;
+const immutableState = (observed: unknown, name: string) => (observed as ObservedAdapters)?.adapters?.find((x) => x.name === name)?.state ?? 'pending';
 
 const DEFAULT_PROBE = 'Hello! In one sentence, what can you help me with?';
 
@@ -55,6 +65,7 @@ export class ServingService {
     private readonly gate: PromotionGate,
     private readonly queue: ServingQueue,
     private readonly outbox: WebhookOutbox,
+    private readonly stats: AdapterStats,
   ) {}
 
   async createPool(projectId: string, input: CreatePool): Promise<ServingPool> {
@@ -165,17 +176,27 @@ export class ServingService {
       const from = await tx.adapterVersion.findUniqueOrThrow({ where: { id: alias.versionId } });
       await tx.alias.update({
         where: { id: alias.id },
-        data: { versionId: v.id, previousVersionId: alias.versionId === v.id ? alias.previousVersionId : alias.versionId, canaryVersionId: null, canaryReplicas: 0 },
+        data: { versionId: v.id, previousVersionId: alias.versionId === v.id ? alias.previousVersionId : alias.versionId, canaryVersionId: null, canaryReplicas: 0, canaryRequestShare: null },
       });
       await this.record(tx, { id: alias.id, projectId, pool: pool.name, adapter }, 'rollout', from.version, v.version, move);
     });
     return this.aliasView(projectId, poolName, adapter);
   }
 
-  /** Serve a candidate version under the alias on the first `replicas` replicas of the pool; the rest keep the alias's version. */
-  async canary(projectId: string, poolName: string, adapter: string, version: number, replicas: number, move: Move) {
+  /**
+   * A canary of a candidate version, by replicas (the alias serves it on the first `replicas` replicas of the pool,
+   * the rest keep the alias's version) or by requests (every replica keeps the alias's version and loads the
+   * candidate under its immutable name; the gateway sends `requestShare` % of the alias's requests there, sticky per
+   * user or session).
+   */
+  async canary(projectId: string, poolName: string, adapter: string, version: number, split: CanarySplit, move: Move) {
     const pool = await this.getPool(projectId, poolName);
-    if (replicas >= pool.replicas.length) {
+    const replicas = split.replicas ?? 0;
+    const requestShare = split.requestShare ?? null;
+    if ((split.replicas === undefined) === (requestShare === null)) {
+      throw new DomainError('invalid_request', 'Give exactly one of replicas (a canary by replicas) and request_share (a canary by requests)', split.replicas === undefined ? 'replicas' : 'request_share');
+    }
+    if (split.replicas !== undefined && replicas >= pool.replicas.length) {
       throw new DomainError('invalid_request', `A canary takes fewer replicas than the pool has (${pool.replicas.length}); to serve it everywhere, roll it out`, 'replicas');
     }
     const v = await this.compatibleVersion(projectId, pool, adapter, version);
@@ -183,9 +204,9 @@ export class ServingService {
       const alias = await this.lockAlias(tx, pool.id, v.adapterId, adapter);
       if (alias.versionId === v.id) throw new DomainError('invalid_request', `Alias '${adapter}' already serves v${version} everywhere`, 'version');
       await this.ensureDeployed(tx, pool, v.id);
-      await tx.alias.update({ where: { id: alias.id }, data: { canaryVersionId: v.id, canaryReplicas: replicas } });
+      await tx.alias.update({ where: { id: alias.id }, data: { canaryVersionId: v.id, canaryReplicas: replicas, canaryRequestShare: requestShare } });
       const from = await tx.adapterVersion.findUniqueOrThrow({ where: { id: alias.versionId } });
-      await this.record(tx, { id: alias.id, projectId, pool: pool.name, adapter }, 'canary', from.version, v.version, move, replicas);
+      await this.record(tx, { id: alias.id, projectId, pool: pool.name, adapter }, 'canary', from.version, v.version, move, { replicas, requestShare });
     });
     return this.aliasView(projectId, poolName, adapter);
   }
@@ -203,7 +224,7 @@ export class ServingService {
     await this.changeDesired(pool.id, async (tx) => {
       const alias = await this.lockAlias(tx, pool.id, a.adapterId, adapter);
       if (alias.canaryVersionId !== candidate.id) throw new DomainError('invalid_state', `The canary of '${adapter}' changed meanwhile; look again`, 'adapter_name');
-      await tx.alias.update({ where: { id: alias.id }, data: { versionId: candidate.id, previousVersionId: alias.versionId, canaryVersionId: null, canaryReplicas: 0 } });
+      await tx.alias.update({ where: { id: alias.id }, data: { versionId: candidate.id, previousVersionId: alias.versionId, canaryVersionId: null, canaryReplicas: 0, canaryRequestShare: null } });
       await this.record(tx, { id: alias.id, projectId, pool: pool.name, adapter }, 'promote', current.version, candidate.version, move);
     });
     return this.aliasView(projectId, poolName, adapter);
@@ -222,7 +243,7 @@ export class ServingService {
       const current = await tx.adapterVersion.findUniqueOrThrow({ where: { id: alias.versionId } });
       if (alias.canaryVersionId) {
         const canary = await tx.adapterVersion.findUniqueOrThrow({ where: { id: alias.canaryVersionId } });
-        await tx.alias.update({ where: { id: alias.id }, data: { canaryVersionId: null, canaryReplicas: 0 } });
+        await tx.alias.update({ where: { id: alias.id }, data: { canaryVersionId: null, canaryReplicas: 0, canaryRequestShare: null } });
         await this.record(tx, { id: alias.id, projectId, pool: pool.name, adapter }, 'rollback', canary.version, current.version, move);
         return;
       }
@@ -259,9 +280,17 @@ export class ServingService {
         canary: serves === alias.canaryVersionId,
         state: observed && observed.version === want ? observed.state : 'pending',
         error: observed && observed.version === want ? (observed.error ?? null) : null,
+        // A canary by requests is called by its immutable name on every replica: whether it is loaded here.
+        canary_state: alias.canaryRequestShare !== null && alias.canaryVersionId ? immutableState(r.observed, `${adapter}@v${versions.get(alias.canaryVersionId)}`) : null,
       };
     });
     return { pool, alias, versions, replicas };
+  }
+
+  /** The alias view with what the gateways measured per version and replica over the last `minutes` minutes. */
+  async aliasFigures(projectId: string, poolName: string, adapter: string, minutes: number) {
+    const state = await this.aliasView(projectId, poolName, adapter);
+    return { state, minutes, figures: await this.stats.window(state.pool.id, adapter, minutes) };
   }
 
   // --- helpers ---------------------------------------------------------------------------------------------------
@@ -325,11 +354,13 @@ export class ServingService {
     fromVersion: number | null,
     toVersion: number,
     move: Move,
-    canaryReplicas?: number,
+    canary?: { replicas: number; requestShare: number | null },
   ) {
     const { projectId } = alias;
+    const canaryReplicas = canary?.requestShare === null ? canary.replicas : null;
+    const canaryRequestShare = canary?.requestShare ?? null;
     await tx.aliasEvent.create({
-      data: { id: newId.aliasEvent(), aliasId: alias.id, projectId, action, fromVersion, toVersion, canaryReplicas: canaryReplicas ?? null, actor: move.actor, reason: move.reason ?? null },
+      data: { id: newId.aliasEvent(), aliasId: alias.id, projectId, action, fromVersion, toVersion, canaryReplicas, canaryRequestShare, actor: move.actor, reason: move.reason ?? null },
     });
     await this.outbox.record(tx, projectId, 'adapter.alias.moved', {
       pool: alias.pool,
@@ -337,7 +368,8 @@ export class ServingService {
       action,
       from_version: fromVersion,
       to_version: toVersion,
-      canary_replicas: canaryReplicas ?? null,
+      canary_replicas: canaryReplicas,
+      canary_request_share: canaryRequestShare,
       actor: move.actor,
       reason: move.reason ?? null,
     });
