@@ -9,6 +9,7 @@ import { ConfigModule } from './config/config.module';
 import { DatasetsModule } from './datasets/datasets.module';
 import { EvalsModule } from './evals/evals.module';
 import { DbModule } from './db/db.module';
+import { NetModule } from './common/net/net.module';
 import { HealthController } from './health/health.controller';
 import { DocsController } from './openapi/docs.controller';
 import { OpenApiBuilder } from './openapi/openapi.builder';
@@ -26,6 +27,7 @@ export class AppModule {
       imports: [
         ConfigModule.forConfig(config),
         DbModule,
+        NetModule,
         StorageModule,
         DiscoveryModule,
         BullModule.forRoot({ connection: { url: config.env.REDIS_URL }, prefix: config.env.QUEUE_PREFIX }),

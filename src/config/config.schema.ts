@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseCidr } from '../common/net/address-ranges';
 import { priceTable } from '../evals/prices';
 
 /**
@@ -89,10 +90,22 @@ export const envSchema = z.object({
   AGENT_TIMEOUT_MS: int(100).default(10_000),
 
   /**
-   * Webhook targets that resolve to loopback, private, link-local or unspecified addresses are refused (at create
-   * and at every delivery) unless this is true: a URL must not reach into the network loraplane runs in.
+   * Loopback and private networks (comma-separated CIDRs or addresses) that tenants' URLs may reach: eval and judge
+   * targets, serving replicas, webhooks. Link-local and cloud metadata addresses are refused whatever this says.
+   * `none`: no private network at all. Unset: loopback in dev mode (local replicas, the tests), none in production.
    */
-  WEBHOOKS_ALLOW_PRIVATE_TARGETS: bool.default(false),
+  ALLOWED_PRIVATE_NETWORKS: z
+    .string()
+    .transform((v, ctx) => {
+      if (v.trim() === 'none') return [];
+      try {
+        return v.split(',').filter((p) => p.trim() !== '').map(parseCidr);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    })
+    .optional(),
   /** First retry delay of a webhook delivery; doubles after each failed attempt. */
   WEBHOOK_RETRY_BASE_MS: int(10).default(5000),
   /** Attempts per delivery (the first included) before it is marked failed. */
@@ -139,6 +152,11 @@ export const envSchema = z.object({
   /** How often the worker looks for expired uploads. */
   UPLOAD_SWEEP_INTERVAL_SECONDS: int(1).default(60),
   UPLOAD_MAX_PART_BYTES: int(1).default(64 * 1024 * 1024),
+  /**
+   * Uploads API: the lease of a complete, renewed every third of it while the file is assembled. A complete whose
+   * process died holds the upload at most this long; then a retried complete, or the sweep once expired, takes over.
+   */
+  UPLOAD_COMPLETE_LEASE_SECONDS: int(5, 3600).default(120),
   /** The largest file the Uploads API assembles (OpenAI's limit is 8 GB). */
   UPLOAD_MAX_BYTES: int(1).default(8 * 1024 * 1024 * 1024),
 });

@@ -1,3 +1,4 @@
+import { Cidr, parseCidr } from '../common/net/address-ranges';
 import { Env, parseEnv } from './config.schema';
 
 /** The validated configuration, injected by class token. Construct with `Config.fromEnv(process.env)` at start. */
@@ -11,5 +12,9 @@ export class Config {
   get isDev() { return this.env.LORAPLANE_MODE === 'dev'; }
   get runsApi() { return this.env.LORAPLANE_ROLE !== 'worker'; }
   get runsWorker() { return this.env.LORAPLANE_ROLE !== 'api'; }
+  /** ALLOWED_PRIVATE_NETWORKS, or its default: loopback in dev mode, nothing in production. */
+  get allowedPrivateNetworks(): Cidr[] {
+    return this.env.ALLOWED_PRIVATE_NETWORKS ?? (this.isDev ? ['127.0.0.0/8', '::1/128'].map(parseCidr) : []);
+  }
   get publicUrl() { return this.env.PUBLIC_URL ?? `http://localhost:${this.env.PORT}`; }
 }

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { refusedCause, TargetGuard } from '../common/net/target-guard';
 import { Config } from '../config/config';
 
 /** Where and how to call one target: an OpenAI-compatible `/chat/completions` and the request's shape. */
@@ -77,7 +78,7 @@ const toUsage = (u: UsageBody | null | undefined): ChatAnswer['usage'] =>
 export class ChatTargetClient {
   private readonly timeoutMs: number;
 
-  constructor(config: Config) {
+  constructor(config: Config, private readonly guard: TargetGuard) {
     this.timeoutMs = config.env.EVAL_REQUEST_TIMEOUT_MS;
   }
 
@@ -101,18 +102,23 @@ export class ChatTargetClient {
         headers: { 'content-type': 'application/json', ...(endpoint.apiKey ? { authorization: `Bearer ${endpoint.apiKey}` } : {}) },
         body: JSON.stringify(body),
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+        dispatcher: this.guard.dispatcher,
       });
     } catch (err) {
       if (signal?.aborted) throw err;
+      const refused = refusedCause(err);
+      if (refused) throw new ChatCallError(`${endpoint.model}: ${refused.message}`, null, false, null, { cause: err });
       throw new ChatCallError(`${endpoint.model}: ${timeout.aborted ? `no answer within ${this.timeoutMs} ms` : `request failed: ${(err as Error).message}`}`, null, true, null, { cause: err });
     }
     if (!res.ok) {
       const text = await res.text().catch(() => '');
-      let message = text.slice(0, 300);
+      // Only an OpenAI error envelope's message is shown: whatever else answered (an internal service behind an
+      // allowed network, a proxy's page) is not echoed to the tenant.
+      let message = 'the answer is not an OpenAI error object';
       try {
-        message = (JSON.parse(text) as { error?: { message?: string } }).error?.message ?? message;
+        message = String((JSON.parse(text) as { error?: { message?: unknown } }).error?.message ?? message).slice(0, 300);
       } catch {
-        // not JSON (a proxy's HTML page): keep the start of the text
+        // not JSON: the generic sentence above
       }
       const retryable = res.status === 429 || res.status === 408 || res.status >= 500;
       throw new ChatCallError(`${endpoint.model} answered ${res.status}: ${message}`, res.status, retryable, retryAfterMs(res.headers));

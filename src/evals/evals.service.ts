@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DomainError, notFound } from '../common/domain-error';
 import { newId } from '../common/ids';
+import { TargetGuard } from '../common/net/target-guard';
 import { SecretBox } from '../common/secret-box';
 import { PrismaService } from '../db/prisma.service';
 import { EvalRun, EvalTarget, EvalTargetKind, Prisma } from '../generated/prisma/client';
@@ -54,6 +55,7 @@ export class EvalsService {
     private readonly secrets: SecretBox,
     private readonly queue: EvalsQueue,
     private readonly items: SuiteItems,
+    private readonly guard: TargetGuard,
   ) {}
 
   async createTarget(projectId: string, input: CreateTarget): Promise<EvalTarget> {
@@ -80,10 +82,12 @@ export class EvalsService {
       if (reasoning && input.temperature !== undefined && input.temperature !== null) {
         throw new DomainError('invalid_request', `'${input.model}' is a reasoning model: it does not accept 'temperature'`, 'temperature');
       }
+      const baseUrl = input.baseUrl ?? OPENAI_URL;
+      await this.guard.assertAllowed(baseUrl, 'base_url');
       return this.prisma.evalTarget.create({
         data: {
           ...common,
-          baseUrl: input.baseUrl ?? OPENAI_URL,
+          baseUrl,
           model: input.model,
           apiKeySealed: input.apiKey ? this.secrets.seal(input.apiKey) : null,
           reasoning,

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { refusedCause, TargetGuard } from '../common/net/target-guard';
 import { Config } from '../config/config';
 
 /** The desired-state document of adapters/agent (see adapters/README.md). */
@@ -27,7 +28,7 @@ export class AgentCallFailed extends Error {
 export class AgentClient {
   private readonly timeoutMs: number;
 
-  constructor(config: Config) {
+  constructor(config: Config, private readonly guard: TargetGuard) {
     this.timeoutMs = config.env.AGENT_TIMEOUT_MS;
   }
 
@@ -47,18 +48,21 @@ export class AgentClient {
         headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(this.timeoutMs),
+        dispatcher: this.guard.dispatcher,
       });
     } catch (err) {
       const e = err as Error & { cause?: { code?: string } };
-      throw new AgentCallFailed(`agent ${method} ${route}: ${e.name === 'TimeoutError' ? `no answer within ${this.timeoutMs} ms` : (e.cause?.code ?? e.message)}`, null);
+      const why = refusedCause(err)?.message ?? (e.name === 'TimeoutError' ? `no answer within ${this.timeoutMs} ms` : (e.cause?.code ?? e.message));
+      throw new AgentCallFailed(`agent ${method} ${route}: ${why}`, null);
     }
     const text = await res.text();
     if (!res.ok) {
-      let message = text.slice(0, 300);
+      // Only the agent's own error envelope is shown (replica errors reach the tenant): never another service's body.
+      let message = 'the answer is not an agent error object';
       try {
-        message = (JSON.parse(text) as { error?: { message?: string } }).error?.message ?? message;
+        message = String((JSON.parse(text) as { error?: { message?: unknown } }).error?.message ?? message).slice(0, 300);
       } catch {
-        // not JSON: keep the text
+        // not JSON: the generic sentence above
       }
       throw new AgentCallFailed(`agent ${method} ${route} answered ${res.status}: ${message}`, res.status);
     }

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DomainError, notFound } from '../common/domain-error';
 import { newId } from '../common/ids';
+import { TargetGuard } from '../common/net/target-guard';
 import { SecretBox } from '../common/secret-box';
 import { PrismaService } from '../db/prisma.service';
 import { AliasAction, Prisma, ServingPool } from '../generated/prisma/client';
@@ -54,6 +55,7 @@ export class ServingService {
     private readonly gate: PromotionGate,
     private readonly queue: ServingQueue,
     private readonly outbox: WebhookOutbox,
+    private readonly guard: TargetGuard,
   ) {}
 
   async createPool(projectId: string, input: CreatePool): Promise<ServingPool> {
@@ -101,6 +103,8 @@ export class ServingService {
     if (pool.replicas.some((r) => r.name === input.name)) {
       throw new DomainError('invalid_request', `Pool '${poolName}' already has a replica named '${input.name}'`, 'name');
     }
+    await this.guard.assertAllowed(input.vllmUrl, 'vllm_url');
+    await this.guard.assertAllowed(input.agentUrl, 'agent_url');
     const replica = await this.prisma.replica.create({
       data: {
         id: newId.replica(),

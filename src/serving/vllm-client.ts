@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { TargetGuard } from '../common/net/target-guard';
 import { Config } from '../config/config';
 
 export interface ProbeAnswer {
@@ -15,7 +16,7 @@ export interface ProbeAnswer {
 export class VllmClient {
   private readonly timeoutMs: number;
 
-  constructor(config: Config) {
+  constructor(config: Config, private readonly guard: TargetGuard) {
     this.timeoutMs = config.env.AGENT_TIMEOUT_MS;
   }
 
@@ -26,8 +27,10 @@ export class VllmClient {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ model, messages: [{ role: 'user', content: prompt }], temperature: 0, max_tokens: 32, logprobs: true, top_logprobs: 5 }),
       signal: AbortSignal.timeout(this.timeoutMs),
+      dispatcher: this.guard.dispatcher,
     });
-    if (!res.ok) throw new Error(`vLLM answered ${res.status} for model ${model}: ${(await res.text()).slice(0, 200)}`);
+    // The status only: the body of whatever answered at a tenant's URL is not shown back.
+    if (!res.ok) throw new Error(`vLLM answered ${res.status} for model ${model}`);
     const body = (await res.json()) as {
       choices: { message: { content: string | null }; logprobs?: { content?: { top_logprobs?: { token: string; logprob: number }[] }[] } | null }[];
     };

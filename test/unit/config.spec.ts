@@ -51,7 +51,6 @@ describe('parseEnv: defaults', () => {
       RECONCILE_INTERVAL_MS: 5000,
       AGENT_TIMEOUT_MS: 10_000,
       TASK_RETRY_DELAY_MS: 2000,
-      WEBHOOKS_ALLOW_PRIVATE_TARGETS: false,
       WEBHOOK_RETRY_BASE_MS: 5000,
       WEBHOOK_MAX_ATTEMPTS: 8,
       WEBHOOK_TIMEOUT_MS: 10_000,
@@ -66,6 +65,7 @@ describe('parseEnv: defaults', () => {
       UPLOAD_TTL_SECONDS: 3600,
       UPLOAD_SWEEP_INTERVAL_SECONDS: 60,
       UPLOAD_MAX_PART_BYTES: 64 * 1024 * 1024,
+      UPLOAD_COMPLETE_LEASE_SECONDS: 120,
       UPLOAD_MAX_BYTES: 8 * 1024 * 1024 * 1024,
     });
     // Optional variables without a default stay absent rather than becoming '' or null.
@@ -153,7 +153,8 @@ describe('parseEnv: errors name every offending variable at once', () => {
     ['MAX_UPLOAD_BYTES', '0'],
     ['MAX_LINE_BYTES', '1023'],
     ['MIN_TRAINING_EXAMPLES', '0'],
-    ['WEBHOOKS_ALLOW_PRIVATE_TARGETS', 'yes'],
+    ['ALLOWED_PRIVATE_NETWORKS', '10.0.0.0/33'],
+    ['ALLOWED_PRIVATE_NETWORKS', 'intranet'],
     ['WEBHOOK_MAX_ATTEMPTS', '0'],
     ['WEBHOOK_MAX_ATTEMPTS', '51'],
     ['WEBHOOK_TIMEOUT_MS', '99'],
