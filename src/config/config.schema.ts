@@ -139,6 +139,17 @@ export const envSchema = z.object({
   /** Evals: time limit of one call to a target (a reasoning model can think for minutes). */
   EVAL_REQUEST_TIMEOUT_MS: int(100).default(300_000),
 
+  /** Fair use: the job priority a project key may set is -N..N; admin keys set -100..100. */
+  PROJECT_PRIORITY_MAX: int(0, 100).default(10),
+  /** Per-project quotas (README "Fair use"): GPU jobs validating/queued/running at once. */
+  QUOTA_GPU_JOBS: int(0).default(4),
+  QUOTA_POOLS: int(0).default(10),
+  /** Replicas of all the project's pools together. */
+  QUOTA_REPLICAS: int(0).default(32),
+  QUOTA_EVAL_TARGETS: int(0).default(50),
+  /** Bytes of files kept (datasets not deleted) plus what pending uploads declared. */
+  QUOTA_STORED_BYTES: int(0).default(100 * 1024 * 1024 * 1024),
+
   MAX_UPLOAD_BYTES: int(1).default(512 * 1024 * 1024),
   MAX_LINE_BYTES: int(1024).default(4 * 1024 * 1024),
   MIN_TRAINING_EXAMPLES: int(1).default(10),

@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { DomainError, invalid, notFound } from '../common/domain-error';
 import { Config } from '../config/config';
 import { PrismaService } from '../db/prisma.service';
+import { Quotas } from '../projects/quotas';
 import { Dataset, Prisma, Upload, UploadPart } from '../generated/prisma/client';
 import { ObjectStore } from '../storage/object-store';
 import { DatasetsService, FilePurpose, invalidFileError } from './datasets.service';
@@ -38,6 +39,7 @@ export class UploadsService {
     private readonly store: ObjectStore,
     private readonly config: Config,
     private readonly datasets: DatasetsService,
+    private readonly quotas: Quotas,
   ) {}
 
   async create(projectId: string, input: { bytes: number; filename: string; mimeType: string; purpose: FilePurpose }): Promise<UploadWithFile> {
@@ -45,6 +47,7 @@ export class UploadsService {
     if (input.bytes > env.UPLOAD_MAX_BYTES) {
       throw new DomainError('invalid_request', `'bytes' is ${input.bytes}; the largest upload is ${env.UPLOAD_MAX_BYTES} bytes`, 'bytes');
     }
+    await this.quotas.assertStoredBytes(projectId, input.bytes, 'bytes');
     const id = uploadId();
     const row = await this.prisma.upload.create({
       data: {

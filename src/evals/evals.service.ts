@@ -3,6 +3,7 @@ import { DomainError, notFound } from '../common/domain-error';
 import { newId } from '../common/ids';
 import { TargetGuard } from '../common/net/target-guard';
 import { SecretBox } from '../common/secret-box';
+import { Quotas } from '../projects/quotas';
 import { PrismaService } from '../db/prisma.service';
 import { EvalRun, EvalTarget, EvalTargetKind, Prisma } from '../generated/prisma/client';
 import { EvalsQueue } from './evals.queue';
@@ -56,12 +57,14 @@ export class EvalsService {
     private readonly queue: EvalsQueue,
     private readonly items: SuiteItems,
     private readonly guard: TargetGuard,
+    private readonly quotas: Quotas,
   ) {}
 
   async createTarget(projectId: string, input: CreateTarget): Promise<EvalTarget> {
     if (await this.prisma.evalTarget.findUnique({ where: { projectId_name: { projectId, name: input.name } } })) {
       throw new DomainError('invalid_request', `An eval target named '${input.name}' already exists in this project`, 'name');
     }
+    await this.quotas.assertEvalTargets(projectId);
     const common = {
       id: newId.evalTarget(),
       projectId,

@@ -66,6 +66,12 @@ describe('parseEnv: defaults', () => {
       UPLOAD_SWEEP_INTERVAL_SECONDS: 60,
       UPLOAD_MAX_PART_BYTES: 64 * 1024 * 1024,
       UPLOAD_COMPLETE_LEASE_SECONDS: 120,
+      PROJECT_PRIORITY_MAX: 10,
+      QUOTA_GPU_JOBS: 4,
+      QUOTA_POOLS: 10,
+      QUOTA_REPLICAS: 32,
+      QUOTA_EVAL_TARGETS: 50,
+      QUOTA_STORED_BYTES: 100 * 1024 * 1024 * 1024,
       UPLOAD_MAX_BYTES: 8 * 1024 * 1024 * 1024,
     });
     // Optional variables without a default stay absent rather than becoming '' or null.
