@@ -11,12 +11,14 @@ import { EvalsModule } from './evals/evals.module';
 import { GatewayModule } from './gateway/gateway.module';
 import { TransportModule } from './serving/openai-http.client';
 import { DbModule } from './db/db.module';
+import { NetModule } from './common/net/net.module';
 import { HealthController } from './health/health.controller';
 import { DocsController } from './openapi/docs.controller';
 import { OpenApiBuilder } from './openapi/openapi.builder';
 import { ProjectsModule } from './projects/projects.module';
 import { LimitsModule } from './limits/limits.module';
 import { MetricsModule } from './metrics/metrics.module';
+import { QuotasModule } from './projects/quotas';
 import { ServingModule } from './serving/serving.module';
 import { StorageModule } from './storage/storage.module';
 import { TrainingModule } from './training/training.module';
@@ -32,6 +34,8 @@ export class AppModule {
         ConfigModule.forConfig(config),
         DbModule,
         TransportModule,
+        NetModule,
+        QuotasModule,
         StorageModule,
         DiscoveryModule,
         BullModule.forRoot({ connection: { url: config.env.REDIS_URL }, prefix: config.env.QUEUE_PREFIX }),

@@ -18,6 +18,15 @@ export const errorCodes = {
   /** A promotion gate (e.g. a required eval) was not met; the alias did not move. */
   gate_not_met: { status: 400, type: 'invalid_request_error' },
   payload_too_large: { status: 413, type: 'invalid_request_error' },
+  /**
+   * Per-project quotas (README "Fair use"): 403, not 429, since waiting does not help by itself (the SDK retries
+   * 429). One code per limit, so a client knows which one it met.
+   */
+  quota_gpu_jobs: { status: 403, type: 'insufficient_quota' },
+  quota_pools: { status: 403, type: 'insufficient_quota' },
+  quota_replicas: { status: 403, type: 'insufficient_quota' },
+  quota_eval_targets: { status: 403, type: 'insufficient_quota' },
+  quota_stored_bytes: { status: 403, type: 'insufficient_quota' },
   unauthorized: { status: 401, type: 'invalid_request_error' },
   forbidden: { status: 403, type: 'permission_error' },
   not_found: { status: 404, type: 'invalid_request_error' },

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseCidr } from '../common/net/address-ranges';
 import { priceTable } from '../evals/prices';
 
 /**
@@ -107,10 +108,22 @@ export const envSchema = z.object({
   GATEWAY_REPLICA_BACKOFF_MS: int(0).default(2000),
 
   /**
-   * Webhook targets that resolve to loopback, private, link-local or unspecified addresses are refused (at create
-   * and at every delivery) unless this is true: a URL must not reach into the network loraplane runs in.
+   * Loopback and private networks (comma-separated CIDRs or addresses) that tenants' URLs may reach: eval and judge
+   * targets, serving replicas, webhooks. Link-local and cloud metadata addresses are refused whatever this says.
+   * `none`: no private network at all. Unset: loopback in dev mode (local replicas, the tests), none in production.
    */
-  WEBHOOKS_ALLOW_PRIVATE_TARGETS: bool.default(false),
+  ALLOWED_PRIVATE_NETWORKS: z
+    .string()
+    .transform((v, ctx) => {
+      if (v.trim() === 'none') return [];
+      try {
+        return v.split(',').filter((p) => p.trim() !== '').map(parseCidr);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    })
+    .optional(),
   /** First retry delay of a webhook delivery; doubles after each failed attempt. */
   WEBHOOK_RETRY_BASE_MS: int(10).default(5000),
   /** Attempts per delivery (the first included) before it is marked failed. */
@@ -156,6 +169,16 @@ export const envSchema = z.object({
    */
   METRICS_PORT: int(0, 65535).optional(),
   METRICS_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
+  /** Fair use: the job priority a project key may set is -N..N; admin keys set -100..100. */
+  PROJECT_PRIORITY_MAX: int(0, 100).default(10),
+  /** Per-project quotas (README "Fair use"): GPU jobs validating/queued/running at once. */
+  QUOTA_GPU_JOBS: int(0).default(4),
+  QUOTA_POOLS: int(0).default(10),
+  /** Replicas of all the project's pools together. */
+  QUOTA_REPLICAS: int(0).default(32),
+  QUOTA_EVAL_TARGETS: int(0).default(50),
+  /** Bytes of files kept (datasets not deleted) plus what pending uploads declared. */
+  QUOTA_STORED_BYTES: int(0).default(100 * 1024 * 1024 * 1024),
 
   MAX_UPLOAD_BYTES: int(1).default(512 * 1024 * 1024),
   MAX_LINE_BYTES: int(1024).default(4 * 1024 * 1024),
@@ -170,6 +193,11 @@ export const envSchema = z.object({
   /** How often the worker looks for expired uploads. */
   UPLOAD_SWEEP_INTERVAL_SECONDS: int(1).default(60),
   UPLOAD_MAX_PART_BYTES: int(1).default(64 * 1024 * 1024),
+  /**
+   * Uploads API: the lease of a complete, renewed every third of it while the file is assembled. A complete whose
+   * process died holds the upload at most this long; then a retried complete, or the sweep once expired, takes over.
+   */
+  UPLOAD_COMPLETE_LEASE_SECONDS: int(5, 3600).default(120),
   /** The largest file the Uploads API assembles (OpenAI's limit is 8 GB). */
   UPLOAD_MAX_BYTES: int(1).default(8 * 1024 * 1024 * 1024),
 });

@@ -5,6 +5,7 @@ import { newId } from '../common/ids';
 import { PageQuery } from '../common/http/pagination';
 import { Config } from '../config/config';
 import { PrismaService } from '../db/prisma.service';
+import { Quotas } from '../projects/quotas';
 import { Dataset, Prisma } from '../generated/prisma/client';
 import { ObjectStore } from '../storage/object-store';
 import { ModelCatalog } from '../training/model-catalog';
@@ -73,6 +74,7 @@ export class DatasetsService {
     private readonly config: Config,
     private readonly catalog: ModelCatalog,
     private readonly queue: DatasetsQueue,
+    private readonly quotas: Quotas,
   ) {}
 
   /**
@@ -133,6 +135,14 @@ export class DatasetsService {
   /** Registers a staged upload for the native API: an invalid file is kept as an `invalid` dataset with its report. */
   async register(staged: StagedUpload, purpose: FilePurpose): Promise<Dataset> {
     const { report } = staged;
+    // Identical bytes already kept take no more room; anything new counts against the project's stored bytes.
+    const twin = await this.prisma.dataset.findUnique({ where: { projectId_sha256: { projectId: staged.projectId, sha256: staged.sha256 } } });
+    if (!twin || twin.deletedAt) {
+      await this.quotas.assertStoredBytes(staged.projectId, staged.bytes, 'file').catch(async (err: unknown) => {
+        await this.discard(staged);
+        throw err;
+      });
+    }
     let created: Dataset;
     try {
       created = await this.prisma.dataset.create({

@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { DomainError, invalid, notFound } from '../common/domain-error';
 import { Config } from '../config/config';
 import { PrismaService } from '../db/prisma.service';
+import { Quotas } from '../projects/quotas';
 import { Dataset, Prisma, Upload, UploadPart } from '../generated/prisma/client';
 import { ObjectStore } from '../storage/object-store';
 import { DatasetsService, FilePurpose, invalidFileError } from './datasets.service';
@@ -13,6 +14,14 @@ export type UploadWithFile = Upload & { file: Dataset | null };
 
 const uploadId = () => `upload_${randomBytes(12).toString('base64url')}`;
 const partId = () => `part_${randomBytes(12).toString('base64url')}`;
+const leaseId = () => randomBytes(9).toString('base64url');
+
+/** Who holds an upload (a complete, a cancel, the sweep) and until when. */
+interface Lease {
+  id: string;
+  /** Set once a renewal found the lease gone (it lapsed and another holder took over). */
+  lost: boolean;
+}
 
 /**
  * OpenAI's Uploads API. Each part is streamed to its own S3 object (no part is buffered, any size, any order); a part
@@ -30,6 +39,7 @@ export class UploadsService {
     private readonly store: ObjectStore,
     private readonly config: Config,
     private readonly datasets: DatasetsService,
+    private readonly quotas: Quotas,
   ) {}
 
   async create(projectId: string, input: { bytes: number; filename: string; mimeType: string; purpose: FilePurpose }): Promise<UploadWithFile> {
@@ -37,6 +47,7 @@ export class UploadsService {
     if (input.bytes > env.UPLOAD_MAX_BYTES) {
       throw new DomainError('invalid_request', `'bytes' is ${input.bytes}; the largest upload is ${env.UPLOAD_MAX_BYTES} bytes`, 'bytes');
     }
+    await this.quotas.assertStoredBytes(projectId, input.bytes, 'bytes');
     const id = uploadId();
     const row = await this.prisma.upload.create({
       data: {
@@ -66,12 +77,20 @@ export class UploadsService {
     const upload = await this.pending(projectId, id);
     const pid = partId();
     const key = `${upload.s3Prefix}${pid}`;
-    const max = this.config.env.UPLOAD_MAX_PART_BYTES;
+    // A part may not take the upload past the bytes it declared: what the parts already hold leaves this much room.
+    const room = Number(upload.bytes) - (await this.storedBytes(this.prisma, id));
+    const partMax = this.config.env.UPLOAD_MAX_PART_BYTES;
+    const max = Math.min(partMax, room);
+    const tooLarge = () =>
+      max === partMax
+        ? new DomainError('payload_too_large', `A part may be at most ${partMax} bytes`, 'data')
+        : new DomainError('payload_too_large', `The upload was created with bytes=${upload.bytes}; its parts may hold ${room} more bytes`, 'data');
+    if (room <= 0) throw tooLarge();
     let bytes = 0;
     const counter = new Transform({
       transform(chunk: Buffer, _e, done) {
         bytes += chunk.length;
-        if (bytes > max) done(new DomainError('payload_too_large', `A part may be at most ${max} bytes`, 'data'));
+        if (bytes > max) done(tooLarge());
         else done(null, chunk);
       },
     });
@@ -81,8 +100,12 @@ export class UploadsService {
       if (bytes === 0) throw invalid('The part is empty', 'data');
       // The upload may have been cancelled, completed or expired while the bytes arrived: the row insert checks.
       return await this.prisma.$transaction(async (tx) => {
-        const rows = await tx.$queryRaw<{ status: string; completing: boolean }[]>`SELECT status, completing FROM "Upload" WHERE id = ${id} FOR UPDATE`;
-        if (rows[0]?.status !== 'pending' || rows[0].completing) throw notPending(id, rows[0]?.status ?? 'gone');
+        const rows = await tx.$queryRaw<{ status: string; leaseUntil: Date | null }[]>`SELECT status, "leaseUntil" FROM "Upload" WHERE id = ${id} FOR UPDATE`;
+        if (rows[0]?.status !== 'pending' || leased(rows[0].leaseUntil)) throw notPending(id, rows[0]?.status ?? 'gone');
+        // Parts sent side by side each saw the same room; under the row lock the total is checked for real.
+        if ((await this.storedBytes(tx, id)) + bytes > Number(upload.bytes)) {
+          throw new DomainError('payload_too_large', `The upload was created with bytes=${upload.bytes}; this part would take its parts past it`, 'data');
+        }
         return tx.uploadPart.create({ data: { id: pid, uploadId: id, bytes: BigInt(bytes), s3Key: key } });
       });
     } catch (err) {
@@ -103,8 +126,9 @@ export class UploadsService {
    * refuses such a file); a failure of S3 midway leaves the upload pending so the complete can be retried.
    */
   async complete(projectId: string, id: string, partIds: string[], md5?: string): Promise<UploadWithFile> {
-    const upload = await this.claim(projectId, id);
-    if (upload.status === 'completed') return this.get(projectId, id);
+    const { upload, lease } = await this.claim(projectId, id);
+    if (!lease) return this.get(projectId, id);
+    const renew = setInterval(() => void this.renew(id, lease), (this.config.env.UPLOAD_COMPLETE_LEASE_SECONDS * 1000) / 3);
     let released = false;
     try {
       const parts = await this.prisma.uploadPart.findMany({ where: { uploadId: id } });
@@ -135,40 +159,50 @@ export class UploadsService {
       if (!staged.report.valid) {
         await this.datasets.discard(staged);
         const error = invalidFileError(upload.filename, staged.report);
-        await this.finish(id, 'cancelled', null, { message: error.message, ...error.details });
+        await this.finish(id, lease, 'cancelled', null, { message: error.message, ...error.details });
         released = true;
         throw error;
       }
       const dataset = await this.datasets.register(staged, upload.purpose as FilePurpose);
-      await this.finish(id, 'completed', dataset.id, null);
+      await this.finish(id, lease, 'completed', dataset.id, null);
       released = true;
       return this.get(projectId, id);
     } finally {
-      if (!released) await this.prisma.upload.update({ where: { id }, data: { completing: false } });
+      clearInterval(renew);
+      if (!released) await this.release(id, lease);
     }
   }
 
   async cancel(projectId: string, id: string): Promise<UploadWithFile> {
-    const upload = await this.claim(projectId, id);
-    if (upload.status !== 'pending') {
-      throw new DomainError('invalid_state', `Upload ${id} is ${upload.status}; only a pending upload can be cancelled`, 'upload_id');
+    const { upload, lease } = await this.claim(projectId, id);
+    if (!lease) throw new DomainError('invalid_state', `Upload ${id} is ${upload.status}; only a pending upload can be cancelled`, 'upload_id');
+    try {
+      await this.finish(id, lease, 'cancelled', null, null);
+    } catch (err) {
+      await this.release(id, lease);
+      throw err;
     }
-    await this.finish(id, 'cancelled', null, null);
     return this.get(projectId, id);
   }
 
-  /** Expires every pending upload past its time (parts deleted by prefix); returns how many. */
+  /**
+   * Expires every pending upload past its time (parts deleted by prefix); returns how many. One whose complete
+   * crashed is among them once that complete's lease lapsed.
+   */
   async sweepExpired(now = new Date()): Promise<number> {
-    const due = await this.prisma.upload.findMany({ where: { status: 'pending', completing: false, expiresAt: { lt: now } }, select: { id: true } });
+    const due = await this.prisma.upload.findMany({
+      where: { status: 'pending', expiresAt: { lt: now }, OR: [{ leaseUntil: null }, { leaseUntil: { lt: now } }] },
+      select: { id: true },
+    });
     let n = 0;
     for (const { id } of due) {
-      const claimed = await this.prisma.upload.updateMany({ where: { id, status: 'pending', completing: false }, data: { completing: true } });
-      if (claimed.count === 0) continue;
+      const lease = await this.takeLease(id);
+      if (!lease) continue;
       try {
-        await this.finish(id, 'expired', null, null);
+        await this.finish(id, lease, 'expired', null, null);
         n++;
       } catch (err) {
-        await this.prisma.upload.update({ where: { id }, data: { completing: false } });
+        await this.release(id, lease);
         throw err;
       }
     }
@@ -176,47 +210,83 @@ export class UploadsService {
   }
 
   /**
-   * Takes the upload for a complete or cancel (compare-and-set on `completing`), so two cannot run at once. A finished
-   * upload is returned as is; an expired one is expired on the spot.
+   * Takes the upload's lease for a complete or cancel, so two cannot run at once. A completed upload comes back
+   * without a lease (a retried complete answers with it); an expired one is expired on the spot.
    */
-  private async claim(projectId: string, id: string): Promise<Upload> {
+  private async claim(projectId: string, id: string): Promise<{ upload: Upload; lease: Lease | null }> {
     const upload = await this.prisma.upload.findFirst({ where: { id, projectId } });
     if (!upload) throw notFound('upload', id, 'upload_id');
     if (upload.status !== 'pending') {
-      if (upload.status === 'completed') return upload;
+      if (upload.status === 'completed') return { upload, lease: null };
       throw notPending(id, upload.status, upload.error);
     }
-    const claimed = await this.prisma.upload.updateMany({ where: { id, status: 'pending', completing: false }, data: { completing: true } });
-    if (claimed.count === 0) {
+    const lease = await this.takeLease(id);
+    if (!lease) {
       const now = await this.prisma.upload.findUniqueOrThrow({ where: { id } });
-      if (now.status === 'completed') return now;
+      if (now.status === 'completed') return { upload: now, lease: null };
       throw new DomainError('invalid_state', `Upload ${id} is being completed or cancelled by another request`, 'upload_id');
     }
     if (upload.expiresAt.getTime() < Date.now()) {
-      await this.finish(id, 'expired', null, null);
+      await this.finish(id, lease, 'expired', null, null);
       throw notPending(id, 'expired');
     }
-    return upload;
+    return { upload, lease };
   }
 
-  /** Deletes the part objects (by prefix) and rows, then records the final status; the upload must be claimed. */
-  private async finish(id: string, status: 'completed' | 'cancelled' | 'expired', fileId: string | null, error: Record<string, unknown> | null) {
+  /** Compare-and-set: the lease is free, or its holder let it lapse (crashed). */
+  private async takeLease(id: string): Promise<Lease | null> {
+    const now = new Date();
+    const lease: Lease = { id: leaseId(), lost: false };
+    const { count } = await this.prisma.upload.updateMany({
+      where: { id, status: 'pending', OR: [{ leaseUntil: null }, { leaseUntil: { lt: now } }] },
+      data: { leaseId: lease.id, leaseUntil: this.leaseEnd() },
+    });
+    return count === 1 ? lease : null;
+  }
+
+  private async renew(id: string, lease: Lease): Promise<boolean> {
+    const { count } = await this.prisma.upload.updateMany({ where: { id, leaseId: lease.id }, data: { leaseUntil: this.leaseEnd() } });
+    if (count === 0) lease.lost = true;
+    return count === 1;
+  }
+
+  private async release(id: string, lease: Lease): Promise<void> {
+    await this.prisma.upload.updateMany({ where: { id, leaseId: lease.id }, data: { leaseId: null, leaseUntil: null } });
+  }
+
+  private leaseEnd(): Date {
+    return new Date(Date.now() + this.config.env.UPLOAD_COMPLETE_LEASE_SECONDS * 1000);
+  }
+
+  /**
+   * Deletes the part objects (by prefix) and rows, then records the final status, while holding the lease. A holder
+   * that lost it (it stalled past the lease and another took over) stops before deleting anything.
+   */
+  private async finish(id: string, lease: Lease, status: 'completed' | 'cancelled' | 'expired', fileId: string | null, error: Record<string, unknown> | null) {
+    if (lease.lost || !(await this.renew(id, lease))) throw leaseLost(id);
     const upload = await this.prisma.upload.findUniqueOrThrow({ where: { id } });
     const keys = (await this.store.list(upload.s3Prefix)).map((o) => o.key);
     if (keys.length) await this.store.delete(keys);
-    await this.prisma.$transaction([
-      this.prisma.uploadPart.deleteMany({ where: { uploadId: id } }),
-      this.prisma.upload.update({
-        where: { id },
-        data: { status, fileId, completing: false, error: error === null ? Prisma.JsonNull : (error as Prisma.InputJsonValue) },
-      }),
-    ]);
+    await this.prisma.$transaction(async (tx) => {
+      const { count } = await tx.upload.updateMany({
+        where: { id, leaseId: lease.id },
+        data: { status, fileId, leaseId: null, leaseUntil: null, error: error === null ? Prisma.JsonNull : (error as Prisma.InputJsonValue) },
+      });
+      if (count === 0) throw leaseLost(id);
+      await tx.uploadPart.deleteMany({ where: { uploadId: id } });
+    });
+  }
+
+  private async storedBytes(db: Pick<PrismaService, 'uploadPart'>, id: string): Promise<number> {
+    const sum = await db.uploadPart.aggregate({ where: { uploadId: id }, _sum: { bytes: true } });
+    return Number(sum._sum.bytes ?? 0n);
   }
 
   private async pending(projectId: string, id: string): Promise<Upload> {
     const upload = await this.prisma.upload.findFirst({ where: { id, projectId } });
     if (!upload) throw notFound('upload', id, 'upload_id');
-    if (upload.status !== 'pending' || upload.completing) throw notPending(id, upload.completing ? 'being completed' : upload.status, upload.error);
+    const busy = leased(upload.leaseUntil);
+    if (upload.status !== 'pending' || busy) throw notPending(id, busy ? 'being completed' : upload.status, upload.error);
     if (upload.expiresAt.getTime() < Date.now()) throw notPending(id, 'expired');
     return upload;
   }
@@ -251,6 +321,12 @@ export class UploadsService {
     }
   }
 }
+
+/** A lease that has not lapsed: its holder is (presumably) still at work. */
+const leased = (until: Date | null) => until !== null && until.getTime() > Date.now();
+
+const leaseLost = (id: string) =>
+  new DomainError('invalid_state', `Upload ${id} was taken over by another request while this one stalled; retry the complete to see its result`, 'upload_id');
 
 function notPending(id: string, status: string, error?: unknown): DomainError {
   return new DomainError('invalid_state', `Upload ${id} is ${status}; it no longer accepts parts or completion`, 'upload_id', {

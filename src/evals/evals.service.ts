@@ -1,7 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { DomainError, notFound } from '../common/domain-error';
 import { newId } from '../common/ids';
+import { TargetGuard } from '../common/net/target-guard';
 import { SecretBox } from '../common/secret-box';
+import { Quotas } from '../projects/quotas';
 import { PrismaService } from '../db/prisma.service';
 import { EvalRun, EvalTarget, EvalTargetKind, Prisma } from '../generated/prisma/client';
 import { EvalsQueue } from './evals.queue';
@@ -55,12 +57,15 @@ export class EvalsService {
     private readonly secrets: SecretBox,
     private readonly queue: EvalsQueue,
     private readonly items: SuiteItems,
+    private readonly guard: TargetGuard,
+    private readonly quotas: Quotas,
   ) {}
 
   async createTarget(projectId: string, input: CreateTarget): Promise<EvalTarget> {
     if (await this.prisma.evalTarget.findUnique({ where: { projectId_name: { projectId, name: input.name } } })) {
       throw new DomainError('invalid_request', `An eval target named '${input.name}' already exists in this project`, 'name');
     }
+    await this.quotas.assertEvalTargets(projectId);
     const common = {
       id: newId.evalTarget(),
       projectId,
@@ -81,10 +86,12 @@ export class EvalsService {
       if (reasoning && input.temperature !== undefined && input.temperature !== null) {
         throw new DomainError('invalid_request', `'${input.model}' is a reasoning model: it does not accept 'temperature'`, 'temperature');
       }
+      const baseUrl = input.baseUrl ?? OPENAI_URL;
+      await this.guard.assertAllowed(baseUrl, 'base_url');
       return this.prisma.evalTarget.create({
         data: {
           ...common,
-          baseUrl: input.baseUrl ?? OPENAI_URL,
+          baseUrl,
           model: input.model,
           apiKeySealed: input.apiKey ? this.secrets.seal(input.apiKey) : null,
           reasoning,

@@ -6,6 +6,7 @@ import { newId, randomId } from '../common/ids';
 import { PrismaService } from '../db/prisma.service';
 
 export const KEY_PREFIX = 'lp_';
+export const BOOTSTRAP_KEY_NAME = 'bootstrap (LORAPLANE_API_KEY)';
 
 /** Keys are 32 random base62 characters (~190 bits), so sha256 without a salt is a sound way to store them. */
 export function hashKey(key: string): string {
@@ -43,12 +44,24 @@ export class ApiKeysService {
     return { id: row.id, name: row.name, key, prefix: row.prefix, scopes: row.scopes, createdAt: row.createdAt };
   }
 
-  /** Registers a key chosen by the operator (LORAPLANE_API_KEY); a no-op when it is already there. */
-  async ensure(projectId: string, name: string, scopes: string[], key: string): Promise<void> {
-    await this.prisma.apiKey.upsert({
-      where: { hash: hashKey(key) },
-      update: { revokedAt: null },
-      create: { id: newId.apiKey(), projectId, name, prefix: key.slice(0, 8), hash: hashKey(key), scopes },
+  /**
+   * Registers the operator's key (LORAPLANE_API_KEY) and revokes every earlier bootstrap key, in one transaction.
+   * A revoked key stays revoked: restarting with it does not bring it back (rotate by setting a new value).
+   */
+  async ensureBootstrap(projectId: string, key: string): Promise<{ revokedBefore: boolean; rotatedOut: number }> {
+    const hash = hashKey(key);
+    return this.prisma.$transaction(async (tx) => {
+      const existing = await tx.apiKey.findUnique({ where: { hash } });
+      if (!existing) {
+        await tx.apiKey.create({
+          data: { id: newId.apiKey(), projectId, name: BOOTSTRAP_KEY_NAME, prefix: key.slice(0, 8), hash, scopes: ['*'], bootstrap: true },
+        });
+      }
+      const { count } = await tx.apiKey.updateMany({
+        where: { bootstrap: true, revokedAt: null, hash: { not: hash } },
+        data: { revokedAt: new Date() },
+      });
+      return { revokedBefore: existing?.revokedAt != null, rotatedOut: count };
     });
   }
 
@@ -58,6 +71,12 @@ export class ApiKeysService {
       orderBy: { createdAt: 'asc' },
       select: { id: true, name: true, prefix: true, scopes: true, createdAt: true },
     });
+  }
+
+  /** An admin's revoke: any project's key, by id. */
+  async revokeAny(id: string): Promise<void> {
+    const { count } = await this.prisma.apiKey.updateMany({ where: { id, revokedAt: null }, data: { revokedAt: new Date() } });
+    if (count === 0) throw notFound('API key', id, 'key_id');
   }
 
   async revoke(projectId: string, id: string): Promise<void> {

@@ -31,6 +31,14 @@ export class ProjectsController {
     return { object: 'project', id: project.id, name: project.name, slug: project.slug, created_at: unix(project.createdAt), api_key: createdKeyView(apiKey) };
   }
 
+  @Delete('admin/api_keys/:key_id')
+  @RequireScope('admin')
+  @ApiDoc({ summary: "Revoke any project's API key (admin)", tags: ['admin'] })
+  async revokeAnyKey(@ZParam('key_id', z.string().min(1)) id: string) {
+    await this.keys.revokeAny(id);
+    return { object: 'api_key.deleted', id, deleted: true };
+  }
+
   @Get('project')
   @ApiDoc({ summary: 'The project of the calling API key', tags: ['projects'] })
   async current(@ProjectId() projectId: string) {

@@ -45,7 +45,9 @@ export class ProjectsService {
     });
     const fromEnv = this.config.env.LORAPLANE_API_KEY;
     if (fromEnv) {
-      await this.keys.ensure(project.id, 'bootstrap (LORAPLANE_API_KEY)', ['*'], fromEnv);
+      const { revokedBefore, rotatedOut } = await this.keys.ensureBootstrap(project.id, fromEnv);
+      if (revokedBefore) this.logger.warn('LORAPLANE_API_KEY was revoked and stays revoked: set a new value to get an admin key.');
+      if (rotatedOut > 0) this.logger.log(`LORAPLANE_API_KEY changed: ${rotatedOut} earlier bootstrap key(s) revoked.`);
       return { projectId: project.id };
     }
     if (this.config.isDev) {

@@ -1,4 +1,5 @@
 import { Global, Injectable, Module, OnModuleDestroy } from '@nestjs/common';
+import { TargetGuard } from '../common/net/target-guard';
 import { Config } from '../config/config';
 import { OpenAIHttp } from './openai-http';
 import { ReplicaRouter } from './replica-router';
@@ -9,8 +10,10 @@ import { ReplicaRouter } from './replica-router';
  */
 @Injectable()
 export class OpenAIHttpClient extends OpenAIHttp implements OnModuleDestroy {
-  constructor(config: Config) {
-    super({ maxResponseBytes: config.env.UPSTREAM_MAX_RESPONSE_BYTES });
+  // Every URL this transport calls was supplied by a tenant (replicas, provider models, eval targets, agents), so
+  // every connection goes through the guard: a name resolving to a refused address fails before a byte is sent.
+  constructor(config: Config, guard: TargetGuard) {
+    super({ maxResponseBytes: config.env.UPSTREAM_MAX_RESPONSE_BYTES, lookup: guard.lookup, refusal: (address) => guard.refusal(address) });
   }
 
   onModuleDestroy(): void {

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
-import type { LookupFunction } from 'node:net';
+import { isIP, type LookupFunction } from 'node:net';
 
 /**
  * The one HTTP transport for every OpenAI-compatible server loraplane calls (vLLM replicas, the tiny server, provider
@@ -18,6 +18,8 @@ export type UpstreamFailure =
   /** The answer was not 2xx; `status` and the parsed error envelope say why. */
   | 'status'
   | 'too_large'
+  /** The address guard refused where the URL leads (not retried: another try leads to the same place). */
+  | 'refused'
   /** The body broke off or was not what the API promises. */
   | 'invalid'
   | 'aborted';
@@ -59,6 +61,8 @@ export interface TransportOptions {
   maxResponseBytes: number;
   /** Resolves host names for new connections; the place for an address guard. */
   lookup?: LookupFunction;
+  /** Judges an IP literal in a URL (net.connect does not call `lookup` for those): an Error refuses it. */
+  refusal?: (address: string) => Error | null;
 }
 
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_SOCKET']);
@@ -80,6 +84,9 @@ export class OpenAIHttp {
   open(req: UpstreamRequest): Promise<http.IncomingMessage> {
     return new Promise((resolve, reject) => {
       const url = new URL(req.url);
+      const literal = url.hostname.replace(/^\[(.*)\]$/, '$1');
+      const refused = isIP(literal) ? this.options.refusal?.(literal) : null;
+      if (refused) return reject(new UpstreamError(`${url.host}: ${refused.message}`, 'refused', null, null, null, { cause: refused }));
       const isHttps = url.protocol === 'https:';
       const headers: Record<string, string | number> = { ...req.headers };
       if (req.body !== undefined) headers['content-length'] = Buffer.byteLength(req.body);
@@ -112,7 +119,8 @@ export class OpenAIHttp {
       });
       out.on('error', (err: NodeJS.ErrnoException) => {
         const code = err.code ?? '';
-        const kind = CONNECT_CODES.has(code) || code === 'ECONNRESET' ? 'connect' : 'invalid';
+        if (err.name === 'RefusedTarget') return fail(new UpstreamError(`${url.host}: ${err.message}`, 'refused', null, null, null, { cause: err }));
+        const kind = CONNECT_CODES.has(code) ? 'connect' : 'invalid';
         fail(new UpstreamError(`${url.host}: ${code || err.message}`, kind, null, null, null, { cause: err }));
       });
       out.end(req.body);
@@ -190,11 +198,12 @@ export function parseErrorEnvelope(text: string): ErrorEnvelope {
       return { message: String(e.message ?? 'error'), type: e.type ?? null, param: e.param ?? null, code: e.code ?? null };
     }
     const message = typeof body.error === 'string' ? body.error : typeof body.detail === 'string' ? body.detail : body.message;
-    if (message) return { message, type: null, param: null, code: null };
+    if (message) return { message: message.slice(0, 500), type: null, param: null, code: null };
   } catch {
-    // not JSON (a proxy's HTML page): keep the start of the text
+    // not JSON (a proxy's HTML page, an internal service behind an allowed network): described, never echoed,
+    // since this message can reach the tenant who chose the URL
   }
-  return { message: text.slice(0, 300) || 'no message', type: null, param: null, code: null };
+  return { message: `the answer is not an OpenAI error object (${Buffer.byteLength(text)} bytes)`, type: null, param: null, code: null };
 }
 
 export function statusError(host: string, status: number, headers: http.IncomingHttpHeaders, body: string): UpstreamError {

@@ -1,7 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { DomainError, notFound } from '../common/domain-error';
 import { newId } from '../common/ids';
+import { TargetGuard } from '../common/net/target-guard';
 import { SecretBox } from '../common/secret-box';
+import { Quotas } from '../projects/quotas';
 import { PrismaService } from '../db/prisma.service';
 import { AliasAction, Prisma, ServingPool } from '../generated/prisma/client';
 import { ModelCatalog } from '../training/model-catalog';
@@ -66,6 +68,8 @@ export class ServingService {
     private readonly queue: ServingQueue,
     private readonly outbox: WebhookOutbox,
     private readonly stats: AdapterStats,
+    private readonly guard: TargetGuard,
+    private readonly quotas: Quotas,
   ) {}
 
   async createPool(projectId: string, input: CreatePool): Promise<ServingPool> {
@@ -73,6 +77,7 @@ export class ServingService {
     if (await this.prisma.servingPool.findUnique({ where: { projectId_name: { projectId, name: input.name } } })) {
       throw new DomainError('invalid_request', `A serving pool named '${input.name}' already exists in this project`, 'name');
     }
+    await this.quotas.assertPools(projectId);
     const maxCpuLoras = input.maxCpuLoras ?? input.maxLoras;
     if (maxCpuLoras < input.maxLoras) throw new DomainError('invalid_request', 'max_cpu_loras must be >= max_loras (as vLLM requires)', 'max_cpu_loras');
     return this.prisma.servingPool.create({
@@ -113,6 +118,9 @@ export class ServingService {
     if (pool.replicas.some((r) => r.name === input.name)) {
       throw new DomainError('invalid_request', `Pool '${poolName}' already has a replica named '${input.name}'`, 'name');
     }
+    await this.guard.assertAllowed(input.vllmUrl, 'vllm_url');
+    await this.guard.assertAllowed(input.agentUrl, 'agent_url');
+    await this.quotas.assertReplicas(projectId);
     const replica = await this.prisma.replica.create({
       data: {
         id: newId.replica(),

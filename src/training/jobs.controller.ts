@@ -1,7 +1,7 @@
 import { Controller, Get, Headers, HttpCode, MessageEvent, Post, Query, Sse, SseSignal } from '@nestjs/common';
 import { Observable } from 'rxjs';
 import { z } from 'zod';
-import { ProjectId } from '../common/auth/auth.decorators';
+import { CurrentPrincipal, isAdmin, Principal, ProjectId } from '../common/auth/auth.decorators';
 import { DomainError } from '../common/domain-error';
 import { pageQuery, toPage } from '../common/http/pagination';
 import { ApiDoc, ZBody, ZParam, ZQuery } from '../common/http/zod-validation';
@@ -22,8 +22,8 @@ export class JobsController {
   @Post()
   @HttpCode(200) // OpenAI answers a create with 200; clients generated from its document expect it
   @ApiDoc({ summary: 'Create a fine-tuning job (LoRA); `lora` is a loraplane extension', tags: ['fine-tuning'] })
-  async create(@ProjectId() projectId: string, @ZBody(createJobBody) body: CreateJobBody, @Headers('idempotency-key') key?: string) {
-    return toJobObject(await this.jobs.create(projectId, body, parseIdempotencyKey(key)));
+  async create(@ProjectId() projectId: string, @CurrentPrincipal() caller: Principal, @ZBody(createJobBody) body: CreateJobBody, @Headers('idempotency-key') key?: string) {
+    return toJobObject(await this.jobs.create(projectId, body, parseIdempotencyKey(key), { admin: isAdmin(caller) }));
   }
 
   @Post('estimate')

@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { Quotas } from '../projects/quotas';
 import { Config } from '../config/config';
 import { DomainError, notFound } from '../common/domain-error';
 import { newId } from '../common/ids';
@@ -62,6 +63,7 @@ export class JobsService {
     private readonly state: JobState,
     private readonly queue: TrainingQueue,
     private readonly config: Config,
+    private readonly quotas: Quotas,
   ) {}
 
   /** Everything create checks and resolves, without creating: the dry-run estimate answers from this. */
@@ -97,7 +99,12 @@ export class JobsService {
    * With an idempotency key, the same key in a project returns the job it created (a retried request never makes a
    * second job); the same key with another body is refused, since returning the first job would hide the change.
    */
-  async create(projectId: string, body: CreateJobBody, key?: string): Promise<FineTuningJob> {
+  async create(projectId: string, body: CreateJobBody, key?: string, caller: { admin: boolean } = { admin: false }): Promise<FineTuningJob> {
+    // Fair use: a project key moves its jobs only a little ahead of (or behind) others; the full range is the operator's.
+    const maxPriority = caller.admin ? 100 : this.config.env.PROJECT_PRIORITY_MAX;
+    if (body.priority !== undefined && Math.abs(body.priority) > maxPriority) {
+      throw new DomainError('invalid_request', `'priority' must be between -${maxPriority} and ${maxPriority} for a project key (admin keys: -100..100)`, 'priority');
+    }
     const hash = key ? createHash('sha256').update(stableJson(body)).digest('hex') : null;
     if (key) {
       const existing = await this.replay(projectId, key, hash!);
@@ -113,6 +120,10 @@ export class JobsService {
         const fileIds = [...new Set([training.id, ...(validation ? [validation.id] : [])])];
         const live = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM "Dataset" WHERE id = ANY(${fileIds}) AND "deletedAt" IS NULL FOR SHARE`;
         if (live.length !== fileIds.length) throw new DomainError('invalid_request', `No such file: '${training.id}'`, 'training_file');
+        if (model.gpus.count > 0) {
+          await this.quotas.lockProject(tx, projectId);
+          await this.quotas.assertGpuJobs(projectId, this.catalog.all().filter((m) => m.gpus.count > 0).map((m) => m.id), tx);
+        }
         const job = await tx.fineTuningJob.create({
           data: {
             id,

@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import http from 'node:http';
 import https from 'node:https';
-import { RefusedTarget, parseTarget, WebhookTargetGuard } from './webhook-target';
+import { isIP } from 'node:net';
+import { parseTarget, RefusedTarget, refusedCause, TargetGuard } from '../common/net/target-guard';
 
 export interface SendResult {
   /** The receiver's HTTP status; null when no answer came (refused target, connection error, timeout). */
@@ -21,7 +22,7 @@ const MAX_RESPONSE_BYTES = 64 * 1024;
  */
 @Injectable()
 export class WebhookSender {
-  constructor(private readonly guard: WebhookTargetGuard) {}
+  constructor(private readonly guard: TargetGuard) {}
 
   async post(url: string, headers: Record<string, string>, body: string, timeoutMs: number): Promise<SendResult> {
     const t0 = Date.now();
@@ -29,7 +30,9 @@ export class WebhookSender {
     let target: URL;
     try {
       const parsed = parseTarget(url);
-      this.guard.checkLiteral(parsed.host);
+      // node:http does not call `lookup` for an IP literal, so a literal is judged here.
+      const refused = isIP(parsed.host) ? this.guard.refusal(parsed.host) : null;
+      if (refused) throw refused;
       target = parsed.url;
     } catch (err) {
       if (err instanceof RefusedTarget) return done(null, `refused: ${err.message}`);
@@ -60,7 +63,8 @@ export class WebhookSender {
         },
       );
       req.on('error', (err: NodeJS.ErrnoException) => {
-        if (err instanceof RefusedTarget) resolve(done(null, `refused: ${err.message}`));
+        const refused = refusedCause(err);
+        if (refused) resolve(done(null, `refused: ${refused.message}`));
         else if (err.name === 'TimeoutError' || err.name === 'AbortError') resolve(done(null, `no answer within ${timeoutMs} ms`));
         else resolve(done(null, err.message));
       });

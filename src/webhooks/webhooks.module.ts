@@ -3,7 +3,6 @@ import { SecretBox } from '../common/secret-box';
 import { WebhookDeliverer } from './webhook-deliverer';
 import { WebhookOutboxModule } from './webhook-outbox.module';
 import { WebhookSender } from './webhook-sender';
-import { WebhookTargetGuard } from './webhook-target';
 import { WebhooksController } from './webhooks.controller';
 import { WebhooksProcessor } from './webhooks.processor';
 import { WebhooksService } from './webhooks.service';
@@ -18,7 +17,6 @@ export class WebhooksModule {
       controllers: [WebhooksController],
       providers: [
         SecretBox,
-        WebhookTargetGuard,
         WebhooksService,
         ...(opts.worker ? [WebhookSender, WebhookDeliverer, WebhooksProcessor] : []),
       ],

@@ -1,12 +1,12 @@
 import { Injectable } from '@nestjs/common';
-import { DomainError, notFound } from '../common/domain-error';
+import { notFound } from '../common/domain-error';
 import { newId } from '../common/ids';
 import { SecretBox } from '../common/secret-box';
 import { PrismaService } from '../db/prisma.service';
 import { WebhookEndpoint } from '../generated/prisma/client';
 import { WebhookEventType } from './webhook-events';
 import { newWebhookSecret } from './webhook-signature';
-import { RefusedTarget, WebhookTargetGuard } from './webhook-target';
+import { TargetGuard } from '../common/net/target-guard';
 
 export interface CreateEndpoint {
   url: string;
@@ -24,15 +24,10 @@ export interface EndpointWithSecret {
 /** Webhook endpoints of a project and their delivery log. Every query filters by the project. */
 @Injectable()
 export class WebhooksService {
-  constructor(private readonly prisma: PrismaService, private readonly secrets: SecretBox, private readonly guard: WebhookTargetGuard) {}
+  constructor(private readonly prisma: PrismaService, private readonly secrets: SecretBox, private readonly guard: TargetGuard) {}
 
   async createEndpoint(projectId: string, input: CreateEndpoint): Promise<EndpointWithSecret> {
-    try {
-      await this.guard.check(input.url);
-    } catch (err) {
-      if (err instanceof RefusedTarget) throw new DomainError('invalid_request', `This URL cannot receive webhooks: ${err.message}`, 'url', { cause: err });
-      throw err;
-    }
+    await this.guard.assertAllowed(input.url, 'url');
     const secret = newWebhookSecret();
     const endpoint = await this.prisma.webhookEndpoint.create({
       data: {

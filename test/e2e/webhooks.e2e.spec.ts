@@ -274,7 +274,7 @@ describe('signed webhooks (e2e)', () => {
   });
 
   it('refuses loopback targets when private targets are not allowed, naming url', async () => {
-    const strict = await startTestApp({ WEBHOOKS_ALLOW_PRIVATE_TARGETS: 'false', LORAPLANE_ROLE: 'api' });
+    const strict = await startTestApp({ ALLOWED_PRIVATE_NETWORKS: 'none', LORAPLANE_ROLE: 'api' });
     try {
       for (const url of [`${base}/ok`, 'http://localhost:9/x', 'http://[::1]/x', 'http://[::ffff:127.0.0.1]/x', 'http://169.254.169.254/latest', 'http://10.1.2.3/x']) {
         const res = await fetch(`${strict.url}/v1/webhooks/endpoints`, {
@@ -284,7 +284,7 @@ describe('signed webhooks (e2e)', () => {
         });
         const body = (await res.json()) as { error: { param: string; message: string } };
         expect([url, res.status, body.error.param]).toEqual([url, 400, 'url']);
-        expect(body.error.message).toMatch(/loopback|private|link-local/);
+        expect(body.error.message).toMatch(/loopback|private|link-local|metadata/);
       }
     } finally {
       await strict.close();

@@ -170,10 +170,53 @@ describe('native datasets and Uploads API under faults (integration)', () => {
     expect(part.status).toBe(200);
     const stuck = await withStoreDown('get', () => call('POST', `/v1/uploads/${up.body.id}/complete`, { part_ids: [part.body.id] }));
     expect(stuck.status).toBe(503);
-    expect(await prisma.upload.findUnique({ where: { id: up.body.id } })).toMatchObject({ status: 'pending', completing: false, fileId: null });
+    expect(await prisma.upload.findUnique({ where: { id: up.body.id } })).toMatchObject({ status: 'pending', leaseId: null, leaseUntil: null, fileId: null });
     const done = await call('POST', `/v1/uploads/${up.body.id}/complete`, { part_ids: [part.body.id] });
     expect(done.body).toMatchObject({ status: 'completed', file: { bytes: data.length } });
     expect(await keys(`projects/${projectId}/uploads/${up.body.id}/`)).toEqual([]);
+  });
+
+  it('parts are capped by the bytes the upload declared: the part that would pass them is refused and leaves nothing', async () => {
+    const up = await call('POST', '/v1/uploads', { bytes: 1000, filename: 'capped.jsonl', mime_type: 'text/jsonl', purpose: 'fine-tune' });
+    const tooBig = await call('POST', `/v1/uploads/${up.body.id}/parts`, form('data', Buffer.alloc(1001, 0x61)));
+    expect([tooBig.status, tooBig.body.error.code, tooBig.body.error.param]).toEqual([413, 'payload_too_large', 'data']);
+    expect(tooBig.body.error.message).toMatch(/bytes=1000/);
+    const first = await call('POST', `/v1/uploads/${up.body.id}/parts`, form('data', Buffer.alloc(600, 0x61)));
+    expect(first.status).toBe(200);
+    const over = await call('POST', `/v1/uploads/${up.body.id}/parts`, form('data', Buffer.alloc(401, 0x61)));
+    expect([over.status, over.body.error.message]).toEqual([413, expect.stringMatching(/400 more bytes/)]);
+    // Two parts side by side that each fit the room but not together: one of them is refused under the row lock.
+    const side = await Promise.all([0, 1].map(() => call('POST', `/v1/uploads/${up.body.id}/parts`, form('data', Buffer.alloc(300, 0x61)))));
+    expect(side.map((r) => r.status).sort()).toEqual([200, 413]);
+    expect(await prisma.uploadPart.aggregate({ where: { uploadId: up.body.id }, _sum: { bytes: true } })).toEqual({ _sum: { bytes: 900n } });
+    expect(await keys(`projects/${projectId}/uploads/${up.body.id}/`)).toHaveLength(2);
+  });
+
+  it('a complete that crashed holds the upload only until its lease lapses: then a retry completes it, or the sweep expires it with its parts', async () => {
+    const uploads = app.started.app.get(UploadsService);
+    const crashed = async () => {
+      const up = await call('POST', '/v1/uploads', { bytes: data.length, filename: 'crash.jsonl', mime_type: 'text/jsonl', purpose: 'fine-tune' });
+      const part = await call('POST', `/v1/uploads/${up.body.id}/parts`, form('data', data));
+      // What a process killed in the middle of complete leaves: a lease nobody renews.
+      await prisma.upload.update({ where: { id: up.body.id }, data: { leaseId: 'dead-process', leaseUntil: new Date(Date.now() + 60_000) } });
+      return { id: up.body.id as string, partId: part.body.id as string };
+    };
+    const a = await crashed();
+    const busy = await call('POST', `/v1/uploads/${a.id}/complete`, { part_ids: [a.partId] });
+    expect([busy.status, busy.body.error.code]).toEqual([400, 'invalid_state']);
+    await prisma.upload.update({ where: { id: a.id }, data: { leaseUntil: new Date(Date.now() - 1) } }); // the lease lapses
+    const retried = await call('POST', `/v1/uploads/${a.id}/complete`, { part_ids: [a.partId] });
+    expect(retried.body).toMatchObject({ status: 'completed', file: { bytes: data.length } });
+    expect(await keys(`projects/${projectId}/uploads/${a.id}/`)).toEqual([]);
+
+    const b = await crashed();
+    await prisma.upload.update({ where: { id: b.id }, data: { expiresAt: new Date(Date.now() - 1000) } });
+    expect(await uploads.sweepExpired()).toBe(0); // its lease is still running: the holder may yet finish
+    await prisma.upload.update({ where: { id: b.id }, data: { leaseUntil: new Date(Date.now() - 1) } });
+    expect(await uploads.sweepExpired()).toBe(1);
+    expect(await prisma.upload.findUnique({ where: { id: b.id } })).toMatchObject({ status: 'expired', leaseId: null });
+    expect(await prisma.uploadPart.count({ where: { uploadId: b.id } })).toBe(0);
+    expect(await keys(`projects/${projectId}/uploads/${b.id}/`)).toEqual([]);
   });
 
   it('a part cut off midway leaves no part row and no object', async () => {

@@ -30,14 +30,18 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     HOST: '127.0.0.1',
     QUEUE_PREFIX: `t${randomBytes(4).toString('hex')}`,
     S3_CREATE_BUCKET: 'true',
-    // Every webhook receiver in the tests listens on 127.0.0.1.
-    WEBHOOKS_ALLOW_PRIVATE_TARGETS: 'true',
     ...overrides,
   };
 }
 
+/**
+ * One bootstrap key per spec file: a new LORAPLANE_API_KEY revokes the previous one at start, so two apps of one
+ * spec that run side by side must share it (spec files run one after the other).
+ */
+const BOOTSTRAP_KEY = `lp_${randomBytes(24).toString('hex')}`;
+
 export async function startTestApp(overrides: Record<string, string> = {}): Promise<TestApp> {
-  const apiKey = `lp_${randomBytes(24).toString('hex')}`;
+  const apiKey = overrides.LORAPLANE_API_KEY ?? BOOTSTRAP_KEY;
   const config = Config.fromEnv(testEnv({ LORAPLANE_API_KEY: apiKey, ...overrides }));
   const started = await start(config);
   return { url: started.url!, apiKey, config, started, close: () => started.close() };

@@ -14,6 +14,9 @@ export interface Principal {
   scopes: string[];
 }
 
+/** Keys with `admin` or `*` act for the operator (create projects, revoke any key, the full priority range). */
+export const isAdmin = (p: Principal) => p.scopes.includes('admin') || p.scopes.includes('*');
+
 /** The authenticated caller's project: every tenant query filters by it. */
 export const ProjectId = createParamDecorator((_: unknown, ctx: ExecutionContext): string => {
   return ctx.switchToHttp().getRequest<{ principal: Principal }>().principal.projectId;

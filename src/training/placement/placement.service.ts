@@ -5,6 +5,7 @@ import { FineTuningJob, Prisma } from '../../generated/prisma/client';
 import { transitionIn } from '../job-state';
 import { BaseModel, ModelCatalog } from '../model-catalog';
 import { JobPlacement } from './job-placement';
+import { fairOrder } from './fair-order';
 import { GpuSpec } from './gpu-hosts.service';
 
 export type PlacementResult = { placed: FineTuningJob; placement: JobPlacement } | { waiting: string };
@@ -22,7 +23,7 @@ interface HostFree {
  * Places GPU jobs on registered hosts. One transaction locks every enabled host row, so placements are serialised
  * (two workers cannot both see a GPU as free); the unique (host, gpu) index on GpuAllocation is the last guard.
  *
- * Order: priority, then FIFO. Queued jobs ahead of this one are placed first in a dry run; if one of them fits
+ * Order: priority, then fair across projects (fairOrder), then FIFO. Queued jobs ahead of this one are placed first in a dry run; if one of them fits
  * nowhere now but could fit once GPUs free up, this job waits behind it, so a big job is never starved by a
  * stream of small ones. A job ahead that no registered host could ever hold does not block anyone.
  */
@@ -43,15 +44,10 @@ export class PlacementService {
       });
       if (!hosts.length) return { waiting: `${need(model)}: no GPU host is registered` };
 
-      const ahead = await tx.fineTuningJob.findMany({
-        where: {
-          status: 'queued',
-          id: { not: me.id },
-          OR: [{ priority: { gt: me.priority } }, { priority: me.priority, createdAt: { lt: me.createdAt } }, { priority: me.priority, createdAt: me.createdAt, id: { lt: me.id } }],
-        },
-        orderBy: [{ priority: 'desc' }, { createdAt: 'asc' }, { id: 'asc' }],
-        select: { id: true, model: true, priority: true },
-      });
+      const queued = await tx.fineTuningJob.findMany({ where: { status: 'queued' }, select: { id: true, projectId: true, model: true, priority: true, createdAt: true } });
+      const running = await tx.fineTuningJob.groupBy({ by: ['projectId'], where: { status: 'running' }, _count: { _all: true } });
+      const order = fairOrder(queued, new Map(running.map((r) => [r.projectId, r._count._all])));
+      const ahead = order.slice(0, Math.max(0, order.findIndex((j) => j.id === me.id)));
       for (const other of ahead) {
         const otherModel = this.catalog.find(other.model);
         if (!otherModel || otherModel.gpus.count === 0) continue;
