@@ -123,6 +123,10 @@ export const envSchema = z.object({
   EVAL_MAX_ATTEMPTS: int(1, 20).default(6),
   /** Evals: first backoff after a 429/5xx without Retry-After (doubles each time, with jitter; capped at 60 s). */
   EVAL_RETRY_BASE_MS: int(1).default(500),
+  /** Evals: an output is scored on its last this-many characters (targets choose their output's length). */
+  EVAL_SCORE_MAX_CHARS: int(100, 10_000_000).default(100_000),
+  /** Evals: items a suite may hold (an import, or a dataset made a suite); the worker holds a run's items in memory. */
+  EVAL_SUITE_MAX_ITEMS: int(1, 10_000_000).default(50_000),
   /** Evals: time limit of one call to a target (a reasoning model can think for minutes). */
   EVAL_REQUEST_TIMEOUT_MS: int(100).default(300_000),
 
