@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { priceTable } from '../evals/prices';
 
@@ -115,6 +116,24 @@ export const envSchema = z.object({
         return parsed as Record<string, unknown>;
       } catch (err) {
         ctx.addIssue({ code: 'custom', message: err instanceof SyntaxError ? `not JSON: ${err.message}` : (err as Error).message });
+        return z.NEVER;
+      }
+    })
+    .optional(),
+  /**
+   * Evals: a JSON file of prices in EVAL_PRICES' shape (e.g. docs/evals/prices.example.json: current models, each with
+   * the day its price was read); read and checked at start. EVAL_PRICES, when both are set, wins per model.
+   */
+  EVAL_PRICES_FILE: z
+    .string()
+    .min(1)
+    .transform((file, ctx) => {
+      try {
+        const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'));
+        priceTable(parsed);
+        return parsed as Record<string, unknown>;
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: `${file}: ${err instanceof SyntaxError ? `not JSON: ${err.message}` : (err as Error).message}` });
         return z.NEVER;
       }
     })
