@@ -138,6 +138,8 @@ export const envSchema = z.object({
       }
     })
     .optional(),
+  /** Migration from OpenAI fine-tuning: OpenAI's API (the operator's setting, never a tenant's: no URL from a request). */
+  OPENAI_BASE_URL: z.string().url().default('https://api.openai.com/v1'),
   /** Evals: calls per item before it is recorded as failed (429 and 5xx are retried; other errors are not). */
   EVAL_MAX_ATTEMPTS: int(1, 20).default(6),
   /** Evals: first backoff after a 429/5xx without Retry-After (doubles each time, with jitter; capped at 60 s). */

@@ -12,6 +12,8 @@ import { trainingProcessorClass } from './training.processor';
 import { DockerEngines } from './placement/docker-engines';
 import { GpuHostsController } from './placement/gpu-hosts.controller';
 import { GpuHostsService } from './placement/gpu-hosts.service';
+import { OpenAIMigrationController } from './migrate/openai-migration.controller';
+import { OpenAIMigration } from './migrate/openai-migration.service';
 import { PlacementService } from './placement/placement.service';
 import { WebhookOutboxModule } from '../webhooks/webhook-outbox.module';
 
@@ -22,7 +24,7 @@ export class TrainingModule {
     return {
       module: TrainingModule,
       imports: [BullModule.registerQueue({ name: TRAINING_QUEUE }), WebhookOutboxModule],
-      controllers: [JobsController, ModelsController, GpuHostsController],
+      controllers: [JobsController, ModelsController, GpuHostsController, OpenAIMigrationController],
       providers: [
         ModelCatalog,
         JobState,
@@ -33,6 +35,7 @@ export class TrainingModule {
         GpuHostsService,
         PlacementService,
         JobRunner,
+        OpenAIMigration,
         ...(opts.worker ? [trainingProcessorClass(opts)] : []),
       ],
       exports: [DockerRuntime, ModelCatalog],

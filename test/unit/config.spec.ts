@@ -56,6 +56,7 @@ describe('parseEnv: defaults', () => {
       WEBHOOK_MAX_ATTEMPTS: 8,
       WEBHOOK_TIMEOUT_MS: 10_000,
       WEBHOOK_SWEEP_INTERVAL_MS: 30_000,
+      OPENAI_BASE_URL: 'https://api.openai.com/v1',
       EVAL_MAX_ATTEMPTS: 6,
       EVAL_RETRY_BASE_MS: 500,
       EVAL_SCORE_MAX_CHARS: 100_000,
