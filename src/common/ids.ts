@@ -38,6 +38,7 @@ export const newId = {
   evalTarget: () => `evaltgt-${randomId()}`,
   evalSuite: () => `evalsuite-${randomId()}`,
   evalRun: () => `evalrun-${randomId()}`,
+  evalComparison: () => `evalcmp-${randomId()}`,
   evalGate: () => `evalgate-${randomId()}`,
   providerModel: () => `provmodel-${randomId()}`,
   error: () => `err_${randomId(16)}`,

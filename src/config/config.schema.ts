@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { parseCidr } from '../common/net/address-ranges';
 import { priceTable } from '../evals/prices';
@@ -150,10 +151,34 @@ export const envSchema = z.object({
       }
     })
     .optional(),
+  /**
+   * Evals: a JSON file of prices in EVAL_PRICES' shape (e.g. docs/evals/prices.example.json: current models, each with
+   * the day its price was read); read and checked at start. EVAL_PRICES, when both are set, wins per model.
+   */
+  EVAL_PRICES_FILE: z
+    .string()
+    .min(1)
+    .transform((file, ctx) => {
+      try {
+        const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'));
+        priceTable(parsed);
+        return parsed as Record<string, unknown>;
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: `${file}: ${err instanceof SyntaxError ? `not JSON: ${err.message}` : (err as Error).message}` });
+        return z.NEVER;
+      }
+    })
+    .optional(),
+  /** Migration from OpenAI fine-tuning: OpenAI's API (the operator's setting, never a tenant's: no URL from a request). */
+  OPENAI_BASE_URL: z.string().url().default('https://api.openai.com/v1'),
   /** Evals: calls per item before it is recorded as failed (429 and 5xx are retried; other errors are not). */
   EVAL_MAX_ATTEMPTS: int(1, 20).default(6),
   /** Evals: first backoff after a 429/5xx without Retry-After (doubles each time, with jitter; capped at 60 s). */
   EVAL_RETRY_BASE_MS: int(1).default(500),
+  /** Evals: an output is scored on its last this-many characters (targets choose their output's length). */
+  EVAL_SCORE_MAX_CHARS: int(100, 10_000_000).default(100_000),
+  /** Evals: items a suite may hold (an import, or a dataset made a suite); the worker holds a run's items in memory. */
+  EVAL_SUITE_MAX_ITEMS: int(1, 10_000_000).default(50_000),
   /** Evals: time limit of one call to a target (a reasoning model can think for minutes). */
   EVAL_REQUEST_TIMEOUT_MS: int(100).default(300_000),
 

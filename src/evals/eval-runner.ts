@@ -112,7 +112,7 @@ export class EvalRunner {
         }
       };
     } else {
-      const scorer = createScorer(config);
+      const scorer = createScorer(config, { maxOutputChars: this.config.env.EVAL_SCORE_MAX_CHARS });
       score = async (item, output) => scorer.score(item, output);
     }
     // A cancel (another process sets the row to cancelled) is seen within a second and stops the calls.

@@ -25,6 +25,8 @@ export interface CreatePool {
   maxCpuLoras?: number;
   supportedTargets?: string[];
   probePrompt?: string;
+  usdPerGpuHour?: number;
+  gpusPerReplica?: number;
 }
 
 export interface AddReplica {
@@ -92,6 +94,8 @@ export class ServingService {
         maxCpuLoras,
         supportedTargets: input.supportedTargets ?? model.lora.targetModules,
         probePrompt: input.probePrompt ?? DEFAULT_PROBE,
+        usdPerGpuHour: input.usdPerGpuHour ?? null,
+        gpusPerReplica: input.gpusPerReplica ?? null,
       },
     });
   }

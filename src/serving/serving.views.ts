@@ -33,6 +33,8 @@ export function poolView(pool: Pool) {
     max_cpu_loras: pool.maxCpuLoras,
     supported_targets: pool.supportedTargets,
     probe_prompt: pool.probePrompt,
+    usd_per_gpu_hour: pool.usdPerGpuHour,
+    gpus_per_replica: pool.gpusPerReplica,
     revision: pool.revision,
     created_at: unix(pool.createdAt),
     replicas: pool.replicas.map((r) => {

@@ -11,6 +11,8 @@ import { TRAINING_QUEUE, TrainingQueue } from './training.queue';
 import { trainingProcessorClass } from './training.processor';
 import { GpuHostsController } from './placement/gpu-hosts.controller';
 import { GpuHostsService } from './placement/gpu-hosts.service';
+import { OpenAIMigrationController } from './migrate/openai-migration.controller';
+import { OpenAIMigration } from './migrate/openai-migration.service';
 import { PlacementService } from './placement/placement.service';
 import { WebhookOutboxModule } from '../webhooks/webhook-outbox.module';
 
@@ -21,7 +23,7 @@ export class TrainingModule {
     return {
       module: TrainingModule,
       imports: [BullModule.registerQueue({ name: TRAINING_QUEUE }), WebhookOutboxModule],
-      controllers: [JobsController, GpuHostsController],
+      controllers: [JobsController, GpuHostsController, OpenAIMigrationController],
       providers: [
         ModelCatalog,
         JobState,
@@ -32,6 +34,7 @@ export class TrainingModule {
         PlacementService,
         JobRunner,
         JobStopper,
+        OpenAIMigration,
         ...(opts.worker ? [trainingProcessorClass(opts)] : []),
       ],
       exports: [TrainingRuntimes, ModelCatalog],

@@ -14,11 +14,15 @@ interface Report {
   stats: { examples: number };
 }
 
-/** Streams a file as multipart/form-data (field `file`), reporting bytes sent; nothing is read whole into memory. */
-async function postFile(ctx: Context, route: string, file: string, label: string) {
+/**
+ * Streams a file as multipart/form-data (field `file`, after the form `fields`), reporting bytes sent; nothing is
+ * read whole into memory.
+ */
+export async function postFile(ctx: Context, route: string, file: string, label: string, fields: Record<string, string> = {}) {
   const size = fs.statSync(file).size;
   const boundary = `----loraplane${randomBytes(12).toString('hex')}`;
-  const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${path.basename(file).replace(/"/g, '')}"\r\nContent-Type: application/jsonl\r\n\r\n`);
+  const parts = Object.entries(fields).map(([k, v]) => `--${boundary}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`).join('');
+  const head = Buffer.from(`${parts}--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${path.basename(file).replace(/"/g, '')}"\r\nContent-Type: application/octet-stream\r\n\r\n`);
   const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
   const progress = new Progress(label, ctx.json);
   const t0 = Date.now();
