@@ -6,6 +6,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { AppModule } from './app.module';
 import { requestIdMiddleware } from './common/http/request-id.middleware';
 import { createRootLogger, JsonLogger } from './common/logger';
+import { dashboardMiddleware } from './dashboard/dashboard-static';
 import { Config } from './config/config';
 import { ConfigError } from './config/config.schema';
 import { ProjectsService } from './projects/projects.service';
@@ -30,6 +31,9 @@ export async function start(config: Config): Promise<Started> {
     const http = await NestFactory.create<NestExpressApplication>(module, { logger, bodyParser: false });
     http.use(requestIdMiddleware);
     http.use(accessLog(root));
+    const dashboard = dashboardMiddleware();
+    if (dashboard) http.use(dashboard);
+    else root.warn('dashboard not built (dist/public missing): run `npm run build` to serve it at /');
     http.useBodyParser('json', { limit: '1mb' });
     http.useBodyParser('urlencoded', { limit: '1mb', extended: true });
     app = http;
