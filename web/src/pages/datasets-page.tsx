@@ -46,7 +46,9 @@ export function DatasetPage({ id }: { id: string }) {
   const stats = (d?.stats ?? {}) as DatasetStats;
   const report = (d?.report ?? {}) as { errors?: ValidationError[]; errorCount?: number; error_count?: number };
   const errors = report.errors ?? [];
-  const histogram = Object.entries(stats.tokens?.histogram ?? {});
+  // Stored as JSONB, whose key order is not the buckets' order: sort by bound, the open-ended '>N' bucket last.
+  const bound = (k: string) => Number(k.replace(/[^0-9]/g, '')) + (k.startsWith('>') ? 0.5 : 0);
+  const histogram = Object.entries(stats.tokens?.histogram ?? {}).sort(([a], [b]) => bound(a) - bound(b));
   return (
     <Page title={`Dataset ${id}`}>
       <ErrorBox error={error} />
