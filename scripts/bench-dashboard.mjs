@@ -61,6 +61,14 @@ try {
   }
   log(`${POINTS} metric events written in ${Date.now() - t0} ms`);
 
+  // The same stream read by Node alone: how much of the page's time is the server sending the events.
+  const s0 = Date.now();
+  const stream = await fetch(`${app.url}/v1/fine_tuning/jobs/${job.id}/events/stream`, { headers: { authorization: `Bearer ${key}` } });
+  let bytes = 0;
+  for await (const chunk of stream.body) bytes += chunk.length;
+  const streamMs = Date.now() - s0;
+  log(`SSE stream of ${POINTS} events: ${(bytes / 1e6).toFixed(1)} MB in ${streamMs} ms`);
+
   const { chromium } = require('playwright-core');
   browser = await chromium.launch({
     executablePath: env.CHROMIUM_PATH ?? '/usr/bin/chromium',
@@ -75,7 +83,14 @@ try {
     const started = Date.now();
     await page.goto(`${app.url}/#/jobs/${job.id}`);
     const chart = page.locator('figure.chart', { has: page.getByRole('img', { name: /training and validation loss/ }) });
-    await chart.and(page.locator(`[data-points="${POINTS}"]`)).waitFor({ timeout: 120_000 });
+    for (let last = -1; ; ) {
+      const n = Number(await chart.getAttribute('data-points').catch(() => 0));
+      if (n === POINTS) break;
+      if (Date.now() - started > 600_000) throw new Error(`the chart holds ${n} of ${POINTS} points after 10 minutes`);
+      if (n !== last && n % 10_000 < 500) log(`round ${round + 1}: ${n} points after ${Date.now() - started} ms`);
+      last = n;
+      await new Promise((r) => setTimeout(r, 50));
+    }
     loads.push(Date.now() - started);
     // The stream delivers in batches; the chart's last draw is the one that holds every point.
     renders.push(Number(await chart.getAttribute('data-render-ms')));
@@ -84,6 +99,7 @@ try {
   const size = firstLoadJs().reduce((s, f) => s + f.gzip, 0);
   console.log(`loss chart draw with ${POINTS.toLocaleString('en-US')} points: ${fmt(renders)} (target < ${TARGET_MS} ms)`);
   console.log(`job page open until the chart holds all ${POINTS.toLocaleString('en-US')} points (SSE included): ${fmt(loads)}`);
+  console.log(`the same SSE stream read by Node alone: ${streamMs} ms`);
   console.log(`first load JavaScript: ${(size / 1024).toFixed(1)} KB gzipped (budget 300 KB)`);
   code = p50(renders) < TARGET_MS ? 0 : 1;
 } finally {

@@ -271,7 +271,7 @@ describe('dashboard in Chromium (e2e)', () => {
     await shoot('serving');
     await go('adapters');
     await page.getByText('tickets@v2').waitFor();
-    await page.getByText('ui-pool (alias tickets)').waitFor();
+    await page.getByText('ui-pool: deployed, alias tickets').waitFor();
     await shoot('adapters');
   });
 

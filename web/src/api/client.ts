@@ -42,6 +42,24 @@ export async function call<T>(request: Promise<{ data?: unknown; error?: unknown
   return data as T;
 }
 
+/** One event-stream block (lines up to a blank line); null for a comment-only block. */
+function parseSseBlock(block: string): SseMessage | null {
+  const m: SseMessage = { event: 'message', data: '' };
+  const data: string[] = [];
+  for (const line of block.split('\n')) {
+    const i = line.indexOf(':');
+    if (i === 0) continue;
+    const field = i < 0 ? line : line.slice(0, i);
+    const v = i < 0 ? '' : line.slice(i + 1).replace(/^ /, '');
+    if (field === 'event') m.event = v;
+    else if (field === 'data') data.push(v);
+    else if (field === 'id') m.id = v;
+  }
+  if (!data.length && m.event === 'message') return null;
+  m.data = data.join('\n');
+  return m;
+}
+
 export interface SseMessage {
   event: string;
   data: string;
@@ -68,25 +86,16 @@ export async function readSse(url: string, init: RequestInit, onMessage: (m: Sse
     for (;;) {
       const { value, done } = await reader.read();
       if (done) return;
-      buffer += value;
-      let end: number;
-      while ((end = buffer.search(/\r?\n\r?\n/)) >= 0) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end).replace(/^\r?\n\r?\n/, '');
-        const m: SseMessage = { event: 'message', data: '' };
-        const data: string[] = [];
-        for (const line of block.split(/\r?\n/)) {
-          const i = line.indexOf(':');
-          if (i === 0) continue;
-          const field = i < 0 ? line : line.slice(0, i);
-          const v = i < 0 ? '' : line.slice(i + 1).replace(/^ /, '');
-          if (field === 'event') m.event = v;
-          else if (field === 'data') data.push(v);
-          else if (field === 'id') m.id = v;
-        }
-        m.data = data.join('\n');
-        onMessage(m);
+      // One pass over each chunk with a moving index, and one slice at the end: a stream of tens of megabytes
+      // (50,000 metric events) must not be copied once per message.
+      buffer += value.replace(/\r\n?/g, '\n');
+      let start = 0;
+      for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n', start)) {
+        const message = parseSseBlock(buffer.slice(start, end));
+        start = end + 2;
+        if (message) onMessage(message);
       }
+      buffer = buffer.slice(start);
     }
   } catch (err) {
     if (signal.aborted) return;

@@ -69,10 +69,13 @@ function Files({ files }: { files: { name: string; bytes: number; sha256: string
 }
 
 function deployedOn(pools: Pool[], adapter: string, version: number): string {
-  const where = pools.flatMap((p) => [
-    ...p.deployments.filter((d) => d.adapter === adapter && d.version === version).map(() => p.name),
-    ...p.aliases.filter((a) => a.adapter === adapter && a.version === version).map(() => `${p.name} (alias ${adapter})`),
-    ...p.aliases.filter((a) => a.adapter === adapter && a.canary?.version === version).map(() => `${p.name} (canary)`),
-  ]);
-  return where.length ? [...new Set(where)].join(', ') : '—';
+  const where = pools.flatMap((p) => {
+    const roles = [
+      ...(p.deployments.some((d) => d.adapter === adapter && d.version === version) ? ['deployed'] : []),
+      ...(p.aliases.some((a) => a.adapter === adapter && a.version === version) ? [`alias ${adapter}`] : []),
+      ...(p.aliases.some((a) => a.adapter === adapter && a.canary?.version === version) ? ['canary'] : []),
+    ];
+    return roles.length ? [`${p.name}: ${roles.join(', ')}`] : [];
+  });
+  return where.length ? where.join('; ') : '—';
 }
