@@ -6,6 +6,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { AppModule, GatewayRoleModule } from './app.module';
 import { requestIdMiddleware } from './common/http/request-id.middleware';
 import { createRootLogger, JsonLogger } from './common/logger';
+import { dashboardMiddleware } from './dashboard/dashboard-static';
 import { Config } from './config/config';
 import { ConfigError } from './config/config.schema';
 import { GatewayHandler } from './gateway/gateway.handler';
@@ -37,6 +38,9 @@ export async function start(config: Config): Promise<Started> {
     http.use(accessLog(root));
     // The inference routes run before Nest's body parsing and routing (they read and cap their bodies themselves).
     if (config.runsGateway) http.use(http.get(GatewayHandler).middleware());
+    const dashboard = dashboardMiddleware();
+    if (dashboard) http.use(dashboard);
+    else root.warn('dashboard not built (dist/public missing): run `npm run build` to serve it at /');
     http.useBodyParser('json', { limit: '1mb' });
     http.useBodyParser('urlencoded', { limit: '1mb', extended: true });
     app = http;

@@ -93,6 +93,8 @@ async function waitFor(what, probe, timeoutMs, intervalMs = 100) {
   throw new Error(`${what} did not come up within ${timeoutMs / 1000} s`);
 }
 
+const CHROMIUM = '/usr/bin/chromium';
+
 function requireRoot(what) {
   if (process.getuid?.() !== 0) throw new Error(`${what} needs root; install/start it yourself or run as root`);
 }
@@ -467,6 +469,14 @@ export async function ensureStack({ mode = 'dev', log = (line) => console.log(`[
       timings['tiny-image'] = Date.now() - t0;
       return `${how}; tiny trainer image ${image} in ${timings['tiny-image']} ms`;
     }),
+    // The dashboard's end-to-end spec drives Debian's Chromium (test mode only; dev machines bring their browser).
+    ...(mode === 'test'
+      ? [step('chromium', async () => {
+          if (fs.existsSync(CHROMIUM)) return `${CHROMIUM} present`;
+          await aptInstall(['chromium', 'fonts-liberation'], log);
+          return `installed ${CHROMIUM}`;
+        })]
+      : []),
     step('s3', async () => {
       if (env.S3_ENDPOINT) return `using S3_ENDPOINT ${env.S3_ENDPOINT}`;
       s3 = await ensureS3(mode, settings, log);
@@ -498,6 +508,7 @@ export async function ensureStack({ mode = 'dev', log = (line) => console.log(`[
       // lets them reach the host's loopback.
       TRAINING_NETWORK: 'host',
       TINY_LORA_IMAGE: tinyImage,
+      ...(mode === 'test' ? { CHROMIUM_PATH: CHROMIUM } : {}),
     },
     timings,
     stop: () => s3.stop(),

@@ -2,6 +2,7 @@ import { servedName } from '../../serving/served-name';
 import { Command, num, str } from '../command';
 import { CliError, EXIT } from '../exit-codes';
 import { table } from '../output';
+import type { Body } from '../api-types';
 
 const need = (v: string | undefined, what: string) => {
   if (!v) throw new CliError(`missing ${what}`, EXIT.badInput);
@@ -64,7 +65,8 @@ export const adapterCommands: Command[] = [
     args: '<pool> <adapter> <version>',
     summary: 'Load a version under its immutable name (adapter@vN) on every replica of a pool',
     async run(ctx, [pool, adapter, ver]) {
-      const res = await ctx.api.json('POST', `/serving/pools/${need(pool, 'pool')}/deployments`, { adapter, version: version(ver) });
+      if (!adapter) throw new CliError('missing adapter', EXIT.badInput);
+      const res = await ctx.api.json('POST', `/serving/pools/${need(pool, 'pool')}/deployments`, { adapter, version: version(ver) } satisfies Body<'/v1/serving/pools/{pool}/deployments'>);
       return { json: res, text: `${servedName(adapter, version(ver))} deploying to ${pool}` };
     },
   },

@@ -5,6 +5,7 @@ import { Command, Context, str } from '../command';
 import { CliError, EXIT } from '../exit-codes';
 import { table } from '../output';
 import { formatBytes, Progress } from '../progress';
+import type { Reply } from '../api-types';
 
 interface Report {
   valid: boolean;
@@ -99,7 +100,7 @@ export const datasetCommands: Command[] = [
     summary: 'One dataset with its report and statistics',
     async run(ctx, [id]) {
       if (!id) throw new CliError('datasets get needs an id', EXIT.badInput);
-      const d = await ctx.api.json('GET', `/datasets/${encodeURIComponent(id)}`);
+      const d = await ctx.api.json<Reply<'/v1/datasets/{dataset_id}'>>('GET', `/datasets/${encodeURIComponent(id)}`);
       return { json: d, text: JSON.stringify(d, null, 2) };
     },
   },
