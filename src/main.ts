@@ -122,9 +122,12 @@ async function main() {
   }
 }
 
-if (require.main === module) {
+/** Starts the process as `npm start` does; also the container image's entry point (deploy/entrypoint.js). */
+export function runMain(): void {
   main().catch((err) => {
     process.stderr.write(`loraplane failed to start: ${err?.stack ?? err}\n`);
     process.exit(1);
   });
 }
+
+if (require.main === module) runMain();
