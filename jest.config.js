@@ -11,8 +11,9 @@ const swc = ['@swc/jest', {
 const common = {
   testEnvironment: 'node',
   transform: { '^.+\\.(t|j)s$': swc },
-  // NestJS 12 (and file-type under it) ship ESM only; Jest's CommonJS runtime needs them transformed.
-  transformIgnorePatterns: ['/node_modules/(?!(@nestjs|file-type|strtok3|token-types|@tokenizer|uint8array-extras|@borewit)/)'],
+  // NestJS 12 (and file-type under it) and @kubernetes/client-node (with openid-client under it) ship ESM only;
+  // Jest's CommonJS runtime needs them transformed.
+  transformIgnorePatterns: ['/node_modules/(?!(@nestjs|file-type|strtok3|token-types|@tokenizer|uint8array-extras|@borewit|@kubernetes/client-node|openid-client|oauth4webapi|jose)/)'],
 }
 /** @type {import('jest').Config} */
 module.exports = {
