@@ -62,6 +62,8 @@ export const envSchema = z.object({
   DOCKER_SOCKET: z.string().default('/var/run/docker.sock'),
   /** Docker network mode for training containers; `host` lets them reach an S3 server on loopback. */
   TRAINING_NETWORK: z.string().default('bridge'),
+  /** Longest a single Docker API call may take (a stop adds its grace period); a hung engine is then retried. */
+  DOCKER_CALL_TIMEOUT_MS: int(100).default(30_000),
   TINY_LORA_IMAGE: z.string().default('loraplane/tiny-lora:dev'),
   GPT_OSS_IMAGE: z.string().default('loraplane/gpt-oss-lora:latest'),
   TRAINING_TIMEOUT_SECONDS: int(1).default(24 * 3600),

@@ -7,7 +7,7 @@ import { Config } from '../config/config';
 import { PrismaService } from '../db/prisma.service';
 import { redisOptions } from '../queue/redis-options';
 import { ObjectStore } from '../storage/object-store';
-import { DockerRuntime } from '../training/runtime/docker-runtime';
+import { TrainingRuntimes } from '../training/runtime/training-runtimes';
 
 type Check = { status: 'up' } | { status: 'down'; error: string };
 const CHECK_TIMEOUT_MS = 2000;
@@ -34,7 +34,7 @@ export class HealthController implements OnModuleDestroy {
   constructor(
     private readonly prisma: PrismaService,
     private readonly store: ObjectStore,
-    private readonly docker: DockerRuntime,
+    private readonly runtimes: TrainingRuntimes,
     config: Config,
   ) {
     // A dedicated connection that fails fast: readiness must answer even while Redis is away.
@@ -61,7 +61,7 @@ export class HealthController implements OnModuleDestroy {
         return this.redis.ping();
       }),
       check(() => this.store.ping()),
-      check(() => this.docker.ping()),
+      check(() => this.runtimes.default().ping()),
     ]);
     const checks = { postgres, redis, s3, docker };
     const down = Object.entries(checks).filter(([, c]) => c.status === 'down').map(([name]) => name);

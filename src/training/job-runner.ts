@@ -14,9 +14,10 @@ import { ResolvedHyperparameters } from './hyperparameters';
 import { actualCost } from './job-cost';
 import { eventRow, JobState, NewEvent } from './job-state';
 import { ModelCatalog } from './model-catalog';
-import { DockerEngines, JobPlacement } from './placement/docker-engines';
+import { readPlacement } from './placement/job-placement';
 import { PlacementService } from './placement/placement.service';
-import { DockerRuntime } from './runtime/docker-runtime';
+import { TrainingRuntime } from './runtime/training-runtime';
+import { TrainingRuntimes } from './runtime/training-runtimes';
 import { TrainingQueue } from './training.queue';
 
 /** Trainer output is written in batches: one INSERT per line cannot keep up with a chatty trainer. */
@@ -26,6 +27,10 @@ const EVENT_FLUSH_MS = 100;
 
 /** Largest single file a trainer may upload through its POST policy. */
 const MAX_ARTIFACT_BYTES = 20 * 1024 * 1024 * 1024;
+
+type StoredFile = { s3Key: string; sha256: string; bytes: bigint };
+/** A job with the files its spec points at. */
+type RunnableJob = FineTuningJob & { trainingFile: StoredFile; validationFile: StoredFile | null };
 
 interface RunOutcome {
   artifact?: Extract<TrainerEvent, { type: 'artifact' }>;
@@ -49,7 +54,7 @@ export class JobRunner {
     private readonly catalog: ModelCatalog,
     private readonly state: JobState,
     private readonly queue: TrainingQueue,
-    private readonly engines: DockerEngines,
+    private readonly runtimes: TrainingRuntimes,
     private readonly placement: PlacementService,
     private readonly config: Config,
   ) {}
@@ -98,62 +103,67 @@ export class JobRunner {
       return; // finished, cancelled, or a newer attempt owns it
     }
     job = await this.prisma.fineTuningJob.findUniqueOrThrow({ where: { id: jobId }, include: { trainingFile: true, validationFile: true } });
-    const runtime = await this.engines.forJob(job);
-    const placement = job.placement as JobPlacement | null;
+    const runtime = await this.runtimes.forJob(job);
+    const workloadId = await this.launch(job, attempt, runtime);
 
-    let containerId = await runtime.find(jobId, attempt);
-    if (!containerId) {
-      const spec = await this.buildSpec(job, attempt);
-      containerId = await runtime.start({
-        jobId,
-        projectId: job.projectId,
-        attempt,
-        model: model.id,
-        image: model.trainerImage,
-        command: model.command,
-        env: { LORAPLANE_JOB_SPEC: JSON.stringify(spec), LORAPLANE_SCRATCH_DIR: '/scratch' },
-        resources: model.resources,
-        gpuDeviceIds: (placement?.gpu_indices ?? []).map(String),
-      });
-      await this.prisma.fineTuningJob.update({ where: { id: jobId }, data: { containerId } });
-    } else {
-      this.logger.log({ jobId, attempt, containerId }, 're-attaching to a training container');
-      // A container created by a worker that died between create and start has never run.
-      await runtime.ensureStarted(containerId);
-    }
-
-    const outcome = await this.followWithDeadline(job, attempt, containerId, runtime, shutdown);
+    const outcome = await this.followWithDeadline(job, attempt, workloadId, runtime, shutdown);
     if (shutdown?.aborted) throw new WorkerShuttingDown(jobId);
-    if ((await runtime.state(containerId))?.running) {
-      // The log stream ended but the container did not: the engine went away (a restart, a network cut). Settling
+    if ((await runtime.inspect(workloadId))?.running) {
+      // The log stream ended but the workload did not: the engine went away (a restart, a network cut). Settling
       // now would judge the run on part of its output; the retry re-reads it from the first line instead.
-      throw new DomainError('service_unavailable', `the log stream of ${containerId.slice(0, 12)} broke while it still runs; following it again`);
+      throw new DomainError('service_unavailable', `the log stream of ${workloadId.slice(0, 12)} on ${runtime.name} broke while it still runs; following it again`);
     }
-    const exit = await runtime.wait(containerId);
+    const exit = await runtime.wait(workloadId);
     await this.settle(job, exit, outcome);
-    await runtime.remove(containerId).catch((err) => this.logger.warn({ err, containerId }, 'could not remove container'));
+    await runtime.remove(workloadId).catch((err) => this.logger.warn({ err, workloadId }, 'could not remove the workload'));
     await this.queue.wakeGpuWaiters().catch((err) => this.logger.warn({ err }, 'could not wake jobs waiting for GPUs'));
   }
 
+  /** Starts this attempt's workload, or finds the one started before (a worker restart re-attaches). */
+  private async launch(job: RunnableJob, attempt: number, runtime: TrainingRuntime): Promise<string> {
+    const model = this.catalog.get(job.model);
+    const existing = await runtime.find(job.id, attempt);
+    if (existing) {
+      this.logger.log({ jobId: job.id, attempt, workloadId: existing, runtime: runtime.name }, 're-attaching to a training workload');
+    }
+    // The spec (presigned URLs) is built only for a workload that does not exist yet; launch still starts one that
+    // was created but never ran (a worker that died between create and start).
+    const spec = existing ? null : await this.buildSpec(job, attempt);
+    const { workloadId, created } = await runtime.launch({
+      jobId: job.id,
+      projectId: job.projectId,
+      attempt,
+      model: model.id,
+      image: model.trainerImage,
+      command: model.command,
+      env: spec ? { LORAPLANE_JOB_SPEC: JSON.stringify(spec), LORAPLANE_SCRATCH_DIR: '/scratch' } : {},
+      resources: model.resources,
+      gpuCount: model.gpus.count,
+      placement: readPlacement(job.placement),
+    });
+    if (created || job.workloadId !== workloadId) await this.prisma.fineTuningJob.update({ where: { id: job.id }, data: { workloadId } });
+    return workloadId;
+  }
+
   /** The wall-clock limit counts from the job's start, so it survives worker restarts. */
-  private async followWithDeadline(job: FineTuningJob, attempt: number, containerId: string, runtime: DockerRuntime, shutdown?: AbortSignal): Promise<RunOutcome> {
+  private async followWithDeadline(job: FineTuningJob, attempt: number, workloadId: string, runtime: TrainingRuntime, shutdown?: AbortSignal): Promise<RunOutcome> {
     const limitMs = this.config.env.TRAINING_TIMEOUT_SECONDS * 1000;
     const deadline = (job.startedAt ?? new Date()).getTime() + limitMs;
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      this.logger.warn({ jobId: job.id, containerId }, 'training wall-clock limit reached; stopping the container');
-      runtime.stop(containerId, this.config.env.TRAINING_STOP_GRACE_SECONDS).catch((err) => this.logger.warn({ err, containerId }, 'could not stop a timed-out container'));
+      this.logger.warn({ jobId: job.id, workloadId }, 'training wall-clock limit reached; stopping the workload');
+      runtime.stop(workloadId, this.config.env.TRAINING_STOP_GRACE_SECONDS).catch((err) => this.logger.warn({ err, workloadId }, 'could not stop a timed-out workload'));
     }, Math.max(0, deadline - Date.now()));
     try {
-      const outcome = await this.follow(job, attempt, containerId, runtime, shutdown);
+      const outcome = await this.follow(job, attempt, workloadId, runtime, shutdown);
       return { ...outcome, timedOut };
     } finally {
       clearTimeout(timer);
     }
   }
 
-  private async buildSpec(job: FineTuningJob & { trainingFile: { s3Key: string; sha256: string; bytes: bigint }; validationFile: { s3Key: string; sha256: string; bytes: bigint } | null }, attempt: number): Promise<JobSpec> {
+  private async buildSpec(job: RunnableJob, attempt: number): Promise<JobSpec> {
     const hp = job.hyperparameters as unknown as ResolvedHyperparameters;
     const model = this.catalog.get(job.model);
     const fileRef = async (f: { s3Key: string; sha256: string; bytes: bigint }) => ({ url: await this.store.presignGet(f.s3Key), sha256: f.sha256, bytes: Number(f.bytes) });
@@ -180,7 +190,7 @@ export class JobRunner {
    * Turns the container's stdout into job events and checkpoint rows, from its first line (re-reads collapse on
    * sourceKey and on (job, attempt, step)). Rows are written in batches, in line order, by one writer at a time.
    */
-  private async follow(job: FineTuningJob, attempt: number, containerId: string, runtime: DockerRuntime, shutdown?: AbortSignal): Promise<RunOutcome> {
+  private async follow(job: FineTuningJob, attempt: number, workloadId: string, runtime: TrainingRuntime, shutdown?: AbortSignal): Promise<RunOutcome> {
     const outcome: RunOutcome = { stderrTail: [], contractViolations: [], timedOut: false };
     const keep = (line: string) => {
       outcome.stderrTail.push(scrubSecrets(line).slice(0, 500));
@@ -190,23 +200,25 @@ export class JobRunner {
     const timer = setInterval(() => batch.flush(), EVENT_FLUSH_MS);
     try {
       await runtime.follow(
-        containerId,
-        async (line, lineNo) => {
-          const parsed = parseTrainerLine(line);
-          if (parsed.kind === 'log') return keep(parsed.text);
-          if (parsed.kind === 'invalid') {
-            outcome.contractViolations.push(`line ${lineNo}: ${parsed.problem}`);
-            return;
-          }
-          const { event } = parsed;
-          if (event.type === 'artifact') outcome.artifact = event;
-          if (event.type === 'error') outcome.error = event;
-          if (event.type === 'checkpoint') batch.checkpoint(event);
-          const row = toJobEvent(event);
-          if (row) batch.add({ ...row, sourceKey: `a${attempt}:${lineNo}` });
-          if (batch.size >= EVENT_BATCH_ROWS) await batch.flushBehind();
+        workloadId,
+        {
+          onLine: async (line, lineNo) => {
+            const parsed = parseTrainerLine(line);
+            if (parsed.kind === 'log') return keep(parsed.text);
+            if (parsed.kind === 'invalid') {
+              outcome.contractViolations.push(`line ${lineNo}: ${parsed.problem}`);
+              return;
+            }
+            const { event } = parsed;
+            if (event.type === 'artifact') outcome.artifact = event;
+            if (event.type === 'error') outcome.error = event;
+            if (event.type === 'checkpoint') batch.checkpoint(event);
+            const row = toJobEvent(event);
+            if (row) batch.add({ ...row, sourceKey: `a${attempt}:${lineNo}` });
+            if (batch.size >= EVENT_BATCH_ROWS) await batch.flushBehind();
+          },
+          onStderr: keep,
         },
-        keep,
         shutdown,
       );
     } finally {

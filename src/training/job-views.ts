@@ -1,3 +1,4 @@
+import { readPlacement } from './placement/job-placement';
 import { Checkpoint, FineTuningJob, JobEvent, Prisma } from '../generated/prisma/client';
 import { fineTunedModelName } from './fine-tuned-model-name';
 import { ResolvedHyperparameters } from './hyperparameters';
@@ -38,7 +39,7 @@ export function toJobObject(job: FineTuningJob) {
     adapter: result ? { key_prefix: result.key_prefix, files: result.files } : null,
     // loraplane extensions
     priority: job.priority,
-    placement: job.placement ?? null,
+    placement: readPlacement(job.placement),
     estimated_cost: job.costEstimate ?? null,
     cost: job.costActual ?? null,
   };

@@ -11,7 +11,7 @@ import { CostEstimate, estimateCost } from './job-cost';
 import { hyperparametersInput, loraInput, ResolvedHyperparameters, resolveHyperparameters } from './hyperparameters';
 import { eventRow, JobState, TERMINAL } from './job-state';
 import { BaseModel, ModelCatalog } from './model-catalog';
-import { DockerEngines } from './placement/docker-engines';
+import { TrainingRuntimes } from './runtime/training-runtimes';
 import { GpuSpec } from './placement/gpu-hosts.service';
 import { TrainingQueue } from './training.queue';
 
@@ -62,7 +62,7 @@ export class JobsService {
     private readonly catalog: ModelCatalog,
     private readonly state: JobState,
     private readonly queue: TrainingQueue,
-    private readonly engines: DockerEngines,
+    private readonly runtimes: TrainingRuntimes,
     private readonly config: Config,
   ) {}
 
@@ -206,10 +206,10 @@ export class JobsService {
     }
     const cancelled = await this.state.transition(id, ['validating_files', 'queued', 'running'], 'cancelled', { message: 'The job was cancelled' }, { finishedAt: new Date() }, { keepGpus: true });
     if (!cancelled) return this.get(projectId, id); // it finished meanwhile: report what it is now
-    const containerId = cancelled.containerId;
-    if (containerId) {
-      const runtime = await this.engines.forJob(cancelled);
-      await runtime.stop(containerId, this.config.env.TRAINING_STOP_GRACE_SECONDS).catch((err) => this.logger.warn({ err, jobId: id }, 'could not stop the container'));
+    const workloadId = cancelled.workloadId;
+    if (workloadId) {
+      const runtime = await this.runtimes.forJob(cancelled);
+      await runtime.stop(workloadId, this.config.env.TRAINING_STOP_GRACE_SECONDS).catch((err) => this.logger.warn({ err, jobId: id }, 'could not stop the workload'));
     }
     await this.prisma.gpuAllocation.deleteMany({ where: { jobId: id } });
     await this.queue.wakeGpuWaiters().catch((err) => this.logger.warn({ err }, 'could not wake jobs waiting for GPUs'));

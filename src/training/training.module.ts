@@ -6,10 +6,9 @@ import { JobsController } from './jobs.controller';
 import { JobsService } from './jobs.service';
 import { ModelCatalog } from './model-catalog';
 import { ModelsController } from './models.controller';
-import { DockerRuntime } from './runtime/docker-runtime';
+import { TrainingRuntimes } from './runtime/training-runtimes';
 import { TRAINING_QUEUE, TrainingQueue } from './training.queue';
 import { trainingProcessorClass } from './training.processor';
-import { DockerEngines } from './placement/docker-engines';
 import { GpuHostsController } from './placement/gpu-hosts.controller';
 import { GpuHostsService } from './placement/gpu-hosts.service';
 import { PlacementService } from './placement/placement.service';
@@ -28,14 +27,13 @@ export class TrainingModule {
         JobState,
         JobsService,
         TrainingQueue,
-        DockerRuntime,
-        DockerEngines,
+        TrainingRuntimes,
         GpuHostsService,
         PlacementService,
         JobRunner,
         ...(opts.worker ? [trainingProcessorClass(opts)] : []),
       ],
-      exports: [DockerRuntime, ModelCatalog],
+      exports: [TrainingRuntimes, ModelCatalog],
     };
   }
 }

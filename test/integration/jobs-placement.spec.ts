@@ -144,7 +144,7 @@ describe('GPU hosts and placement (integration)', () => {
       { index: 3, model: 'H100', memory_gb: 80, job_id: a.id },
     ]);
     const placedA = (await admin('GET', `/v1/fine_tuning/jobs/${a.id}`)).body;
-    expect(placedA.placement).toEqual({ host_id: h.id, host_name: 'local-gpus', gpu_indices: [3], usd_per_gpu_hour: 2 });
+    expect(placedA.placement).toEqual({ runtime: 'docker', host_id: h.id, host_name: 'local-gpus', gpu_indices: [3], usd_per_gpu_hour: 2 });
 
     const waitEvent = await waitFor('b to say what it waits for', async () => {
       const events = await client.fineTuning.jobs.listEvents(b.id);
