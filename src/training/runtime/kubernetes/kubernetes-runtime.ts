@@ -14,6 +14,7 @@ import {
   trainingJobName,
 } from './kubernetes-manifests';
 import { attemptOutcome, AttemptOutcome, schedulingWait } from './kubernetes-outcome';
+import { TrainingRuntime, WorkloadExit, WorkloadOutput, WorkloadStatus } from '../training-runtime';
 
 /** A registered cluster as the runtime needs it. */
 export interface KubernetesTarget extends ClusterPlacement {
@@ -30,16 +31,6 @@ export interface KubernetesTiming {
   deadlineMarginSeconds?: number;
 }
 
-export interface WorkloadExit {
-  exitCode: number;
-  oomKilled: boolean;
-}
-
-export interface WorkloadOutput {
-  onLine(line: string, lineNo: number): Promise<void>;
-  onStderr(line: string): void;
-}
-
 /**
  * Kubernetes' own deadline sits past loraplane's (which counts from the job's start and stops the pod with a grace
  * period): it is the backstop when no worker watches, and a worker that re-attaches still reports `timeout`.
@@ -54,7 +45,7 @@ const WATCH_SECONDS = 240;
  * uid. The attempt's environment travels in a Secret owned by the Job: an attempt is launched once that Secret
  * exists. Vendor errors become DomainErrors here: an unreachable API server is `service_unavailable` (retried).
  */
-export class KubernetesRuntime {
+export class KubernetesRuntime implements TrainingRuntime {
   readonly name: string;
   private readonly logger = new Logger(KubernetesRuntime.name);
   private readonly batch: BatchV1Api;
@@ -157,7 +148,7 @@ export class KubernetesRuntime {
     }
   }
 
-  async inspect(workloadId: string): Promise<{ running: true } | { running: false; exit: WorkloadExit } | null> {
+  async inspect(workloadId: string): Promise<WorkloadStatus | null> {
     const job = await this.readJob(workloadId);
     if (!job) return null;
     const outcome = attemptOutcome(job, await this.podOf(job));
