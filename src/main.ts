@@ -6,6 +6,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { AppModule } from './app.module';
 import { requestIdMiddleware } from './common/http/request-id.middleware';
 import { createRootLogger, JsonLogger } from './common/logger';
+import { startProbeServer } from './health/health-server';
 import { Config } from './config/config';
 import { ConfigError } from './config/config.schema';
 import { ProjectsService } from './projects/projects.service';
@@ -52,7 +53,13 @@ export async function start(config: Config): Promise<Started> {
     await app.close().catch(() => undefined);
     throw err;
   }
-  return { app, url, createdApiKey: createdKey, close: () => app.close() };
+  // Roles without the API still answer Kubernetes' probes when asked to (PROBE_PORT).
+  const probes = !config.runsApi && config.env.PROBE_PORT ? await startProbeServer(app, config.env.PROBE_PORT, config.env.HOST) : null;
+  const close = async () => {
+    probes?.close();
+    await app.close();
+  };
+  return { app, url, createdApiKey: createdKey, close };
 }
 
 function accessLog(root: ReturnType<typeof createRootLogger>) {

@@ -30,6 +30,7 @@ async function check(fn: () => Promise<unknown>): Promise<Check> {
 @Controller()
 export class HealthController implements OnModuleDestroy {
   private readonly redis: Redis;
+  private readonly localDocker: boolean;
 
   constructor(
     private readonly prisma: PrismaService,
@@ -37,6 +38,7 @@ export class HealthController implements OnModuleDestroy {
     private readonly runtimes: TrainingRuntimes,
     config: Config,
   ) {
+    this.localDocker = config.env.LOCAL_DOCKER_ENGINE;
     // A dedicated connection that fails fast: readiness must answer even while Redis is away.
     this.redis = new Redis({ ...redisOptions(config.env.REDIS_URL), lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: CHECK_TIMEOUT_MS, enableOfflineQueue: false });
     this.redis.on('error', () => undefined); // reported by /readyz, not as an unhandled event
@@ -54,6 +56,13 @@ export class HealthController implements OnModuleDestroy {
   @HttpCode(200)
   @ApiDoc({ summary: 'Readiness: Postgres, Redis, S3 and Docker each checked; 503 names what is down', tags: ['health'], public: true })
   async readyz(@Res({ passthrough: true }) res: Response) {
+    const report = await this.readiness();
+    if (report.down.length) res.status(503);
+    return report;
+  }
+
+  /** The checks behind /readyz; also what the probe server of roles without the API answers (health-server.ts). */
+  async readiness() {
     const [postgres, redis, s3, docker] = await Promise.all([
       check(() => this.prisma.$queryRaw`SELECT 1`),
       check(async () => {
@@ -61,11 +70,11 @@ export class HealthController implements OnModuleDestroy {
         return this.redis.ping();
       }),
       check(() => this.store.ping()),
-      check(() => this.runtimes.default().ping()),
+      // A process without a local engine (a pod in Kubernetes) is not unready for lacking one.
+      this.localDocker ? check(() => this.runtimes.default().ping()) : null,
     ]);
-    const checks = { postgres, redis, s3, docker };
+    const checks = docker ? { postgres, redis, s3, docker } : { postgres, redis, s3 };
     const down = Object.entries(checks).filter(([, c]) => c.status === 'down').map(([name]) => name);
-    if (down.length) res.status(503);
     return { status: down.length ? 'unavailable' : 'ready', down, checks };
   }
 
