@@ -7,6 +7,7 @@ import { AppModule, GatewayRoleModule } from './app.module';
 import { requestIdMiddleware } from './common/http/request-id.middleware';
 import { createRootLogger, JsonLogger } from './common/logger';
 import { dashboardMiddleware } from './dashboard/dashboard-static';
+import { startProbeServer } from './health/health-server';
 import { Config } from './config/config';
 import { ConfigError } from './config/config.schema';
 import { GatewayHandler } from './gateway/gateway.handler';
@@ -63,7 +64,13 @@ export async function start(config: Config): Promise<Started> {
     await app.close().catch(() => undefined);
     throw err;
   }
-  return { app, url, createdApiKey: createdKey, close: () => app.close() };
+  // Roles without the API still answer Kubernetes' probes when asked to (PROBE_PORT).
+  const probes = !config.runsApi && config.env.PROBE_PORT ? await startProbeServer(app, config.env.PROBE_PORT, config.env.HOST) : null;
+  const close = async () => {
+    probes?.close();
+    await app.close();
+  };
+  return { app, url, createdApiKey: createdKey, close };
 }
 
 /** The `gateway` role: the inference routes on their own node:http server, no API, no worker. */
@@ -160,9 +167,12 @@ async function main() {
   }
 }
 
-if (require.main === module) {
+/** Starts the process as `npm start` does; also the container image's entry point (deploy/entrypoint.js). */
+export function runMain(): void {
   main().catch((err) => {
     process.stderr.write(`loraplane failed to start: ${err?.stack ?? err}\n`);
     process.exit(1);
   });
 }
+
+if (require.main === module) runMain();

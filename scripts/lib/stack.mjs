@@ -419,6 +419,13 @@ async function ensureS3(mode, settings, log) {
  * run against a developer's own database or queues.
  * Returns { env, timings, stop } where stop() ends what this call started for tests (the test S3 server).
  */
+async function ensureKubectl(log) {
+  const found = which('kubectl');
+  if (found) return `kubectl at ${found}`;
+  await aptInstall(['kubectl'], log);
+  return 'kubectl installed from Debian';
+}
+
 export async function ensureStack({ mode = 'dev', log = (line) => console.log(`[stack] ${line}`), env = process.env } = {}) {
   const settings = testSlot(MODES[mode], mode, env.LORAPLANE_TEST_SLOT);
   if (!settings) throw new Error(`unknown stack mode ${mode}`);
@@ -482,6 +489,8 @@ export async function ensureStack({ mode = 'dev', log = (line) => console.log(`[
       s3 = await ensureS3(mode, settings, log);
       return `s3rver ${s3.how} at ${s3.endpoint}, bucket ${settings.bucket}`;
     }),
+    // The deploy manifests are rendered with Debian's kubectl (kustomize built in) by the test suite.
+    ...(mode === 'test' ? [step('kubectl', () => ensureKubectl(log))] : []),
   ]);
   const failures = results.filter((r) => r.status === 'rejected').map((r) => r.reason);
   if (failures.length) {

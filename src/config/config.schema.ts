@@ -62,6 +62,15 @@ export const envSchema = z.object({
 
   /** The local Docker engine that runs training containers (GPU hosts come with the jobs issue). */
   DOCKER_SOCKET: z.string().default('/var/run/docker.sock'),
+  /**
+   * Whether this process has a local Docker engine at DOCKER_SOCKET (CPU models train there). False for pods in
+   * Kubernetes: /readyz then does not check it.
+   */
+  LOCAL_DOCKER_ENGINE: bool.default(true),
+  /** Port of the /healthz and /readyz probe server of roles that serve no API (worker); unset: none. */
+  PROBE_PORT: int(1, 65535).optional(),
+  /** How often the Kubernetes runtime looks at a pod while it waits for it to start or to stop. */
+  KUBERNETES_POLL_MS: int(50).default(2000),
   /** Docker network mode for training containers; `host` lets them reach an S3 server on loopback. */
   TRAINING_NETWORK: z.string().default('bridge'),
   /** Longest a single Docker API call may take (a stop adds its grace period); a hung engine is then retried. */

@@ -18,6 +18,7 @@ const CHECK_TIMEOUT_MS = 2000;
 export class HealthController implements OnModuleDestroy {
   private readonly logger = new Logger(HealthController.name);
   private readonly redis: Redis;
+  private readonly localDocker: boolean;
 
   constructor(
     private readonly prisma: PrismaService,
@@ -25,6 +26,7 @@ export class HealthController implements OnModuleDestroy {
     private readonly runtimes: TrainingRuntimes,
     private readonly config: Config,
   ) {
+    this.localDocker = config.env.LOCAL_DOCKER_ENGINE;
     // A dedicated connection that fails fast: readiness must answer even while Redis is away.
     this.redis = new Redis({ ...redisOptions(config.env.REDIS_URL), lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: CHECK_TIMEOUT_MS, enableOfflineQueue: false });
     this.redis.on('error', () => undefined); // reported by /readyz, not as an unhandled event
@@ -42,6 +44,13 @@ export class HealthController implements OnModuleDestroy {
   @HttpCode(200)
   @ApiDoc({ summary: "Readiness: what this process's role uses (Postgres, Redis, S3; Docker where it runs the worker); 503 names what is down", tags: ['health'], public: true })
   async readyz(@Res({ passthrough: true }) res: Response) {
+    const report = await this.readiness();
+    if (report.down.length) res.status(503);
+    return report;
+  }
+
+  /** The checks behind /readyz; also what the probe server of roles without the API answers (health-server.ts). */
+  async readiness() {
     const probes: Record<string, () => Promise<unknown>> = {
       postgres: () => this.prisma.$queryRaw`SELECT 1`,
       redis: async () => {
@@ -49,13 +58,13 @@ export class HealthController implements OnModuleDestroy {
         return this.redis.ping();
       },
       s3: () => this.store.ping(),
-      // Only the worker starts and stops training workloads: an api-only process needs no engine.
-      ...(this.config.runsWorker ? { docker: () => this.runtimes.default().ping() } : {}),
+      // Only the worker starts and stops training workloads, and only with a local engine (not a pod in Kubernetes):
+      // an api-only process needs no engine.
+      ...(this.config.runsWorker && this.localDocker ? { docker: () => this.runtimes.default().ping() } : {}),
     };
     const results = await Promise.all(Object.entries(probes).map(async ([name, probe]) => [name, await this.check(name, probe)] as const));
     const checks = Object.fromEntries(results);
     const down = results.filter(([, c]) => c.status === 'down').map(([name]) => name);
-    if (down.length) res.status(503);
     return { status: down.length ? 'unavailable' : 'ready', down, checks };
   }
 
