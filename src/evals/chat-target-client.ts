@@ -114,7 +114,9 @@ export class ChatTargetClient {
     } catch (err) {
       if (signal?.aborted) throw err;
       const message = timeout.aborted ? `no answer within ${this.timeoutMs} ms` : `request failed: ${(err as Error).message}`;
-      throw new ChatCallError(`${endpoint.model}: ${message}`, null, true, null, { cause: err });
+      // A refused address stays refused: recorded once, not retried.
+      const refused = err instanceof UpstreamError && err.kind === 'refused';
+      throw new ChatCallError(`${endpoint.model}: ${message}`, null, !refused, null, { cause: err });
     }
     const status = res.statusCode ?? 0;
     try {

@@ -39,7 +39,6 @@ describe('parseEnv: defaults', () => {
       S3_CREATE_BUCKET: false,
       PRESIGN_TTL_SECONDS: 6 * 3600,
       ADAPTER_IMPORT_PREFIXES: ['imports/'],
-      DOCKER_CALL_TIMEOUT_MS: 30000,
       DOCKER_SOCKET: '/var/run/docker.sock',
       DOCKER_CALL_TIMEOUT_MS: 30_000,
       LOCAL_DOCKER_ENGINE: true,

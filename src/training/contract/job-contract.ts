@@ -30,8 +30,6 @@ export const jobSpecSchema = z.object({
     n_epochs: z.number().int().min(L.nEpochs.min).max(L.nEpochs.max),
     batch_size: z.number().int().min(L.batchSize.min).max(L.batchSize.max),
     learning_rate: z.number().positive(),
-    /** DPO's beta (method dpo only); optional, so version-1 trainers and specs stay valid. */
-    beta: z.number().positive().optional(),
     lora: loraSettingsSchema,
     /** DPO's beta (method "dpo" only; the trainer's default is 0.1). Optional, so version-1 specs stay valid. */
     beta: z.number().positive().max(L.beta.max).optional(),
