@@ -119,18 +119,20 @@ describe('evals: comparisons (e2e)', () => {
     expect((await api('POST', '/evals/targets', { name: 'tiny-base', kind: 'base', pool: 'tiny', stream: true, max_tokens: 16 })).status).toBe(201);
     expect((await api('POST', '/evals/targets', { name: 'tiny-adapter', kind: 'adapter', pool: 'tiny', adapter: 'bench', version: 1, stream: true, max_tokens: 16 })).status).toBe(201);
     expect((await api('GET', '/serving/pools/tiny')).body).toMatchObject({ usd_per_gpu_hour: 2.5, gpus_per_replica: 1 });
+    // The same adapter called by name through the gateway's OpenAI-compatible route, as any client would.
+    expect((await api('POST', '/evals/targets', { name: 'gateway-adapter', kind: 'api', base_url: `${app.url}/v1`, api_key: key, model: 'bench@v1', stream: true, max_tokens: 16 })).status).toBe(201);
   });
 
   it('runs every suite on every target and reports accuracy per benchmark, latency, tokens, cost and break-even', async () => {
-    const created = await api('POST', '/evals/comparisons', { name: 'tiny-vs-o3-mini', suites, targets: ['tiny-base', 'tiny-adapter', 'o3-mini'], baseline: 'tiny-base' });
+    const created = await api('POST', '/evals/comparisons', { name: 'tiny-vs-o3-mini', suites, targets: ['tiny-base', 'tiny-adapter', 'gateway-adapter', 'o3-mini'], baseline: 'tiny-base' });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ object: 'eval.comparison', name: 'tiny-vs-o3-mini', runs: suites.map((s) => ({ suite: { name: s } })) });
-    expect(created.body.progress.total).toBe((5 + 6 + 3 + 5) * 3);
+    expect(created.body.progress.total).toBe((5 + 6 + 3 + 5) * 4);
     const done = await waitFor('the comparison to finish', async () => {
       const c = (await api('GET', `/evals/comparisons/${created.body.id}`)).body;
       return ['succeeded', 'failed', 'cancelled'].includes(c.status) ? c : null;
     }, 150_000, 200);
-    expect(done).toMatchObject({ status: 'succeeded', progress: { done: 57, total: 57 } });
+    expect(done).toMatchObject({ status: 'succeeded', progress: { done: 76, total: 76 } });
 
     const json = JSON.parse((await api('GET', '/evals/comparisons/tiny-vs-o3-mini/report?format=json')).text);
     expect(json.benchmarks.map((b: any) => [b.suite, b.scorer, b.items])).toEqual([
@@ -139,6 +141,8 @@ describe('evals: comparisons (e2e)', () => {
     const all = (name: string) => json.overall.targets.find((t: any) => t.name === name);
     // The adapter learned these items' answers; the stock tiny base model did not: a measured difference.
     expect(all('tiny-adapter').accuracy.rate).toBeGreaterThan(all('tiny-base').accuracy.rate + 0.3);
+    // Through the gateway the adapter answers as it does on its replica (the same greedy decoding).
+    expect(all('gateway-adapter').accuracy.k).toBe(all('tiny-adapter').accuracy.k);
     expect(all('o3-mini').accuracy).toMatchObject({ n: 19 });
     expect(all('o3-mini').accuracy.k).toBeGreaterThanOrEqual(12);
     expect(all('tiny-adapter').ttft_ms_p50).not.toBeNull();
@@ -148,6 +152,7 @@ describe('evals: comparisons (e2e)', () => {
     expect(all('o3-mini').usd_per_1m_tokens).toBeGreaterThan(0);
     expect(all('tiny-adapter').break_even[0]).toMatchObject({ api_target: 'o3-mini' });
     expect(json.warnings).toEqual([expect.stringMatching(/^o3-mini: 'o3-mini' was retired/)]);
+    expect(all('gateway-adapter').results.every((r: any) => r.error === null)).toBe(true);
 
     const md = (await api('GET', '/evals/comparisons/tiny-vs-o3-mini/report?format=md')).text;
     for (const title of ['## Accuracy per benchmark (95% Wilson interval)', '## Latency and tokens', '## Cost', '## Self-hosted GPU $/hour against API $/token']) expect(md).toContain(title);
