@@ -22,6 +22,7 @@ export interface CreatePool {
   maxCpuLoras?: number;
   supportedTargets?: string[];
   probePrompt?: string;
+  autoDeploy?: boolean;
 }
 
 export interface AddReplica {
@@ -76,6 +77,7 @@ export class ServingService {
         maxCpuLoras,
         supportedTargets: input.supportedTargets ?? model.lora.targetModules,
         probePrompt: input.probePrompt ?? DEFAULT_PROBE,
+        autoDeploy: input.autoDeploy ?? false,
       },
     });
   }

@@ -100,13 +100,17 @@ describe('inference gateway (e2e)', () => {
   it('answers by alias, version and base model with the name the client sent, as the replica itself answers', async () => {
     const messages = heldOut[0].messages.slice(0, 2) as OpenAI.ChatCompletionMessageParam[];
     for (const model of ['tickets', 'tickets@v1', 'tiny-lora']) {
-      const answer = await client.chat.completions.create({ model, messages });
+      const answer = await client.chat.completions.create({ model, messages, temperature: 0 });
       expect(answer.model).toBe(model);
       expect(answer.choices[0].message.content).toBe(await ask(replicas[0], model, messages));
       expect(answer.usage?.prompt_tokens).toBeGreaterThan(0);
     }
     const last = records.at(-1)!;
     expect(last).toMatchObject({ model: 'tiny-lora', kind: 'base', projectId, status: 200, errorKind: null });
+    const completion = await client.completions.create({ model: 'tickets@v1', prompt: 'my card was charged twice', max_tokens: 8, temperature: 0 });
+    expect(completion.model).toBe('tickets@v1');
+    expect(completion.usage?.completion_tokens).toBeGreaterThan(0);
+    expect(records.at(-1)).toMatchObject({ endpoint: 'completions', kind: 'version', status: 200 });
     expect(last.usage?.total_tokens).toBeGreaterThan(0);
     const ids = await callable();
     expect(ids).toEqual(expect.arrayContaining(['tickets', 'tickets@v1', 'tiny-lora', 'gpt-4o-mini']));
@@ -117,7 +121,7 @@ describe('inference gateway (e2e)', () => {
   it('streams chunk by chunk; usage is forwarded only when asked, but always metered from upstream', async () => {
     const messages = [{ role: 'user' as const, content: heldOut[1].messages[1].content as string }];
     const chunks: OpenAI.ChatCompletionChunk[] = [];
-    for await (const c of await client.chat.completions.create({ model: 'tickets', messages, stream: true, stream_options: { include_usage: true } })) chunks.push(c);
+    for await (const c of await client.chat.completions.create({ model: 'tickets', messages, temperature: 0, stream: true, stream_options: { include_usage: true } })) chunks.push(c);
     expect(chunks.every((c) => c.model === 'tickets')).toBe(true);
     expect(chunks.at(-1)!.usage?.completion_tokens).toBeGreaterThan(0);
     expect(chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('')).toBe(await ask(replicas[1], 'tickets', messages));
