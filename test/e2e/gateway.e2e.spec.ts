@@ -2,6 +2,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
+import { ChatOpenAI } from '@langchain/openai';
 import OpenAI from 'openai';
 import { newId } from '../../src/common/ids';
 import { PrismaService } from '../../src/db/prisma.service';
@@ -140,6 +141,20 @@ describe('inference gateway (e2e)', () => {
     expect(viaProvider.join('')).toBe('from the provider');
     expect(provider.requests.at(-1)!.body).toMatchObject({ model: 'gpt-4o-mini', stream: true, stream_options: { include_usage: true } });
     expect(records.at(-1)!.usage?.prompt_tokens).toBeGreaterThan(0);
+  });
+
+  it("works from LangChain's ChatOpenAI with only baseURL changed (invoke and stream)", async () => {
+    const messages = heldOut[2].messages.slice(0, 2) as { role: 'system' | 'user'; content: string }[];
+    const chat = new ChatOpenAI({ model: 'tickets', temperature: 0, apiKey: key, maxRetries: 0, configuration: { baseURL: `${app.url}/v1` } });
+    const expected = await ask(replicas[0], 'tickets', messages);
+    const answer = await chat.invoke(messages.map((m) => [m.role, m.content] as [string, string]));
+    expect(answer.content).toBe(expected);
+    expect(answer.usage_metadata?.input_tokens).toBeGreaterThan(0);
+    let streamed = '';
+    for await (const chunk of await chat.stream(messages.map((m) => [m.role, m.content] as [string, string]))) streamed += String(chunk.content);
+    expect(streamed).toBe(expected);
+    const missing = new ChatOpenAI({ model: 'no-such-model', apiKey: key, maxRetries: 0, configuration: { baseURL: `${app.url}/v1` } });
+    await expect(missing.invoke('hi')).rejects.toThrow(/does not exist or you do not have access/);
   });
 
   it('refuses bad input with a 4xx naming the field, unknown names with 404 model_not_found, other projects included', async () => {
