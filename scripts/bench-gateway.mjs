@@ -47,13 +47,15 @@ function request(agent, url, headers, body, { ttft = false } = {}) {
       // Time to first token: the second event (the first after the role-only chunk) reaching the client.
       let first = null;
       let text = '';
+      let errorBody = '';
       res.on('data', (c) => {
+        if (res.statusCode !== 200) errorBody += c.toString();
         if (ttft && first === null) {
           text += c.toString();
           if (text.split('\n\n').length > 2) first = performance.now() - t0;
         }
       });
-      res.on('end', () => (res.statusCode === 200 ? resolve(ttft ? first : performance.now() - t0) : reject(new Error(`${url} answered ${res.statusCode}`))));
+      res.on('end', () => (res.statusCode === 200 ? resolve(ttft ? first : performance.now() - t0) : reject(new Error(`${url} answered ${res.statusCode}: ${errorBody.slice(0, 300)}`))));
     });
     req.on('error', reject);
     req.end(body);

@@ -59,6 +59,7 @@ describe('parseEnv: defaults', () => {
       EVAL_MAX_ATTEMPTS: 6,
       EVAL_RETRY_BASE_MS: 500,
       EVAL_REQUEST_TIMEOUT_MS: 300_000,
+      LOG_FORMAT: 'auto',
       UPSTREAM_MAX_RESPONSE_BYTES: 16 * 1024 * 1024,
       UPSTREAM_MAX_STREAM_BYTES: 64 * 1024 * 1024,
       GATEWAY_MAX_BODY_BYTES: 4 * 1024 * 1024,
