@@ -21,6 +21,7 @@ import { MetricsModule } from './metrics/metrics.module';
 import { QuotasModule } from './projects/quotas';
 import { ServingModule } from './serving/serving.module';
 import { StorageModule } from './storage/storage.module';
+import { JobHooksModule } from './training/job-hooks';
 import { TrainingModule } from './training/training.module';
 import { UsageModule } from './usage/usage.module';
 import { WebhooksModule } from './webhooks/webhooks.module';
@@ -36,6 +37,7 @@ export class AppModule {
         TransportModule,
         NetModule,
         QuotasModule,
+        JobHooksModule,
         StorageModule,
         DiscoveryModule,
         BullModule.forRoot({ connection: { url: config.env.REDIS_URL }, prefix: config.env.QUEUE_PREFIX }),

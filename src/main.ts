@@ -27,7 +27,8 @@ export interface Started {
 
 /** Starts the roles the config asks for. Used by main() and by the end-to-end tests. */
 export async function start(config: Config): Promise<Started> {
-  const root = createRootLogger(config.env.LOG_LEVEL);
+  const format = config.env.LOG_FORMAT === 'auto' ? (process.stdout.isTTY ? 'pretty' : 'json') : config.env.LOG_FORMAT;
+  const root = createRootLogger(config.env.LOG_LEVEL, format);
   const logger = new JsonLogger(root);
   if (config.env.LORAPLANE_ROLE === 'gateway') return startGateway(config, root, logger);
   const module = AppModule.register(config);
@@ -158,9 +159,13 @@ async function main() {
         `    const client = new OpenAI({ baseURL: '${started.url}/v1', apiKey: process.env.LORAPLANE_API_KEY });`,
         "    const file = await client.files.create({ file: fs.createReadStream('train.jsonl'), purpose: 'fine-tune' });",
         "    const job = await client.fineTuning.jobs.create({ model: 'tiny-lora', training_file: file.id });",
+        '    // once it succeeded (a pool marked auto_deploy serves it within seconds):',
+        "    const answer = await client.chat.completions.create({ model: job.fine_tuned_model, messages: [{ role: 'user', content: 'Hi' }] });",
         '',
         '  or curl:',
         `    curl -H "Authorization: Bearer $LORAPLANE_API_KEY" ${started.url}/v1/models`,
+        `    curl -H "Authorization: Bearer $LORAPLANE_API_KEY" -H 'content-type: application/json' ${started.url}/v1/chat/completions \\`,
+        `      -d '{"model": "tiny-lora", "messages": [{"role": "user", "content": "Hi"}]}'`,
         '',
       ].join('\n'),
     );

@@ -20,7 +20,25 @@ export function scrubSecrets(text: string): string {
   return text.replace(KEY_PATTERN, 'lp_[redacted]').replace(WEBHOOK_SECRET_PATTERN, 'whsec_[redacted]').replace(SIGNED_URL_PATTERN, '$1=[redacted]');
 }
 
-export function createRootLogger(level: string): Logger {
+/** Nest's start-up chatter (one line per module and per route) is for debugging, not for every start. */
+const QUIET_CONTEXTS = new Set(['RoutesResolver', 'RouterExplorer', 'InstanceLoader']);
+
+const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO ', 40: 'WARN ', 50: 'ERROR', 60: 'FATAL' };
+
+/** One readable line per record for a person at a terminal: time, level, context, message, then the other fields. */
+export function prettyLine(json: string): string {
+  const { time, level, msg, context, service: _service, ...rest } = JSON.parse(json) as Record<string, unknown>;
+  const clock = typeof time === 'string' ? time.slice(11, 23) : '';
+  const fields = Object.entries(rest)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(' ');
+  const name = typeof level === 'string' ? level.toUpperCase().padEnd(5) : (LEVEL_NAMES[Number(level)] ?? String(level));
+  return `${clock} ${name} ${context ? `[${String(context)}] ` : ''}${msg ?? ''}${fields ? `  ${fields}` : ''}\n`;
+}
+
+export function createRootLogger(level: string, format: 'json' | 'pretty' = 'json'): Logger {
+  const destination = format === 'pretty' ? { write: (line: string) => process.stdout.write(prettyLine(line)) } : undefined;
   return pino({
     level,
     base: { service: 'loraplane' },
@@ -37,7 +55,7 @@ export function createRootLogger(level: string): Logger {
       const ctx = requestContext.getStore();
       return ctx ? { requestId: ctx.requestId, projectId: ctx.projectId } : {};
     },
-  });
+  }, destination);
 }
 
 /**
@@ -54,11 +72,12 @@ export class JsonLogger implements LoggerService {
   verbose(message: unknown, ...params: unknown[]) { this.write('trace', message, params); }
   fatal(message: unknown, ...params: unknown[]) { this.write('fatal', message, params); }
 
-  private write(level: pino.Level, message: unknown, params: unknown[]) {
+  private write(requested: pino.Level, message: unknown, params: unknown[]) {
     const strings = params.filter((p): p is string => typeof p === 'string');
     const isStack = (p: string) => /\n[ \t]+at /.test(p);
     const last = params.at(-1);
     const context = typeof last === 'string' && !isStack(last) ? strings.pop() : undefined;
+    const level = requested === 'info' && context && QUIET_CONTEXTS.has(context) ? 'debug' : requested;
     const stack = strings.find(isStack);
     const text = strings.find((p) => p !== stack);
     const fields: Record<string, unknown> = { context };

@@ -82,6 +82,10 @@ export class OpenAIHttp {
    * failure before that is an UpstreamError of kind `connect` (nothing reached the model) or `timeout`.
    */
   open(req: UpstreamRequest): Promise<http.IncomingMessage> {
+    return this.attempt(req, true);
+  }
+
+  private attempt(req: UpstreamRequest, mayRetryStale: boolean): Promise<http.IncomingMessage> {
     return new Promise((resolve, reject) => {
       const url = new URL(req.url);
       const literal = url.hostname.replace(/^\[(.*)\]$/, '$1');
@@ -120,6 +124,13 @@ export class OpenAIHttp {
       out.on('error', (err: NodeJS.ErrnoException) => {
         const code = err.code ?? '';
         if (err.name === 'RefusedTarget') return fail(new UpstreamError(`${url.host}: ${err.message}`, 'refused', null, null, null, { cause: err }));
+        // A kept-alive socket the server had just closed: the request never reached it. Once more, on a new socket.
+        if (!settled && mayRetryStale && out.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE')) {
+          settled = true;
+          clearTimeout(timer);
+          req.signal?.removeEventListener('abort', onAbort);
+          return void this.attempt(req, false).then(resolve, reject);
+        }
         const kind = CONNECT_CODES.has(code) ? 'connect' : 'invalid';
         fail(new UpstreamError(`${url.host}: ${code || err.message}`, kind, null, null, null, { cause: err }));
       });

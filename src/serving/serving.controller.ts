@@ -26,6 +26,8 @@ const createPool = z.object({
   probe_prompt: z.string().min(1).max(2000).optional(),
   usd_per_gpu_hour: z.number().min(0).max(10_000).optional().describe("price of one GPU: the cost basis of every eval target on the pool (a target's own wins)"),
   gpus_per_replica: z.number().int().min(1).max(64).optional().describe('GPUs of one replica, for that cost'),
+  /** Every succeeded job of the project for this base model is registered and deployed here by itself. */
+  auto_deploy: z.boolean().default(false),
 });
 const addReplica = z.object({
   name,
@@ -60,7 +62,7 @@ export class ServingController {
     await this.serving.createPool(projectId, {
       name: b.name, baseModel: b.base_model, servedModelName: b.served_model_name, maxLoraRank: b.max_lora_rank,
       maxLoras: b.max_loras, maxCpuLoras: b.max_cpu_loras, supportedTargets: b.supported_targets, probePrompt: b.probe_prompt,
-      usdPerGpuHour: b.usd_per_gpu_hour, gpusPerReplica: b.gpus_per_replica,
+      usdPerGpuHour: b.usd_per_gpu_hour, gpusPerReplica: b.gpus_per_replica, autoDeploy: b.auto_deploy,
     });
     return poolView(await this.serving.getPool(projectId, b.name));
   }

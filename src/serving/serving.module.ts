@@ -3,7 +3,9 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { SecretBox } from '../common/secret-box';
 import { ModelCatalog } from '../training/model-catalog';
 import { AdapterStats } from './adapter-stats';
+import { AdaptersModule } from '../adapters/adapters.module';
 import { AgentClient } from './agent-client';
+import { AutoDeploy } from './auto-deploy';
 import { EvalPromotionGate } from '../evals/eval-promotion-gate';
 import { PromotionGate } from './promotion-gate';
 import { Reconciler } from './reconciler';
@@ -26,7 +28,7 @@ export class ServingModule {
   static register(opts: { worker: boolean }): DynamicModule {
     return {
       module: ServingModule,
-      imports: [BullModule.registerQueue({ name: SERVING_QUEUE }), WebhookOutboxModule, GatewayModule],
+      imports: [BullModule.registerQueue({ name: SERVING_QUEUE }), WebhookOutboxModule, GatewayModule, AdaptersModule],
       controllers: [ServingController, ModelsController],
       providers: [
         ModelCatalog,
@@ -39,7 +41,7 @@ export class ServingModule {
         Reconciler,
         AdapterStats,
         { provide: PromotionGate, useClass: EvalPromotionGate },
-        ...(opts.worker ? [ServingProcessor] : []),
+        ...(opts.worker ? [ServingProcessor, AutoDeploy] : []),
       ],
       exports: [AdapterStats],
     };

@@ -27,6 +27,7 @@ export interface CreatePool {
   probePrompt?: string;
   usdPerGpuHour?: number;
   gpusPerReplica?: number;
+  autoDeploy?: boolean;
 }
 
 export interface AddReplica {
@@ -96,6 +97,7 @@ export class ServingService {
         probePrompt: input.probePrompt ?? DEFAULT_PROBE,
         usdPerGpuHour: input.usdPerGpuHour ?? null,
         gpusPerReplica: input.gpusPerReplica ?? null,
+        autoDeploy: input.autoDeploy ?? false,
       },
     });
   }

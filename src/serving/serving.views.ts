@@ -35,6 +35,7 @@ export function poolView(pool: Pool) {
     probe_prompt: pool.probePrompt,
     usd_per_gpu_hour: pool.usdPerGpuHour,
     gpus_per_replica: pool.gpusPerReplica,
+    auto_deploy: pool.autoDeploy,
     revision: pool.revision,
     created_at: unix(pool.createdAt),
     replicas: pool.replicas.map((r) => {

@@ -11,6 +11,7 @@ import { fineTunedModelName } from './fine-tuned-model-name';
 import { readHyperparameters } from './hyperparameters';
 import { actualCost } from './job-cost';
 import { failureParam, JobFailureCode } from './job-failure';
+import { JobHooks } from './job-hooks';
 import { JobState } from './job-state';
 import { ModelCatalog } from './model-catalog';
 import { readPlacement } from './placement/job-placement';
@@ -46,6 +47,7 @@ export class JobRunner {
     private readonly runtimes: TrainingRuntimes,
     private readonly placement: PlacementService,
     private readonly config: Config,
+    private readonly hooks: JobHooks,
   ) {}
 
   /** validating_files -> queued. The files were validated line by line at upload; here they must still be usable. */
@@ -207,7 +209,7 @@ export class JobRunner {
       // The GPUs were used all the same: an invalid artifact costs what the run cost.
       if (problem) return this.fail(job, ['running'], 'artifact_invalid', problem, cost);
       const project = await this.prisma.project.findUniqueOrThrow({ where: { id: job.projectId } });
-      await this.state.transition(
+      const succeeded = await this.state.transition(
         job.id,
         ['running'],
         'succeeded',
@@ -220,6 +222,7 @@ export class JobRunner {
           resultFiles: { key_prefix: outcome.artifact.key_prefix, files: outcome.artifact.files } as unknown as Prisma.InputJsonValue,
         },
       );
+      if (succeeded) await this.hooks.succeeded(succeeded, (e) => this.state.event(succeeded, e));
       return;
     }
     const [code, message] = explainFailure(exit, outcome);

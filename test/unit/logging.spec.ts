@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { Logger as PinoLogger } from 'pino';
-import { createRootLogger, JsonLogger, scrubSecrets } from '../../src/common/logger';
+import { createRootLogger, JsonLogger, prettyLine, scrubSecrets } from '../../src/common/logger';
 import { requestContext } from '../../src/common/request-context';
 
 /**
@@ -194,6 +194,11 @@ describe('JsonLogger', () => {
       expect(calls).toEqual([{ level: 'error', fields: { context: 'ExceptionsHandler', stack: STACK }, msg: 'Cannot read properties of undefined' }]);
     });
 
+    it("demotes Nest's route listing to debug (not printed at every start)", () => {
+      Logger.log('Mapped {/v1/models, GET} route', 'RouterExplorer');
+      expect(calls).toEqual([{ level: 'debug', fields: { context: 'RouterExplorer' }, msg: 'Mapped {/v1/models, GET} route' }]);
+    });
+
     it('a static call with an explicit context', () => {
       Logger.log('Nest application successfully started', 'NestApplication');
       expect(calls).toEqual([{ level: 'info', fields: { context: 'NestApplication' }, msg: 'Nest application successfully started' }]);
@@ -219,5 +224,12 @@ describe('JsonLogger', () => {
     json.warn({ attempt: 1 }, `retrying with ${KEY}`, 'TrainingProcessor');
     const [line] = lines();
     expect(line).toMatchObject({ level: 'warn', context: 'TrainingProcessor', attempt: 1, msg: 'retrying with lp_[redacted]' });
+  });
+});
+
+describe('prettyLine', () => {
+  it('renders a JSON record as one readable line: time, level, context, message, fields', () => {
+    const line = prettyLine(JSON.stringify({ level: 'warn', time: '2026-12-02T19:58:01.123Z', service: 'loraplane', context: 'Reconciler', msg: 'agent unreachable', replica: 'local-0', failures: 2 }));
+    expect(line).toBe('19:58:01.123 WARN  [Reconciler] agent unreachable  replica=local-0 failures=2\n');
   });
 });
