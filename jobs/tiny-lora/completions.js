@@ -178,7 +178,8 @@ async function respond(kind, body, req, res) {
   }
   const includeUsage = Boolean(body.stream_options && body.stream_options.include_usage);
   const chunkObject = chat ? 'chat.completion.chunk' : 'text_completion';
-  const chunk = (choices, extra = {}) => sse(res, { id, object: chunkObject, created, model: req.name, choices, ...(includeUsage ? { usage: null } : {}), ...extra });
+  // vLLM serialises chunks with exclude_unset: no `usage` key on them, only on the final usage chunk.
+  const chunk = (choices) => sse(res, { id, object: chunkObject, created, model: req.name, choices });
   res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
   if (chat) chunk([{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]);
   let offset = 0;

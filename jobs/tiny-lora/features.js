@@ -23,12 +23,36 @@ const COPY_START_WEIGHT = 0.5;
 
 const FNV_OFFSET = 0x811c9dc5;
 
-/** 32-bit FNV-1a over the UTF-8 bytes of a string. */
+/** 32-bit FNV-1a over the UTF-8 bytes of a string (encoded on the fly: this runs for every word of every request). */
 function fnv1a(text) {
   let h = FNV_OFFSET;
-  for (const byte of encode(text)) {
-    h ^= byte;
-    h = Math.imul(h, 0x01000193) >>> 0;
+  const step = (byte) => {
+    h = Math.imul(h ^ byte, 0x01000193) >>> 0;
+  };
+  for (let i = 0; i < text.length; i++) {
+    let c = text.charCodeAt(i);
+    if (c >= 0xd800 && c < 0xdc00 && i + 1 < text.length) {
+      const lo = text.charCodeAt(i + 1);
+      if (lo >= 0xdc00 && lo < 0xe000) {
+        c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
+        i++;
+      }
+    }
+    if (c >= 0xd800 && c < 0xe000) c = 0xfffd; // a lone surrogate, as TextEncoder encodes it
+    if (c < 0x80) step(c);
+    else if (c < 0x800) {
+      step(0xc0 | (c >> 6));
+      step(0x80 | (c & 63));
+    } else if (c < 0x10000) {
+      step(0xe0 | (c >> 12));
+      step(0x80 | ((c >> 6) & 63));
+      step(0x80 | (c & 63));
+    } else {
+      step(0xf0 | (c >> 18));
+      step(0x80 | ((c >> 12) & 63));
+      step(0x80 | ((c >> 6) & 63));
+      step(0x80 | (c & 63));
+    }
   }
   return h >>> 0;
 }

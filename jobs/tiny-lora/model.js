@@ -95,9 +95,9 @@ const BASE_BIAS = Float64Array.from({ length: V }, (_, id) => (id === EOS ? 3 : 
  */
 const COPY_PRIOR = 8;
 
-/** W0 x + bias for a sparse x. */
-function baseLogits(x) {
-  const out = Float64Array.from(BASE_BIAS);
+/** W0 x + bias for a sparse x (into `out` when given: generation reuses one buffer per request). */
+function baseLogits(x, out = new Float64Array(V)) {
+  out.set(BASE_BIAS);
   if (x.votes && x.votes.length > 0) {
     const each = COPY_PRIOR / x.votes.length;
     for (let k = 0; k < x.votes.length; k++) out[x.votes[k]] += each;
@@ -133,20 +133,19 @@ function addLoraLogits(logits, B, r, scale, h) {
 }
 
 /** The next-token logits for step features x, with or without an adapter. */
-function logitsFor(x, adapter) {
-  const logits = baseLogits(x);
+function logitsFor(x, adapter, out) {
+  const logits = baseLogits(x, out);
   if (adapter) addLoraLogits(logits, adapter.B, adapter.r, adapter.scale, loraHidden(adapter.A, adapter.r, x));
   return logits;
 }
 
-/** Numerically stable log-softmax. */
-function logSoftmax(logits) {
+/** Numerically stable log-softmax (into `out` when given). */
+function logSoftmax(logits, out = new Float64Array(logits.length)) {
   let max = -Infinity;
   for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
   let sum = 0;
   for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i] - max);
   const lse = max + Math.log(sum);
-  const out = new Float64Array(logits.length);
   for (let i = 0; i < logits.length; i++) out[i] = logits[i] - lse;
   return out;
 }
@@ -178,6 +177,16 @@ function topTokens(logprobs, k) {
 function chooseToken(logits, { temperature = 0, topP = 1, rand }) {
   if (!(temperature > 0)) return argmax(logits);
   const scaled = logSoftmax(logits.map((z) => z / temperature));
+  if (topP >= 1) {
+    // No nucleus cut: draw from the whole distribution in id order (the same draw the sorted walk would not give,
+    // but a sort of 257 tokens per step is most of a sampled request's cost).
+    let u = rand();
+    for (let i = 0; i < scaled.length; i++) {
+      u -= Math.exp(scaled[i]);
+      if (u <= 0) return i;
+    }
+    return argmax(scaled);
+  }
   const order = Array.from(scaled.keys()).sort((a, b) => scaled[b] - scaled[a] || a - b);
   let mass = 0;
   let cut = order.length;
@@ -207,10 +216,12 @@ function generate(messages, adapter = null, opts = {}) {
   const ctx = features.inputContext(messages);
   let state = features.startState(ctx);
   const tokens = [];
+  const logits = new Float64Array(V);
+  const logprobs = new Float64Array(V);
   for (let t = 0; t < maxTokens; t++) {
-    const logits = logitsFor(features.stepFeatures(ctx, state), adapter);
+    logitsFor(features.stepFeatures(ctx, state), adapter, logits);
     const id = chooseToken(logits, { temperature, topP, rand });
-    const logprobs = logSoftmax(logits);
+    logSoftmax(logits, logprobs);
     const token = { id, logprob: logprobs[id], top: topK > 0 ? topTokens(logprobs, topK) : [] };
     if (id === EOS) return { tokens, finish: 'stop', eos: token };
     tokens.push(token);

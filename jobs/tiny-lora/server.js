@@ -156,9 +156,9 @@ function createServer(opts, env = process.env) {
 
   const routes = {
     'GET /health': () => ({ status: 200, text: '' }),
-    'GET /v1/models': () => ({ status: 200, json: listModels() }),
-    'POST /v1/chat/completions': (body, res) => generation('chat', body, res),
-    'POST /v1/completions': (body, res) => generation('completion', body, res),
+    'GET /v1/models': () => ({ status: 200, json: listModels(opts, loras, started) }),
+    'POST /v1/chat/completions': (body, res) => generation(opts, loras, 'chat', body, res),
+    'POST /v1/completions': (body, res) => generation(opts, loras, 'completion', body, res),
   };
   if (opts.enableLora && runtimeUpdates) {
     routes['POST /v1/load_lora_adapter'] = async (body) => {
@@ -175,92 +175,92 @@ function createServer(opts, env = process.env) {
       return { status: 200, text: `Success: LoRA adapter '${body.lora_name}' removed successfully.` };
     };
   }
+  return http.createServer((req, res) => handle(routes, req, res));
+}
 
-  function listModels() {
-    const base = {
-      id: opts.servedModelName,
-      object: 'model',
-      created: started,
-      owned_by: 'vllm',
-      root: opts.servedModelName,
-      parent: null,
-      max_model_len: MAX_MODEL_LEN,
-    };
-    const cards = [...loras.known.values()].map((l) => ({
-      id: l.name,
-      object: 'model',
-      created: l.created,
-      owned_by: 'vllm',
-      root: l.path,
-      parent: opts.servedModelName,
-      max_model_len: null,
-    }));
-    return { object: 'list', data: [base, ...cards] };
+/** vLLM's /v1/models: the base model, then one card per adapter with its path as root and the base as parent. */
+function listModels(opts, loras, started) {
+  const base = {
+    id: opts.servedModelName,
+    object: 'model',
+    created: started,
+    owned_by: 'vllm',
+    root: opts.servedModelName,
+    parent: null,
+    max_model_len: MAX_MODEL_LEN,
+  };
+  const cards = [...loras.known.values()].map((l) => ({
+    id: l.name,
+    object: 'model',
+    created: l.created,
+    owned_by: 'vllm',
+    root: l.path,
+    parent: opts.servedModelName,
+    max_model_len: null,
+  }));
+  return { object: 'list', data: [base, ...cards] };
+}
+
+/** A chat or completion request: its messages, prompt tokens and model (base or a known adapter; vLLM's 404 else). */
+async function generation(opts, loras, kind, body, res) {
+  if (body === null || typeof body !== 'object') throw new ApiError(400, 'BadRequestError', 'expected a JSON object');
+  let messages;
+  let promptTokens;
+  if (kind === 'chat') {
+    if (!Array.isArray(body.messages) || body.messages.length === 0) {
+      throw new ApiError(400, 'BadRequestError', "'messages' must be a non-empty list", 'messages');
+    }
+    messages = body.messages;
+    promptTokens = tokenizer.chatPromptTokens(messages);
+  } else {
+    if (typeof body.prompt !== 'string') throw new ApiError(400, 'BadRequestError', "'prompt' must be a string", 'prompt');
+    // A raw prompt is read as one user message: the model's features do not depend on a template.
+    messages = [{ role: 'user', content: body.prompt }];
+    promptTokens = tokenizer.encode(body.prompt).length;
   }
-
-  /** The model (base or a known adapter) a request names; vLLM's 404 when it is neither. */
-  function resolve(body) {
-    const name = body.model ?? opts.servedModelName;
-    if (name === opts.servedModelName) return { name, adapter: null };
-    const adapter = loras.weights(name);
+  const name = body.model ?? opts.servedModelName;
+  let adapter = null;
+  if (name !== opts.servedModelName) {
+    adapter = loras.weights(name);
     if (!adapter) throw new ApiError(404, 'NotFoundError', `The model \`${name}\` does not exist.`, 'model');
-    return { name, adapter };
   }
+  if (opts.delayMs > 0) await new Promise((r) => setTimeout(r, opts.delayMs));
+  return respond(kind, body, { name, adapter, messages, promptTokens, tokenDelayMs: opts.tokenDelayMs }, res);
+}
 
-  async function generation(kind, body, res) {
-    if (body === null || typeof body !== 'object') throw new ApiError(400, 'BadRequestError', 'expected a JSON object');
-    let messages;
-    let promptTokens;
-    if (kind === 'chat') {
-      if (!Array.isArray(body.messages) || body.messages.length === 0) {
-        throw new ApiError(400, 'BadRequestError', "'messages' must be a non-empty list", 'messages');
+/** One HTTP request: route, JSON body, the route's answer (or its stream), errors in vLLM's envelope. */
+async function handle(routes, req, res) {
+  const route = routes[`${req.method} ${req.url.split('?')[0]}`];
+  if (!route) {
+    // FastAPI's answer for a route that does not exist (e.g. runtime LoRA routes without the env flag).
+    res.writeHead(404, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ detail: 'Not Found' }));
+    return;
+  }
+  try {
+    let body = null;
+    if (req.method === 'POST') {
+      const raw = await readBody(req);
+      try {
+        body = raw.length ? JSON.parse(raw) : null;
+      } catch {
+        throw new ApiError(400, 'BadRequestError', 'Invalid JSON body');
       }
-      messages = body.messages;
-      promptTokens = tokenizer.chatPromptTokens(messages);
+    }
+    const out = await route(body, res);
+    if (!out) return; // streamed
+    if (out.json !== undefined) {
+      res.writeHead(out.status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(out.json));
     } else {
-      if (typeof body.prompt !== 'string') throw new ApiError(400, 'BadRequestError', "'prompt' must be a string", 'prompt');
-      // A raw prompt is read as one user message: the model's features do not depend on a template.
-      messages = [{ role: 'user', content: body.prompt }];
-      promptTokens = tokenizer.encode(body.prompt).length;
+      res.writeHead(out.status, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end(out.text);
     }
-    const { name, adapter } = resolve(body);
-    if (opts.delayMs > 0) await new Promise((r) => setTimeout(r, opts.delayMs));
-    return respond(kind, body, { name, adapter, messages, promptTokens, tokenDelayMs: opts.tokenDelayMs }, res);
+  } catch (err) {
+    const e = err instanceof ApiError ? err : new ApiError(500, 'InternalServerError', String(err && err.message ? err.message : err));
+    if (!res.headersSent) res.writeHead(e.status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error: { message: e.message, type: e.type, param: e.param, code: e.status } }));
   }
-
-  return http.createServer(async (req, res) => {
-    const route = routes[`${req.method} ${req.url.split('?')[0]}`];
-    if (!route) {
-      // FastAPI's answer for a route that does not exist (e.g. runtime LoRA routes without the env flag).
-      res.writeHead(404, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ detail: 'Not Found' }));
-      return;
-    }
-    try {
-      let body = null;
-      if (req.method === 'POST') {
-        const raw = await readBody(req);
-        try {
-          body = raw.length ? JSON.parse(raw) : null;
-        } catch {
-          throw new ApiError(400, 'BadRequestError', 'Invalid JSON body');
-        }
-      }
-      const out = await route(body, res);
-      if (!out) return; // streamed
-      if (out.json !== undefined) {
-        res.writeHead(out.status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(out.json));
-      } else {
-        res.writeHead(out.status, { 'content-type': 'text/plain; charset=utf-8' });
-        res.end(out.text);
-      }
-    } catch (err) {
-      const e = err instanceof ApiError ? err : new ApiError(500, 'InternalServerError', String(err && err.message ? err.message : err));
-      if (!res.headersSent) res.writeHead(e.status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: { message: e.message, type: e.type, param: e.param, code: e.status } }));
-    }
-  });
 }
 
 function readBody(req) {

@@ -1,5 +1,6 @@
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import OpenAI, { toFile } from 'openai';
+import { makePreferenceSplit } from '../fixtures/tiny-lm-tasks';
 import { makeTicketSplit } from '../fixtures/tiny-task';
 import { requireEnv, startTestApp, TestApp, testS3, waitFor } from '../support/app';
 // The tiny model's own code reads the adapter back, so the test measures a real accuracy difference.
@@ -121,6 +122,31 @@ describe('thin path with the official openai SDK (e2e)', () => {
     expect(done.error?.message).toMatch(/line 1/);
     expect(done.fine_tuned_model).toBeNull();
   }, 120_000);
+
+  it('trains a DPO job (beta from the job) whose adapter answers with the preferred output', async () => {
+    const split = makePreferenceSplit({ nTrain: 360, nHeldOut: 100, seed: 1 });
+    const file = await client.files.create({ file: await toFile(Buffer.from(split.trainJsonl), 'prefs.jsonl'), purpose: 'fine-tune' });
+    const created = await client.fineTuning.jobs.create({
+      model: 'tiny-lora',
+      training_file: file.id,
+      seed: 1,
+      method: { type: 'dpo', dpo: { hyperparameters: { beta: 1, learning_rate_multiplier: 0.2, n_epochs: 6 } } },
+    });
+    const done = await waitFor('the DPO job to finish', async () => {
+      const job = await client.fineTuning.jobs.retrieve(created.id);
+      return ['succeeded', 'failed', 'cancelled'].includes(job.status) ? job : null;
+    });
+    expect({ status: done.status, error: done.error }).toEqual({ status: 'succeeded', error: null });
+    const events = [];
+    for await (const e of client.fineTuning.jobs.listEvents(created.id, { limit: 50 })) events.push(e.message);
+    expect(events.some((m) => m.includes('DPO (beta 1, reference: the base model) on 360 pairs'))).toBe(true);
+    const adapter = (done as unknown as { adapter: { key_prefix: string } }).adapter;
+    const config = JSON.parse((await objectBytes(`${adapter.key_prefix}adapter_config.json`)).toString());
+    const loaded = parseAdapter(config, await objectBytes(`${adapter.key_prefix}adapter_model.safetensors`));
+    const preferred = (withAdapter: boolean) => split.heldOut.filter((e) => predict(e.messages.slice(0, 2), withAdapter ? loaded : null).answer === e.label).length / split.heldOut.length;
+    expect(preferred(false)).toBeLessThanOrEqual(0.25);
+    expect(preferred(true)).toBeGreaterThanOrEqual(0.75);
+  }, 300_000);
 
   it("refuses at create, naming the line, an answer longer than the tiny model's limit (no container starts)", async () => {
     const lines = Array.from({ length: 12 }, (_, i) =>

@@ -113,7 +113,7 @@ describe('tiny-lora vLLM-compatible server (integration)', () => {
     expect(tokenChunks.map((c) => c.choices[0].delta.content)).toEqual([...label]);
     expect(chunks.at(-2).choices[0]).toMatchObject({ delta: {}, finish_reason: 'stop' });
     expect(chunks.at(-1)).toMatchObject({ choices: [], usage: { completion_tokens: label.length + 1 } });
-    expect(chunks.slice(0, -1).every((c) => c.usage === null)).toBe(true);
+    expect(chunks.slice(0, -1).every((c) => !('usage' in c))).toBe(true);
 
     // OpenAI's chat logprobs, as vLLM returns them: one entry per token, the chosen token first among its top.
     type Lp = { token: string; logprob: number; bytes: number[] };
@@ -162,11 +162,15 @@ describe('tiny-lora vLLM-compatible server (integration)', () => {
     const streamedStop = await streamChunks({ model: 'tickets@2', messages, temperature: 0, stop: 'pp', stream: true });
     expect(streamedStop.map((c) => c.choices[0].delta.content ?? '').join('')).toBe('shi');
 
-    // Sampling: a seed makes it reproducible; temperature 2 with top_p 1 wanders from the greedy answer.
-    const sampled = async (seed: number) => (await chat({ temperature: 2, top_p: 1, seed, max_tokens: 12 })).choices[0].message.content;
+    // Sampling: a seed makes it reproducible, and other seeds draw other answers (from the base model, which is
+    // unsure; the adapter is too sure of 'shipping' for a few draws to differ).
+    const sampled = async (seed: number) => {
+      const res = await post('/v1/chat/completions', { model: 'tiny-lora', messages, temperature: 1, top_p: 1, seed, max_tokens: 12 });
+      return ((await res.json()) as { choices: { message: { content: string } }[] }).choices[0].message.content;
+    };
     expect(await sampled(7)).toBe(await sampled(7));
     const draws = await Promise.all([1, 2, 3, 4, 5, 6].map(sampled));
-    expect(draws.some((d) => d !== 'shipping')).toBe(true);
+    expect(new Set(draws).size).toBeGreaterThan(2);
     // A tiny top_p keeps only the most likely token: greedy again, whatever the temperature.
     expect((await chat({ temperature: 2, top_p: 1e-9, seed: 1 })).choices[0].message.content).toBe('shipping');
 
