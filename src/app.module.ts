@@ -8,17 +8,17 @@ import { Config } from './config/config';
 import { ConfigModule } from './config/config.module';
 import { DatasetsModule } from './datasets/datasets.module';
 import { EvalsModule } from './evals/evals.module';
+import { GatewayModule } from './gateway/gateway.module';
+import { TransportModule } from './serving/openai-http.client';
 import { DbModule } from './db/db.module';
 import { HealthController } from './health/health.controller';
 import { DocsController } from './openapi/docs.controller';
 import { OpenApiBuilder } from './openapi/openapi.builder';
 import { ProjectsModule } from './projects/projects.module';
-import { LimitsModule } from './limits/limits.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { ServingModule } from './serving/serving.module';
 import { StorageModule } from './storage/storage.module';
 import { TrainingModule } from './training/training.module';
-import { UsageModule } from './usage/usage.module';
 import { WebhooksModule } from './webhooks/webhooks.module';
 
 @Module({})
@@ -29,13 +29,13 @@ export class AppModule {
       imports: [
         ConfigModule.forConfig(config),
         DbModule,
+        TransportModule,
         StorageModule,
         DiscoveryModule,
         BullModule.forRoot({ connection: { url: config.env.REDIS_URL }, prefix: config.env.QUEUE_PREFIX }),
         ProjectsModule,
-        LimitsModule,
-        UsageModule,
         MetricsModule.register({ worker: config.runsWorker, http: config.runsApi }),
+        GatewayModule,
         DatasetsModule.register({ worker: config.runsWorker }),
         AdaptersModule,
         ServingModule.register({ worker: config.runsWorker }),
@@ -53,6 +53,17 @@ export class AppModule {
         { provide: APP_GUARD, useClass: ApiKeyGuard },
         { provide: APP_FILTER, useClass: ErrorFilter },
       ],
+    };
+  }
+}
+
+/** The `gateway` role alone: keys, routes, transport. No queues, no object store, no API controllers. */
+@Module({})
+export class GatewayRoleModule {
+  static register(config: Config): DynamicModule {
+    return {
+      module: GatewayRoleModule,
+      imports: [ConfigModule.forConfig(config), DbModule, TransportModule, MetricsModule.register({ worker: false, http: false }), GatewayModule],
     };
   }
 }

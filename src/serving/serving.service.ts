@@ -10,6 +10,7 @@ import { AdapterStats } from './adapter-stats';
 import { assertCompatible } from './preflight';
 import { PromotionGate } from './promotion-gate';
 import { ServingQueue } from './serving.queue';
+import { servedName } from './served-name';
 
 type Tx = Prisma.TransactionClient;
 
@@ -147,11 +148,11 @@ export class ServingService {
   async undeploy(projectId: string, poolName: string, adapter: string, version: number): Promise<void> {
     const pool = await this.getPool(projectId, poolName);
     const dep = pool.deployments.find((d) => d.version.adapter.name === adapter && d.version.version === version);
-    if (!dep) throw notFound('deployment', `${adapter}@v${version} on ${poolName}`, 'version');
+    if (!dep) throw notFound('deployment', `${servedName(adapter, version)} on ${poolName}`, 'version');
     await this.changeDesired(pool.id, async (tx) => {
       const users = await tx.alias.findMany({ where: { poolId: pool.id, OR: [{ versionId: dep.versionId }, { canaryVersionId: dep.versionId }] } });
       if (users.length > 0) {
-        throw new DomainError('version_in_use', `${adapter}@v${version} is what alias '${adapter}' serves on pool '${poolName}'; move the alias first`, 'version');
+        throw new DomainError('version_in_use', `${servedName(adapter, version)} is what alias '${adapter}' serves on pool '${poolName}'; move the alias first`, 'version');
       }
       await tx.deployment.delete({ where: { id: dep.id } });
     });
@@ -248,7 +249,7 @@ export class ServingService {
       }
       if (!alias.previousVersionId) throw new DomainError('invalid_state', `Alias '${adapter}' has no earlier version to roll back to`, 'adapter_name');
       const previous = await tx.adapterVersion.findUniqueOrThrow({ where: { id: alias.previousVersionId } });
-      if (previous.deletedAt) throw new DomainError('invalid_state', `${adapter}@v${previous.version} was deleted; roll out another version instead`, 'adapter_name');
+      if (previous.deletedAt) throw new DomainError('invalid_state', `${servedName(adapter, previous.version)} was deleted; roll out another version instead`, 'adapter_name');
       await this.ensureDeployed(tx, pool, previous.id);
       await tx.alias.update({ where: { id: alias.id }, data: { versionId: previous.id, previousVersionId: current.id } });
       await this.record(tx, { id: alias.id, projectId, pool: pool.name, adapter }, 'rollback', current.version, previous.version, move);
@@ -271,7 +272,7 @@ export class ServingService {
     const replicas = pool.replicas.map((r, i) => {
       const serves = alias.canaryVersionId && i < alias.canaryReplicas ? alias.canaryVersionId : alias.versionId;
       const observed = (r.observed as { adapters?: { name: string; version: string; state: string; error?: string }[] } | null)?.adapters?.find((x) => x.name === adapter);
-      const want = `${adapter}@v${versions.get(serves)}`;
+      const want = servedName(adapter, versions.get(serves)!);
       return {
         replica: r.name,
         status: r.status,
@@ -321,8 +322,8 @@ export class ServingService {
 
   private async compatibleVersion(projectId: string, pool: ServingPool, adapter: string, version: number) {
     const v = await this.prisma.adapterVersion.findFirst({ where: { projectId, version, deletedAt: null, adapter: { name: adapter, projectId } } });
-    if (!v) throw notFound('adapter version', `${adapter}@v${version}`, 'version');
-    assertCompatible(pool, { label: `${adapter}@v${version}`, baseModel: v.baseModel, rank: v.rank, targetModules: v.targetModules, peftConfig: v.peftConfig });
+    if (!v) throw notFound('adapter version', servedName(adapter, version), 'version');
+    assertCompatible(pool, { label: servedName(adapter, version), baseModel: v.baseModel, rank: v.rank, targetModules: v.targetModules, peftConfig: v.peftConfig });
     return v;
   }
 
@@ -340,7 +341,7 @@ export class ServingService {
 
   private async requireGate(projectId: string, pool: ServingPool, adapter: string, candidate: { id: string; version: number }, current: { id: string; version: number } | null) {
     const verdict = await this.gate.check({ projectId, pool: { id: pool.id, name: pool.name }, adapter, candidate, current });
-    if (!verdict.allowed) throw new DomainError('gate_not_met', `Promotion of ${adapter}@v${candidate.version} refused: ${verdict.reason}`, 'version');
+    if (!verdict.allowed) throw new DomainError('gate_not_met', `Promotion of ${servedName(adapter, candidate.version)} refused: ${verdict.reason}`, 'version');
   }
 
   /** The alias's history row and its `adapter.alias.moved` webhook event, in the move's transaction. */

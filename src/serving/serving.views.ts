@@ -1,6 +1,7 @@
 import type { AliasEvent } from '../generated/prisma/client';
 import type { VersionFigures } from './adapter-stats';
 import type { ServingService } from './serving.service';
+import { servedName } from './served-name';
 
 /** API shapes of serving objects (snake_case, unix seconds, never a token). */
 const unix = (d: Date | null) => (d ? Math.floor(d.getTime() / 1000) : null);
@@ -53,7 +54,7 @@ export function poolView(pool: Pool) {
     deployments: pool.deployments.map((d) => ({
       adapter: d.version.adapter.name,
       version: d.version.version,
-      served_name: `${d.version.adapter.name}@v${d.version.version}`,
+      served_name: servedName(d.version.adapter.name, d.version.version),
       warning: d.warning,
       probe: d.probe,
       created_at: unix(d.createdAt),

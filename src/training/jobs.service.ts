@@ -236,12 +236,6 @@ export class JobsService {
   }
 
   /** OpenAI's DELETE /v1/models/{model}: the fine-tuned model leaves the models API; the job and its history stay. */
-  async deleteModel(projectId: string, model: string): Promise<void> {
-    if (this.catalog.find(model)) throw new DomainError('invalid_request', `'${model}' is a base model; only fine-tuned models can be deleted`, 'model');
-    const { count } = await this.prisma.fineTuningJob.updateMany({ where: { projectId, fineTunedModel: model, modelDeletedAt: null }, data: { modelDeletedAt: new Date() } });
-    if (count === 0) throw notFound('model', model, 'model');
-  }
-
   /** For the live stream: events after a position, oldest first. */
   async eventsSince(projectId: string, jobId: string, afterSeq: bigint, limit = 500): Promise<{ job: FineTuningJob; events: JobEvent[] }> {
     const job = await this.get(projectId, jobId);

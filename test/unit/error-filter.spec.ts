@@ -54,6 +54,9 @@ const EXPECTED: Record<ErrorCode, [number, string]> = {
   unauthorized: [401, 'invalid_request_error'],
   forbidden: [403, 'permission_error'],
   not_found: [404, 'invalid_request_error'],
+  model_not_found: [404, 'invalid_request_error'],
+  upstream_error: [502, 'server_error'],
+  rate_limit_exceeded: [429, 'requests'],
   service_unavailable: [503, 'server_error'],
   internal: [500, 'server_error'],
 };
@@ -96,11 +99,12 @@ describe('ErrorFilter', () => {
     it('never maps bad input to a status the openai SDK retries (408, 409, 429, 5xx)', () => {
       for (const [code, { status, type }] of Object.entries(errorCodes)) {
         if (type === 'server_error') continue; // the only codes that are not the caller's fault
+        if (code === 'rate_limit_exceeded') continue; // not bad input: a limit the SDK should retry after Retry-After
         expect({ code, status, retried: [408, 409, 429].includes(status) || status >= 500 }).toEqual({ code, status, retried: false });
         expect(status).toBeGreaterThanOrEqual(400);
       }
       const serverSide = Object.entries(errorCodes).filter(([, v]) => v.status >= 500).map(([k]) => k).sort();
-      expect(serverSide).toEqual(['internal', 'service_unavailable']);
+      expect(serverSide).toEqual(['internal', 'service_unavailable', 'upstream_error']);
     });
 
     it('logs server-side domain errors and stays quiet about the caller\'s mistakes', () => {

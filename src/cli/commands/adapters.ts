@@ -1,3 +1,4 @@
+import { servedName } from '../../serving/served-name';
 import { Command, num, str } from '../command';
 import { CliError, EXIT } from '../exit-codes';
 import { table } from '../output';
@@ -64,7 +65,7 @@ export const adapterCommands: Command[] = [
     summary: 'Load a version under its immutable name (adapter@vN) on every replica of a pool',
     async run(ctx, [pool, adapter, ver]) {
       const res = await ctx.api.json('POST', `/serving/pools/${need(pool, 'pool')}/deployments`, { adapter, version: version(ver) });
-      return { json: res, text: `${adapter}@v${version(ver)} deploying to ${pool}` };
+      return { json: res, text: `${servedName(adapter, version(ver))} deploying to ${pool}` };
     },
   },
   ...(['rollout', 'canary', 'promote', 'rollback'] as const).map(

@@ -12,6 +12,8 @@ export interface Principal {
   projectId: string;
   keyId: string;
   scopes: string[];
+  /** The gateway's limits of the key and of its project (requests/tokens per minute; null: none). */
+  limits?: { key: { rpm: number | null; tpm: number | null }; project: { rpm: number | null; tpm: number | null } };
 }
 
 /** The authenticated caller's project: every tenant query filters by it. */
