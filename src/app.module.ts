@@ -18,6 +18,7 @@ import { ProjectsModule } from './projects/projects.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { ServingModule } from './serving/serving.module';
 import { StorageModule } from './storage/storage.module';
+import { JobHooksModule } from './training/job-hooks';
 import { TrainingModule } from './training/training.module';
 import { WebhooksModule } from './webhooks/webhooks.module';
 
@@ -30,6 +31,7 @@ export class AppModule {
         ConfigModule.forConfig(config),
         DbModule,
         TransportModule,
+        JobHooksModule,
         StorageModule,
         DiscoveryModule,
         BullModule.forRoot({ connection: { url: config.env.REDIS_URL }, prefix: config.env.QUEUE_PREFIX }),

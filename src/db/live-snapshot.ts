@@ -11,6 +11,7 @@ export class LiveSnapshot<T> {
   private inFlight: Promise<void> | null = null;
   private dirty = false;
   private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
   private readonly logger: Logger;
   /** When the last successful load started (ms epoch); what it holds is at least that fresh. */
   loadedAt = 0;
@@ -39,12 +40,14 @@ export class LiveSnapshot<T> {
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
   }
 
   /** Resolves once a load that started after this call has finished (or failed and was logged). */
   refresh(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
     if (this.inFlight) {
       this.dirty = true;
       return this.inFlight;
@@ -58,9 +61,10 @@ export class LiveSnapshot<T> {
           this.loadedAt = startedAt;
         } catch (err) {
           // Keep serving the last good copy; the next change or the periodic refresh tries again.
+          if (this.stopped) break;
           this.logger.warn({ error: (err as Error).message }, 'reload failed; serving the previous copy');
         }
-      } while (this.dirty);
+      } while (this.dirty && !this.stopped);
       this.inFlight = null;
     })();
     return this.inFlight;

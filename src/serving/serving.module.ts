@@ -2,8 +2,10 @@ import { BullModule } from '@nestjs/bullmq';
 import { DynamicModule, Module } from '@nestjs/common';
 import { SecretBox } from '../common/secret-box';
 import { ModelCatalog } from '../training/model-catalog';
+import { AdaptersModule } from '../adapters/adapters.module';
 import { AdapterStatsModule } from './adapter-stats.module';
 import { AgentClient } from './agent-client';
+import { AutoDeploy } from './auto-deploy';
 import { EvalPromotionGate } from '../evals/eval-promotion-gate';
 import { PromotionGate } from './promotion-gate';
 import { Reconciler } from './reconciler';
@@ -26,7 +28,7 @@ export class ServingModule {
   static register(opts: { worker: boolean }): DynamicModule {
     return {
       module: ServingModule,
-      imports: [BullModule.registerQueue({ name: SERVING_QUEUE }), WebhookOutboxModule, GatewayModule, AdapterStatsModule],
+      imports: [BullModule.registerQueue({ name: SERVING_QUEUE }), WebhookOutboxModule, GatewayModule, AdaptersModule, AdapterStatsModule],
       controllers: [ServingController, ModelsController],
       providers: [
         ModelCatalog,
@@ -38,7 +40,7 @@ export class ServingModule {
         VllmClient,
         Reconciler,
         { provide: PromotionGate, useClass: EvalPromotionGate },
-        ...(opts.worker ? [ServingProcessor] : []),
+        ...(opts.worker ? [ServingProcessor, AutoDeploy] : []),
       ],
     };
   }

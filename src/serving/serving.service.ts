@@ -23,6 +23,7 @@ export interface CreatePool {
   maxCpuLoras?: number;
   supportedTargets?: string[];
   probePrompt?: string;
+  autoDeploy?: boolean;
 }
 
 export interface AddReplica {
@@ -87,6 +88,7 @@ export class ServingService {
         maxCpuLoras,
         supportedTargets: input.supportedTargets ?? model.lora.targetModules,
         probePrompt: input.probePrompt ?? DEFAULT_PROBE,
+        autoDeploy: input.autoDeploy ?? false,
       },
     });
   }
@@ -323,7 +325,9 @@ export class ServingService {
   private async compatibleVersion(projectId: string, pool: ServingPool, adapter: string, version: number) {
     const v = await this.prisma.adapterVersion.findFirst({ where: { projectId, version, deletedAt: null, adapter: { name: adapter, projectId } } });
     if (!v) throw notFound('adapter version', servedName(adapter, version), 'version');
-    assertCompatible(pool, { label: servedName(adapter, version), baseModel: v.baseModel, rank: v.rank, targetModules: v.targetModules, peftConfig: v.peftConfig });
+    const weights = this.catalog.find(pool.baseModel)?.weights;
+    const limits = { ...pool, baseRevision: weights?.source === 'builtin' ? weights.ref : undefined };
+    assertCompatible(limits, { label: servedName(adapter, version), baseModel: v.baseModel, rank: v.rank, targetModules: v.targetModules, peftConfig: v.peftConfig });
     return v;
   }
 

@@ -33,6 +33,7 @@ export function poolView(pool: Pool) {
     max_cpu_loras: pool.maxCpuLoras,
     supported_targets: pool.supportedTargets,
     probe_prompt: pool.probePrompt,
+    auto_deploy: pool.autoDeploy,
     revision: pool.revision,
     created_at: unix(pool.createdAt),
     replicas: pool.replicas.map((r) => {

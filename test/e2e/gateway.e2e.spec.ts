@@ -2,6 +2,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
+import { ChatOpenAI } from '@langchain/openai';
 import OpenAI from 'openai';
 import { newId } from '../../src/common/ids';
 import { PrismaService } from '../../src/db/prisma.service';
@@ -100,13 +101,17 @@ describe('inference gateway (e2e)', () => {
   it('answers by alias, version and base model with the name the client sent, as the replica itself answers', async () => {
     const messages = heldOut[0].messages.slice(0, 2) as OpenAI.ChatCompletionMessageParam[];
     for (const model of ['tickets', 'tickets@v1', 'tiny-lora']) {
-      const answer = await client.chat.completions.create({ model, messages });
+      const answer = await client.chat.completions.create({ model, messages, temperature: 0 });
       expect(answer.model).toBe(model);
       expect(answer.choices[0].message.content).toBe(await ask(replicas[0], model, messages));
       expect(answer.usage?.prompt_tokens).toBeGreaterThan(0);
     }
     const last = records.at(-1)!;
     expect(last).toMatchObject({ model: 'tiny-lora', kind: 'base', projectId, status: 200, errorKind: null });
+    const completion = await client.completions.create({ model: 'tickets@v1', prompt: 'my card was charged twice', max_tokens: 8, temperature: 0 });
+    expect(completion.model).toBe('tickets@v1');
+    expect(completion.usage?.completion_tokens).toBeGreaterThan(0);
+    expect(records.at(-1)).toMatchObject({ endpoint: 'completions', kind: 'version', status: 200 });
     expect(last.usage?.total_tokens).toBeGreaterThan(0);
     const ids = await callable();
     expect(ids).toEqual(expect.arrayContaining(['tickets', 'tickets@v1', 'tiny-lora', 'gpt-4o-mini']));
@@ -117,7 +122,7 @@ describe('inference gateway (e2e)', () => {
   it('streams chunk by chunk; usage is forwarded only when asked, but always metered from upstream', async () => {
     const messages = [{ role: 'user' as const, content: heldOut[1].messages[1].content as string }];
     const chunks: OpenAI.ChatCompletionChunk[] = [];
-    for await (const c of await client.chat.completions.create({ model: 'tickets', messages, stream: true, stream_options: { include_usage: true } })) chunks.push(c);
+    for await (const c of await client.chat.completions.create({ model: 'tickets', messages, temperature: 0, stream: true, stream_options: { include_usage: true } })) chunks.push(c);
     expect(chunks.every((c) => c.model === 'tickets')).toBe(true);
     expect(chunks.at(-1)!.usage?.completion_tokens).toBeGreaterThan(0);
     expect(chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('')).toBe(await ask(replicas[1], 'tickets', messages));
@@ -136,6 +141,20 @@ describe('inference gateway (e2e)', () => {
     expect(viaProvider.join('')).toBe('from the provider');
     expect(provider.requests.at(-1)!.body).toMatchObject({ model: 'gpt-4o-mini', stream: true, stream_options: { include_usage: true } });
     expect(records.at(-1)!.usage?.prompt_tokens).toBeGreaterThan(0);
+  });
+
+  it("works from LangChain's ChatOpenAI with only baseURL changed (invoke and stream)", async () => {
+    const messages = heldOut[2].messages.slice(0, 2) as { role: 'system' | 'user'; content: string }[];
+    const chat = new ChatOpenAI({ model: 'tickets', temperature: 0, apiKey: key, maxRetries: 0, configuration: { baseURL: `${app.url}/v1` } });
+    const expected = await ask(replicas[0], 'tickets', messages);
+    const answer = await chat.invoke(messages.map((m) => [m.role, m.content] as [string, string]));
+    expect(answer.content).toBe(expected);
+    expect(answer.usage_metadata?.input_tokens).toBeGreaterThan(0);
+    let streamed = '';
+    for await (const chunk of await chat.stream(messages.map((m) => [m.role, m.content] as [string, string]))) streamed += String(chunk.content);
+    expect(streamed).toBe(expected);
+    const missing = new ChatOpenAI({ model: 'no-such-model', apiKey: key, maxRetries: 0, configuration: { baseURL: `${app.url}/v1` } });
+    await expect(missing.invoke('hi')).rejects.toThrow(/does not exist or you do not have access/);
   });
 
   it('refuses bad input with a 4xx naming the field, unknown names with 404 model_not_found, other projects included', async () => {
