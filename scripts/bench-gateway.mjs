@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench:gateway [-- --requests=N --rounds=N --concurrency=64]
+// npm run bench:gateway [-- --requests=N --rounds=N --concurrency=64 --limits]
 // Brings up the test stack (LORAPLANE_TEST_SLOT picks which), builds, boots the control plane (api + worker) in this
 // process and the gateway role as its own process (dist/main.js, LORAPLANE_ROLE=gateway), with one tiny
 // vLLM-compatible replica and its agent. Prints, side by side in one run:
@@ -22,6 +22,8 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const REQUESTS = arg('requests', 3000);
 const ROUNDS = arg('rounds', 3);
 const CONCURRENCY = arg('concurrency', 64);
+// --limits: per-key and per-project limits set (usage metering, metrics and per-adapter figures are always on).
+const LIMITS = process.argv.includes('--limits');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const children = [];
 
@@ -117,6 +119,15 @@ try {
   await until('the agent', () => fetch(`http://127.0.0.1:${ap}/healthz`).then((r) => r.ok));
   await api('/serving/pools', { name: 'bench', base_model: 'tiny-lora', max_lora_rank: 8, max_loras: 4 });
   await api('/serving/pools/bench/replicas', { name: 'r0', vllm_url: vllmUrl, agent_url: `http://127.0.0.1:${ap}`, agent_token: token });
+  if (LIMITS) {
+    // Limits on the key and its project, high enough never to refuse: every request pays the Redis round trip.
+    const put = (route, body) => fetch(`${app.url}/v1${route}`, { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const keys = (await (await fetch(`${app.url}/v1/api_keys`, { headers: auth })).json()).data;
+    const project = await (await fetch(`${app.url}/v1/project`, { headers: auth })).json();
+    for (const k of keys) await put(`/api_keys/${k.id}/rate_limits`, { rpm: 1e9, tpm: 1e9 });
+    await put(`/admin/projects/${project.id}/rate_limits`, { rpm: 1e9, tpm: 1e9 });
+    log('limits on: rpm and tpm set on the key and on its project (checked in Redis on every request)');
+  }
 
   // A zero-latency upstream (canned answer at once) for the gateway's own CPU cost, as a provider model.
   const canned = JSON.stringify({ id: 'x', object: 'chat.completion', created: 1, model: 'zero', choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }], usage: { prompt_tokens: 5, completion_tokens: 1, total_tokens: 6 } });

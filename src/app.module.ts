@@ -16,14 +16,12 @@ import { HealthController } from './health/health.controller';
 import { DocsController } from './openapi/docs.controller';
 import { OpenApiBuilder } from './openapi/openapi.builder';
 import { ProjectsModule } from './projects/projects.module';
-import { LimitsModule } from './limits/limits.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { QuotasModule } from './projects/quotas';
 import { ServingModule } from './serving/serving.module';
 import { StorageModule } from './storage/storage.module';
 import { JobHooksModule } from './training/job-hooks';
 import { TrainingModule } from './training/training.module';
-import { UsageModule } from './usage/usage.module';
 import { WebhooksModule } from './webhooks/webhooks.module';
 
 @Module({})
@@ -42,10 +40,8 @@ export class AppModule {
         DiscoveryModule,
         BullModule.forRoot({ connection: { url: config.env.REDIS_URL }, prefix: config.env.QUEUE_PREFIX }),
         ProjectsModule,
-        GatewayModule,
-        LimitsModule,
-        UsageModule,
         MetricsModule.register({ worker: config.runsWorker, http: config.runsApi }),
+        GatewayModule,
         DatasetsModule.register({ worker: config.runsWorker }),
         AdaptersModule,
         ServingModule.register({ worker: config.runsWorker }),
@@ -71,6 +67,9 @@ export class AppModule {
 @Module({})
 export class GatewayRoleModule {
   static register(config: Config): DynamicModule {
-    return { module: GatewayRoleModule, imports: [ConfigModule.forConfig(config), DbModule, TransportModule, GatewayModule] };
+    return {
+      module: GatewayRoleModule,
+      imports: [ConfigModule.forConfig(config), DbModule, TransportModule, MetricsModule.register({ worker: false, http: false }), GatewayModule],
+    };
   }
 }

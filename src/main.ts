@@ -13,6 +13,7 @@ import { ConfigError } from './config/config.schema';
 import { GatewayHandler } from './gateway/gateway.handler';
 import { createGatewayServer } from './gateway/gateway.server';
 import { RoutingTable } from './gateway/routing-table';
+import { Metrics } from './metrics/metrics';
 import { KeyCache } from './projects/key-cache';
 import { ProjectsService } from './projects/projects.service';
 import { ObjectStore } from './storage/object-store';
@@ -77,7 +78,8 @@ export async function start(config: Config): Promise<Started> {
 /** The `gateway` role: the inference routes on their own node:http server, no API, no worker. */
 async function startGateway(config: Config, root: ReturnType<typeof createRootLogger>, logger: JsonLogger): Promise<Started> {
   const app = await NestFactory.createApplicationContext(GatewayRoleModule.register(config), { logger });
-  const server = createGatewayServer(app.get(GatewayHandler), app.get(RoutingTable), app.get(KeyCache), root);
+  const token = config.env.METRICS_TOKEN;
+  const server = createGatewayServer(app.get(GatewayHandler), app.get(RoutingTable), app.get(KeyCache), root, token ? { registry: app.get(Metrics), token } : undefined);
   server.keepAliveTimeout = 65_000;
   try {
     await new Promise<void>((resolve, reject) => {

@@ -34,6 +34,8 @@ export const errorCodes = {
   model_not_found: { status: 404, type: 'invalid_request_error' },
   /** Inference: the model server or provider failed (no answer, a 5xx, a broken or over-size answer). */
   upstream_error: { status: 502, type: 'server_error' },
+  /** A per-key or per-project limit of the gateway (OpenAI's code and 429; the SDK retries after Retry-After). */
+  rate_limit_exceeded: { status: 429, type: 'requests' },
   service_unavailable: { status: 503, type: 'server_error' },
   internal: { status: 500, type: 'server_error' },
 } as const;

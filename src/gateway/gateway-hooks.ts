@@ -26,6 +26,12 @@ export interface InferenceRecord {
   requestBytes: number;
   responseBytes: number;
   retried: boolean;
+  /** What the name served on the chosen replica (`adapter@vN`, base model) or the provider model; null if none. */
+  served: string | null;
+  poolName: string | null;
+  replicaName: string | null;
+  /** The canary arm of a request to an alias that runs a canary by requests. */
+  arm: 'stable' | 'canary' | null;
 }
 
 /** Told about every inference request once it ended. Must not throw or block (it runs on the hot path). */
@@ -41,6 +47,8 @@ export interface RequestContext {
   keyId: string;
   /** OpenAI's `user` field when sent (sticky canary arms). */
   user: string | null;
+  /** The X-Session-Id header when sent (sticky canary arms; wins over `user`). */
+  session: string | null;
 }
 
 /**

@@ -9,6 +9,7 @@ import { KeyCache } from '../projects/key-cache';
 import { UpstreamError } from '../serving/openai-http';
 import { OpenAIHttpClient } from '../serving/openai-http.client';
 import { ReplicaChoice, ReplicaRouter } from '../serving/replica-router';
+import { GatewayAdmission, SessionHeader } from './gateway-admission';
 import { INFERENCE_OBSERVERS, InferenceObserver, InferenceRecord, RoutePolicy } from './gateway-hooks';
 import { InferenceBody, InferenceRoute, parseInferenceBody } from './inference-request';
 import { RoutingTable } from './routing-table';
@@ -41,6 +42,7 @@ export class GatewayHandler {
     private readonly router: ReplicaRouter,
     private readonly http: OpenAIHttpClient,
     private readonly policy: RoutePolicy,
+    private readonly admission: GatewayAdmission,
     @Optional() @Inject(INFERENCE_OBSERVERS) private observers: InferenceObserver[] = [],
   ) {}
 
@@ -67,9 +69,11 @@ export class GatewayHandler {
       requestId: (req.headers['x-request-id'] as string | undefined) ?? newId.request(),
       endpoint, model: '', kind: null, versionId: null, poolId: null, replicaId: null, providerId: null, projectId: null, keyId: null,
       stream: false, status: 0, errorKind: null, usage: null, latencyMs: 0, ttftMs: null, requestBytes: 0, responseBytes: 0, retried: false,
+      served: null, poolName: null, replicaName: null, arm: null,
     };
     // The client going away aborts whatever the upstream is doing for it.
     const abort = new AbortController();
+    let settle: ((actualTokens: number) => void) | null = null;
     res.once('close', () => {
       if (!res.writableFinished) abort.abort();
     });
@@ -82,12 +86,16 @@ export class GatewayHandler {
       const body = parseInferenceBody(endpoint, raw);
       rec.model = body.model;
       rec.stream = body.stream === true;
-      await this.dispatch(endpoint, body, principal, rec, res, abort.signal, startedAt);
+      // Limits before any work: one Redis round trip when the key or its project has one, none otherwise.
+      settle = await this.admission.admit(principal, body, res);
+      const session = req.headers[SessionHeader];
+      await this.dispatch(endpoint, body, principal, rec, res, abort.signal, startedAt, typeof session === 'string' ? session : null);
     } catch (err) {
       this.fail(err, rec, res);
     } finally {
       rec.latencyMs = performance.now() - startedAt;
       if (rec.status === 0) rec.status = res.statusCode;
+      if (settle) settle(rec.usage?.total_tokens ?? 0);
       this.report(rec);
     }
   }
@@ -122,7 +130,7 @@ export class GatewayHandler {
     });
   }
 
-  private async dispatch(endpoint: InferenceRoute, body: InferenceBody, who: Principal, rec: InferenceRecord, res: ServerResponse, signal: AbortSignal, startedAt: number) {
+  private async dispatch(endpoint: InferenceRoute, body: InferenceBody, who: Principal, rec: InferenceRecord, res: ServerResponse, signal: AbortSignal, startedAt: number, session: string | null) {
     const route = this.table.resolve(who.projectId, body.model);
     if (!route) {
       rec.errorKind = 'model_not_found';
@@ -141,7 +149,7 @@ export class GatewayHandler {
       first = targetFor(null);
     } else {
       rec.versionId = route.versionId;
-      candidates = this.policy.candidates(route, { projectId: who.projectId, keyId: who.keyId, user: typeof body.user === 'string' ? body.user : null });
+      candidates = this.policy.candidates(route, { projectId: who.projectId, keyId: who.keyId, user: typeof body.user === 'string' ? body.user : null, session });
       const replica = this.router.choose(candidates);
       if (!replica) {
         rec.errorKind = 'no_replica';
@@ -166,6 +174,10 @@ export class GatewayHandler {
     }
     rec.poolId = target.replica?.poolId ?? null;
     rec.replicaId = target.replica?.replicaId ?? null;
+    rec.replicaName = target.replica?.replicaName ?? null;
+    rec.poolName = target.replica?.poolName ?? null;
+    rec.served = target.replica ? target.replica.served : target.upstreamModel;
+    rec.arm = target.replica?.arm ?? null;
     const { res: answer, release } = upstream;
     try {
       const status = answer.statusCode ?? 502;

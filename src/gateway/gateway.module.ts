@@ -1,6 +1,12 @@
 import { Module } from '@nestjs/common';
 import { SecretBox } from '../common/secret-box';
+import { LimitsModule } from '../limits/limits.module';
 import { ProjectsModule } from '../projects/projects.module';
+import { AdapterStatsModule } from '../serving/adapter-stats.module';
+import { UsageModule } from '../usage/usage.module';
+import { CanaryRoutePolicy } from './canary-route.policy';
+import { GatewayAdmission } from './gateway-admission';
+import { OperationsObserver } from './operations.observer';
 import { GatewayHandler } from './gateway.handler';
 import { RoutePolicy } from './gateway-hooks';
 import { ProviderModelsController } from './provider-models.controller';
@@ -12,9 +18,9 @@ import { RoutingTable } from './routing-table';
  * handler of /v1/chat/completions and /v1/completions. The transport and the router come from TransportModule.
  */
 @Module({
-  imports: [ProjectsModule],
+  imports: [ProjectsModule, LimitsModule, UsageModule, AdapterStatsModule],
   controllers: [ProviderModelsController],
-  providers: [SecretBox, RoutingTable, RoutePolicy, GatewayHandler, ProviderModelsService],
+  providers: [SecretBox, RoutingTable, { provide: RoutePolicy, useClass: CanaryRoutePolicy }, GatewayAdmission, GatewayHandler, OperationsObserver, ProviderModelsService],
   exports: [RoutingTable, GatewayHandler],
 })
 export class GatewayModule {}

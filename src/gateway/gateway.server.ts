@@ -2,6 +2,8 @@ import http from 'node:http';
 import type { Logger } from 'pino';
 import { DomainError } from '../common/domain-error';
 import { ErrorFilter } from '../common/http/error.filter';
+import { metricsTokenMatches } from '../metrics/metrics-access';
+import { Metrics } from '../metrics/metrics';
 import { KeyCache } from '../projects/key-cache';
 import { GatewayHandler } from './gateway.handler';
 import { callableCards } from './model-cards';
@@ -12,7 +14,7 @@ import { RoutingTable } from './routing-table';
  * memory) and health. Nothing else: the api role serves the rest of /v1. Access lines carry ids, sizes and
  * timings, never a body.
  */
-export function createGatewayServer(handler: GatewayHandler, table: RoutingTable, keys: KeyCache, log: Logger): http.Server {
+export function createGatewayServer(handler: GatewayHandler, table: RoutingTable, keys: KeyCache, log: Logger, metrics?: { registry: Metrics; token: string }): http.Server {
   const errors = new ErrorFilter();
   const send = (res: http.ServerResponse, status: number, body: unknown) => {
     const json = JSON.stringify(body);
@@ -40,6 +42,14 @@ export function createGatewayServer(handler: GatewayHandler, table: RoutingTable
     if (req.method === 'POST' && path === '/v1/chat/completions') return void handler.handle('chat', req, res);
     if (req.method === 'POST' && path === '/v1/completions') return void handler.handle('completions', req, res);
     if (req.method === 'GET' && (path === '/healthz' || path === '/readyz')) return send(res, 200, { status: 'ok', role: 'gateway' });
+    // METRICS_TOKEN: /metrics here, to the token only (a scraper holds no tenant key). METRICS_PORT: see MetricsServer.
+    if (req.method === 'GET' && path === '/metrics' && metrics) {
+      if (!metricsTokenMatches(req.headers.authorization, metrics.token)) return fail(res, new DomainError('unauthorized', 'Send the metrics token: Authorization: Bearer <METRICS_TOKEN>'));
+      return void metrics.registry.text().then(
+        (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+        (err) => fail(res, err),
+      );
+    }
     if (req.method === 'GET' && path.startsWith('/v1/models')) {
       const rest = path.slice('/v1/models'.length);
       const id = rest === '' || rest === '/' ? null : decodeURIComponent(rest.slice(1));

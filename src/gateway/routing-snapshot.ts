@@ -1,4 +1,5 @@
 import { ObservedReplica, ReplicaChoice, replicasServing } from '../serving/replica-router';
+import type { RequestSplit } from '../serving/canary-split';
 import { servedName } from '../serving/served-name';
 
 /**
@@ -26,6 +27,14 @@ export interface PoolRoute {
   /** Ready replicas that reported the name loaded, with the name to send each. */
   candidates: ReplicaChoice[];
   created: number;
+  /** Aliases only: the pools where the alias runs a canary by requests (the policy picks an arm per request). */
+  requestCanaries?: RequestCanary[];
+}
+
+/** A canary by requests of an alias on one pool: its split and the replicas that have the candidate loaded. */
+export interface RequestCanary extends RequestSplit {
+  poolId: string;
+  candidates: ReplicaChoice[];
 }
 
 export interface ProviderRoute {
@@ -59,7 +68,7 @@ export interface PoolRow {
   createdAt: Date;
   replicas: ObservedReplica[];
   deployments: { createdAt: Date; version: { id: string; version: number; jobId: string | null; checkpointId: string | null; adapter: { name: string } } }[];
-  aliases: { updatedAt: Date; adapter: { name: string } }[];
+  aliases: { id: string; updatedAt: Date; adapter: { name: string }; canaryRequestShare: number | null; canaryVersion: { id: string; version: number } | null }[];
 }
 
 export interface JobRow {
@@ -95,11 +104,21 @@ export function buildSnapshot(pools: PoolRow[], jobs: JobRow[], providers: Provi
     const route = byName.get(name) ?? { kind, name, versionId, pools: [], candidates: [], created: unix(created) };
     byName.set(name, route);
     route.pools.push(pool.name);
-    route.candidates.push(...replicasServing(pool.id, pool.replicas, upstream, pool.servedModelName));
+    const candidates = replicasServing(pool.id, pool.replicas, upstream, pool.servedModelName).map((c) => ({ ...c, poolName: pool.name }));
+    route.candidates.push(...candidates);
+    return { route, candidates };
   };
   for (const pool of pools) {
     for (const name of new Set([pool.baseModel, pool.servedModelName])) add('base', pool.projectId, name, pool, pool.servedModelName, null, pool.createdAt);
-    for (const a of pool.aliases) add('alias', pool.projectId, a.adapter.name, pool, a.adapter.name, null, a.updatedAt);
+    for (const a of pool.aliases) {
+      const { route, candidates } = add('alias', pool.projectId, a.adapter.name, pool, a.adapter.name, null, a.updatedAt);
+      if (a.canaryRequestShare === null || !a.canaryVersion) continue;
+      // The candidate is loaded by its immutable name on every replica; the alias keeps the stable version.
+      for (const c of candidates) c.arm = 'stable';
+      const canaryName = servedName(a.adapter.name, a.canaryVersion.version);
+      const canaryCandidates = replicasServing(pool.id, pool.replicas, canaryName, pool.servedModelName).map((c) => ({ ...c, poolName: pool.name, arm: 'canary' as const }));
+      (route.requestCanaries ??= []).push({ poolId: pool.id, salt: `${a.id}:${a.canaryVersion.id}`, requestShare: a.canaryRequestShare, candidates: canaryCandidates });
+    }
     // A job's own output (not a checkpoint of it), newest version first, so a re-registration wins.
     const fromJobs = new Map<string, (typeof pool.deployments)[number]>();
     for (const d of pool.deployments) {

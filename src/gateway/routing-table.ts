@@ -60,7 +60,10 @@ export class RoutingTable implements OnApplicationBootstrap, OnModuleDestroy {
             orderBy: { createdAt: 'asc' },
             select: { createdAt: true, version: { select: { id: true, version: true, jobId: true, checkpointId: true, adapter: { select: { name: true } } } } },
           },
-          aliases: { orderBy: { createdAt: 'asc' }, select: { updatedAt: true, adapter: { select: { name: true } } } },
+          aliases: {
+            orderBy: { createdAt: 'asc' },
+            select: { id: true, updatedAt: true, adapter: { select: { name: true } }, canaryRequestShare: true, canaryVersionId: true },
+          },
         },
       }),
       this.prisma.providerModel.findMany({ orderBy: { createdAt: 'asc' } }),
@@ -69,8 +72,19 @@ export class RoutingTable implements OnApplicationBootstrap, OnModuleDestroy {
     const jobs = jobIds.length
       ? await this.prisma.fineTuningJob.findMany({ where: { id: { in: jobIds }, status: 'succeeded', modelDeletedAt: null, fineTunedModel: { not: null } }, select: { id: true, fineTunedModel: true } })
       : [];
+    // A canary by requests names a version that is deployed on the pool: its number is in the deployments.
+    const withCanaries = pools.map((p) => {
+      const numbers = new Map(p.deployments.map((d) => [d.version.id, d.version.version]));
+      return {
+        ...p,
+        aliases: p.aliases.map((a) => ({
+          ...a,
+          canaryVersion: a.canaryVersionId && numbers.has(a.canaryVersionId) ? { id: a.canaryVersionId, version: numbers.get(a.canaryVersionId)! } : null,
+        })),
+      };
+    });
     return buildSnapshot(
-      pools,
+      withCanaries,
       jobs.map((j) => ({ id: j.id, fineTunedModel: j.fineTunedModel! })),
       providers.map((p) => ({ ...p, apiKey: p.apiKeySealed ? this.secrets.open(p.apiKeySealed) : null })),
     );

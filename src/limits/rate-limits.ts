@@ -71,7 +71,7 @@ export function verdictOf(allowed: boolean, buckets: BucketState[]): LimitVerdic
  * thumb OpenAI documents for English; the real count comes back in the usage block and is settled then) plus the
  * completion it asks room for. Cheap on purpose: the hot path must not tokenize.
  */
-export function estimateTokens(body: { messages?: unknown; prompt?: unknown; max_tokens?: unknown; max_completion_tokens?: unknown }): number {
+export function estimateTokens(body: Record<string, unknown>): number {
   const chars = textLength(body.messages ?? body.prompt);
   const room = typeof body.max_completion_tokens === 'number' ? body.max_completion_tokens : typeof body.max_tokens === 'number' ? body.max_tokens : 0;
   return Math.ceil(chars / 4) + Math.max(0, room);

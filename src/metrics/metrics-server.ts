@@ -25,7 +25,8 @@ export class MetricsServer implements OnApplicationBootstrap, OnModuleDestroy {
 
   async onApplicationBootstrap() {
     const { METRICS_PORT, METRICS_TOKEN, PORT, HOST } = this.config.env;
-    const port = METRICS_PORT ?? (METRICS_TOKEN && !this.config.runsApi ? PORT : undefined);
+    // The api and gateway servers answer /metrics on PORT themselves; a worker alone has no server there.
+    const port = METRICS_PORT ?? (METRICS_TOKEN && !this.config.runsApi && !this.config.runsGateway ? PORT : undefined);
     if (port === undefined) return;
     const token = METRICS_PORT === undefined ? METRICS_TOKEN : undefined;
     this.server = http.createServer((req, res) => void this.handle(req, res, token));

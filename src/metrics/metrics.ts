@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
 
 /**
  * The process's Prometheus registry (its own, not prom-client's global one: tests start several apps in one process)
@@ -52,12 +52,6 @@ export class Metrics {
   readonly rateLimited = new Counter({
     name: 'loraplane_gateway_rate_limited_total',
     help: 'Requests refused with 429 by a per-key or per-project limit',
-    registers: [this.registry],
-  });
-
-  readonly inFlight = new Gauge({
-    name: 'loraplane_gateway_requests_in_flight',
-    help: 'Requests the gateway is answering now',
     registers: [this.registry],
   });
 

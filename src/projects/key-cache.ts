@@ -6,6 +6,20 @@ import { LiveSnapshot } from '../db/live-snapshot';
 import { PrismaService } from '../db/prisma.service';
 import { hashKey } from './api-keys.service';
 
+// The key's and its project's limits ride along, so the gateway checks them without a query (a change to either
+// table reloads the map).
+const KEY_FIELDS = {
+  id: true, projectId: true, hash: true, scopes: true, revokedAt: true, rpmLimit: true, tpmLimit: true,
+  project: { select: { rpmLimit: true, tpmLimit: true } },
+} as const;
+type KeyRow = { id: string; projectId: string; scopes: string[]; rpmLimit: number | null; tpmLimit: number | null; project: { rpmLimit: number | null; tpmLimit: number | null } };
+const principalOf = (r: KeyRow): Principal => ({
+  projectId: r.projectId,
+  keyId: r.id,
+  scopes: r.scopes,
+  limits: { key: { rpm: r.rpmLimit, tpm: r.tpmLimit }, project: { rpm: r.project.rpmLimit, tpm: r.project.tpmLimit } },
+});
+
 /**
  * Every live API key in memory (sha256 -> principal), so authenticating a request costs a hash and a map lookup,
  * not a query. A revoked or deleted key disappears within the change feed's delay (milliseconds; the periodic
@@ -34,9 +48,9 @@ export class KeyCache implements OnApplicationBootstrap, OnModuleDestroy {
     const map = this.snapshot.value;
     const hit = map.get(hash);
     if (hit) return hit;
-    const row = await this.prisma.apiKey.findUnique({ where: { hash } });
+    const row = await this.prisma.apiKey.findUnique({ where: { hash }, select: KEY_FIELDS });
     if (!row || row.revokedAt) return null;
-    const principal = { projectId: row.projectId, keyId: row.id, scopes: row.scopes };
+    const principal = principalOf(row);
     // Only into the copy the lookup started from: a newer copy knows better (the key may be revoked already).
     if (this.snapshot.value === map) map.set(hash, principal);
     return principal;
@@ -53,7 +67,7 @@ export class KeyCache implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   private async loadAll(): Promise<Map<string, Principal>> {
-    const rows = await this.prisma.apiKey.findMany({ where: { revokedAt: null }, select: { id: true, projectId: true, hash: true, scopes: true } });
-    return new Map(rows.map((r) => [r.hash, { projectId: r.projectId, keyId: r.id, scopes: r.scopes }]));
+    const rows = await this.prisma.apiKey.findMany({ where: { revokedAt: null }, select: KEY_FIELDS });
+    return new Map(rows.map((r) => [r.hash, principalOf(r)]));
   }
 }

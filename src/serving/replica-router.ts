@@ -10,6 +10,12 @@ export interface ReplicaChoice {
   url: string;
   /** The `model` to send to that replica (`adapter@vN`, the alias, or the pool's served model name). */
   upstreamModel: string;
+  /** What that name serves there: `adapter@vN` (for an alias, the version its agent reported), or the base model. */
+  served: string;
+  /** The pool's name, for metrics labels. */
+  poolName?: string;
+  /** Set on the candidates of an alias that runs a canary by requests. */
+  arm?: 'stable' | 'canary';
 }
 
 /** Which replicas serve a name, from what each agent reported loaded (the reconciler's observed state). */
@@ -23,18 +29,19 @@ export interface ObservedReplica {
 
 interface Observed {
   vllm?: { reachable?: boolean | null };
-  adapters?: { name: string; state: string }[];
+  adapters?: { name: string; version?: string; state: string }[];
 }
 
 /** Ready replicas of a pool that have `name` loaded; the base model (`baseName`) is on every ready replica. */
 export function replicasServing(poolId: string, replicas: readonly ObservedReplica[], name: string, baseName: string): ReplicaChoice[] {
-  return replicas
-    .filter((r) => {
-      if (r.status !== 'ready') return false;
-      if (name === baseName) return true;
-      return ((r.observed ?? {}) as Observed).adapters?.some((a) => a.name === name && a.state === 'loaded') ?? false;
-    })
-    .map((r) => ({ replicaId: r.id, replicaName: r.name, poolId, url: r.vllmUrl.replace(/\/+$/, ''), upstreamModel: name }));
+  const out: ReplicaChoice[] = [];
+  for (const r of replicas) {
+    if (r.status !== 'ready') continue;
+    const entry = name === baseName ? null : ((r.observed ?? {}) as Observed).adapters?.find((a) => a.name === name && a.state === 'loaded');
+    if (name !== baseName && !entry) continue;
+    out.push({ replicaId: r.id, replicaName: r.name, poolId, url: r.vllmUrl.replace(/\/+$/, ''), upstreamModel: name, served: entry?.version ?? name });
+  }
+  return out;
 }
 
 /**

@@ -2,8 +2,8 @@ import { BullModule } from '@nestjs/bullmq';
 import { DynamicModule, Module } from '@nestjs/common';
 import { SecretBox } from '../common/secret-box';
 import { ModelCatalog } from '../training/model-catalog';
-import { AdapterStats } from './adapter-stats';
 import { AdaptersModule } from '../adapters/adapters.module';
+import { AdapterStatsModule } from './adapter-stats.module';
 import { AgentClient } from './agent-client';
 import { AutoDeploy } from './auto-deploy';
 import { EvalPromotionGate } from '../evals/eval-promotion-gate';
@@ -28,7 +28,7 @@ export class ServingModule {
   static register(opts: { worker: boolean }): DynamicModule {
     return {
       module: ServingModule,
-      imports: [BullModule.registerQueue({ name: SERVING_QUEUE }), WebhookOutboxModule, GatewayModule, AdaptersModule],
+      imports: [BullModule.registerQueue({ name: SERVING_QUEUE }), WebhookOutboxModule, GatewayModule, AdaptersModule, AdapterStatsModule],
       controllers: [ServingController, ModelsController],
       providers: [
         ModelCatalog,
@@ -39,11 +39,9 @@ export class ServingModule {
         AgentClient,
         VllmClient,
         Reconciler,
-        AdapterStats,
         { provide: PromotionGate, useClass: EvalPromotionGate },
         ...(opts.worker ? [ServingProcessor, AutoDeploy] : []),
       ],
-      exports: [AdapterStats],
     };
   }
 }

@@ -108,7 +108,8 @@ describe('operations: metrics, limits settings, usage API (e2e)', () => {
     expect(res.body.totals).toMatchObject({ requests: 2, input_tokens: 20, output_tokens: 4, total_tokens: 24, avg_latency_ms: 50 });
     expect((await api('GET', `/usage?start=${new Date(now - 3_600_000).toISOString()}`)).body.totals.requests).toBe(2);
     // Another tenant's usage stays its own.
-    expect((await api('GET', `/usage?start=${start}`, undefined, app.apiKey)).body.totals.requests).toBe(0);
+    const other = (await api('POST', '/admin/projects', { name: 'operations e2e other' }, app.apiKey)).body.api_key.value as string;
+    expect((await api('GET', `/usage?start=${start}`, undefined, other)).body.totals.requests).toBe(0);
     for (const [q, param] of [['', 'start'], [`start=${start}&group_by=user`, 'group_by'], [`start=yesterday`, 'start'], [`start=${start}&end=${start - 1}`, 'start'], [`start=${start}&limit=3`, null]] as const) {
       const bad = await api('GET', `/usage?${q}`);
       expect(bad.status).toBe(400);

@@ -12,7 +12,7 @@ describe('buildSnapshot / resolve', () => {
       pool({
         replicas: [ready('r0', ['bot@v1', 'bot', 'bot@v2']), ready('r1', ['bot@v1', 'bot']), { ...ready('r2', ['bot@v1']), status: 'unreachable' }],
         deployments: [version('bot', 1, 'ftjob-1'), version('bot', 2, 'ftjob-1', 'ckpt-1')],
-        aliases: [{ updatedAt: at, adapter: { name: 'bot' } }],
+        aliases: [{ id: 'alias-bot', updatedAt: at, adapter: { name: 'bot' }, canaryRequestShare: null, canaryVersion: null }],
       }),
       pool({ id: 'pool-b', name: 'b', replicas: [ready('r9', ['bot@v1'])], deployments: [version('bot', 1, 'ftjob-1')] }),
       pool({ id: 'pool-x', projectId: 'p2', name: 'x', replicas: [ready('rx', ['secret@v1'])], deployments: [version('secret', 1)] }),

@@ -12,6 +12,8 @@ export interface Principal {
   projectId: string;
   keyId: string;
   scopes: string[];
+  /** The gateway's limits of the key and of its project (requests/tokens per minute; null: none). */
+  limits?: { key: { rpm: number | null; tpm: number | null }; project: { rpm: number | null; tpm: number | null } };
 }
 
 /** Keys with `admin` or `*` act for the operator (create projects, revoke any key, the full priority range). */

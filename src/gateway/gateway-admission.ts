@@ -1,0 +1,49 @@
+import { Injectable, Logger } from '@nestjs/common';
+import type { ServerResponse } from 'node:http';
+import { Principal } from '../common/auth/auth.decorators';
+import { DomainError } from '../common/domain-error';
+import { RateLimiter } from '../limits/rate-limiter';
+import { estimateTokens, Limits, noLimits } from '../limits/rate-limits';
+import { Metrics } from '../metrics/metrics';
+import type { InferenceBody } from './inference-request';
+
+/** The header that keeps a conversation on one canary arm (lower case: node's incoming header names). */
+export const SessionHeader = 'x-session-id';
+
+/**
+ * The gateway's per-key and per-project limits on its hot path: admit (or refuse with 429) before any work, with
+ * OpenAI's x-ratelimit-* headers on the answer either way, and settle the token estimate with the real usage when
+ * the request ends. Keys without limits cost nothing. If Redis cannot be reached the request is admitted (limits
+ * protect capacity; refusing every request because the limiter is down would take the whole gateway out).
+ */
+@Injectable()
+export class GatewayAdmission {
+  private readonly logger = new Logger('GatewayAdmission');
+
+  constructor(private readonly limiter: RateLimiter, private readonly metrics: Metrics) {}
+
+  /** Returns the settle function of an admitted, limited request (null when no limit applies). */
+  async admit(who: Principal, body: InferenceBody, res: ServerResponse): Promise<((actualTokens: number) => void) | null> {
+    if (!who.limits || noLimits(who.limits)) return null;
+    const limits: Limits = { projectId: who.projectId, keyId: who.keyId, ...who.limits };
+    const estimate = estimateTokens(body);
+    let verdict;
+    try {
+      verdict = await this.limiter.admit(limits, estimate);
+    } catch (err) {
+      this.logger.warn({ error: (err as Error).message }, 'rate limiter unreachable: request admitted unchecked');
+      return null;
+    }
+    for (const [name, value] of Object.entries(verdict.headers)) res.setHeader(name, value);
+    if (!verdict.allowed) {
+      this.metrics.rateLimited.inc();
+      const kind = verdict.headers['x-ratelimit-remaining-requests'] === '0' ? 'requests' : 'tokens';
+      throw new DomainError('rate_limit_exceeded', `Rate limit reached on ${kind} per minute for this key or project. Retry after ${Math.ceil(verdict.retryAfterMs / 1000)} s.`, null, {
+        retryAfterSeconds: Math.max(1, Math.ceil(verdict.retryAfterMs / 1000)),
+      });
+    }
+    return (actual) => {
+      this.limiter.settle(limits, estimate, actual).catch((err: Error) => this.logger.warn({ error: err.message }, 'rate limiter settle failed'));
+    };
+  }
+}

@@ -1,0 +1,227 @@
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import OpenAI from 'openai';
+import { newId } from '../../src/common/ids';
+import { PrismaService } from '../../src/db/prisma.service';
+import { GatewayHandler } from '../../src/gateway/gateway.handler';
+import { InferenceRecord } from '../../src/gateway/gateway-hooks';
+import { adapterFiles, examplesFromJsonl, train } from '../../jobs/tiny-lora/trainer';
+import { makeTicketSplit } from '../fixtures/tiny-task';
+import { requireEnv, startTestApp, TestApp, testEnv, testS3, waitFor } from '../support/app';
+import { scrape, total } from '../support/prometheus';
+import { freePort, startReplica, stopAllReplicas, TestReplica } from '../support/replicas';
+
+const MAIN = path.resolve(__dirname, '../../dist/main.js');
+const METRICS_TOKEN = 'metrics-token-0123456789abcdef';
+
+/**
+ * Operating the gateway with real traffic: a canary by requests over 1,000 requests (split and stickiness), usage
+ * totals against the usage blocks the clients received, Prometheus series and per-adapter figures that move, and
+ * limits shared by two gateway processes (the built dist/main.js in the gateway role, one Redis).
+ */
+describe('gateway operations (e2e)', () => {
+  jest.setTimeout(180_000);
+  const s3 = testS3();
+  const bucket = requireEnv('S3_BUCKET');
+  let app: TestApp;
+  let prisma: PrismaService;
+  let key: string;
+  let projectId: string;
+  let replicas: TestReplica[] = [];
+  const records: InferenceRecord[] = [];
+  const gateways: ChildProcess[] = [];
+  const t0 = Math.floor(Date.now() / 1000) - 60;
+
+  const api = async (method: string, route: string, body?: unknown, as = key) => {
+    const res = await fetch(`${app.url}/v1${route}`, { method, headers: { authorization: `Bearer ${as}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    return { status: res.status, body: (await res.json()) as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
+  };
+
+  async function seedVersion(adapter: string, files: { name: string; data: Buffer }[]) {
+    const config = JSON.parse(files.find((f) => f.name === 'adapter_config.json')!.data.toString()) as Record<string, unknown>;
+    const row = await prisma.adapter.upsert({ where: { projectId_name: { projectId, name: adapter } }, update: {}, create: { id: newId.adapter(), projectId, name: adapter } });
+    const id = newId.adapterVersion();
+    const prefix = `projects/${projectId}/adapters/${row.id}/${id}/`;
+    for (const f of files) await s3.send(new PutObjectCommand({ Bucket: bucket, Key: prefix + f.name, Body: f.data }));
+    const last = await prisma.adapterVersion.count({ where: { adapterId: row.id } });
+    await prisma.adapterVersion.create({
+      data: {
+        id, adapterId: row.id, projectId, version: last + 1, s3Prefix: prefix, source: 'import', importedFrom: 'test',
+        files: files.map((f) => ({ name: f.name, bytes: f.data.length, sha256: createHash('sha256').update(f.data).digest('hex') })),
+        peftConfig: config as object, baseModel: String(config.base_model_name_or_path), rank: Number(config.r), targetModules: config.target_modules as string[],
+      },
+    });
+  }
+
+  async function startGateway(env: Record<string, string> = {}): Promise<{ url: string; child: ChildProcess }> {
+    const port = await freePort();
+    const child = spawn(process.execPath, [MAIN], {
+      env: { ...testEnv({ LORAPLANE_ROLE: 'gateway', PORT: String(port), QUEUE_PREFIX: app.config.env.QUEUE_PREFIX, METRICS_TOKEN, ...env }) } as NodeJS.ProcessEnv,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    gateways.push(child);
+    const url = `http://127.0.0.1:${port}`;
+    await waitFor('gateway up', () => fetch(`${url}/healthz`).then((r) => r.ok, () => false), 60_000, 100);
+    return { url, child };
+  }
+
+  const chat = (url: string, as: string, body: Record<string, unknown>, headers: Record<string, string> = {}) =>
+    fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${as}`, 'content-type': 'application/json', ...headers }, body: JSON.stringify({ model: 'tickets', messages: [{ role: 'user', content: 'my parcel never came' }], max_tokens: 4, ...body }) });
+
+  beforeAll(async () => {
+    app = await startTestApp({ RECONCILE_INTERVAL_MS: '500', METRICS_TOKEN, USAGE_FLUSH_INTERVAL_MS: '500' });
+    prisma = app.started.app.get(PrismaService);
+    app.started.app.get(GatewayHandler).observe({ onRequestEnd: (r) => records.push({ ...r }) });
+    const created = (await api('POST', '/admin/projects', { name: 'gateway ops e2e' }, app.apiKey)).body;
+    key = created.api_key.value;
+    projectId = created.id;
+    replicas = await Promise.all(['o0', 'o1'].map((n) => startReplica(n)));
+    const { trainJsonl } = makeTicketSplit({ nTrain: 120, nHeldOut: 2, seed: 9 });
+    const examples = examplesFromJsonl(trainJsonl);
+    const lora = { r: 8, alpha: 16, dropout: 0 };
+    await seedVersion('tickets', adapterFiles(await train(examples, { seed: 1, n_epochs: 2, batch_size: 8, learning_rate: 0.05, lora }), lora));
+    await seedVersion('tickets', adapterFiles(await train(examples.slice(0, 40), { seed: 2, n_epochs: 1, batch_size: 8, learning_rate: 0.05, lora }), lora));
+    expect((await api('POST', '/serving/pools', { name: 'ops-pool', base_model: 'tiny-lora', max_lora_rank: 8, max_loras: 4 })).status).toBe(201);
+    for (const r of replicas) expect((await api('POST', '/serving/pools/ops-pool/replicas', { name: r.name, vllm_url: r.vllmUrl, agent_url: r.agentUrl, agent_token: r.token })).status).toBe(201);
+    expect((await api('POST', '/serving/pools/ops-pool/aliases/tickets/rollout', { version: 1 })).status).toBe(200);
+    expect((await api('POST', '/serving/pools/ops-pool/aliases/tickets/canary', { version: 2, request_share: 30 })).status).toBe(200);
+    await waitFor('both arms loaded on both replicas', async () => {
+      const view = (await api('GET', '/serving/pools/ops-pool/aliases/tickets')).body;
+      return view.replicas?.every((r: { state: string; canary_state: string }) => r.state === 'loaded' && r.canary_state === 'loaded');
+    }, 60_000, 200);
+    // The gateway's table follows the reconciler's reports; wait until it routes to both arms on both replicas.
+    await waitFor('the canary routable', async () => {
+      const before = records.length;
+      await Promise.all(Array.from({ length: 40 }, (_, i) => chat(app.url, key, { user: `warm-${i}` }).then((r) => r.text())));
+      const arms = new Set(records.slice(before).map((r) => `${r.arm}:${r.replicaName}`));
+      return arms.size === 4;
+    }, 30_000, 200);
+  });
+  afterAll(async () => {
+    for (const g of gateways) g.kill('SIGKILL');
+    await stopAllReplicas();
+    await app?.close();
+  });
+
+  it('splits 1,000 users 30/70 within 5 points, keeps every user and session on its arm, and meters what the clients received', async () => {
+    const client = new OpenAI({ baseURL: `${app.url}/v1`, apiKey: key, maxRetries: 0 });
+    let input = 0;
+    let output = 0;
+    // Each request carries its own x-request-id, so its record (which arm, which version) is found again.
+    const send = async (id: string, user: string, headers: Record<string, string> = {}) => {
+      const res = await client.chat.completions.create({ model: 'tickets', messages: [{ role: 'user', content: `where is my order ${user}` }], max_tokens: 4, user }, { headers: { 'x-request-id': id, ...headers } });
+      input += res.usage!.prompt_tokens;
+      output += res.usage!.completion_tokens;
+    };
+    const armOf = (id: string) => records.find((r) => r.requestId === id)?.arm;
+    const before = records.length;
+    const users = Array.from({ length: 1000 }, (_, i) => `user-${i}`);
+    for (let i = 0; i < users.length; i += 25) await Promise.all(users.slice(i, i + 25).map((u) => send(`r1-${u}`, u)));
+    const round1 = records.slice(before);
+    expect(round1).toHaveLength(1000);
+    expect(round1.every((r) => r.status === 200 && (r.arm === 'canary') === (r.served === 'tickets@v2') && (r.arm === 'stable') === (r.served === 'tickets@v1'))).toBe(true);
+    const canaryShare = (round1.filter((r) => r.arm === 'canary').length / 1000) * 100;
+    expect(Math.abs(canaryShare - 30)).toBeLessThanOrEqual(5);
+
+    // Stickiness: half of the users again, each on the arm it had; one session across 100 users stays on one arm.
+    for (let i = 0; i < 500; i += 25) await Promise.all(users.slice(i, i + 25).map((u) => send(`r2-${u}`, u)));
+    const moved = users.slice(0, 500).filter((u) => armOf(`r2-${u}`) !== armOf(`r1-${u}`));
+    expect(moved).toEqual([]);
+    for (let i = 0; i < 100; i += 25) await Promise.all(Array.from({ length: 25 }, (_, k) => send(`s-${i + k}`, `other-${i + k}`, { 'x-session-id': 'conversation-7' })));
+    expect(new Set(Array.from({ length: 100 }, (_, k) => armOf(`s-${k}`))).size).toBe(1);
+
+    // Usage: what the gateways flushed equals the usage blocks the clients received (all of this key's traffic).
+    const warm = records.filter((r) => r.projectId === projectId).slice(0, before);
+    const warmIn = warm.reduce((s, r) => s + (r.usage?.prompt_tokens ?? 0), 0);
+    const warmOut = warm.reduce((s, r) => s + (r.usage?.completion_tokens ?? 0), 0);
+    const usage = await waitFor('usage flushed', async () => {
+      const u = (await api('GET', `/usage?start=${t0}&group_by=version`)).body;
+      return u.totals.requests === warm.length + 1600 ? u : null;
+    }, 15_000, 250);
+    expect(usage.totals).toMatchObject({ requests: warm.length + 1600, errors: 0, input_tokens: input + warmIn, output_tokens: output + warmOut });
+    const byVersion = new Map((usage.data as { version: string; requests: number }[]).map((d) => [d.version, d.requests]));
+    expect(byVersion.get('tickets@v2')).toBe(records.filter((r) => r.projectId === projectId && r.served === 'tickets@v2').length);
+  });
+
+  it('moves the Prometheus series (bounded labels) and shows both canary arms side by side per replica', async () => {
+    const families = await scrape(`${app.url}/metrics`, METRICS_TOKEN);
+    const mine = records.filter((r) => r.projectId === projectId && r.status === 200);
+    const canary = mine.filter((r) => r.arm === 'canary').length;
+    expect(total(families, 'loraplane_gateway_requests_total', { pool: 'ops-pool', adapter: 'tickets', version: 'v2', arm: 'canary', outcome: 'ok' })).toBe(canary);
+    expect(total(families, 'loraplane_gateway_requests_total', { pool: 'ops-pool', adapter: 'tickets', version: 'v1', arm: 'stable', outcome: 'ok' })).toBe(mine.length - canary);
+    // The parser keeps a histogram's buckets but not its labels; its _count line is read from the text itself.
+    expect(families.find((f) => f.name === 'loraplane_gateway_request_duration_seconds')?.type).toBe('HISTOGRAM');
+    const text = await (await fetch(`${app.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
+    expect(text).toContain(`loraplane_gateway_request_duration_seconds_count{pool="ops-pool",adapter="tickets",version="v2"} ${canary}`);
+    expect(total(families, 'loraplane_gateway_tokens_total', { adapter: 'tickets', direction: 'output' })).toBe(mine.reduce((s, r) => s + (r.usage?.completion_tokens ?? 0), 0));
+    const labelNames = new Set(families.filter((f) => f.name.startsWith('loraplane_gateway_')).flatMap((f) => f.metrics.flatMap((m) => Object.keys(m.labels ?? {}))));
+    expect([...labelNames].sort()).toEqual(expect.arrayContaining(['adapter', 'arm', 'outcome', 'pool', 'version']));
+    for (const forbidden of ['key', 'user', 'model', 'request_id', 'project']) expect(labelNames.has(forbidden)).toBe(false);
+
+    const view = await waitFor('figures flushed', async () => {
+      const v = (await api('GET', '/serving/pools/ops-pool/aliases/tickets?window_minutes=5')).body;
+      const sum = v.traffic.versions.reduce((s: number, x: { requests: number }) => s + x.requests, 0);
+      return sum >= mine.length ? v : null;
+    }, 15_000, 250);
+    const [stable, cand] = view.traffic.versions;
+    expect([stable.arm, stable.version, cand.arm, cand.version]).toEqual(['stable', 1, 'canary', 2]);
+    expect(cand.requests).toBe(canary);
+    expect(cand.replicas.map((r: { replica: string }) => r.replica)).toEqual(['o0', 'o1']);
+    expect(cand.latency_p50_ms).toBeGreaterThan(0);
+    expect(cand.latency_p95_ms).toBeGreaterThanOrEqual(cand.latency_p50_ms);
+    expect((await api('GET', '/serving/pools/ops-pool/aliases/tickets?window_minutes=99')).body.error.param).toBe('window_minutes');
+  });
+
+  it('shares a key limit across two gateway processes: 429 with Retry-After and x-ratelimit headers from both', async () => {
+    const [a, b] = await Promise.all([startGateway(), startGateway()]);
+    const limited = (await api('POST', '/api_keys', { name: 'limited' })).body;
+    expect((await api('PUT', `/api_keys/${limited.id}/rate_limits`, { rpm: 10, tpm: null })).status).toBe(200);
+    // The gateways learn of the limit from the change feed (milliseconds); the first answer with headers spends one.
+    let last = '';
+    await waitFor('limit known to gateway A', async () => {
+      const res = await chat(a.url, limited.value, {});
+      last = `${res.status} ${await res.text()}`;
+      return res.headers.get('x-ratelimit-limit-requests') === '10';
+    }, 30_000, 200).catch((err: Error) => {
+      throw new Error(`${err.message}; last answer: ${last}`);
+    });
+    await waitFor('limit known to gateway B', async () => {
+      const res = await fetch(`${b.url}/v1/models`, { headers: { authorization: `Bearer ${limited.value}` } });
+      return res.ok;
+    }, 30_000, 200);
+    const answers = [];
+    for (let i = 0; i < 12; i++) answers.push(await chat(i % 2 ? a.url : b.url, limited.value, {}));
+    const ok = answers.filter((r) => r.status === 200).length;
+    // 9 left after the first; one more may have refilled (10 per minute: one every 6 s) on a slow machine.
+    expect(ok).toBeGreaterThanOrEqual(9);
+    expect(ok).toBeLessThanOrEqual(10);
+    const refused = answers.map((r, i) => ({ r, via: i % 2 ? 'a' : 'b' })).filter(({ r }) => r.status === 429);
+    expect(new Set(refused.map((x) => x.via))).toEqual(new Set(['a', 'b']));
+    for (const { r } of refused) {
+      expect(Number(r.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(r.headers.get('x-ratelimit-limit-requests')).toBe('10');
+      expect(r.headers.get('x-ratelimit-remaining-requests')).toBe('0');
+      expect(r.headers.get('x-ratelimit-reset-requests')).toMatch(/^\d+(\.\d+)?(ms|s)$|^\d+m\d+(\.\d+)?s$/);
+      expect(((await r.json()) as { error: unknown }).error).toMatchObject({ code: 'rate_limit_exceeded', type: 'requests' });
+    }
+    // The gateway role serves /metrics to the token, and counted its refusals.
+    const fa = await scrape(`${a.url}/metrics`, METRICS_TOKEN);
+    const fb = await scrape(`${b.url}/metrics`, METRICS_TOKEN);
+    expect(total(fa, 'loraplane_gateway_rate_limited_total') + total(fb, 'loraplane_gateway_rate_limited_total')).toBe(refused.length);
+    expect((await fetch(`${a.url}/metrics`)).status).toBe(401);
+  });
+
+  it('flushes a gateway process its usage at a graceful stop', async () => {
+    const g = await startGateway({ USAGE_FLUSH_INTERVAL_MS: '5000' });
+    const fresh = (await api('POST', '/api_keys', { name: 'graceful' })).body;
+    const answers = await Promise.all(Array.from({ length: 5 }, () => chat(g.url, fresh.value, {}).then((r) => r.json() as Promise<{ usage: { prompt_tokens: number } }>)));
+    const exited = new Promise((r) => g.child.once('exit', r));
+    g.child.kill('SIGTERM');
+    await exited;
+    const usage = (await api('GET', `/usage?start=${t0}&group_by=key`)).body;
+    const row = usage.data.find((d: { api_key_id: string }) => d.api_key_id === fresh.id);
+    expect(row).toMatchObject({ requests: 5, input_tokens: answers.reduce((s, a) => s + a.usage.prompt_tokens, 0) });
+  });
+});
