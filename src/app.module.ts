@@ -8,6 +8,8 @@ import { Config } from './config/config';
 import { ConfigModule } from './config/config.module';
 import { DatasetsModule } from './datasets/datasets.module';
 import { EvalsModule } from './evals/evals.module';
+import { GatewayModule } from './gateway/gateway.module';
+import { TransportModule } from './serving/openai-http.client';
 import { DbModule } from './db/db.module';
 import { HealthController } from './health/health.controller';
 import { DocsController } from './openapi/docs.controller';
@@ -15,6 +17,7 @@ import { OpenApiBuilder } from './openapi/openapi.builder';
 import { ProjectsModule } from './projects/projects.module';
 import { ServingModule } from './serving/serving.module';
 import { StorageModule } from './storage/storage.module';
+import { JobHooksModule } from './training/job-hooks';
 import { TrainingModule } from './training/training.module';
 import { WebhooksModule } from './webhooks/webhooks.module';
 
@@ -26,10 +29,13 @@ export class AppModule {
       imports: [
         ConfigModule.forConfig(config),
         DbModule,
+        TransportModule,
+        JobHooksModule,
         StorageModule,
         DiscoveryModule,
         BullModule.forRoot({ connection: { url: config.env.REDIS_URL }, prefix: config.env.QUEUE_PREFIX }),
         ProjectsModule,
+        GatewayModule,
         DatasetsModule.register({ worker: config.runsWorker }),
         AdaptersModule,
         ServingModule.register({ worker: config.runsWorker }),
@@ -48,5 +54,13 @@ export class AppModule {
         { provide: APP_FILTER, useClass: ErrorFilter },
       ],
     };
+  }
+}
+
+/** The `gateway` role alone: keys, routes, transport. No queues, no object store, no API controllers. */
+@Module({})
+export class GatewayRoleModule {
+  static register(config: Config): DynamicModule {
+    return { module: GatewayRoleModule, imports: [ConfigModule.forConfig(config), DbModule, TransportModule, GatewayModule] };
   }
 }

@@ -39,6 +39,7 @@ export const newId = {
   evalSuite: () => `evalsuite-${randomId()}`,
   evalRun: () => `evalrun-${randomId()}`,
   evalGate: () => `evalgate-${randomId()}`,
+  providerModel: () => `provmodel-${randomId()}`,
   error: () => `err_${randomId(16)}`,
   request: () => `req_${randomId(16)}`,
 };

@@ -14,7 +14,7 @@ const url = z.string().url();
 
 export const envSchema = z.object({
   LORAPLANE_MODE: z.enum(['dev', 'production']).default('production'),
-  LORAPLANE_ROLE: z.enum(['all', 'api', 'worker']).default('all'),
+  LORAPLANE_ROLE: z.enum(['all', 'api', 'worker', 'gateway']).default('all'),
   /** Bootstrap key of the default project. In dev mode a key is created and printed when this is unset. */
   LORAPLANE_API_KEY: z.string().min(20).optional(),
   HOST: z.string().default('0.0.0.0'),
@@ -87,6 +87,22 @@ export const envSchema = z.object({
   RECONCILE_INTERVAL_MS: int(100).default(5000),
   /** Time limit of one call to an adapter agent or a vLLM replica (status, desired state, probe). */
   AGENT_TIMEOUT_MS: int(100).default(10_000),
+
+  /**
+   * Largest answer body read from any upstream (vLLM, a provider API, an eval target, an agent): a bigger one fails
+   * that call ("exceeded the limit"), so a tenant-controlled server cannot grow this process's memory.
+   */
+  UPSTREAM_MAX_RESPONSE_BYTES: int(1024).default(16 * 1024 * 1024),
+  /** Largest streamed answer (all its events) passed through or read; an endless stream is cut off here. */
+  UPSTREAM_MAX_STREAM_BYTES: int(1024).default(64 * 1024 * 1024),
+  /** Gateway: largest request body of /v1/chat/completions and /v1/completions (413 above). */
+  GATEWAY_MAX_BODY_BYTES: int(1024).default(4 * 1024 * 1024),
+  /** Gateway: time limit for an upstream's first byte (a long non-streamed generation counts from the start). */
+  GATEWAY_UPSTREAM_TIMEOUT_MS: int(100).default(600_000),
+  /** Gateway: full reload of keys and routes this often, besides the change notifications (which come in ms). */
+  GATEWAY_REFRESH_MS: int(100).default(30_000),
+  /** Gateway: a replica whose connection was refused is skipped this long (the reconciler then marks it). */
+  GATEWAY_REPLICA_BACKOFF_MS: int(0).default(2000),
 
   /**
    * Webhook targets that resolve to loopback, private, link-local or unspecified addresses are refused (at create

@@ -9,7 +9,9 @@ export class Config {
   }
 
   get isDev() { return this.env.LORAPLANE_MODE === 'dev'; }
-  get runsApi() { return this.env.LORAPLANE_ROLE !== 'worker'; }
-  get runsWorker() { return this.env.LORAPLANE_ROLE !== 'api'; }
+  get runsApi() { return this.env.LORAPLANE_ROLE === 'all' || this.env.LORAPLANE_ROLE === 'api'; }
+  get runsWorker() { return this.env.LORAPLANE_ROLE === 'all' || this.env.LORAPLANE_ROLE === 'worker'; }
+  /** The inference routes: in `all` on the API's port; the `gateway` role serves them alone. */
+  get runsGateway() { return this.env.LORAPLANE_ROLE === 'all' || this.env.LORAPLANE_ROLE === 'gateway'; }
   get publicUrl() { return this.env.PUBLIC_URL ?? `http://localhost:${this.env.PORT}`; }
 }

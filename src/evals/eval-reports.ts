@@ -8,7 +8,7 @@ import { Comparison, reportJson, reportMarkdown } from './report';
 import { reportHtml } from './report-html';
 import { parseScorerConfig } from './scorers';
 import { SuiteItems } from './suite-items';
-import { servedName } from './target-endpoints';
+import { targetModelName } from './target-endpoints';
 
 export type ReportFormat = 'json' | 'md' | 'html';
 
@@ -38,7 +38,7 @@ export class EvalReports {
       targets: run.targetIds.map((id) => {
         const t = byId.get(id);
         return t
-          ? { id, name: t.name, kind: t.kind, model: servedName(t), usdPerGpuHour: t.usdPerGpuHour, gpus: t.gpus }
+          ? { id, name: t.name, kind: t.kind, model: targetModelName(t), usdPerGpuHour: t.usdPerGpuHour, gpus: t.gpus }
           : { id, name: id, kind: 'api' as const, model: 'deleted target', usdPerGpuHour: null, gpus: null };
       }),
       baselineTargetId: run.baselineTargetId,

@@ -7,6 +7,7 @@ import { EvalRun, EvalTarget, EvalTargetKind, Prisma } from '../generated/prisma
 import { EvalsQueue } from './evals.queue';
 import { createScorer, parseScorerConfig } from './scorers';
 import { SuiteItems } from './suite-items';
+import { servedName } from '../serving/served-name';
 
 export interface CreateTarget {
   name: string;
@@ -103,7 +104,7 @@ export class EvalsService {
       const adapter = await this.prisma.adapter.findUnique({ where: { projectId_name: { projectId, name: input.adapter } } });
       if (!adapter) throw notFound('adapter', input.adapter, 'adapter');
       if (input.version !== undefined && !(await this.prisma.adapterVersion.findFirst({ where: { adapterId: adapter.id, projectId, version: input.version, deletedAt: null } }))) {
-        throw notFound('adapter version', `${input.adapter}@v${input.version}`, 'version');
+        throw notFound('adapter version', servedName(input.adapter, input.version), 'version');
       }
       model = input.adapter;
     } else if (input.adapter !== undefined || input.version !== undefined) {

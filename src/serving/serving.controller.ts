@@ -23,6 +23,8 @@ const createPool = z.object({
   max_cpu_loras: z.number().int().min(1).max(4096).optional(),
   supported_targets: z.array(z.string().min(1)).min(1).optional(),
   probe_prompt: z.string().min(1).max(2000).optional(),
+  /** Every succeeded job of the project for this base model is registered and deployed here by itself. */
+  auto_deploy: z.boolean().default(false),
 });
 const addReplica = z.object({
   name,
@@ -49,7 +51,7 @@ export class ServingController {
   async create(@ProjectId() projectId: string, @ZBody(createPool) b: z.infer<typeof createPool>) {
     await this.serving.createPool(projectId, {
       name: b.name, baseModel: b.base_model, servedModelName: b.served_model_name, maxLoraRank: b.max_lora_rank,
-      maxLoras: b.max_loras, maxCpuLoras: b.max_cpu_loras, supportedTargets: b.supported_targets, probePrompt: b.probe_prompt,
+      maxLoras: b.max_loras, maxCpuLoras: b.max_cpu_loras, supportedTargets: b.supported_targets, probePrompt: b.probe_prompt, autoDeploy: b.auto_deploy,
     });
     return poolView(await this.serving.getPool(projectId, b.name));
   }

@@ -2,7 +2,9 @@ import { BullModule } from '@nestjs/bullmq';
 import { DynamicModule, Module } from '@nestjs/common';
 import { SecretBox } from '../common/secret-box';
 import { ModelCatalog } from '../training/model-catalog';
+import { AdaptersModule } from '../adapters/adapters.module';
 import { AgentClient } from './agent-client';
+import { AutoDeploy } from './auto-deploy';
 import { EvalPromotionGate } from '../evals/eval-promotion-gate';
 import { PromotionGate } from './promotion-gate';
 import { Reconciler } from './reconciler';
@@ -12,6 +14,9 @@ import { SERVING_QUEUE, ServingQueue } from './serving.queue';
 import { ServingService } from './serving.service';
 import { VllmClient } from './vllm-client';
 import { WebhookOutboxModule } from '../webhooks/webhook-outbox.module';
+import { GatewayModule } from '../gateway/gateway.module';
+import { ModelsController } from '../gateway/models.controller';
+import { ModelsService } from '../gateway/models.service';
 
 /**
  * Serving pools, deployments, aliases (api) and the reconciler (worker role only). Promotions go through the evals
@@ -22,18 +27,19 @@ export class ServingModule {
   static register(opts: { worker: boolean }): DynamicModule {
     return {
       module: ServingModule,
-      imports: [BullModule.registerQueue({ name: SERVING_QUEUE }), WebhookOutboxModule],
-      controllers: [ServingController],
+      imports: [BullModule.registerQueue({ name: SERVING_QUEUE }), WebhookOutboxModule, GatewayModule, AdaptersModule],
+      controllers: [ServingController, ModelsController],
       providers: [
         ModelCatalog,
         SecretBox,
         ServingService,
+        ModelsService,
         ServingQueue,
         AgentClient,
         VllmClient,
         Reconciler,
         { provide: PromotionGate, useClass: EvalPromotionGate },
-        ...(opts.worker ? [ServingProcessor] : []),
+        ...(opts.worker ? [ServingProcessor, AutoDeploy] : []),
       ],
     };
   }

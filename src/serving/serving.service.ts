@@ -9,6 +9,7 @@ import { WebhookOutbox } from '../webhooks/webhook-outbox';
 import { assertCompatible } from './preflight';
 import { PromotionGate } from './promotion-gate';
 import { ServingQueue } from './serving.queue';
+import { servedName } from './served-name';
 
 type Tx = Prisma.TransactionClient;
 
@@ -21,6 +22,7 @@ export interface CreatePool {
   maxCpuLoras?: number;
   supportedTargets?: string[];
   probePrompt?: string;
+  autoDeploy?: boolean;
 }
 
 export interface AddReplica {
@@ -75,6 +77,7 @@ export class ServingService {
         maxCpuLoras,
         supportedTargets: input.supportedTargets ?? model.lora.targetModules,
         probePrompt: input.probePrompt ?? DEFAULT_PROBE,
+        autoDeploy: input.autoDeploy ?? false,
       },
     });
   }
@@ -136,11 +139,11 @@ export class ServingService {
   async undeploy(projectId: string, poolName: string, adapter: string, version: number): Promise<void> {
     const pool = await this.getPool(projectId, poolName);
     const dep = pool.deployments.find((d) => d.version.adapter.name === adapter && d.version.version === version);
-    if (!dep) throw notFound('deployment', `${adapter}@v${version} on ${poolName}`, 'version');
+    if (!dep) throw notFound('deployment', `${servedName(adapter, version)} on ${poolName}`, 'version');
     await this.changeDesired(pool.id, async (tx) => {
       const users = await tx.alias.findMany({ where: { poolId: pool.id, OR: [{ versionId: dep.versionId }, { canaryVersionId: dep.versionId }] } });
       if (users.length > 0) {
-        throw new DomainError('version_in_use', `${adapter}@v${version} is what alias '${adapter}' serves on pool '${poolName}'; move the alias first`, 'version');
+        throw new DomainError('version_in_use', `${servedName(adapter, version)} is what alias '${adapter}' serves on pool '${poolName}'; move the alias first`, 'version');
       }
       await tx.deployment.delete({ where: { id: dep.id } });
     });
@@ -227,7 +230,7 @@ export class ServingService {
       }
       if (!alias.previousVersionId) throw new DomainError('invalid_state', `Alias '${adapter}' has no earlier version to roll back to`, 'adapter_name');
       const previous = await tx.adapterVersion.findUniqueOrThrow({ where: { id: alias.previousVersionId } });
-      if (previous.deletedAt) throw new DomainError('invalid_state', `${adapter}@v${previous.version} was deleted; roll out another version instead`, 'adapter_name');
+      if (previous.deletedAt) throw new DomainError('invalid_state', `${servedName(adapter, previous.version)} was deleted; roll out another version instead`, 'adapter_name');
       await this.ensureDeployed(tx, pool, previous.id);
       await tx.alias.update({ where: { id: alias.id }, data: { versionId: previous.id, previousVersionId: current.id } });
       await this.record(tx, { id: alias.id, projectId, pool: pool.name, adapter }, 'rollback', current.version, previous.version, move);
@@ -250,7 +253,7 @@ export class ServingService {
     const replicas = pool.replicas.map((r, i) => {
       const serves = alias.canaryVersionId && i < alias.canaryReplicas ? alias.canaryVersionId : alias.versionId;
       const observed = (r.observed as { adapters?: { name: string; version: string; state: string; error?: string }[] } | null)?.adapters?.find((x) => x.name === adapter);
-      const want = `${adapter}@v${versions.get(serves)}`;
+      const want = servedName(adapter, versions.get(serves)!);
       return {
         replica: r.name,
         status: r.status,
@@ -292,8 +295,10 @@ export class ServingService {
 
   private async compatibleVersion(projectId: string, pool: ServingPool, adapter: string, version: number) {
     const v = await this.prisma.adapterVersion.findFirst({ where: { projectId, version, deletedAt: null, adapter: { name: adapter, projectId } } });
-    if (!v) throw notFound('adapter version', `${adapter}@v${version}`, 'version');
-    assertCompatible(pool, { label: `${adapter}@v${version}`, baseModel: v.baseModel, rank: v.rank, targetModules: v.targetModules, peftConfig: v.peftConfig });
+    if (!v) throw notFound('adapter version', servedName(adapter, version), 'version');
+    const weights = this.catalog.find(pool.baseModel)?.weights;
+    const limits = { ...pool, baseRevision: weights?.source === 'builtin' ? weights.ref : undefined };
+    assertCompatible(limits, { label: servedName(adapter, version), baseModel: v.baseModel, rank: v.rank, targetModules: v.targetModules, peftConfig: v.peftConfig });
     return v;
   }
 
@@ -311,7 +316,7 @@ export class ServingService {
 
   private async requireGate(projectId: string, pool: ServingPool, adapter: string, candidate: { id: string; version: number }, current: { id: string; version: number } | null) {
     const verdict = await this.gate.check({ projectId, pool: { id: pool.id, name: pool.name }, adapter, candidate, current });
-    if (!verdict.allowed) throw new DomainError('gate_not_met', `Promotion of ${adapter}@v${candidate.version} refused: ${verdict.reason}`, 'version');
+    if (!verdict.allowed) throw new DomainError('gate_not_met', `Promotion of ${servedName(adapter, candidate.version)} refused: ${verdict.reason}`, 'version');
   }
 
   /** The alias's history row and its `adapter.alias.moved` webhook event, in the move's transaction. */

@@ -1,5 +1,6 @@
 import type { AliasEvent } from '../generated/prisma/client';
 import type { ServingService } from './serving.service';
+import { servedName } from './served-name';
 
 /** API shapes of serving objects (snake_case, unix seconds, never a token). */
 const unix = (d: Date | null) => (d ? Math.floor(d.getTime() / 1000) : null);
@@ -26,6 +27,7 @@ export function poolView(pool: Pool) {
     max_cpu_loras: pool.maxCpuLoras,
     supported_targets: pool.supportedTargets,
     probe_prompt: pool.probePrompt,
+    auto_deploy: pool.autoDeploy,
     revision: pool.revision,
     created_at: unix(pool.createdAt),
     replicas: pool.replicas.map((r) => {
@@ -47,7 +49,7 @@ export function poolView(pool: Pool) {
     deployments: pool.deployments.map((d) => ({
       adapter: d.version.adapter.name,
       version: d.version.version,
-      served_name: `${d.version.adapter.name}@v${d.version.version}`,
+      served_name: servedName(d.version.adapter.name, d.version.version),
       warning: d.warning,
       probe: d.probe,
       created_at: unix(d.createdAt),

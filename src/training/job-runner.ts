@@ -12,6 +12,7 @@ import { ArtifactFile, CONTRACT_VERSION, JobSpec, parseTrainerLine, TrainerEvent
 import { fineTunedModelName } from './fine-tuned-model-name';
 import { ResolvedHyperparameters } from './hyperparameters';
 import { actualCost } from './job-cost';
+import { JobHooks } from './job-hooks';
 import { eventRow, JobState, NewEvent } from './job-state';
 import { ModelCatalog } from './model-catalog';
 import { DockerEngines, JobPlacement } from './placement/docker-engines';
@@ -52,6 +53,7 @@ export class JobRunner {
     private readonly engines: DockerEngines,
     private readonly placement: PlacementService,
     private readonly config: Config,
+    private readonly hooks: JobHooks,
   ) {}
 
   /** validating_files -> queued. The files were validated line by line at upload; here they must still be usable. */
@@ -165,7 +167,7 @@ export class JobRunner {
       model: { name: model.id, weights: model.weights.ref },
       method: ((job.method as { type?: string }).type ?? 'supervised') as 'supervised' | 'dpo',
       seed: job.seed,
-      hyperparameters: { n_epochs: hp.n_epochs, batch_size: hp.batch_size, learning_rate: hp.learning_rate, lora: hp.lora },
+      hyperparameters: { n_epochs: hp.n_epochs, batch_size: hp.batch_size, learning_rate: hp.learning_rate, ...(hp.beta !== undefined ? { beta: hp.beta } : {}), lora: hp.lora },
       data: {
         training_file: await fileRef(job.trainingFile),
         validation_file: job.validationFile ? await fileRef(job.validationFile) : null,
@@ -230,7 +232,7 @@ export class JobRunner {
       const problem = await this.verifyArtifact(outcome.artifact.key_prefix, outcome.artifact.files, job.outputPrefix);
       if (problem) return this.fail(job, ['running'], 'artifact_invalid', problem);
       const project = await this.prisma.project.findUniqueOrThrow({ where: { id: job.projectId } });
-      await this.state.transition(
+      const succeeded = await this.state.transition(
         job.id,
         ['running'],
         'succeeded',
@@ -243,6 +245,7 @@ export class JobRunner {
           resultFiles: { key_prefix: outcome.artifact.key_prefix, files: outcome.artifact.files } as unknown as Prisma.InputJsonValue,
         },
       );
+      if (succeeded) await this.hooks.succeeded(succeeded, (e) => this.state.event(succeeded, e));
       return;
     }
     const [code, message] = explainFailure(exit, outcome);

@@ -78,6 +78,9 @@ export class JobsService {
         throw new DomainError('invalid_file', `File ${file.id} holds ${file.format} examples; method '${methodType}' needs ${wanted} examples`, param);
       }
     }
+    for (const [file, param] of [[training, 'training_file'], [validation, 'validation_file']] as const) {
+      if (file) checkAnswerLength(model, file, param);
+    }
     const methodHp = body.method?.type === 'dpo' ? body.method.dpo?.hyperparameters : body.method?.type === 'supervised' ? body.method.supervised?.hyperparameters : undefined;
     const examples = Number((training.stats as { examples?: number } | null)?.examples ?? 0);
     const hp = resolveHyperparameters(model, examples, { ...body.hyperparameters, ...methodHp }, body.lora ?? {}, methodType);
@@ -236,12 +239,6 @@ export class JobsService {
   }
 
   /** OpenAI's DELETE /v1/models/{model}: the fine-tuned model leaves the models API; the job and its history stay. */
-  async deleteModel(projectId: string, model: string): Promise<void> {
-    if (this.catalog.find(model)) throw new DomainError('invalid_request', `'${model}' is a base model; only fine-tuned models can be deleted`, 'model');
-    const { count } = await this.prisma.fineTuningJob.updateMany({ where: { projectId, fineTunedModel: model, modelDeletedAt: null }, data: { modelDeletedAt: new Date() } });
-    if (count === 0) throw notFound('model', model, 'model');
-  }
-
   /** For the live stream: events after a position, oldest first. */
   async eventsSince(projectId: string, jobId: string, afterSeq: bigint, limit = 500): Promise<{ job: FineTuningJob; events: JobEvent[] }> {
     const job = await this.get(projectId, jobId);
@@ -277,4 +274,19 @@ function stableJson(value: unknown): string {
       .join(',')}}`;
   }
   return JSON.stringify(value);
+}
+
+/**
+ * A model with an answer limit (tiny-lora generates at most 64 byte tokens) refuses a file whose longest answer is
+ * over it now, naming the line, rather than when its trainer reads that line. Unknown for datasets validated before
+ * the longest answer was recorded: their trainer still refuses the line.
+ */
+function checkAnswerLength(model: BaseModel, file: Dataset, param: string): void {
+  const longest = (file.stats as { longest_answer?: { bytes: number; line: number } | null } | null)?.longest_answer;
+  if (model.maxAnswerTokens === undefined || !longest || longest.bytes <= model.maxAnswerTokens) return;
+  throw new DomainError(
+    'invalid_file',
+    `File ${file.id} line ${longest.line}: the assistant answer is ${longest.bytes} tokens (UTF-8 bytes), over ${model.id}'s limit of ${model.maxAnswerTokens}`,
+    param,
+  );
 }

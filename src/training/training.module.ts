@@ -5,7 +5,6 @@ import { JobState } from './job-state';
 import { JobsController } from './jobs.controller';
 import { JobsService } from './jobs.service';
 import { ModelCatalog } from './model-catalog';
-import { ModelsController } from './models.controller';
 import { DockerRuntime } from './runtime/docker-runtime';
 import { TRAINING_QUEUE, TrainingQueue } from './training.queue';
 import { trainingProcessorClass } from './training.processor';
@@ -22,7 +21,7 @@ export class TrainingModule {
     return {
       module: TrainingModule,
       imports: [BullModule.registerQueue({ name: TRAINING_QUEUE }), WebhookOutboxModule],
-      controllers: [JobsController, ModelsController, GpuHostsController],
+      controllers: [JobsController, GpuHostsController],
       providers: [
         ModelCatalog,
         JobState,

@@ -59,6 +59,12 @@ describe('parseEnv: defaults', () => {
       EVAL_MAX_ATTEMPTS: 6,
       EVAL_RETRY_BASE_MS: 500,
       EVAL_REQUEST_TIMEOUT_MS: 300_000,
+      UPSTREAM_MAX_RESPONSE_BYTES: 16 * 1024 * 1024,
+      UPSTREAM_MAX_STREAM_BYTES: 64 * 1024 * 1024,
+      GATEWAY_MAX_BODY_BYTES: 4 * 1024 * 1024,
+      GATEWAY_UPSTREAM_TIMEOUT_MS: 600_000,
+      GATEWAY_REFRESH_MS: 30_000,
+      GATEWAY_REPLICA_BACKOFF_MS: 2000,
       MAX_UPLOAD_BYTES: 512 * 1024 * 1024,
       MAX_LINE_BYTES: 4 * 1024 * 1024,
       MIN_TRAINING_EXAMPLES: 10,
@@ -232,12 +238,13 @@ describe('parseEnv: S3 credentials come in pairs', () => {
 
 describe('Config', () => {
   it.each([
-    ['all', true, true],
-    ['api', true, false],
-    ['worker', false, true],
-  ])('role %s runs api=%s worker=%s', (role, api, worker) => {
+    ['all', true, true, true],
+    ['api', true, false, false],
+    ['worker', false, true, false],
+    ['gateway', false, false, true],
+  ])('role %s runs api=%s worker=%s gateway=%s', (role, api, worker, gateway) => {
     const config = Config.fromEnv({ ...REQUIRED, LORAPLANE_ROLE: role });
-    expect([config.runsApi, config.runsWorker]).toEqual([api, worker]);
+    expect([config.runsApi, config.runsWorker, config.runsGateway]).toEqual([api, worker, gateway]);
   });
 
   it('derives the public URL from PORT unless PUBLIC_URL is set', () => {

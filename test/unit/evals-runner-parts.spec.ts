@@ -1,6 +1,7 @@
 import OpenAI from 'openai';
 import { Config } from '../../src/config/config';
 import { ChatCallError, ChatEndpoint, ChatTargetClient, retryAfterMs } from '../../src/evals/chat-target-client';
+import { OpenAIHttpClient } from '../../src/serving/openai-http.client';
 import { buildComparison, ResultRow } from '../../src/evals/comparison';
 import { DEFAULT_PRICES } from '../../src/evals/prices';
 import { busyMs, MAX_WAIT_MS, retryDelayMs } from '../../src/evals/retry-policy';
@@ -33,7 +34,10 @@ describe('retry policy', () => {
 describe('ChatTargetClient against the OpenAI stand-in', () => {
   let api: OpenAIStandIn;
   const key = 'sk-test-0123456789abcdef';
-  const client = new ChatTargetClient(Config.fromEnv({ DATABASE_URL: 'postgresql://x@127.0.0.1/x', REDIS_URL: 'redis://127.0.0.1', S3_BUCKET: 'bucket', LORAPLANE_MODE: 'dev' }));
+  const config = Config.fromEnv({ DATABASE_URL: 'postgresql://x@127.0.0.1/x', REDIS_URL: 'redis://127.0.0.1', S3_BUCKET: 'bucket', LORAPLANE_MODE: 'dev' });
+  const transport = new OpenAIHttpClient(config);
+  const client = new ChatTargetClient(config, transport);
+  afterAll(() => transport.close());
   const endpoint = (over: Partial<ChatEndpoint> = {}): ChatEndpoint => ({ baseUrl: api.url, apiKey: key, model: 'o3-mini', reasoning: true, maxTokens: 256, temperature: null, stream: false, ...over });
   const messages = [{ role: 'user', content: 'What is 6 x 7? Answer with the number.' }];
 

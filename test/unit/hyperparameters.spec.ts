@@ -7,7 +7,7 @@ import { ModelCatalog } from '../../src/training/model-catalog';
 const catalog = new ModelCatalog(
   Config.fromEnv({ DATABASE_URL: 'postgresql://localhost/x', REDIS_URL: 'redis://localhost', S3_BUCKET: 'loraplane', SECRETS_KEY: '0'.repeat(64), TINY_LORA_IMAGE: 'example/tiny:test' }),
 );
-const tiny = catalog.get('tiny-lora'); // batch 8, lr 0.05, epochs clamp(ceil(4000 / n), 3, 50), rank <= 64, lm_head only
+const tiny = catalog.get('tiny-lora'); // batch 8, lr 0.05, epochs clamp(ceil(2000 / n), 3, 50), rank <= 64, lm_head only
 const oss20b = catalog.get('gpt-oss-20b'); // batch 4, lr 2e-4, epochs clamp(ceil(1000 / n), 1, 3)
 
 /** The DomainError `fn` throws; fails the test when it throws nothing or something else. */
@@ -27,7 +27,7 @@ describe('resolveHyperparameters', () => {
       expect(resolveHyperparameters(tiny, 100, {}, {}, 'supervised')).toEqual({
         batch_size: 8,
         learning_rate_multiplier: 1,
-        n_epochs: 40, // ceil(4000 / 100)
+        n_epochs: 20, // ceil(2000 / 100)
         learning_rate: 0.05,
         lora: { r: 8, alpha: 16, dropout: 0, target_modules: ['lm_head'] },
       });
@@ -53,10 +53,10 @@ describe('resolveHyperparameters', () => {
     });
 
     it.each([
-      ['tiny-lora', 10, 50], // 400 passes, clamped to the max
-      ['tiny-lora', 1000, 4],
-      ['tiny-lora', 1001, 4], // rounds up
-      ['tiny-lora', 4000, 3], // 1 pass, clamped to the min
+      ['tiny-lora', 10, 50], // 200 passes, clamped to the max
+      ['tiny-lora', 400, 5],
+      ['tiny-lora', 401, 5], // rounds up
+      ['tiny-lora', 2000, 3], // 1 pass, clamped to the min
       ['tiny-lora', 0, 50],
       ['gpt-oss-20b', 100, 3],
       ['gpt-oss-20b', 500, 2],

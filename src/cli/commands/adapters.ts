@@ -1,3 +1,4 @@
+import { servedName } from '../../serving/served-name';
 import { Command, num, str } from '../command';
 import { CliError, EXIT } from '../exit-codes';
 import { table } from '../output';
@@ -62,7 +63,7 @@ export const adapterCommands: Command[] = [
     async run(ctx, [pool, adapter, ver]) {
       if (!adapter) throw new CliError('missing adapter', EXIT.badInput);
       const res = await ctx.api.json('POST', `/serving/pools/${need(pool, 'pool')}/deployments`, { adapter, version: version(ver) } satisfies Body<'/v1/serving/pools/{pool}/deployments'>);
-      return { json: res, text: `${adapter}@v${version(ver)} deploying to ${pool}` };
+      return { json: res, text: `${servedName(adapter, version(ver))} deploying to ${pool}` };
     },
   },
   ...(['rollout', 'canary', 'promote', 'rollback'] as const).map(

@@ -28,6 +28,8 @@ export const jobSpecSchema = z.object({
     n_epochs: z.number().int().min(1),
     batch_size: z.number().int().min(1),
     learning_rate: z.number().positive(),
+    /** DPO's beta (method dpo only); optional, so version-1 trainers and specs stay valid. */
+    beta: z.number().positive().optional(),
     lora: loraSettingsSchema,
   }),
   data: z.object({
