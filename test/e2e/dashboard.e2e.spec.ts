@@ -337,8 +337,6 @@ describe('dashboard in Chromium (e2e)', () => {
       if (v.length) found[p] = v;
     }
     expect(found).toEqual({});
-    await go('playground');
-    await shoot('playground');
     if (usageMissing) expected.push(/status of 404/);
     await go('usage');
     await page.waitForLoadState('networkidle');
