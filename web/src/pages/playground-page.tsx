@@ -61,7 +61,7 @@ export function PlaygroundPage() {
   return (
     <Page title="Playground">
       <ErrorBox error={names.error} />
-      <form className="stack" onSubmit={send}>
+      <form className="stack playground-form" onSubmit={send}>
         <div className="filters">
           {models.map((m, i) => (
             <label key={i}>
