@@ -1,7 +1,7 @@
 import { BullModule } from '@nestjs/bullmq';
 import { WebhookOutboxModule } from '../webhooks/webhook-outbox.module';
 import { DynamicModule, Module } from '@nestjs/common';
-import { SecretBox } from '../common/secret-box';
+import { SecretBoxModule } from '../common/secret-box.module';
 import { ChatTargetClient } from './chat-target-client';
 import { EvalGatesController } from './eval-gates.controller';
 import { EvalGatesService } from './eval-gates.service';
@@ -23,9 +23,9 @@ export class EvalsModule {
   static register(opts: { worker: boolean; lockDurationMs: number; stalledIntervalMs: number }): DynamicModule {
     return {
       module: EvalsModule,
-      imports: [BullModule.registerQueue({ name: EVALS_QUEUE }), WebhookOutboxModule],
+      imports: [BullModule.registerQueue({ name: EVALS_QUEUE }), WebhookOutboxModule, SecretBoxModule],
       controllers: [EvalsController, EvalGatesController],
-      providers: [SecretBox, EvalsService, EvalsQueue, EvalReports, EvalGatesService, SuiteItems, TargetEndpoints, ChatTargetClient, EvalRunner, ...(opts.worker ? [evalsProcessorClass(opts)] : [])],
+      providers: [EvalsService, EvalsQueue, EvalReports, EvalGatesService, SuiteItems, TargetEndpoints, ChatTargetClient, EvalRunner, ...(opts.worker ? [evalsProcessorClass(opts)] : [])],
     };
   }
 }

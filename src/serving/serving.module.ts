@@ -1,7 +1,7 @@
 import { BullModule } from '@nestjs/bullmq';
 import { DynamicModule, Module } from '@nestjs/common';
-import { SecretBox } from '../common/secret-box';
-import { ModelCatalog } from '../training/model-catalog';
+import { SecretBoxModule } from '../common/secret-box.module';
+import { ModelCatalogModule } from '../training/model-catalog.module';
 import { AgentClient } from './agent-client';
 import { EvalPromotionGate } from '../evals/eval-promotion-gate';
 import { PromotionGate } from './promotion-gate';
@@ -22,11 +22,9 @@ export class ServingModule {
   static register(opts: { worker: boolean }): DynamicModule {
     return {
       module: ServingModule,
-      imports: [BullModule.registerQueue({ name: SERVING_QUEUE }), WebhookOutboxModule],
+      imports: [BullModule.registerQueue({ name: SERVING_QUEUE }), WebhookOutboxModule, ModelCatalogModule, SecretBoxModule],
       controllers: [ServingController],
       providers: [
-        ModelCatalog,
-        SecretBox,
         ServingService,
         ServingQueue,
         AgentClient,

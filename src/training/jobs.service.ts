@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { Config } from '../config/config';
 import { DomainError, notFound } from '../common/domain-error';
@@ -41,6 +42,11 @@ export const createJobBody = z.object({
 export type CreateJobBody = z.infer<typeof createJobBody>;
 
 /** Stripe-style idempotency keys: printable, at most 255 characters. */
+/** How often the live stream looks for new events. */
+const STREAM_POLL_MS = 250;
+
+export type LiveItem = { kind: 'event'; event: JobEvent } | { kind: 'done'; job: FineTuningJob };
+
 export const idempotencyKey = z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
 
 interface JobPlan {
@@ -234,6 +240,38 @@ export class JobsService {
     if (this.catalog.find(model)) throw new DomainError('invalid_request', `'${model}' is a base model; only fine-tuned models can be deleted`, 'model');
     const { count } = await this.prisma.fineTuningJob.updateMany({ where: { projectId, fineTunedModel: model, modelDeletedAt: null }, data: { modelDeletedAt: new Date() } });
     if (count === 0) throw notFound('model', model, 'model');
+  }
+
+  /**
+   * The live stream: the job's events after `lastEventId` (all when absent), oldest first, as they are written,
+   * then `done` once the job has ended and said all. A poll of Postgres works the same behind any api replica.
+   */
+  async *followEvents(projectId: string, jobId: string, lastEventId: string | undefined, signal: AbortSignal): AsyncGenerator<LiveItem> {
+    let seq = await this.eventSeq(projectId, jobId, lastEventId);
+    while (!signal.aborted) {
+      const { job, events } = await this.eventsSince(projectId, jobId, seq);
+      for (const event of events) yield { kind: 'event', event };
+      if (events.length) seq = events[events.length - 1].seq;
+      // The terminal event is written with the status, so a finished job with nothing newer has said all.
+      else if (TERMINAL.includes(job.status)) {
+        yield { kind: 'done', job };
+        return;
+      } else await sleep(STREAM_POLL_MS, undefined, { signal }).catch(() => undefined); // aborted: the loop ends
+    }
+  }
+
+  /** The project's fine-tuned models (OpenAI's models API): succeeded jobs whose model was not deleted. */
+  fineTunedModels(projectId: string): Promise<FineTuningJob[]> {
+    return this.prisma.fineTuningJob.findMany({
+      where: { projectId, status: 'succeeded', fineTunedModel: { not: null }, modelDeletedAt: null },
+      orderBy: { finishedAt: 'asc' },
+    });
+  }
+
+  async fineTunedModel(projectId: string, model: string): Promise<FineTuningJob> {
+    const job = await this.prisma.fineTuningJob.findFirst({ where: { projectId, fineTunedModel: model, modelDeletedAt: null } });
+    if (!job) throw notFound('model', model, 'model');
+    return job;
   }
 
   /** For the live stream: events after a position, oldest first. */

@@ -1,24 +1,19 @@
 import { Controller, Delete, Get } from '@nestjs/common';
 import { z } from 'zod';
 import { ProjectId } from '../common/auth/auth.decorators';
-import { notFound } from '../common/domain-error';
 import { ApiDoc, ZParam } from '../common/http/zod-validation';
-import { PrismaService } from '../db/prisma.service';
 import { JobsService } from './jobs.service';
 import { ModelCatalog } from './model-catalog';
 
 /** OpenAI's models API: the base models loraplane can fine-tune, and the project's fine-tuned models. */
 @Controller('v1/models')
 export class ModelsController {
-  constructor(private readonly catalog: ModelCatalog, private readonly prisma: PrismaService, private readonly jobs: JobsService) {}
+  constructor(private readonly catalog: ModelCatalog, private readonly jobs: JobsService) {}
 
   @Get()
   @ApiDoc({ summary: 'List base and fine-tuned models', tags: ['models'] })
   async list(@ProjectId() projectId: string) {
-    const tuned = await this.prisma.fineTuningJob.findMany({
-      where: { projectId, status: 'succeeded', fineTunedModel: { not: null }, modelDeletedAt: null },
-      orderBy: { finishedAt: 'asc' },
-    });
+    const tuned = await this.jobs.fineTunedModels(projectId);
     const base = this.catalog.all().map((m) => ({ id: m.id, object: 'model', created: m.createdAt, owned_by: 'loraplane', development: m.development }));
     const own = tuned.map((j) => ({ id: j.fineTunedModel!, object: 'model', created: Math.floor(j.finishedAt!.getTime() / 1000), owned_by: j.projectId, parent: j.model, job_id: j.id }));
     return { object: 'list', data: [...base, ...own], has_more: false };
@@ -29,8 +24,7 @@ export class ModelsController {
   async get(@ProjectId() projectId: string, @ZParam('model', z.string().min(1)) id: string) {
     const base = this.catalog.find(id);
     if (base) return { id: base.id, object: 'model', created: base.createdAt, owned_by: 'loraplane', development: base.development };
-    const job = await this.prisma.fineTuningJob.findFirst({ where: { projectId, fineTunedModel: id, modelDeletedAt: null } });
-    if (!job) throw notFound('model', id, 'model');
+    const job = await this.jobs.fineTunedModel(projectId, id);
     return { id, object: 'model', created: Math.floor(job.finishedAt!.getTime() / 1000), owned_by: job.projectId, parent: job.model, job_id: job.id };
   }
 

@@ -5,7 +5,7 @@ import { JobStopper } from './job-stopper';
 import { JobState } from './job-state';
 import { JobsController } from './jobs.controller';
 import { JobsService } from './jobs.service';
-import { ModelCatalog } from './model-catalog';
+import { ModelCatalogModule } from './model-catalog.module';
 import { ModelsController } from './models.controller';
 import { TrainingRuntimes } from './runtime/training-runtimes';
 import { TRAINING_QUEUE, TrainingQueue } from './training.queue';
@@ -21,10 +21,9 @@ export class TrainingModule {
   static register(opts: { worker: boolean; lockDurationMs: number; stalledIntervalMs: number }): DynamicModule {
     return {
       module: TrainingModule,
-      imports: [BullModule.registerQueue({ name: TRAINING_QUEUE }), WebhookOutboxModule],
+      imports: [BullModule.registerQueue({ name: TRAINING_QUEUE }), WebhookOutboxModule, ModelCatalogModule],
       controllers: [JobsController, ModelsController, GpuHostsController],
       providers: [
-        ModelCatalog,
         JobState,
         JobsService,
         TrainingQueue,
@@ -35,7 +34,7 @@ export class TrainingModule {
         JobStopper,
         ...(opts.worker ? [trainingProcessorClass(opts)] : []),
       ],
-      exports: [TrainingRuntimes, ModelCatalog],
+      exports: [TrainingRuntimes, ModelCatalogModule],
     };
   }
 }

@@ -1,5 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { SecretBox } from '../common/secret-box';
+import { SecretBoxModule } from '../common/secret-box.module';
 import { WebhookDeliverer } from './webhook-deliverer';
 import { WebhookOutboxModule } from './webhook-outbox.module';
 import { WebhookSender } from './webhook-sender';
@@ -14,10 +14,9 @@ export class WebhooksModule {
   static register(opts: { worker: boolean }): DynamicModule {
     return {
       module: WebhooksModule,
-      imports: [WebhookOutboxModule],
+      imports: [WebhookOutboxModule, SecretBoxModule],
       controllers: [WebhooksController],
       providers: [
-        SecretBox,
         WebhookTargetGuard,
         WebhooksService,
         ...(opts.worker ? [WebhookSender, WebhookDeliverer, WebhooksProcessor] : []),
