@@ -1,11 +1,31 @@
 #!/usr/bin/env node
-// The `loraplane` command (package.json "bin"). Runs the compiled CLI: `npm run build` first in a clone.
+// The `loraplane` command (package.json "bin"). Runs the compiled CLI (dist/, from `npm run build`); in a clone that
+// has not been built yet (right after `npm ci`), it runs the CLI's TypeScript sources instead, compiled in memory
+// with @swc/core (a dev dependency): src/cli imports nothing outside itself, so no build step is needed to use it.
 'use strict';
 const path = require('node:path');
 const fs = require('node:fs');
-const entry = path.join(__dirname, '..', 'dist', 'cli', 'main.js');
-if (!fs.existsSync(entry)) {
-  process.stderr.write('loraplane: the CLI is not built yet; run `npm run build` in the loraplane checkout\n');
+const Module = require('node:module');
+
+const root = path.join(__dirname, '..');
+const built = path.join(root, 'dist', 'cli', 'main.js');
+const source = path.join(root, 'src', 'cli', 'main.ts');
+
+function fromSource() {
+  let swc;
+  try {
+    swc = require('@swc/core');
+  } catch {
+    return null; // an installed package without dev dependencies runs dist/ only
+  }
+  const options = { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' }, sourceMaps: 'inline' };
+  Module._extensions['.ts'] = (module, filename) => module._compile(swc.transformFileSync(filename, options).code, filename);
+  return require(source);
+}
+
+const cli = fs.existsSync(built) ? require(built) : fs.existsSync(source) ? fromSource() : null;
+if (!cli) {
+  process.stderr.write('loraplane: the CLI is not built; run `npm run build` (or `npm ci` for the dev tools) in the loraplane checkout\n');
   process.exit(1);
 }
-require(entry).runCli(process.argv.slice(2)).then((code) => process.exit(code));
+cli.runCli(process.argv.slice(2)).then((code) => process.exit(code));

@@ -90,6 +90,13 @@ export const envSchema = z.object({
   WORKER_STALLED_INTERVAL_MS: int(1000).default(30_000),
   /** First retry delay of a queue task after an infrastructure failure (doubles each time, 5 attempts in all). */
   TASK_RETRY_DELAY_MS: int(10).default(2000),
+  /** Attempts of a queue task that hits an infrastructure failure (training, datasets, evals), the first included. */
+  TASK_ATTEMPTS: int(1, 100).default(5),
+  /**
+   * How often each worker queue re-enqueues from Postgres what needs a queue entry that is missing (a crash between
+   * a write and its enqueue, Redis losing data, a stop whose retries ran out).
+   */
+  QUEUE_SWEEP_INTERVAL_MS: int(100).default(60_000),
   /** How often a job that waits for GPUs looks again for free ones (also woken when a job frees GPUs). */
   PLACEMENT_RETRY_MS: int(100).default(15_000),
 

@@ -1,6 +1,6 @@
 import { BullModule } from '@nestjs/bullmq';
 import { DynamicModule, Module } from '@nestjs/common';
-import { ModelCatalog } from '../training/model-catalog';
+import { ModelCatalogModule } from '../training/model-catalog.module';
 import { DatasetSplitter } from './dataset-splitter';
 import { DatasetsController } from './datasets.controller';
 import { DatasetsProcessor } from './datasets.processor';
@@ -12,8 +12,8 @@ import { UploadsService } from './uploads.service';
 
 /**
  * Datasets, /v1/files, /v1/uploads. The processor (deferred token counts, upload expiry) runs only in the worker role.
- * ModelCatalog is stateless config; datasets read the context lengths from their own instance rather than import the
- * training module (which depends on datasets).
+ * Datasets read context lengths from the shared ModelCatalogModule rather than import the training module (which
+ * depends on datasets).
  */
 @Module({})
 export class DatasetsModule {
@@ -22,9 +22,9 @@ export class DatasetsModule {
       module: DatasetsModule,
       // Global: evals import benchmark files as datasets, and a second register() would mount the controllers twice.
       global: true,
-      imports: [BullModule.registerQueue({ name: DATASETS_QUEUE })],
+      imports: [BullModule.registerQueue({ name: DATASETS_QUEUE }), ModelCatalogModule],
       controllers: [FilesController, DatasetsController, UploadsController],
-      providers: [ModelCatalog, DatasetsService, DatasetSplitter, UploadsService, DatasetsQueue, ...(opts.worker ? [DatasetsProcessor] : [])],
+      providers: [DatasetsService, DatasetSplitter, UploadsService, DatasetsQueue, ...(opts.worker ? [DatasetsProcessor] : [])],
       exports: [DatasetsService],
     };
   }

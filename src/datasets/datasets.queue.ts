@@ -2,6 +2,8 @@ import { InjectQueue } from '@nestjs/bullmq';
 import { Injectable } from '@nestjs/common';
 import { JobsOptions, Queue } from 'bullmq';
 import { z } from 'zod';
+import { Config } from '../config/config';
+import { ensureQueued, retryOptions } from '../queue/queue-worker';
 
 export const DATASETS_QUEUE = 'datasets';
 
@@ -13,17 +15,25 @@ export const datasetTasks = {
 export type DatasetTask = keyof typeof datasetTasks;
 export type DatasetTaskPayload<T extends DatasetTask> = z.infer<(typeof datasetTasks)[T]>;
 
-const taskOptions: Record<DatasetTask, JobsOptions> = {
-  'dataset.count_tokens': { attempts: 5, backoff: { type: 'exponential', delay: 2000 } },
-};
-
 @Injectable()
 export class DatasetsQueue {
-  constructor(@InjectQueue(DATASETS_QUEUE) private readonly queue: Queue) {}
+  private readonly options: Record<DatasetTask, JobsOptions>;
+
+  constructor(@InjectQueue(DATASETS_QUEUE) private readonly queue: Queue, config: Config) {
+    this.options = { 'dataset.count_tokens': retryOptions(config) };
+  }
 
   async enqueue<T extends DatasetTask>(task: T, payload: DatasetTaskPayload<T>): Promise<void> {
-    const data = datasetTasks[task].parse(payload);
-    // Deterministic id: enqueuing the same dataset twice collapses into one task.
-    await this.queue.add(task, data, { ...taskOptions[task], jobId: `${task}.${data.datasetId}`, removeOnComplete: true, removeOnFail: { count: 1000 } });
+    await this.queue.add(task, datasetTasks[task].parse(payload), this.addOptions(task, payload));
+  }
+
+  /** For the sweep: adds the task when its entry is missing; true when added. */
+  ensure<T extends DatasetTask>(task: T, payload: DatasetTaskPayload<T>): Promise<boolean> {
+    return ensureQueued(this.queue, task, datasetTasks[task].parse(payload), this.addOptions(task, payload));
+  }
+
+  // Deterministic id: enqueuing the same dataset twice collapses into one task.
+  private addOptions<T extends DatasetTask>(task: T, payload: DatasetTaskPayload<T>): JobsOptions & { jobId: string } {
+    return { ...this.options[task], jobId: `${task}.${payload.datasetId}`, removeOnComplete: true, removeOnFail: { count: 1000 } };
   }
 }

@@ -1,7 +1,7 @@
 import { BullModule } from '@nestjs/bullmq';
 import { WebhookOutboxModule } from '../webhooks/webhook-outbox.module';
 import { DynamicModule, Module } from '@nestjs/common';
-import { SecretBox } from '../common/secret-box';
+import { SecretBoxModule } from '../common/secret-box.module';
 import { SuiteImporter } from './benchmarks/suite-importer';
 import { ChatTargetClient } from './chat-target-client';
 import { ComparisonReports } from './comparison-reports';
@@ -29,9 +29,9 @@ export class EvalsModule {
   static register(opts: { worker: boolean; lockDurationMs: number; stalledIntervalMs: number }): DynamicModule {
     return {
       module: EvalsModule,
-      imports: [BullModule.registerQueue({ name: EVALS_QUEUE }), WebhookOutboxModule],
+      imports: [BullModule.registerQueue({ name: EVALS_QUEUE }), WebhookOutboxModule, SecretBoxModule],
       controllers: [SuiteImportController, ComparisonsController, EvalsController, EvalGatesController],
-      providers: [SecretBox, EvalsService, SuiteImporter, EvalPrices, ComparisonsService, ComparisonReports, EvalsQueue, EvalReports, EvalGatesService, SuiteItems, TargetEndpoints, ChatTargetClient, EvalRunner, ...(opts.worker ? [evalsProcessorClass(opts)] : [])],
+      providers: [EvalsService, SuiteImporter, EvalPrices, ComparisonsService, ComparisonReports, EvalsQueue, EvalReports, EvalGatesService, SuiteItems, TargetEndpoints, ChatTargetClient, EvalRunner, ...(opts.worker ? [evalsProcessorClass(opts)] : [])],
     };
   }
 }

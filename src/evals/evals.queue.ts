@@ -3,6 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { JobsOptions, Queue } from 'bullmq';
 import { z } from 'zod';
 import { Config } from '../config/config';
+import { ensureQueued, retryOptions } from '../queue/queue-worker';
 
 export const EVALS_QUEUE = 'evals';
 
@@ -15,8 +16,8 @@ export type EvalTask = keyof typeof evalTasks;
 export type EvalTaskPayload<T extends EvalTask> = z.infer<(typeof evalTasks)[T]>;
 
 /** Infrastructure failures (Postgres, S3, no replica ready) are retried; a target's own errors are item results. */
-const taskOptions = (retryMs: number): Record<EvalTask, JobsOptions> => ({
-  'run.execute': { attempts: 5, backoff: { type: 'exponential', delay: retryMs } },
+const taskOptions = (config: Config): Record<EvalTask, JobsOptions> => ({
+  'run.execute': retryOptions(config),
 });
 
 @Injectable()
@@ -24,12 +25,20 @@ export class EvalsQueue {
   private readonly options: Record<EvalTask, JobsOptions>;
 
   constructor(@InjectQueue(EVALS_QUEUE) private readonly queue: Queue, config: Config) {
-    this.options = taskOptions(config.env.TASK_RETRY_DELAY_MS);
+    this.options = taskOptions(config);
   }
 
   async enqueue<T extends EvalTask>(task: T, payload: EvalTaskPayload<T>): Promise<void> {
-    const data = evalTasks[task].parse(payload);
-    // Deterministic id: a run is executed by one task at a time; re-enqueuing at start collapses into it.
-    await this.queue.add(task, data, { ...this.options[task], jobId: `${task}.${data.runId}`, removeOnComplete: true, removeOnFail: { count: 1000 } });
+    await this.queue.add(task, evalTasks[task].parse(payload), this.addOptions(task, payload));
+  }
+
+  /** For the sweep: adds the task when its entry is missing; true when added. */
+  ensure<T extends EvalTask>(task: T, payload: EvalTaskPayload<T>): Promise<boolean> {
+    return ensureQueued(this.queue, task, evalTasks[task].parse(payload), this.addOptions(task, payload));
+  }
+
+  // Deterministic id: a run is executed by one task at a time; re-enqueuing collapses into it.
+  private addOptions<T extends EvalTask>(task: T, payload: EvalTaskPayload<T>): JobsOptions & { jobId: string } {
+    return { ...this.options[task], jobId: `${task}.${payload.runId}`, removeOnComplete: true, removeOnFail: { count: 1000 } };
   }
 }

@@ -1,7 +1,7 @@
 import { BullModule } from '@nestjs/bullmq';
 import { DynamicModule, Module } from '@nestjs/common';
-import { SecretBox } from '../common/secret-box';
-import { ModelCatalog } from '../training/model-catalog';
+import { SecretBoxModule } from '../common/secret-box.module';
+import { ModelCatalogModule } from '../training/model-catalog.module';
 import { AdaptersModule } from '../adapters/adapters.module';
 import { AdapterStatsModule } from './adapter-stats.module';
 import { AgentClient } from './agent-client';
@@ -28,11 +28,9 @@ export class ServingModule {
   static register(opts: { worker: boolean }): DynamicModule {
     return {
       module: ServingModule,
-      imports: [BullModule.registerQueue({ name: SERVING_QUEUE }), WebhookOutboxModule, GatewayModule, AdaptersModule, AdapterStatsModule],
+      imports: [BullModule.registerQueue({ name: SERVING_QUEUE }), WebhookOutboxModule, GatewayModule, AdaptersModule, AdapterStatsModule, ModelCatalogModule, SecretBoxModule],
       controllers: [ServingController, ModelsController],
       providers: [
-        ModelCatalog,
-        SecretBox,
         ServingService,
         ModelsService,
         ServingQueue,

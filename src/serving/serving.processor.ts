@@ -1,23 +1,21 @@
-import { Processor, WorkerHost } from '@nestjs/bullmq';
-import { Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { Job, UnrecoverableError } from 'bullmq';
+import { Processor } from '@nestjs/bullmq';
 import { Config } from '../config/config';
 import { PrismaService } from '../db/prisma.service';
+import { QueueWorker, TaskHandlers } from '../queue/queue-worker';
 import { Reconciler } from './reconciler';
-import { SERVING_QUEUE, ServingQueue, ServingTask, ServingTaskPayload, servingTasks } from './serving.queue';
-
-type Handlers = { [T in ServingTask]: (payload: ServingTaskPayload<T>) => Promise<void> };
+import { SERVING_QUEUE, ServingQueue, servingTasks } from './serving.queue';
 
 /**
  * Worker side of serving: runs reconcile passes (several pools at once, one pass per pool at a time thanks to the
  * task id) and, every RECONCILE_INTERVAL_MS, asks for a pass over every pool, which is how a replica that restarted
- * empty, or came back after an outage, gets its adapters again without anyone asking.
+ * empty, or came back after an outage, gets its adapters again without anyone asking. A pass is not retried by
+ * BullMQ: the next periodic pass is its retry.
  */
 @Processor(SERVING_QUEUE, { concurrency: 8 })
-export class ServingProcessor extends WorkerHost implements OnApplicationBootstrap, OnModuleDestroy {
-  private readonly logger = new Logger(ServingProcessor.name);
-  private readonly handlers: Handlers;
-  private timer: NodeJS.Timeout | null = null;
+export class ServingProcessor extends QueueWorker<typeof servingTasks> {
+  protected readonly handlers: TaskHandlers<typeof servingTasks> = {
+    'pool.reconcile': (p) => this.reconciler.reconcilePool(p.poolId),
+  };
 
   constructor(
     private readonly reconciler: Reconciler,
@@ -25,34 +23,16 @@ export class ServingProcessor extends WorkerHost implements OnApplicationBootstr
     private readonly prisma: PrismaService,
     private readonly config: Config,
   ) {
-    super();
-    this.handlers = { 'pool.reconcile': (p) => this.reconciler.reconcilePool(p.poolId) };
+    super(ServingProcessor.name, servingTasks);
   }
 
-  async process(job: Job): Promise<void> {
-    const name = job.name as ServingTask;
-    const schema = servingTasks[name];
-    if (!schema) throw new UnrecoverableError(`unknown task '${job.name}'`);
-    const payload = schema.safeParse(job.data);
-    if (!payload.success) throw new UnrecoverableError(`bad payload for ${name}: ${payload.error.message}`);
-    await this.handlers[name](payload.data);
+  protected override sweepIntervalMs(): number {
+    return this.config.env.RECONCILE_INTERVAL_MS;
   }
 
-  onApplicationBootstrap() {
-    const tick = async () => {
-      try {
-        const pools = await this.prisma.servingPool.findMany({ select: { id: true } });
-        for (const p of pools) await this.queue.reconcileSoon(p.id);
-      } catch (err) {
-        this.logger.warn({ err }, 'could not schedule reconcile passes; will try again');
-      }
-    };
-    void tick();
-    this.timer = setInterval(() => void tick(), this.config.env.RECONCILE_INTERVAL_MS);
-    this.timer.unref();
-  }
-
-  onModuleDestroy() {
-    if (this.timer) clearInterval(this.timer);
+  protected override async sweep(): Promise<number> {
+    const pools = await this.prisma.servingPool.findMany({ select: { id: true } });
+    for (const p of pools) await this.queue.reconcileSoon(p.id);
+    return 0; // a pass per pool is asked for every time, not a missing entry: nothing to report
   }
 }

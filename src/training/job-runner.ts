@@ -5,6 +5,7 @@ import { newId } from '../common/ids';
 import { Config } from '../config/config';
 import { PrismaService } from '../db/prisma.service';
 import { FineTuningJob, Prisma } from '../generated/prisma/client';
+import { TaskDeferred } from '../queue/queue-worker';
 import { ObjectStore } from '../storage/object-store';
 import { ArtifactFile, CONTRACT_VERSION, JobSpec, jobSpecSchema, TRAINER_EXIT } from './contract/job-contract';
 import { fineTunedModelName } from './fine-tuned-model-name';
@@ -298,17 +299,17 @@ function infraProblem(err: unknown): string {
 }
 
 /** Not a failure either: no GPUs now; the task comes back after `retryMs` (or sooner, when GPUs are freed). */
-export class WaitingForGpus extends Error {
-  constructor(jobId: string, readonly retryMs: number) {
-    super(`${jobId} waits for GPUs`);
+export class WaitingForGpus extends TaskDeferred {
+  constructor(jobId: string, retryMs: number) {
+    super(retryMs, `${jobId} waits for GPUs`);
     this.name = 'WaitingForGpus';
   }
 }
 
 /** Not a failure of the job: the worker let go of it, and another worker picks it up. */
-export class WorkerShuttingDown extends Error {
+export class WorkerShuttingDown extends TaskDeferred {
   constructor(jobId: string) {
-    super(`worker shutting down; ${jobId} is left to the next worker`);
+    super(0, `worker shutting down; ${jobId} is left to the next worker`);
     this.name = 'WorkerShuttingDown';
   }
 }

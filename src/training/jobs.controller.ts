@@ -5,12 +5,8 @@ import { CurrentPrincipal, isAdmin, Principal, ProjectId } from '../common/auth/
 import { DomainError } from '../common/domain-error';
 import { pageQuery, toPage } from '../common/http/pagination';
 import { ApiDoc, ZBody, ZParam, ZQuery } from '../common/http/zod-validation';
-import { TERMINAL } from './job-state';
 import { toCheckpointObject, toEventObject, toJobObject } from './job-views';
 import { createJobBody, CreateJobBody, idempotencyKey, JobsService } from './jobs.service';
-
-/** How often the live stream looks for new events; a poll of Postgres works the same behind any api replica. */
-const STREAM_POLL_MS = 250;
 
 const jobId = z.string().min(1);
 
@@ -68,26 +64,17 @@ export class JobsController {
     @Headers('last-event-id') lastEventId: string | undefined,
     @SseSignal() signal: AbortSignal,
   ): Promise<Observable<MessageEvent>> {
-    let seq = await this.jobs.eventSeq(projectId, id, lastEventId);
     await this.jobs.get(projectId, id); // a 404 is an ordinary error response, before the stream opens
+    const live = this.jobs.followEvents(projectId, id, lastEventId, signal);
     return new Observable<MessageEvent>((sub) => {
-      let stopped = false;
-      const stop = () => (stopped = true);
-      signal.addEventListener('abort', stop, { once: true });
       (async () => {
-        while (!stopped) {
-          const { job, events } = await this.jobs.eventsSince(projectId, id, seq);
-          for (const e of events) sub.next({ id: e.id, type: 'event', data: toEventObject(e) });
-          if (events.length) seq = events[events.length - 1].seq;
-          // The terminal event is written with the status, so a finished job with nothing newer has said all.
-          else if (TERMINAL.includes(job.status)) {
-            sub.next({ type: 'done', data: { id: job.id, status: job.status } });
-            sub.complete();
-            return;
-          } else await new Promise((r) => setTimeout(r, STREAM_POLL_MS));
+        for await (const item of live) {
+          if (item.kind === 'event') sub.next({ id: item.event.id, type: 'event', data: toEventObject(item.event) });
+          else sub.next({ type: 'done', data: { id: item.job.id, status: item.job.status } });
         }
+        sub.complete();
       })().catch((err) => sub.error(err));
-      return stop;
+      return () => void live.return(undefined);
     });
   }
 

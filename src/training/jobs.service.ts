@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { Quotas } from '../projects/quotas';
 import { Config } from '../config/config';
@@ -42,6 +43,11 @@ export const createJobBody = z.object({
 export type CreateJobBody = z.infer<typeof createJobBody>;
 
 /** Stripe-style idempotency keys: printable, at most 255 characters. */
+/** How often the live stream looks for new events. */
+const STREAM_POLL_MS = 250;
+
+export type LiveItem = { kind: 'event'; event: JobEvent } | { kind: 'done'; job: FineTuningJob };
+
 export const idempotencyKey = z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
 
 interface JobPlan {
@@ -243,7 +249,24 @@ export class JobsService {
     return { job, rows, slug: project.slug };
   }
 
-  /** OpenAI's DELETE /v1/models/{model}: the fine-tuned model leaves the models API; the job and its history stay. */
+  /**
+   * The live stream: the job's events after `lastEventId` (all when absent), oldest first, as they are written,
+   * then `done` once the job has ended and said all. A poll of Postgres works the same behind any api replica.
+   */
+  async *followEvents(projectId: string, jobId: string, lastEventId: string | undefined, signal: AbortSignal): AsyncGenerator<LiveItem> {
+    let seq = await this.eventSeq(projectId, jobId, lastEventId);
+    while (!signal.aborted) {
+      const { job, events } = await this.eventsSince(projectId, jobId, seq);
+      for (const event of events) yield { kind: 'event', event };
+      if (events.length) seq = events[events.length - 1].seq;
+      // The terminal event is written with the status, so a finished job with nothing newer has said all.
+      else if (TERMINAL.includes(job.status)) {
+        yield { kind: 'done', job };
+        return;
+      } else await sleep(STREAM_POLL_MS, undefined, { signal }).catch(() => undefined); // aborted: the loop ends
+    }
+  }
+
   /** For the live stream: events after a position, oldest first. */
   async eventsSince(projectId: string, jobId: string, afterSeq: bigint, limit = 500): Promise<{ job: FineTuningJob; events: JobEvent[] }> {
     const job = await this.get(projectId, jobId);

@@ -5,7 +5,7 @@ import { JobStopper } from './job-stopper';
 import { JobState } from './job-state';
 import { JobsController } from './jobs.controller';
 import { JobsService } from './jobs.service';
-import { ModelCatalog } from './model-catalog';
+import { ModelCatalogModule } from './model-catalog.module';
 import { TrainingRuntimes } from './runtime/training-runtimes';
 import { TRAINING_QUEUE, TrainingQueue } from './training.queue';
 import { trainingProcessorClass } from './training.processor';
@@ -22,10 +22,9 @@ export class TrainingModule {
   static register(opts: { worker: boolean; lockDurationMs: number; stalledIntervalMs: number }): DynamicModule {
     return {
       module: TrainingModule,
-      imports: [BullModule.registerQueue({ name: TRAINING_QUEUE }), WebhookOutboxModule],
+      imports: [BullModule.registerQueue({ name: TRAINING_QUEUE }), WebhookOutboxModule, ModelCatalogModule],
       controllers: [JobsController, GpuHostsController, OpenAIMigrationController],
       providers: [
-        ModelCatalog,
         JobState,
         JobsService,
         TrainingQueue,
@@ -37,7 +36,7 @@ export class TrainingModule {
         OpenAIMigration,
         ...(opts.worker ? [trainingProcessorClass(opts)] : []),
       ],
-      exports: [TrainingRuntimes, ModelCatalog],
+      exports: [TrainingRuntimes, ModelCatalogModule],
     };
   }
 }

@@ -4,6 +4,7 @@ import { JobsOptions, Queue } from 'bullmq';
 import { z } from 'zod';
 import { Config } from '../config/config';
 import { PrismaService } from '../db/prisma.service';
+import { ensureQueued, retryOptions } from '../queue/queue-worker';
 
 export const TRAINING_QUEUE = 'training';
 
@@ -24,14 +25,14 @@ export type TrainingTask = keyof typeof trainingTasks;
 export type TaskPayload<T extends TrainingTask> = z.infer<(typeof trainingTasks)[T]>;
 
 /**
- * Retry policy: an infrastructure failure (engine, S3, database unreachable) is retried with exponential backoff,
- * 5 attempts in all; a user error is never retried (the processor makes it unrecoverable, or the job fails itself).
+ * Retry policy: an infrastructure failure (engine, S3, database unreachable) is retried with exponential backoff
+ * (TASK_ATTEMPTS, TASK_RETRY_DELAY_MS); a user error is never retried (the processor makes it unrecoverable, or the
+ * job fails itself). A run is long; BullMQ renews its lock while the worker lives and hands it over if it dies.
  */
-const taskOptions = (retryMs: number): Record<TrainingTask, JobsOptions> => ({
-  'job.validate': { attempts: 5, backoff: { type: 'exponential', delay: retryMs } },
-  // A run is long; BullMQ renews its lock while the worker lives and hands it to another worker if it dies.
-  'job.run': { attempts: 5, backoff: { type: 'exponential', delay: retryMs } },
-  'job.stop': { attempts: 5, backoff: { type: 'exponential', delay: retryMs } },
+const taskOptions = (config: Config): Record<TrainingTask, JobsOptions> => ({
+  'job.validate': retryOptions(config),
+  'job.run': retryOptions(config),
+  'job.stop': retryOptions(config),
 });
 
 /** BullMQ rejects ':' in custom ids. */
@@ -45,7 +46,7 @@ export class TrainingQueue {
   private readonly options: Record<TrainingTask, JobsOptions>;
 
   constructor(@InjectQueue(TRAINING_QUEUE) private readonly queue: Queue, private readonly prisma: PrismaService, config: Config) {
-    this.options = taskOptions(config.env.TASK_RETRY_DELAY_MS);
+    this.options = taskOptions(config);
   }
 
   /**
@@ -72,12 +73,15 @@ export class TrainingQueue {
   }
 
   async enqueue<T extends TrainingTask>(task: T, payload: TaskPayload<T>): Promise<void> {
-    const data = trainingTasks[task].parse(payload);
-    await this.queue.add(task, data, {
-      ...this.options[task],
-      jobId: taskId(task, payload),
-      removeOnComplete: true,
-      removeOnFail: { count: 1000 },
-    });
+    await this.queue.add(task, trainingTasks[task].parse(payload), this.addOptions(task, payload));
+  }
+
+  /** For the sweep: adds the task when its entry is missing (or only a finished one is kept); true when added. */
+  ensure<T extends TrainingTask>(task: T, payload: TaskPayload<T>): Promise<boolean> {
+    return ensureQueued(this.queue, task, trainingTasks[task].parse(payload), this.addOptions(task, payload));
+  }
+
+  private addOptions<T extends TrainingTask>(task: T, payload: TaskPayload<T>): JobsOptions & { jobId: string } {
+    return { ...this.options[task], jobId: taskId(task, payload), removeOnComplete: true, removeOnFail: { count: 1000 } };
   }
 }

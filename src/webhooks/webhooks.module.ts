@@ -1,5 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { SecretBox } from '../common/secret-box';
+import { SecretBoxModule } from '../common/secret-box.module';
 import { WebhookDeliverer } from './webhook-deliverer';
 import { WebhookOutboxModule } from './webhook-outbox.module';
 import { WebhookSender } from './webhook-sender';
@@ -13,10 +13,9 @@ export class WebhooksModule {
   static register(opts: { worker: boolean }): DynamicModule {
     return {
       module: WebhooksModule,
-      imports: [WebhookOutboxModule],
+      imports: [WebhookOutboxModule, SecretBoxModule],
       controllers: [WebhooksController],
       providers: [
-        SecretBox,
         WebhooksService,
         ...(opts.worker ? [WebhookSender, WebhookDeliverer, WebhooksProcessor] : []),
       ],

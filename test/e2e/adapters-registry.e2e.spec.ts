@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import OpenAI, { toFile } from 'openai';
 import { parseAdapter, predict } from '../../jobs/tiny-lora/model';
 import { makeTicketSplit } from '../fixtures/tiny-task';
+import { apiClient } from '../support/api-client';
 import { startTestApp, TestApp, waitFor } from '../support/app';
 
 interface VersionView {
@@ -24,14 +25,8 @@ describe('adapter registry (e2e)', () => {
   let other: OpenAI;
   const { trainJsonl, heldOut } = makeTicketSplit({ nTrain: 200, nHeldOut: 60, seed: 17 });
 
-  const api = async (c: OpenAI, method: 'get' | 'post' | 'delete', route: string, body?: unknown) => {
-    const res = await fetch(`${app.url}/v1${route}`, {
-      method: method.toUpperCase(),
-      headers: { authorization: `Bearer ${c.apiKey}`, 'content-type': 'application/json' },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-  };
+  const call = apiClient(() => ({ url: app.url, key: app.apiKey }));
+  const api = (c: OpenAI, method: 'get' | 'post' | 'delete', route: string, body?: unknown) => call(method, route, body, c.apiKey ?? undefined);
   async function trainJob(seed: number) {
     const file = await client.files.create({ file: await toFile(Buffer.from(trainJsonl), 'tickets.jsonl'), purpose: 'fine-tune' });
     const job = await client.fineTuning.jobs.create({ model: 'tiny-lora', training_file: file.id, seed, method: { type: 'supervised', supervised: { hyperparameters: { n_epochs: 6 } } } });

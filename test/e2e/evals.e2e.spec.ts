@@ -4,6 +4,7 @@ import { SecretBox } from '../../src/common/secret-box';
 import { PrismaService } from '../../src/db/prisma.service';
 import { itemDiffs } from '../../src/evals/report';
 import { makeTicketSplit } from '../fixtures/tiny-task';
+import { apiClient } from '../support/api-client';
 import { requireEnv, startTestApp, TestApp, testS3, waitFor } from '../support/app';
 import { OpenAIStandIn, startOpenAIStandIn } from '../support/openai-stand-in';
 import { loadedOn, startReplica, stopAllReplicas, TestReplica } from '../support/replicas';
@@ -41,21 +42,7 @@ describe('evals (e2e)', () => {
   let suiteId: string;
   let mainRun: any;
 
-  const api = async (method: string, route: string, body?: unknown, as = key) => {
-    const res = await fetch(`${app.url}/v1${route}`, {
-      method,
-      headers: { authorization: `Bearer ${as}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    let json: any = null;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = null;
-    }
-    return { status: res.status, body: json, text, type: res.headers.get('content-type') ?? '' };
-  };
+  const api = apiClient(() => ({ url: app.url, key }));
   const finished = (id: string, timeoutMs = 60_000) =>
     waitFor(`run ${id} to finish`, async () => {
       const r = (await api('GET', `/evals/runs/${id}`)).body;

@@ -1,6 +1,7 @@
 import OpenAI, { toFile } from 'openai';
 import { writeFakeCatalog } from '../fixtures/fake-trainers';
 import { makeTicketDataset } from '../fixtures/tiny-task';
+import { apiClient } from '../support/api-client';
 import { startTestApp, TestApp, waitFor } from '../support/app';
 
 /**
@@ -30,14 +31,8 @@ describe('fine-tuning job API (e2e)', () => {
       return ['succeeded', 'failed', 'cancelled'].includes(j.status) ? j : null;
     }, 60_000);
 
-  async function api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
-    const res = await fetch(`${app.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${app.apiKey}`, 'content-type': 'application/json', ...headers },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: res.status, body: (await res.json()) as Record<string, any> };
-  }
+  const api = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => rawApi(method, path, body, undefined, headers);
+  const rawApi = apiClient(() => ({ url: app.url, key: app.apiKey }), { prefix: '' });
 
   it('returns the same job for a repeated Idempotency-Key and refuses the key with another body', async () => {
     const key = `k-${Date.now()}`;

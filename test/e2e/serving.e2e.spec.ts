@@ -5,6 +5,7 @@ import { PrismaService } from '../../src/db/prisma.service';
 import { adapterFiles, examplesFromJsonl, initLora, train } from '../../jobs/tiny-lora/trainer';
 import { makeTicketSplit } from '../fixtures/tiny-task';
 import { requireEnv, startTestApp, TestApp, testS3, waitFor } from '../support/app';
+import { apiClient } from '../support/api-client';
 import { ask, loadedOn, startReplica, stopAllReplicas, TestReplica } from '../support/replicas';
 
 /**
@@ -28,14 +29,7 @@ describe('serving pools, aliases and the reconciler (e2e)', () => {
   let keyId: string;
   let replicas: TestReplica[] = [];
 
-  const api = async (method: string, route: string, body?: unknown, as = key) => {
-    const res = await fetch(`${app.url}/v1${route}`, {
-      method,
-      headers: { authorization: `Bearer ${as}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: res.status, body: (await res.json()) as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
-  };
+  const api = apiClient(() => ({ url: app.url, key }));
   const pool = async () => (await api('GET', '/serving/pools/tickets-pool')).body;
 
   /** Registers a version the way the registry stores one (files under the adapter's prefix, sha256 of each). */

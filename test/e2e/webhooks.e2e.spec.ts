@@ -5,6 +5,7 @@ import OpenAI, { toFile } from 'openai';
 import { PrismaService } from '../../src/db/prisma.service';
 import { recordWebhook } from '../../src/webhooks/webhook-outbox';
 import { makeTicketSplit } from '../fixtures/tiny-task';
+import { apiClient } from '../support/api-client';
 import { startTestApp, TestApp, waitFor } from '../support/app';
 
 /** Every log line the apps write, in memory (see test/unit/logging.spec.ts for the technique). */
@@ -60,16 +61,7 @@ describe('signed webhooks (e2e)', () => {
   const { trainJsonl } = makeTicketSplit({ nTrain: 120, nHeldOut: 1, seed: 5 });
   let fileId: string;
 
-  const api = async (method: string, route: string, body?: unknown, as = key) => {
-    const res = await fetch(`${app.url}/v1${route}`, {
-      method,
-      headers: { authorization: `Bearer ${as}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    if (method === 'GET') getResponses.push(text);
-    return { status: res.status, body: JSON.parse(text) as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
-  };
+  const api = apiClient(() => ({ url: app.url, key }), { onText: (method, text) => method === 'GET' && getResponses.push(text) });
   const at = (path: string) => received.filter((r) => r.path === path);
   const createEndpoint = async (path: string, eventTypes?: string[]) => {
     const res = await api('POST', '/webhooks/endpoints', { url: `${base}${path}`, ...(eventTypes ? { event_types: eventTypes } : {}), description: path });
@@ -144,7 +136,7 @@ describe('signed webhooks (e2e)', () => {
       const j = await client.fineTuning.jobs.retrieve(job.id);
       return ['succeeded', 'failed', 'cancelled'].includes(j.status) ? j : null;
     }, 120_000);
-    expect(done.status).toBe('succeeded');
+    expect({ status: done.status, error: done.error }).toEqual({ status: 'succeeded', error: null });
     const mine = () => at('/ok').filter((r) => r.event.data.id === job.id);
     await waitFor('the succeeded event', async () => mine().length > 0, 20_000, 50);
     await new Promise((r) => setTimeout(r, 1500)); // two sweeps: nothing is sent twice

@@ -128,8 +128,9 @@ describe('GPU hosts and placement (integration)', () => {
 
   it('pins exact device ids in the container, says what a queued job waits for, and frees GPUs on cancel', async () => {
     const h = await host('local-gpus', 2, { gpus: [{ index: 0, model: 'A10', memory_gb: 24 }, { index: 3, model: 'H100', memory_gb: 80 }] });
-    const a = await client.fineTuning.jobs.create({ model: 'gpu-one', training_file: fileId });
-    const b = await client.fineTuning.jobs.create({ model: 'gpu-one', training_file: fileId });
+    // fake-slow runs for `seed % 100000` ms: a random seed could end the container before it is inspected.
+    const a = await client.fineTuning.jobs.create({ model: 'gpu-one', training_file: fileId, seed: 60_000 });
+    const b = await client.fineTuning.jobs.create({ model: 'gpu-one', training_file: fileId, seed: 60_000 });
     const container = await waitFor('the container of the placed job', async () => {
       const [c] = await docker.listContainers({ all: true, filters: { label: [`io.loraplane.job=${a.id}`] } });
       return c;
