@@ -21,7 +21,7 @@ export class TargetEndpoints {
   async picker(target: EvalTarget): Promise<() => ChatEndpoint> {
     const shape = { model: servedName(target), reasoning: target.reasoning, maxTokens: target.maxTokens, temperature: target.temperature, stream: target.stream };
     if (target.kind === 'api') {
-      const endpoint: ChatEndpoint = { ...shape, baseUrl: target.baseUrl!, apiKey: target.apiKeySealed ? this.secrets.open(target.apiKeySealed) : null };
+      const endpoint: ChatEndpoint = { ...shape, baseUrl: target.baseUrl!, apiKey: target.apiKeySealed ? this.secrets.open(target.apiKeySealed, { purpose: 'eval_target.api_key', id: target.id }) : null };
       return () => endpoint;
     }
     const replicas = await this.prisma.replica.findMany({ where: { poolId: target.poolId!, projectId: target.projectId, status: 'ready' }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] });
