@@ -2,6 +2,7 @@ import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { DelayedError, Job, UnrecoverableError, WorkerOptions } from 'bullmq';
 import { DomainError } from '../common/domain-error';
+import { userFacingMessage } from '../common/user-facing-error';
 import { PrismaService } from '../db/prisma.service';
 import { EvalRunner, RunInterrupted } from './eval-runner';
 import { EVALS_QUEUE, EvalsQueue, EvalTask, EvalTaskPayload, evalTasks } from './evals.queue';
@@ -51,7 +52,8 @@ export class EvalsProcessor extends WorkerHost implements OnApplicationBootstrap
         await job.moveToDelayed(Date.now(), token);
         throw new DelayedError();
       }
-      if (err instanceof DomainError && err.code !== 'service_unavailable') throw new UnrecoverableError(err.message);
+      // The cause keeps our own words reachable for the run's error (userFacingMessage).
+      if (err instanceof DomainError && err.code !== 'service_unavailable') throw Object.assign(new UnrecoverableError(err.message), { cause: err });
       throw err;
     }
   }
@@ -73,7 +75,10 @@ export class EvalsProcessor extends WorkerHost implements OnApplicationBootstrap
     if (!job || err instanceof DelayedError || err.name === 'DelayedError') return;
     const spent = job.attemptsMade >= (job.opts.attempts ?? 1) || err instanceof UnrecoverableError || err.name === 'UnrecoverableError';
     this.logger.warn({ task: job.name, runId: job.data?.runId, attempt: job.attemptsMade, err }, spent ? 'eval task failed for good' : 'eval task failed; will retry');
-    if (spent && typeof job.data?.runId === 'string') await this.runner.giveUp(job.data.runId, err.message);
+    if (spent && typeof job.data?.runId === 'string') {
+      // The run's error is shown to the tenant: never a driver's or ORM's text.
+      await this.runner.giveUp(job.data.runId, userFacingMessage(err, this.logger, { runId: job.data.runId }));
+    }
   }
 
   /** Redis may have lost the queue: every unfinished run in Postgres gets its task again (ids collapse duplicates). */
