@@ -11,8 +11,10 @@ const swc = ['@swc/jest', {
 const common = {
   testEnvironment: 'node',
   transform: { '^.+\\.(t|j)s$': swc },
-  // NestJS 12 (and file-type under it) ship ESM only; Jest's CommonJS runtime needs them transformed.
-  transformIgnorePatterns: ['/node_modules/(?!(@nestjs|file-type|strtok3|token-types|@tokenizer|uint8array-extras|@borewit)/)'],
+  resolver: '<rootDir>/test/support/jest-resolver.js',
+  // NestJS 12 (and file-type under it), @kubernetes/client-node (with openid-client) and kubernetes-models ship ESM only;
+  // Jest's CommonJS runtime needs them transformed.
+  transformIgnorePatterns: ['/node_modules/(?!(@nestjs|file-type|strtok3|token-types|@tokenizer|uint8array-extras|@borewit|@kubernetes/client-node|openid-client|oauth4webapi|jose|kubernetes-models|@kubernetes-models|is-cidr|cidr-regex|ip-regex)/)'],
 }
 /** @type {import('jest').Config} */
 module.exports = {

@@ -15,16 +15,22 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SOURCE = path.join(ROOT, 'src/training/contract/job-contract.ts');
 export const SCHEMA_DIR = path.join(ROOT, 'jobs/schema');
 
-/** The contract module is TypeScript with only zod as a dependency: compile it in memory and load it. */
-function loadContract() {
-  const { code } = transformFileSync(SOURCE, { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } });
-  const require = createRequire(SOURCE);
+/**
+ * The contract module is TypeScript whose dependencies are zod and its sibling modules in contract/: compile each in
+ * memory and load it.
+ */
+function loadTs(file, cache = new Map()) {
+  if (cache.has(file)) return cache.get(file).exports;
+  const { code } = transformFileSync(file, { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } });
+  const base = createRequire(file);
   const module = { exports: {} };
+  cache.set(file, module);
+  const require = (id) => (id.startsWith('.') ? loadTs(path.resolve(path.dirname(file), `${id}.ts`), cache) : base(id));
   new Function('require', 'module', 'exports', code)(require, module, module.exports);
   return module.exports;
 }
 
-const contract = loadContract();
+const contract = loadTs(SOURCE);
 const files = contract.contractJsonSchemas();
 const check = process.argv.includes('--check');
 let stale = 0;

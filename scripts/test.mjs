@@ -26,6 +26,15 @@ function runTool(bin, args, env) {
   });
 }
 
+/** Runs one of the repository's node scripts with the terminal; resolves with its exit code. */
+function runNode(script, env) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(ROOT, script)], { cwd: ROOT, env, stdio: 'inherit' });
+    child.on('error', reject);
+    child.on('close', (code) => resolve(code ?? 1));
+  });
+}
+
 async function phase(name, fn) {
   const t0 = Date.now();
   try {
@@ -47,6 +56,8 @@ try {
   code = await phase('typecheck', () => runTool('tsc', ['-p', 'tsconfig.json'], env));
   // The production build too: the process-level e2e spec runs dist/main.js as `npm start` would.
   if (code === 0) code = await phase('build', () => runTool('tsc', ['-p', 'tsconfig.build.json'], env));
+  // The dashboard (OpenAPI types, its typecheck, the Vite bundle the api role serves at /) is part of the build.
+  if (code === 0) code = await phase('web', () => runNode('scripts/build-web.mjs', env));
   if (code !== 0) log('typecheck or build failed; jest not run');
   else code = await phase('jest', () => runTool('jest', ['--runInBand', ...process.argv.slice(2)], env));
 } catch (error) {

@@ -10,16 +10,21 @@ import { Config } from './config/config';
 import { ConfigModule } from './config/config.module';
 import { DatasetsModule } from './datasets/datasets.module';
 import { EvalsModule } from './evals/evals.module';
+import { GatewayModule } from './gateway/gateway.module';
+import { TransportModule } from './serving/openai-http.client';
 import { DbModule } from './db/db.module';
 import { NetModule } from './common/net/net.module';
 import { HealthController } from './health/health.controller';
 import { DocsController } from './openapi/docs.controller';
 import { OpenApiBuilder } from './openapi/openapi.builder';
 import { ProjectsModule } from './projects/projects.module';
+import { LimitsModule } from './limits/limits.module';
+import { MetricsModule } from './metrics/metrics.module';
 import { QuotasModule } from './projects/quotas';
 import { ServingModule } from './serving/serving.module';
 import { StorageModule } from './storage/storage.module';
 import { TrainingModule } from './training/training.module';
+import { UsageModule } from './usage/usage.module';
 import { WebhooksModule } from './webhooks/webhooks.module';
 
 @Module({})
@@ -30,12 +35,17 @@ export class AppModule {
       imports: [
         ConfigModule.forConfig(config),
         DbModule,
+        TransportModule,
         NetModule,
         QuotasModule,
         StorageModule,
         DiscoveryModule,
         BullModule.forRoot({ connection: { url: config.env.REDIS_URL }, prefix: config.env.QUEUE_PREFIX }),
         ProjectsModule,
+        GatewayModule,
+        LimitsModule,
+        UsageModule,
+        MetricsModule.register({ worker: config.runsWorker, http: config.runsApi }),
         DatasetsModule.register({ worker: config.runsWorker }),
         AdaptersModule,
         ServingModule.register({ worker: config.runsWorker }),
@@ -56,5 +66,13 @@ export class AppModule {
         { provide: APP_FILTER, useClass: ErrorFilter },
       ],
     };
+  }
+}
+
+/** The `gateway` role alone: keys, routes, transport. No queues, no object store, no API controllers. */
+@Module({})
+export class GatewayRoleModule {
+  static register(config: Config): DynamicModule {
+    return { module: GatewayRoleModule, imports: [ConfigModule.forConfig(config), DbModule, TransportModule, GatewayModule] };
   }
 }

@@ -3,11 +3,17 @@ import { INestApplicationContext, Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { NextFunction, Request, Response } from 'express';
-import { AppModule } from './app.module';
+import { AppModule, GatewayRoleModule } from './app.module';
 import { requestIdMiddleware } from './common/http/request-id.middleware';
 import { createRootLogger, JsonLogger } from './common/logger';
+import { dashboardMiddleware } from './dashboard/dashboard-static';
+import { startProbeServer } from './health/health-server';
 import { Config } from './config/config';
 import { ConfigError } from './config/config.schema';
+import { GatewayHandler } from './gateway/gateway.handler';
+import { createGatewayServer } from './gateway/gateway.server';
+import { RoutingTable } from './gateway/routing-table';
+import { KeyCache } from './projects/key-cache';
 import { ProjectsService } from './projects/projects.service';
 import { ObjectStore } from './storage/object-store';
 
@@ -23,6 +29,7 @@ export interface Started {
 export async function start(config: Config): Promise<Started> {
   const root = createRootLogger(config.env.LOG_LEVEL);
   const logger = new JsonLogger(root);
+  if (config.env.LORAPLANE_ROLE === 'gateway') return startGateway(config, root, logger);
   const module = AppModule.register(config);
   let app: INestApplicationContext;
   let url: string | undefined;
@@ -30,6 +37,11 @@ export async function start(config: Config): Promise<Started> {
     const http = await NestFactory.create<NestExpressApplication>(module, { logger, bodyParser: false });
     http.use(requestIdMiddleware);
     http.use(accessLog(root));
+    // The inference routes run before Nest's body parsing and routing (they read and cap their bodies themselves).
+    if (config.runsGateway) http.use(http.get(GatewayHandler).middleware());
+    const dashboard = dashboardMiddleware();
+    if (dashboard) http.use(dashboard);
+    else root.warn('dashboard not built (dist/public missing): run `npm run build` to serve it at /');
     http.useBodyParser('json', { limit: '1mb' });
     http.useBodyParser('urlencoded', { limit: '1mb', extended: true });
     app = http;
@@ -52,7 +64,40 @@ export async function start(config: Config): Promise<Started> {
     await app.close().catch(() => undefined);
     throw err;
   }
-  return { app, url, createdApiKey: createdKey, close: () => app.close() };
+  // Roles without the API still answer Kubernetes' probes when asked to (PROBE_PORT).
+  const probes = !config.runsApi && config.env.PROBE_PORT ? await startProbeServer(app, config.env.PROBE_PORT, config.env.HOST) : null;
+  const close = async () => {
+    probes?.close();
+    await app.close();
+  };
+  return { app, url, createdApiKey: createdKey, close };
+}
+
+/** The `gateway` role: the inference routes on their own node:http server, no API, no worker. */
+async function startGateway(config: Config, root: ReturnType<typeof createRootLogger>, logger: JsonLogger): Promise<Started> {
+  const app = await NestFactory.createApplicationContext(GatewayRoleModule.register(config), { logger });
+  const server = createGatewayServer(app.get(GatewayHandler), app.get(RoutingTable), app.get(KeyCache), root);
+  server.keepAliveTimeout = 65_000;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.env.PORT, config.env.HOST, resolve);
+    });
+  } catch (err) {
+    await app.close().catch(() => undefined);
+    throw err;
+  }
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.env.PORT;
+  const url = config.env.PUBLIC_URL ?? `http://localhost:${port}`;
+  const close = async () => {
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections();
+    });
+    await app.close();
+  };
+  return { app, url, close };
 }
 
 function accessLog(root: ReturnType<typeof createRootLogger>) {
@@ -122,9 +167,12 @@ async function main() {
   }
 }
 
-if (require.main === module) {
+/** Starts the process as `npm start` does; also the container image's entry point (deploy/entrypoint.js). */
+export function runMain(): void {
   main().catch((err) => {
     process.stderr.write(`loraplane failed to start: ${err?.stack ?? err}\n`);
     process.exit(1);
   });
 }
+
+if (require.main === module) runMain();

@@ -1,4 +1,4 @@
-// Types for model.js, the tiny-lora DEVELOPMENT model (plain CommonJS so it runs in a node-only image).
+// Types for model.js, the tiny-lora DEVELOPMENT language model (plain CommonJS so it runs in a node-only image).
 export interface ChatMessage {
   role: string;
   content: unknown;
@@ -22,17 +22,40 @@ export interface LoraFactors {
   A: ArrayLike<number>;
   B: ArrayLike<number>;
 }
-export interface Prediction {
-  answer: string;
-  index: number;
+export interface GeneratedToken {
+  id: number;
   logprob: number;
-  top: { answer: string; logprob: number }[];
+  top: { id: number; logprob: number }[];
+}
+export interface Generation {
+  tokens: GeneratedToken[];
+  finish: 'stop' | 'length';
+  /** The end token, when generation ended with it. */
+  eos?: GeneratedToken;
+}
+export interface Prediction {
+  /** The greedy answer's text. */
+  answer: string;
+  /** Its tokens (bytes), without the end token. */
+  tokens: number[];
+  /** Total log-probability of the answer and its end token. */
+  logprob: number;
+  finish: 'stop' | 'length';
+}
+export interface GenerateOptions {
+  maxTokens?: number;
+  temperature?: number;
+  topP?: number;
+  seed?: number;
+  topK?: number;
+  onToken?: (token: GeneratedToken, sofar: GeneratedToken[]) => boolean | void;
 }
 
 export const MODEL_NAME: 'tiny-lora';
 export const D: number;
 export const V: number;
-export const VOCAB: readonly string[];
+export const EOS: number;
+export const MAX_ANSWER_TOKENS: number;
 export const BASE_SEED: string;
 export const TARGET_MODULE: 'lm_head';
 export const LORA_A_NAME: string;
@@ -48,16 +71,16 @@ export interface Rng {
 export function mulberry32(seed: number): Rng;
 export function rngFor(purpose: string, seed: number): Rng;
 export function contentText(content: unknown): string;
-export function words(text: string): string[];
-export function featurize(messages: ChatMessage[]): SparseVector;
 export function getBaseWeights(): Float32Array;
 export function baseLogits(x: SparseVector): Float64Array;
 export function loraHidden(A: ArrayLike<number>, r: number, x: SparseVector): Float64Array;
 export function addLoraLogits(logits: Float64Array, B: ArrayLike<number>, r: number, scale: number, h: Float64Array): Float64Array;
+export function logitsFor(x: SparseVector, adapter: LoraFactors | null): Float64Array;
 export function logSoftmax(logits: ArrayLike<number>): Float64Array;
 export function argmax(values: ArrayLike<number>): number;
-export function predict(messages: ChatMessage[], adapter?: LoraFactors | null, topK?: number): Prediction;
-export function answerIndex(text: unknown): number | null;
+export function topTokens(logprobs: ArrayLike<number>, k: number): { id: number; logprob: number }[];
+export function generate(messages: ChatMessage[], adapter?: LoraFactors | null, opts?: GenerateOptions): Generation;
+export function predict(messages: ChatMessage[], adapter?: LoraFactors | null, maxTokens?: number): Prediction;
 export function loraScale(config: { r: number; lora_alpha: number; use_rslora?: boolean }): number;
 export function parseAdapter(config: Record<string, unknown>, safetensorsBytes: Buffer): LoadedAdapter;
 export function loadAdapter(dir: string): LoadedAdapter;

@@ -11,6 +11,7 @@ export interface ServerOptions {
   maxCpuLoras: number | null;
   loraModules: { name: string; path: string }[];
   delayMs: number;
+  tokenDelayMs: number;
   loadDelayMs: number;
 }
 export function parseArgs(argv: string[]): ServerOptions;

@@ -10,19 +10,20 @@
  *
  * Usage: node server.js [--port 8000] [--host 127.0.0.1] [--served-model-name tiny-lora] [--enable-lora]
  *        [--max-loras 1] [--max-lora-rank 16] [--max-cpu-loras N] [--lora-modules name=path ...] [--delay-ms 0]
- *        [--load-delay-ms 0]
- * --delay-ms adds latency to each chat completion and --load-delay-ms to each adapter load, standing in for the
- * time a GPU server spends generating or moving adapter weights to the GPU (waiting, not computing).
+ *        [--token-delay-ms 0] [--load-delay-ms 0]
+ * --delay-ms adds latency to each completion request, --token-delay-ms to each streamed token and --load-delay-ms
+ * to each adapter load, standing in for the time a GPU server spends generating or moving adapter weights to the
+ * GPU (waiting, not computing). All are zero by default.
  * Runtime loading needs VLLM_ALLOW_RUNTIME_LORA_UPDATING=1 (or true), as in vLLM.
  */
 const fs = require('node:fs');
 const http = require('node:http');
 const path = require('node:path');
-const crypto = require('node:crypto');
 const model = require('./model');
+const tokenizer = require('./tokenizer');
+const { ApiError, MAX_MODEL_LEN, respond } = require('./completions');
 
 const ALLOWED_RANKS = [1, 8, 16, 32, 64, 128, 256, 320, 512];
-const MAX_MODEL_LEN = 4096;
 
 function parseArgs(argv) {
   const opts = {
@@ -35,6 +36,7 @@ function parseArgs(argv) {
     maxCpuLoras: null,
     loraModules: [],
     delayMs: 0,
+    tokenDelayMs: 0,
     loadDelayMs: 0,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -52,6 +54,7 @@ function parseArgs(argv) {
       case '--max-lora-rank': opts.maxLoraRank = Number(next()); break;
       case '--max-cpu-loras': opts.maxCpuLoras = Number(next()); break;
       case '--delay-ms': opts.delayMs = Number(next()); break;
+      case '--token-delay-ms': opts.tokenDelayMs = Number(next()); break;
       case '--load-delay-ms': opts.loadDelayMs = Number(next()); break;
       case '--lora-modules':
         while (i + 1 < argv.length && !argv[i + 1].startsWith('--')) opts.loraModules.push(parseLoraModule(argv[++i]));
@@ -75,16 +78,6 @@ function parseLoraModule(text) {
   const eq = text.indexOf('=');
   if (eq < 1) throw new Error(`--lora-modules expects name=path, got ${text}`);
   return { name: text.slice(0, eq), path: text.slice(eq + 1) };
-}
-
-/** vLLM's error envelope: the HTTP status doubles as `code`. */
-class ApiError extends Error {
-  constructor(status, type, message, param = null) {
-    super(message);
-    this.status = status;
-    this.type = type;
-    this.param = param;
-  }
 }
 
 /**
@@ -164,7 +157,8 @@ function createServer(opts, env = process.env) {
   const routes = {
     'GET /health': () => ({ status: 200, text: '' }),
     'GET /v1/models': () => ({ status: 200, json: listModels() }),
-    'POST /v1/chat/completions': (body, res) => chat(body, res),
+    'POST /v1/chat/completions': (body, res) => generation('chat', body, res),
+    'POST /v1/completions': (body, res) => generation('completion', body, res),
   };
   if (opts.enableLora && runtimeUpdates) {
     routes['POST /v1/load_lora_adapter'] = async (body) => {
@@ -204,59 +198,34 @@ function createServer(opts, env = process.env) {
     return { object: 'list', data: [base, ...cards] };
   }
 
-  async function chat(body, res) {
-    if (!body || !Array.isArray(body.messages) || body.messages.length === 0) {
-      throw new ApiError(400, 'BadRequestError', "'messages' must be a non-empty list", 'messages');
-    }
+  /** The model (base or a known adapter) a request names; vLLM's 404 when it is neither. */
+  function resolve(body) {
     const name = body.model ?? opts.servedModelName;
-    let adapter = null;
-    if (name !== opts.servedModelName) {
-      adapter = loras.weights(name);
-      if (!adapter) throw new ApiError(404, 'NotFoundError', `The model \`${name}\` does not exist.`, 'model');
-    }
-    if (opts.delayMs > 0) await new Promise((r) => setTimeout(r, opts.delayMs));
-    if (body.top_logprobs !== undefined && body.top_logprobs !== null && body.logprobs !== true) {
-      throw new ApiError(400, 'BadRequestError', 'when using `top_logprobs`, `logprobs` must be set to true.', 'top_logprobs');
-    }
-    const topN = body.top_logprobs ?? 0;
-    if (!Number.isInteger(topN) || topN < 0 || topN > 20) throw new ApiError(400, 'BadRequestError', '`top_logprobs` must be an integer between 0 and 20', 'top_logprobs');
-    const prediction = model.predict(body.messages, adapter, Math.max(topN, 1));
-    // OpenAI's chat logprobs shape, as vLLM returns it: one entry per generated token (this model makes one).
-    const token = (t, lp) => ({ token: t, logprob: lp, bytes: [...Buffer.from(t, 'utf8')] });
-    const logprobs = body.logprobs === true
-      ? { content: [{ ...token(prediction.answer, prediction.logprob), top_logprobs: prediction.top.slice(0, topN).map((t) => token(t.answer, t.logprob)) }] }
-      : null;
-    const promptTokens = body.messages.reduce((n, m) => n + model.words(model.contentText(m.content)).length, 0);
-    const usage = { prompt_tokens: promptTokens, completion_tokens: 1, total_tokens: promptTokens + 1 };
-    if (promptTokens > MAX_MODEL_LEN) {
-      throw new ApiError(400, 'BadRequestError', `This model's maximum context length is ${MAX_MODEL_LEN} tokens. However, you requested ${promptTokens} tokens.`);
-    }
-    const id = `chatcmpl-${crypto.randomBytes(12).toString('hex')}`;
-    const created = Math.floor(Date.now() / 1000);
-    if (body.stream === true) {
-      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-      const chunk = (delta, finish = null, extra = {}) =>
-        res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: name, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...extra })}\n\n`);
-      chunk({ role: 'assistant', content: '' });
-      res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: name, choices: [{ index: 0, delta: { content: prediction.answer }, logprobs, finish_reason: null }] })}\n\n`);
-      chunk({}, 'stop');
-      if (body.stream_options && body.stream_options.include_usage) {
-        res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: name, choices: [], usage })}\n\n`);
+    if (name === opts.servedModelName) return { name, adapter: null };
+    const adapter = loras.weights(name);
+    if (!adapter) throw new ApiError(404, 'NotFoundError', `The model \`${name}\` does not exist.`, 'model');
+    return { name, adapter };
+  }
+
+  async function generation(kind, body, res) {
+    if (body === null || typeof body !== 'object') throw new ApiError(400, 'BadRequestError', 'expected a JSON object');
+    let messages;
+    let promptTokens;
+    if (kind === 'chat') {
+      if (!Array.isArray(body.messages) || body.messages.length === 0) {
+        throw new ApiError(400, 'BadRequestError', "'messages' must be a non-empty list", 'messages');
       }
-      res.end('data: [DONE]\n\n');
-      return null;
+      messages = body.messages;
+      promptTokens = tokenizer.chatPromptTokens(messages);
+    } else {
+      if (typeof body.prompt !== 'string') throw new ApiError(400, 'BadRequestError', "'prompt' must be a string", 'prompt');
+      // A raw prompt is read as one user message: the model's features do not depend on a template.
+      messages = [{ role: 'user', content: body.prompt }];
+      promptTokens = tokenizer.encode(body.prompt).length;
     }
-    return {
-      status: 200,
-      json: {
-        id,
-        object: 'chat.completion',
-        created,
-        model: name,
-        choices: [{ index: 0, message: { role: 'assistant', content: prediction.answer, tool_calls: [] }, logprobs, finish_reason: 'stop' }],
-        usage,
-      },
-    };
+    const { name, adapter } = resolve(body);
+    if (opts.delayMs > 0) await new Promise((r) => setTimeout(r, opts.delayMs));
+    return respond(kind, body, { name, adapter, messages, promptTokens, tokenDelayMs: opts.tokenDelayMs }, res);
   }
 
   return http.createServer(async (req, res) => {

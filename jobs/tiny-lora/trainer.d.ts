@@ -18,11 +18,16 @@ export class TrainerError extends Error {
   line?: number;
 }
 
-export interface Example {
-  x: SparseVector;
-  target: number;
-  tokens: number;
+/** An answer: its step features (teacher forcing) and target tokens (bytes + the end token). */
+export interface AnswerSequence {
+  steps: SparseVector[];
+  targets: Int32Array;
+  text: string;
 }
+export type Example =
+  | { kind: 'sft'; seq: AnswerSequence; tokens: number }
+  | { kind: 'dpo'; chosen: AnswerSequence; rejected: AnswerSequence; tokens: number };
+export type Method = 'supervised' | 'dpo';
 export interface LoraSettings {
   r: number;
   alpha: number;
@@ -34,6 +39,8 @@ export interface TrainOptions {
   n_epochs: number;
   batch_size: number;
   learning_rate: number;
+  /** DPO's beta (default 0.1); ignored by supervised examples. */
+  beta?: number;
   lora: LoraSettings;
 }
 export interface Trained {
@@ -72,8 +79,8 @@ export type Emit = (event: Record<string, unknown> & { type: string }) => void;
 
 export function validateSpec<T>(spec: T): T;
 export function parseSpecText(text: string | undefined): unknown;
-export function parseExampleLine(text: string, lineNo: number, label: string): Example;
-export function examplesFromJsonl(text: string, label?: string): Example[];
+export function parseExampleLine(text: string, lineNo: number, label: string, method?: Method): Example;
+export function examplesFromJsonl(text: string, label?: string, method?: Method): Example[];
 export function countTokens(text: string): number;
 export function initLora(r: number, seed: number): { A: Float64Array; B: Float64Array };
 export function train(
@@ -89,7 +96,7 @@ export function train(
     resume?: TrainingState;
   },
 ): Promise<Trained>;
-export function evaluate(examples: Example[], params: { r: number; scale: number; A: ArrayLike<number>; B: ArrayLike<number> }): {
+export function evaluate(examples: Example[], params: { r: number; scale: number; A: ArrayLike<number>; B: ArrayLike<number> }, beta?: number): {
   loss: number;
   accuracy: number;
 };

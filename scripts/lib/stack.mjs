@@ -93,6 +93,8 @@ async function waitFor(what, probe, timeoutMs, intervalMs = 100) {
   throw new Error(`${what} did not come up within ${timeoutMs / 1000} s`);
 }
 
+const CHROMIUM = '/usr/bin/chromium';
+
 function requireRoot(what) {
   if (process.getuid?.() !== 0) throw new Error(`${what} needs root; install/start it yourself or run as root`);
 }
@@ -417,6 +419,13 @@ async function ensureS3(mode, settings, log) {
  * run against a developer's own database or queues.
  * Returns { env, timings, stop } where stop() ends what this call started for tests (the test S3 server).
  */
+async function ensureKubectl(log) {
+  const found = which('kubectl');
+  if (found) return `kubectl at ${found}`;
+  await aptInstall(['kubectl'], log);
+  return 'kubectl installed from Debian';
+}
+
 export async function ensureStack({ mode = 'dev', log = (line) => console.log(`[stack] ${line}`), env = process.env } = {}) {
   const settings = testSlot(MODES[mode], mode, env.LORAPLANE_TEST_SLOT);
   if (!settings) throw new Error(`unknown stack mode ${mode}`);
@@ -467,11 +476,21 @@ export async function ensureStack({ mode = 'dev', log = (line) => console.log(`[
       timings['tiny-image'] = Date.now() - t0;
       return `${how}; tiny trainer image ${image} in ${timings['tiny-image']} ms`;
     }),
+    // The dashboard's end-to-end spec drives Debian's Chromium (test mode only; dev machines bring their browser).
+    ...(mode === 'test'
+      ? [step('chromium', async () => {
+          if (fs.existsSync(CHROMIUM)) return `${CHROMIUM} present`;
+          await aptInstall(['chromium', 'fonts-liberation'], log);
+          return `installed ${CHROMIUM}`;
+        })]
+      : []),
     step('s3', async () => {
       if (env.S3_ENDPOINT) return `using S3_ENDPOINT ${env.S3_ENDPOINT}`;
       s3 = await ensureS3(mode, settings, log);
       return `s3rver ${s3.how} at ${s3.endpoint}, bucket ${settings.bucket}`;
     }),
+    // The deploy manifests are rendered with Debian's kubectl (kustomize built in) by the test suite.
+    ...(mode === 'test' ? [step('kubectl', () => ensureKubectl(log))] : []),
   ]);
   const failures = results.filter((r) => r.status === 'rejected').map((r) => r.reason);
   if (failures.length) {
@@ -498,6 +517,7 @@ export async function ensureStack({ mode = 'dev', log = (line) => console.log(`[
       // lets them reach the host's loopback.
       TRAINING_NETWORK: 'host',
       TINY_LORA_IMAGE: tinyImage,
+      ...(mode === 'test' ? { CHROMIUM_PATH: CHROMIUM } : {}),
     },
     timings,
     stop: () => s3.stop(),

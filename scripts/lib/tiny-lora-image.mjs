@@ -7,15 +7,11 @@
  * already carries the same hash (and node version and recipe), so `npm run dev` pays for it once.
  */
 import { createHash } from 'node:crypto';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import tar from 'tar-fs';
-
-const run = promisify(execFile);
+import { copyNode, importRootfs, inspectOrNull, NOBODY, writeEtc } from './rootfs.mjs';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const TINY_LORA_SOURCE_DIR = path.join(REPO_ROOT, 'jobs', 'tiny-lora');
@@ -28,7 +24,6 @@ export const LABELS = {
 };
 /** Bump when the root filesystem layout below changes, so existing images are rebuilt. */
 const RECIPE_VERSION = '1';
-const NOBODY = 65534;
 
 /** The files that go into /app: every .js file of jobs/tiny-lora, sorted so the hash is stable. */
 export async function trainerSourceFiles(dir = TINY_LORA_SOURCE_DIR) {
@@ -47,62 +42,13 @@ export async function trainerSourceHash(files) {
   return hash.digest('hex');
 }
 
-async function inspectOrNull(docker, name) {
-  try {
-    return await docker.getImage(name).inspect();
-  } catch (err) {
-    if (err.statusCode === 404) return null;
-    throw err;
-  }
-}
-
-async function hasObjcopy() {
-  try {
-    await run('objcopy', ['--version']);
-    return true;
-  } catch {
-    return false; // not installed: fall back to a plain copy (a larger image, same behaviour)
-  }
-}
-
-/** Absolute paths of the shared libraries (and the loader) a binary needs, from ldd. */
-async function sharedLibraries(binary) {
-  const { stdout } = await run('ldd', [binary]);
-  const libs = [];
-  for (const line of stdout.split('\n')) {
-    const m = /(\/\S+)\s+\(0x[0-9a-f]+\)/.exec(line);
-    if (m) libs.push(m[1]);
-  }
-  return libs;
-}
-
-async function copyInto(root, hostPath, mode) {
-  const dest = path.join(root, hostPath);
-  await fs.mkdir(path.dirname(dest), { recursive: true });
-  await fs.copyFile(hostPath, dest); // copyFile follows symlinks: the image gets the real bytes at the linked name
-  if (mode !== undefined) await fs.chmod(dest, mode);
-}
-
 /** Assemble the root filesystem in `root`; returns the node binary's host path. */
 async function buildRootfs(root, sourceFiles) {
-  const node = await fs.realpath(process.execPath);
-  const nodeDest = path.join(root, 'usr/local/bin/node');
-  await fs.mkdir(path.dirname(nodeDest), { recursive: true });
-  if (await hasObjcopy()) await run('objcopy', ['--strip-debug', node, nodeDest]);
-  else await fs.copyFile(node, nodeDest);
-  await fs.chmod(nodeDest, 0o755);
-  for (const lib of await sharedLibraries(node)) await copyInto(root, lib);
-
-  await fs.mkdir(path.join(root, 'etc'), { recursive: true });
-  await fs.writeFile(path.join(root, 'etc/passwd'), `root:x:0:0:root:/root:/bin/false\nnobody:x:${NOBODY}:${NOBODY}:nobody:/nonexistent:/bin/false\n`);
-  await fs.writeFile(path.join(root, 'etc/group'), `root:x:0:\nnogroup:x:${NOBODY}:\n`);
-  // glibc resolves host names through these (nss files/dns are built into libc since 2.34).
-  await fs.writeFile(path.join(root, 'etc/nsswitch.conf'), 'hosts: files dns\n');
+  const node = await copyNode(root);
+  await writeEtc(root);
   // /tmp and /scratch are tmpfs mounts at run time; the directories exist so the image also works without them.
-  for (const dir of ['tmp', 'scratch']) {
-    await fs.mkdir(path.join(root, dir), { recursive: true });
-    await fs.chmod(path.join(root, dir), 0o1777);
-  }
+  await fs.mkdir(path.join(root, 'scratch'), { recursive: true });
+  await fs.chmod(path.join(root, 'scratch'), 0o1777);
   await fs.mkdir(path.join(root, 'app'), { recursive: true });
   for (const file of sourceFiles) {
     const dest = path.join(root, 'app', path.basename(file));
@@ -112,26 +58,13 @@ async function buildRootfs(root, sourceFiles) {
   return node;
 }
 
-async function importRootfs(docker, root, tag, labels) {
-  const [repo, version] = splitTag(tag);
-  // umask 0 keeps the sticky, world-writable /tmp and /scratch; every file belongs to root inside the image.
-  const stream = tar.pack(root, { umask: 0, map: (h) => ({ ...h, uid: 0, gid: 0, uname: 'root', gname: 'root' }) });
-  const changes = [
-    'ENV PATH=/usr/local/bin:/usr/bin:/bin',
-    'WORKDIR /app',
-    `USER ${NOBODY}:${NOBODY}`,
-    'CMD ["node","/app/trainer.js"]',
-    ...Object.entries(labels).map(([k, v]) => `LABEL ${k}=${v}`),
-  ];
-  const progress = await docker.importImage(stream, { repo, tag: version, changes });
-  await new Promise((resolve, reject) => docker.modem.followProgress(progress, (err, out) => (err ? reject(err) : resolve(out))));
-}
-
-function splitTag(tag) {
-  const colon = tag.lastIndexOf(':');
-  if (colon <= tag.lastIndexOf('/')) return [tag, 'latest'];
-  return [tag.slice(0, colon), tag.slice(colon + 1)];
-}
+const imageChanges = (labels) => [
+  'ENV PATH=/usr/local/bin:/usr/bin:/bin',
+  'WORKDIR /app',
+  `USER ${NOBODY}:${NOBODY}`,
+  'CMD ["node","/app/trainer.js"]',
+  ...Object.entries(labels).map(([k, v]) => `LABEL ${k}=${v}`),
+];
 
 /**
  * A tag that names the current sources (with the node version and recipe): `loraplane/tiny-lora:src-<12 hex>`.
@@ -165,7 +98,7 @@ export async function ensureTinyLoraImage({ docker, tag = TINY_LORA_IMAGE, log =
   const root = await fs.mkdtemp(path.join(os.tmpdir(), 'loraplane-tiny-lora-rootfs-'));
   try {
     await buildRootfs(root, sourceFiles);
-    await importRootfs(docker, root, tag, { ...wanted, 'io.loraplane.model': 'tiny-lora', 'io.loraplane.dev-model': 'true' });
+    await importRootfs(docker, root, tag, imageChanges({ ...wanted, 'io.loraplane.model': 'tiny-lora', 'io.loraplane.dev-model': 'true' }));
   } finally {
     await fs.rm(root, { recursive: true, force: true });
   }

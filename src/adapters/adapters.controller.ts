@@ -7,6 +7,7 @@ import { ApiDoc, ZBody, ZodPipe, ZParam } from '../common/http/zod-validation';
 import { readMultipart } from '../datasets/multipart-upload';
 import { Adapter, AdapterVersion } from '../generated/prisma/client';
 import { AdaptersService, VersionResult } from './adapters.service';
+import { servedName } from '../serving/served-name';
 
 /** Adapter names are served as `name` (alias) and `name@vN` (versions), so '@' and '/' are not allowed. */
 const adapterName = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'lowercase letters, digits, . _ - (at most 63)');
@@ -38,7 +39,7 @@ function versionView(adapter: Pick<Adapter, 'name'>, v: AdapterVersion, download
     adapter: adapter.name,
     version: v.version,
     /** The immutable name a serving pool loads it under. */
-    served_name: `${adapter.name}@v${v.version}`,
+    served_name: servedName(adapter.name, v.version),
     base_model: v.baseModel,
     rank: v.rank,
     target_modules: v.targetModules,

@@ -10,6 +10,7 @@ import { ADAPTER_FILES, AdapterWriter, FileRecord, storeHashed } from './adapter
 import { unpackTarball } from './adapter-tarball';
 import { importPrefix } from './import-prefix';
 import { checkPeftConfig, PeftSummary } from './peft-config';
+import { servedName } from '../serving/served-name';
 
 export interface RegisterVersion {
   jobId: string;
@@ -189,7 +190,7 @@ export class AdaptersService {
   async getVersion(projectId: string, name: string, version: number): Promise<AdapterVersion> {
     const adapter = await this.getAdapter(projectId, name);
     const row = await this.prisma.adapterVersion.findFirst({ where: { adapterId: adapter.id, version, deletedAt: null } });
-    if (!row) throw notFound('adapter version', `${name}@v${version}`, 'version');
+    if (!row) throw notFound('adapter version', servedName(name, version), 'version');
     return row;
   }
 
@@ -215,7 +216,7 @@ export class AdaptersService {
       const poolIds = [...new Set([...deployments, ...aliases].map((d) => d.poolId))];
       if (poolIds.length > 0) {
         const pools = (await tx.servingPool.findMany({ where: { id: { in: poolIds } }, select: { name: true }, orderBy: { name: 'asc' } })).map((p) => p.name);
-        throw new DomainError('version_in_use', `${name}@v${version} is deployed on ${pools.join(', ')}; undeploy it (and move any alias off it) first`, 'version', {
+        throw new DomainError('version_in_use', `${servedName(name, version)} is deployed on ${pools.join(', ')}; undeploy it (and move any alias off it) first`, 'version', {
           details: { pools },
         });
       }

@@ -12,9 +12,11 @@ import { adminCommands } from './commands/admin';
 import { datasetCommands } from './commands/datasets';
 import { evalCommands } from './commands/evals';
 import { jobCommands } from './commands/jobs';
+import { migrateCommands } from './commands/migrate';
+import { usageCommands } from './commands/usage';
 import { CliError, EXIT } from './exit-codes';
 
-export const commands: Command[] = [...datasetCommands, ...jobCommands, ...adapterCommands, ...evalCommands, ...adminCommands];
+export const commands: Command[] = [...datasetCommands, ...jobCommands, ...adapterCommands, ...evalCommands, ...usageCommands, ...migrateCommands, ...adminCommands];
 
 const GLOBAL: Options = { url: { type: 'string' }, 'api-key': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } };
 

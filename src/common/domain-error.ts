@@ -30,6 +30,10 @@ export const errorCodes = {
   unauthorized: { status: 401, type: 'invalid_request_error' },
   forbidden: { status: 403, type: 'permission_error' },
   not_found: { status: 404, type: 'invalid_request_error' },
+  /** Inference: the model name is unknown in the caller's project (other projects' names are unknown too). */
+  model_not_found: { status: 404, type: 'invalid_request_error' },
+  /** Inference: the model server or provider failed (no answer, a 5xx, a broken or over-size answer). */
+  upstream_error: { status: 502, type: 'server_error' },
   service_unavailable: { status: 503, type: 'server_error' },
   internal: { status: 500, type: 'server_error' },
 } as const;

@@ -38,7 +38,9 @@ export const newId = {
   evalTarget: () => `evaltgt-${randomId()}`,
   evalSuite: () => `evalsuite-${randomId()}`,
   evalRun: () => `evalrun-${randomId()}`,
+  evalComparison: () => `evalcmp-${randomId()}`,
   evalGate: () => `evalgate-${randomId()}`,
+  providerModel: () => `provmodel-${randomId()}`,
   error: () => `err_${randomId(16)}`,
   request: () => `req_${randomId(16)}`,
 };

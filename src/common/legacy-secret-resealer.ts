@@ -14,7 +14,7 @@ export class LegacySecretResealer implements OnApplicationBootstrap {
   constructor(private readonly prisma: PrismaService, private readonly box: SecretBox) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    const n = (await this.replicas()) + (await this.evalTargets()) + (await this.webhookEndpoints());
+    const n = (await this.replicas()) + (await this.evalTargets()) + (await this.webhookEndpoints()) + (await this.providerModels());
     if (n > 0) this.logger.log(`re-sealed ${n} stored secret(s) with their row as associated data`);
   }
 
@@ -38,6 +38,16 @@ export class LegacySecretResealer implements OnApplicationBootstrap {
     for (const r of rows) {
       const sealed = this.reseal('eval_target.api_key', r.id, r.apiKeySealed!);
       n += (await this.prisma.evalTarget.updateMany({ where: { id: r.id, apiKeySealed: r.apiKeySealed }, data: { apiKeySealed: sealed } })).count;
+    }
+    return n;
+  }
+
+  private async providerModels(): Promise<number> {
+    const rows = await this.prisma.providerModel.findMany({ where: { apiKeySealed: { startsWith: 'v1.' } }, select: { id: true, apiKeySealed: true } });
+    let n = 0;
+    for (const r of rows) {
+      const sealed = this.reseal('provider_model.api_key', r.id, r.apiKeySealed!);
+      n += (await this.prisma.providerModel.updateMany({ where: { id: r.id, apiKeySealed: r.apiKeySealed }, data: { apiKeySealed: sealed } })).count;
     }
     return n;
   }

@@ -16,7 +16,7 @@ import { DomainError } from './domain-error';
  */
 const DEV_KEY = Buffer.from('loraplane-dev-key-NOT-A-SECRET!!', 'utf8'); // 32 bytes
 
-export type SecretPurpose = 'replica.agent_token' | 'eval_target.api_key' | 'webhook_endpoint.secret';
+export type SecretPurpose = 'replica.agent_token' | 'eval_target.api_key' | 'webhook_endpoint.secret' | 'provider_model.api_key';
 
 /** Where a sealed value lives: it opens only there. */
 export interface SealContext {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { parseCidr } from '../common/net/address-ranges';
 import { priceTable } from '../evals/prices';
@@ -15,7 +16,7 @@ const url = z.string().url();
 
 export const envSchema = z.object({
   LORAPLANE_MODE: z.enum(['dev', 'production']).default('production'),
-  LORAPLANE_ROLE: z.enum(['all', 'api', 'worker']).default('all'),
+  LORAPLANE_ROLE: z.enum(['all', 'api', 'worker', 'gateway']).default('all'),
   /** Bootstrap key of the default project. In dev mode a key is created and printed when this is unset. */
   LORAPLANE_API_KEY: z.string().min(20).optional(),
   HOST: z.string().default('0.0.0.0'),
@@ -64,8 +65,19 @@ export const envSchema = z.object({
 
   /** The local Docker engine that runs training containers (GPU hosts come with the jobs issue). */
   DOCKER_SOCKET: z.string().default('/var/run/docker.sock'),
+  /**
+   * Whether this process has a local Docker engine at DOCKER_SOCKET (CPU models train there). False for pods in
+   * Kubernetes: /readyz then does not check it.
+   */
+  LOCAL_DOCKER_ENGINE: bool.default(true),
+  /** Port of the /healthz and /readyz probe server of roles that serve no API (worker); unset: none. */
+  PROBE_PORT: int(1, 65535).optional(),
+  /** How often the Kubernetes runtime looks at a pod while it waits for it to start or to stop. */
+  KUBERNETES_POLL_MS: int(50).default(2000),
   /** Docker network mode for training containers; `host` lets them reach an S3 server on loopback. */
   TRAINING_NETWORK: z.string().default('bridge'),
+  /** Longest a single Docker API call may take (a stop adds its grace period); a hung engine is then retried. */
+  DOCKER_CALL_TIMEOUT_MS: int(100).default(30_000),
   TINY_LORA_IMAGE: z.string().default('loraplane/tiny-lora:dev'),
   GPT_OSS_IMAGE: z.string().default('loraplane/gpt-oss-lora:latest'),
   TRAINING_TIMEOUT_SECONDS: int(1).default(24 * 3600),
@@ -91,6 +103,22 @@ export const envSchema = z.object({
   RECONCILE_INTERVAL_MS: int(100).default(5000),
   /** Time limit of one call to an adapter agent or a vLLM replica (status, desired state, probe). */
   AGENT_TIMEOUT_MS: int(100).default(10_000),
+
+  /**
+   * Largest answer body read from any upstream (vLLM, a provider API, an eval target, an agent): a bigger one fails
+   * that call ("exceeded the limit"), so a tenant-controlled server cannot grow this process's memory.
+   */
+  UPSTREAM_MAX_RESPONSE_BYTES: int(1024).default(16 * 1024 * 1024),
+  /** Largest streamed answer (all its events) passed through or read; an endless stream is cut off here. */
+  UPSTREAM_MAX_STREAM_BYTES: int(1024).default(64 * 1024 * 1024),
+  /** Gateway: largest request body of /v1/chat/completions and /v1/completions (413 above). */
+  GATEWAY_MAX_BODY_BYTES: int(1024).default(4 * 1024 * 1024),
+  /** Gateway: time limit for an upstream's first byte (a long non-streamed generation counts from the start). */
+  GATEWAY_UPSTREAM_TIMEOUT_MS: int(100).default(600_000),
+  /** Gateway: full reload of keys and routes this often, besides the change notifications (which come in ms). */
+  GATEWAY_REFRESH_MS: int(100).default(30_000),
+  /** Gateway: a replica whose connection was refused is skipped this long (the reconciler then marks it). */
+  GATEWAY_REPLICA_BACKOFF_MS: int(0).default(2000),
 
   /**
    * Loopback and private networks (comma-separated CIDRs or addresses) that tenants' URLs may reach: eval and judge
@@ -135,13 +163,49 @@ export const envSchema = z.object({
       }
     })
     .optional(),
+  /**
+   * Evals: a JSON file of prices in EVAL_PRICES' shape (e.g. docs/evals/prices.example.json: current models, each with
+   * the day its price was read); read and checked at start. EVAL_PRICES, when both are set, wins per model.
+   */
+  EVAL_PRICES_FILE: z
+    .string()
+    .min(1)
+    .transform((file, ctx) => {
+      try {
+        const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'));
+        priceTable(parsed);
+        return parsed as Record<string, unknown>;
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: `${file}: ${err instanceof SyntaxError ? `not JSON: ${err.message}` : (err as Error).message}` });
+        return z.NEVER;
+      }
+    })
+    .optional(),
+  /** Migration from OpenAI fine-tuning: OpenAI's API (the operator's setting, never a tenant's: no URL from a request). */
+  OPENAI_BASE_URL: z.string().url().default('https://api.openai.com/v1'),
   /** Evals: calls per item before it is recorded as failed (429 and 5xx are retried; other errors are not). */
   EVAL_MAX_ATTEMPTS: int(1, 20).default(6),
   /** Evals: first backoff after a 429/5xx without Retry-After (doubles each time, with jitter; capped at 60 s). */
   EVAL_RETRY_BASE_MS: int(1).default(500),
+  /** Evals: an output is scored on its last this-many characters (targets choose their output's length). */
+  EVAL_SCORE_MAX_CHARS: int(100, 10_000_000).default(100_000),
+  /** Evals: items a suite may hold (an import, or a dataset made a suite); the worker holds a run's items in memory. */
+  EVAL_SUITE_MAX_ITEMS: int(1, 10_000_000).default(50_000),
   /** Evals: time limit of one call to a target (a reasoning model can think for minutes). */
   EVAL_REQUEST_TIMEOUT_MS: int(100).default(300_000),
 
+  /**
+   * Gateway usage is counted in memory and added to Postgres this often (and at a graceful stop): a process killed
+   * with -9 loses at most this window of usage. At most 5 s.
+   */
+  USAGE_FLUSH_INTERVAL_MS: int(100, 5000).default(5000),
+  /**
+   * Prometheus metrics at GET /metrics. METRICS_PORT: served on that port alone, without a token (keep the port
+   * off the public network). METRICS_TOKEN: served on PORT (every role; the worker then listens on PORT for it) to
+   * `Authorization: Bearer <token>`. Neither: no /metrics.
+   */
+  METRICS_PORT: int(0, 65535).optional(),
+  METRICS_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
   /** Fair use: the job priority a project key may set is -N..N; admin keys set -100..100. */
   PROJECT_PRIORITY_MAX: int(0, 100).default(10),
   /** Per-project quotas (README "Fair use"): GPU jobs validating/queued/running at once. */
@@ -200,6 +264,14 @@ export function parseEnv(env: Record<string, string | undefined>): Env {
   }
   if (result.success && result.data.LORAPLANE_MODE === 'production' && !result.data.SECRETS_KEY) {
     issues.push('SECRETS_KEY: required in production (64 hex characters; e.g. `openssl rand -hex 32`)');
+  }
+  if (result.success) {
+    // A trainer's presigned URLs must last to its wall-clock limit (plus the stop grace and an hour to upload), and
+    // S3 refuses SigV4 presigned URLs valid for more than 7 days.
+    const { TRAINING_TIMEOUT_SECONDS: limit, TRAINING_STOP_GRACE_SECONDS: grace } = result.data;
+    if (limit + grace + 3600 > 7 * 24 * 3600) {
+      issues.push(`TRAINING_TIMEOUT_SECONDS: at most ${7 * 24 * 3600 - 3600 - grace} (with TRAINING_STOP_GRACE_SECONDS=${grace}): a trainer's presigned URLs must outlive it, and S3 caps them at 7 days`);
+    }
   }
   if (!result.success || issues.length > 0) throw new ConfigError(issues);
   const data = result.data;

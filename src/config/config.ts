@@ -10,8 +10,10 @@ export class Config {
   }
 
   get isDev() { return this.env.LORAPLANE_MODE === 'dev'; }
-  get runsApi() { return this.env.LORAPLANE_ROLE !== 'worker'; }
-  get runsWorker() { return this.env.LORAPLANE_ROLE !== 'api'; }
+  get runsApi() { return this.env.LORAPLANE_ROLE === 'all' || this.env.LORAPLANE_ROLE === 'api'; }
+  get runsWorker() { return this.env.LORAPLANE_ROLE === 'all' || this.env.LORAPLANE_ROLE === 'worker'; }
+  /** The inference routes: in `all` on the API's port; the `gateway` role serves them alone. */
+  get runsGateway() { return this.env.LORAPLANE_ROLE === 'all' || this.env.LORAPLANE_ROLE === 'gateway'; }
   /** ALLOWED_PRIVATE_NETWORKS, or its default: loopback in dev mode, nothing in production. */
   get allowedPrivateNetworks(): Cidr[] {
     return this.env.ALLOWED_PRIVATE_NETWORKS ?? (this.isDev ? ['127.0.0.0/8', '::1/128'].map(parseCidr) : []);

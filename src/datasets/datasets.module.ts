@@ -20,6 +20,8 @@ export class DatasetsModule {
   static register(opts: { worker: boolean }): DynamicModule {
     return {
       module: DatasetsModule,
+      // Global: evals import benchmark files as datasets, and a second register() would mount the controllers twice.
+      global: true,
       imports: [BullModule.registerQueue({ name: DATASETS_QUEUE })],
       controllers: [FilesController, DatasetsController, UploadsController],
       providers: [ModelCatalog, DatasetsService, DatasetSplitter, UploadsService, DatasetsQueue, ...(opts.worker ? [DatasetsProcessor] : [])],

@@ -39,6 +39,8 @@ export interface DatasetStats {
   tokens: ValidationReport['tokens'];
   /** True until the worker has counted the tokens of a file larger than TOKENIZE_INLINE_BYTES. */
   tokens_pending: boolean;
+  /** The longest assistant answer in UTF-8 bytes and its line (absent in datasets validated before it existed). */
+  longest_answer?: ValidationReport['longestAnswer'];
 }
 
 export interface StoredReport {
@@ -48,7 +50,7 @@ export interface StoredReport {
 }
 
 export function toStats(r: ValidationReport): DatasetStats {
-  return { examples: r.examples, lines: r.lines, format: r.format, role_counts: r.roleCounts, tokens: r.tokens, tokens_pending: r.tokensDeferred };
+  return { examples: r.examples, lines: r.lines, format: r.format, role_counts: r.roleCounts, tokens: r.tokens, tokens_pending: r.tokensDeferred, longest_answer: r.longestAnswer };
 }
 
 export function toStoredReport(r: ValidationReport): StoredReport {

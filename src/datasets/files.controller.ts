@@ -1,4 +1,4 @@
-import { Controller, Delete, Get, Post, Req, Res } from '@nestjs/common';
+import { Controller, Delete, Get, HttpCode, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { z } from 'zod';
 import { ProjectId } from '../common/auth/auth.decorators';
@@ -17,14 +17,25 @@ export const fileObject = z.object({
   filename: z.string(),
   purpose: z.string(),
   status: z.enum(['uploaded', 'processed', 'error']),
-  status_details: z.string().nullable(),
-  expires_at: z.number().nullable(),
+  // OpenAI's document types these as string and integer and does not require them: absent, never null.
+  status_details: z.string().optional(),
   sha256: z.string(),
   format: z.string(),
   stats: z.unknown(),
 });
 
+/** The first validation error of an invalid file, as OpenAI's (deprecated) status_details says why it failed. */
+function statusDetails(d: Dataset): string | undefined {
+  if (d.status === 'ready') return undefined;
+  const report = d.report as { error_count?: number; errors?: { message?: string }[] } | null;
+  const first = report?.errors?.[0]?.message;
+  const count = report?.error_count ?? report?.errors?.length ?? 0;
+  if (!first) return 'The file did not pass validation.';
+  return count > 1 ? `${first} (and ${count - 1} more errors)` : first;
+}
+
 export function toFileObject(d: Dataset): z.infer<typeof fileObject> {
+  const details = statusDetails(d);
   return {
     id: d.id,
     object: 'file',
@@ -33,8 +44,7 @@ export function toFileObject(d: Dataset): z.infer<typeof fileObject> {
     filename: d.filename,
     purpose: d.purpose,
     status: d.status === 'ready' ? 'processed' : 'error',
-    status_details: null,
-    expires_at: null,
+    ...(details === undefined ? {} : { status_details: details }),
     sha256: d.sha256,
     format: d.format,
     stats: d.stats,
@@ -58,6 +68,7 @@ export class FilesController {
   constructor(private readonly datasets: DatasetsService) {}
 
   @Post()
+  @HttpCode(200) // OpenAI answers an upload with 200; clients generated from its document expect it
   @ApiDoc({ summary: 'Upload a JSONL file (streamed to S3 while validated line by line)', tags: ['files'], multipartBody: uploadForm, response: fileObject })
   async upload(@ProjectId() projectId: string, @Req() req: Request) {
     const { fields, file } = await readMultipart(

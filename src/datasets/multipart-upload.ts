@@ -16,7 +16,8 @@ export interface MultipartResult<T> {
 export function readMultipart<T>(
   req: Request,
   fileField: string,
-  onFile: (filename: string, stream: Readable) => Promise<T>,
+  /** `fields`: the form fields sent before the file (a caller that needs its options first requires that order). */
+  onFile: (filename: string, stream: Readable, fields: Readonly<Record<string, string>>) => Promise<T>,
   cleanup: (result: T) => Promise<void>,
 ): Promise<MultipartResult<T>> {
   const contentType = req.headers['content-type'] ?? '';
@@ -42,7 +43,9 @@ export function readMultipart<T>(
       reject(new DomainError('invalid_request', `Malformed multipart body: ${(err as Error).message}`, 'file'));
       return;
     }
-    parser.on('field', (name, value) => {
+    parser.on('field', (name, value, info) => {
+      // A silently cut value would be read as a shorter one.
+      if (info.valueTruncated) fail(new DomainError('invalid_request', `The form field '${name}' is longer than ${64 * 1024} bytes`, name));
       fields[name] = value;
     });
     parser.on('file', (name, stream, info) => {
@@ -52,7 +55,7 @@ export function readMultipart<T>(
         return;
       }
       const filename = info.filename || 'upload.jsonl';
-      const promise = onFile(filename, stream).then((result) => ({ fieldName: name, filename, result }));
+      const promise = onFile(filename, stream, { ...fields }).then((result) => ({ fieldName: name, filename, result }));
       promise.catch(fail);
       filePromise = promise;
     });

@@ -21,7 +21,8 @@ export const uploadObject = z.object({
   purpose: z.string(),
   status: z.enum(['pending', 'completed', 'cancelled', 'expired']),
   expires_at: z.number(),
-  file: fileObject.nullable(),
+  // Present once completed; absent (not null) before, as OpenAI's document does not allow null here.
+  file: fileObject.optional(),
 });
 const partObject = z.object({ id: z.string(), object: z.literal('upload.part'), created_at: z.number(), upload_id: z.string(), bytes: z.number() });
 
@@ -35,7 +36,7 @@ function toUploadObject(u: UploadWithFile): z.infer<typeof uploadObject> {
     purpose: u.purpose,
     status: u.status,
     expires_at: seconds(u.expiresAt),
-    file: u.file ? toFileObject(u.file) : null,
+    ...(u.file ? { file: toFileObject(u.file) } : {}),
   };
 }
 const toPartObject = (p: UploadPart): z.infer<typeof partObject> => ({

@@ -1,6 +1,8 @@
 import { Injectable } from '@nestjs/common';
-import { refusedCause, TargetGuard } from '../common/net/target-guard';
+import type { IncomingMessage } from 'node:http';
 import { Config } from '../config/config';
+import { sseData, statusError, UpstreamError } from '../serving/openai-http';
+import { OpenAIHttpClient } from '../serving/openai-http.client';
 
 /** Where and how to call one target: an OpenAI-compatible `/chat/completions` and the request's shape. */
 export interface ChatEndpoint {
@@ -13,6 +15,8 @@ export interface ChatEndpoint {
   maxTokens: number;
   temperature: number | null;
   stream: boolean;
+  /** Counts the call in flight on its replica (pool targets) until the returned function runs. */
+  acquire?: () => () => void;
 }
 
 export interface ChatMessage {
@@ -46,16 +50,7 @@ export class ChatCallError extends Error {
   }
 }
 
-/** The wait a 429/503 asks for, from `retry-after-ms` (OpenAI's) or `retry-after` (RFC 9110: seconds or a date). */
-export function retryAfterMs(headers: Headers, now = Date.now()): number | null {
-  const ms = Number(headers.get('retry-after-ms'));
-  if (headers.get('retry-after-ms') !== null && Number.isFinite(ms) && ms >= 0) return ms;
-  const value = headers.get('retry-after');
-  if (value === null || value.trim() === '') return null;
-  if (/^\d+(\.\d+)?$/.test(value.trim())) return Number(value) * 1000;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? null : Math.max(0, at - now);
-}
+export { retryAfterMs } from '../serving/openai-http';
 
 interface UsageBody {
   prompt_tokens?: number;
@@ -77,9 +72,11 @@ const toUsage = (u: UsageBody | null | undefined): ChatAnswer['usage'] =>
 @Injectable()
 export class ChatTargetClient {
   private readonly timeoutMs: number;
+  private readonly streamLimits: { maxEventBytes: number; maxTotalBytes: number };
 
-  constructor(config: Config, private readonly guard: TargetGuard) {
+  constructor(config: Config, private readonly http: OpenAIHttpClient) {
     this.timeoutMs = config.env.EVAL_REQUEST_TIMEOUT_MS;
+    this.streamLimits = { maxEventBytes: config.env.UPSTREAM_MAX_RESPONSE_BYTES, maxTotalBytes: config.env.UPSTREAM_MAX_STREAM_BYTES };
   }
 
   async complete(endpoint: ChatEndpoint, messages: ChatMessage[], signal?: AbortSignal): Promise<ChatAnswer> {
@@ -93,82 +90,77 @@ export class ChatTargetClient {
       body.stream = true;
       body.stream_options = { include_usage: true };
     }
-    const timeout = AbortSignal.timeout(this.timeoutMs);
-    const t0 = performance.now();
-    let res: Response;
+    const release = endpoint.acquire?.();
     try {
-      res = await fetch(`${endpoint.baseUrl.replace(/\/+$/, '')}/chat/completions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...(endpoint.apiKey ? { authorization: `Bearer ${endpoint.apiKey}` } : {}) },
-        body: JSON.stringify(body),
-        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-        dispatcher: this.guard.dispatcher,
-      });
-    } catch (err) {
-      if (signal?.aborted) throw err;
-      const refused = refusedCause(err);
-      if (refused) throw new ChatCallError(`${endpoint.model}: ${refused.message}`, null, false, null, { cause: err });
-      throw new ChatCallError(`${endpoint.model}: ${timeout.aborted ? `no answer within ${this.timeoutMs} ms` : `request failed: ${(err as Error).message}`}`, null, true, null, { cause: err });
-    }
-    if (!res.ok) {
-      const text = await res.text().catch(() => '');
-      // Only an OpenAI error envelope's message is shown: whatever else answered (an internal service behind an
-      // allowed network, a proxy's page) is not echoed to the tenant.
-      let message = 'the answer is not an OpenAI error object';
-      try {
-        message = String((JSON.parse(text) as { error?: { message?: unknown } }).error?.message ?? message).slice(0, 300);
-      } catch {
-        // not JSON: the generic sentence above
-      }
-      const retryable = res.status === 429 || res.status === 408 || res.status >= 500;
-      throw new ChatCallError(`${endpoint.model} answered ${res.status}: ${message}`, res.status, retryable, retryAfterMs(res.headers));
-    }
-    try {
-      return endpoint.stream ? await this.readStream(res, t0) : await this.readJson(res, t0);
-    } catch (err) {
-      if (err instanceof ChatCallError || signal?.aborted) throw err;
-      // The body broke off or was not what the API promises: the server's fault, worth another try.
-      throw new ChatCallError(`${endpoint.model}: unreadable answer: ${(err as Error).message}`, res.status, true, null, { cause: err });
+      return await this.call(endpoint, body, signal);
+    } finally {
+      release?.();
     }
   }
 
-  private async readJson(res: Response, t0: number): Promise<ChatAnswer> {
-    const body = (await res.json()) as { choices?: { message?: { content?: string | null } }[]; usage?: UsageBody };
+  private async call(endpoint: ChatEndpoint, body: Record<string, unknown>, signal?: AbortSignal): Promise<ChatAnswer> {
+    const timeout = AbortSignal.timeout(this.timeoutMs);
+    const t0 = performance.now();
+    let res: IncomingMessage;
+    try {
+      res = await this.http.open({
+        url: `${endpoint.baseUrl.replace(/\/+$/, '')}/chat/completions`,
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(endpoint.apiKey ? { authorization: `Bearer ${endpoint.apiKey}` } : {}) },
+        body: JSON.stringify(body),
+        timeoutMs: this.timeoutMs,
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      });
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      const message = timeout.aborted ? `no answer within ${this.timeoutMs} ms` : `request failed: ${(err as Error).message}`;
+      // A refused address stays refused: recorded once, not retried.
+      const refused = err instanceof UpstreamError && err.kind === 'refused';
+      throw new ChatCallError(`${endpoint.model}: ${message}`, null, !refused, null, { cause: err });
+    }
+    const status = res.statusCode ?? 0;
+    try {
+      if (status < 200 || status >= 300) {
+        const text = (await this.http.readCapped(res)).toString('utf8');
+        const err = statusError(endpoint.model, status, res.headers, text);
+        const retryable = status === 429 || status === 408 || status >= 500;
+        throw new ChatCallError(`${endpoint.model} answered ${status}: ${err.envelope?.message}`, status, retryable, err.retryAfterMs);
+      }
+      return endpoint.stream ? await this.readStream(res, t0) : await this.readJson(res, t0);
+    } catch (err) {
+      if (err instanceof ChatCallError || signal?.aborted) throw err;
+      // An over-cap answer will be as large next time: not worth a retry. Anything else broken is the server's fault.
+      const retryable = !(err instanceof UpstreamError && err.kind === 'too_large');
+      throw new ChatCallError(`${endpoint.model}: unreadable answer: ${(err as Error).message}`, status, retryable, null, { cause: err });
+    }
+  }
+
+  private async readJson(res: IncomingMessage, t0: number): Promise<ChatAnswer> {
+    const body = JSON.parse((await this.http.readCapped(res)).toString('utf8')) as { choices?: { message?: { content?: string | null } }[]; usage?: UsageBody };
     const latencyMs = performance.now() - t0;
     if (!Array.isArray(body.choices)) throw new Error('no choices in the answer');
     return { content: body.choices[0]?.message?.content ?? '', latencyMs, ttftMs: null, usage: toUsage(body.usage) };
   }
 
-  /** Server-sent events: `data: {chunk}` lines until `data: [DONE]`; usage arrives in a last chunk without choices. */
-  private async readStream(res: Response, t0: number): Promise<ChatAnswer> {
-    if (!res.body) throw new Error('no body');
-    const decoder = new TextDecoder();
-    let buffered = '';
+  /** Server-sent events: `data: {chunk}` until `data: [DONE]`; usage arrives in a last chunk without choices. */
+  private async readStream(res: IncomingMessage, t0: number): Promise<ChatAnswer> {
     let content = '';
     let ttftMs: number | null = null;
     let usage: ChatAnswer['usage'] = null;
     let done = false;
-    for await (const bytes of res.body as unknown as AsyncIterable<Uint8Array>) {
-      buffered += decoder.decode(bytes, { stream: true });
-      let nl: number;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl).trim();
-        buffered = buffered.slice(nl + 1);
-        if (!line.startsWith('data:')) continue;
-        const data = line.slice(5).trim();
-        if (data === '[DONE]') {
-          done = true;
-          continue;
-        }
-        const chunk = JSON.parse(data) as { choices?: { delta?: { content?: string | null } }[]; usage?: UsageBody | null; error?: { message?: string } };
-        if (chunk.error) throw new ChatCallError(`stream error: ${chunk.error.message ?? 'unknown'}`, null, true, null);
-        const piece = chunk.choices?.[0]?.delta?.content;
-        if (piece) {
-          ttftMs ??= performance.now() - t0;
-          content += piece;
-        }
-        if (chunk.usage) usage = toUsage(chunk.usage);
+    for await (const data of sseData(res, this.streamLimits)) {
+      if (data === '[DONE]') {
+        done = true;
+        continue;
       }
+      const chunk = JSON.parse(data) as { choices?: { delta?: { content?: string | null } }[]; usage?: UsageBody | null; error?: { message?: string } };
+      if (chunk.error) throw new ChatCallError(`stream error: ${chunk.error.message ?? 'unknown'}`, null, true, null);
+      const piece = chunk.choices?.[0]?.delta?.content;
+      if (piece) {
+        ttftMs ??= performance.now() - t0;
+        content += piece;
+      }
+      if (chunk.usage) usage = toUsage(chunk.usage);
     }
     if (!done) throw new Error('the stream ended without [DONE]');
     return { content, latencyMs: performance.now() - t0, ttftMs, usage };

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { PrismaService } from '../db/prisma.service';
 import { PromotionGate, PromotionRequest, PromotionVerdict } from '../serving/promotion-gate';
+import { servedName } from '../serving/served-name';
 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 
@@ -23,7 +24,7 @@ export class EvalPromotionGate extends PromotionGate {
     });
     const gate = gates.find((g) => g.adapterName === req.adapter) ?? gates.find((g) => g.adapterName === '*');
     if (!gate) return { allowed: true };
-    const label = `${req.adapter}@v${req.candidate.version}`;
+    const label = servedName(req.adapter, req.candidate.version);
     const baseline = await this.prisma.evalTarget.findFirst({ where: { id: gate.baselineTargetId, projectId: req.projectId }, select: { name: true } });
     const baselineName = baseline?.name ?? gate.baselineTargetId;
     const candidates = await this.prisma.evalTarget.findMany({

@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DomainError } from '../common/domain-error';
 import { Config } from '../config/config';
+import { BatchedWriter } from '../db/batched-writer';
 import { PrismaService } from '../db/prisma.service';
 import { WebhookOutbox } from '../webhooks/webhook-outbox';
 import { EvalTarget } from '../generated/prisma/client';
@@ -25,47 +26,12 @@ const FLUSH_ROWS = 500;
 const FLUSH_MS = 250;
 
 /**
- * Buffers result rows and writes them with one INSERT ... ON CONFLICT DO NOTHING per batch. A row not yet flushed
- * when the process dies is simply not there: its item is redone on resume, and the unique (run, target, item) key
- * makes a second write of a row that did land a no-op, so an item is never lost nor counted twice.
+ * Result rows go through a BatchedWriter. A row not yet flushed when the process dies is simply not there: its item
+ * is redone on resume, and the unique (run, target, item) key makes a second write of a row that did land a no-op,
+ * so an item is never lost nor counted twice.
  */
-class ResultWriter {
-  private rows: ResultRow[] = [];
-  private flushing: Promise<void> = Promise.resolve();
-  private failure: unknown = null;
-  private readonly timer: NodeJS.Timeout;
-
-  constructor(private readonly prisma: PrismaService) {
-    this.timer = setInterval(() => void this.flush(), FLUSH_MS);
-    this.timer.unref();
-  }
-
-  push(row: ResultRow): void {
-    if (this.failure) throw this.failure;
-    this.rows.push(row);
-    if (this.rows.length >= FLUSH_ROWS) void this.flush();
-  }
-
-  flush(): Promise<void> {
-    const batch = this.rows.splice(0);
-    if (batch.length > 0) {
-      this.flushing = this.flushing.then(() =>
-        insertResults(this.prisma, batch).then(
-          () => undefined,
-          (err: unknown) => {
-            this.failure ??= err;
-          },
-        ),
-      );
-    }
-    return this.flushing;
-  }
-
-  async close(): Promise<void> {
-    clearInterval(this.timer);
-    await this.flush();
-    if (this.failure) throw this.failure;
-  }
+function resultWriter(prisma: PrismaService): BatchedWriter<ResultRow> {
+  return new BatchedWriter((rows) => insertResults(prisma, rows), { maxRows: FLUSH_ROWS, flushMs: FLUSH_MS });
 }
 
 /**
@@ -146,7 +112,7 @@ export class EvalRunner {
         }
       };
     } else {
-      const scorer = createScorer(config);
+      const scorer = createScorer(config, { maxOutputChars: this.config.env.EVAL_SCORE_MAX_CHARS });
       score = async (item, output) => scorer.score(item, output);
     }
     // A cancel (another process sets the row to cancelled) is seen within a second and stops the calls.
@@ -159,7 +125,7 @@ export class EvalRunner {
     }, 1000);
     watch.unref();
     const signal = AbortSignal.any([shutdown, cancelled.signal]);
-    const writer = new ResultWriter(this.prisma);
+    const writer = resultWriter(this.prisma);
     try {
       await Promise.all(targets.map((t) => this.runTarget(runId, t, items, score, writer, signal)));
     } finally {
@@ -197,7 +163,7 @@ export class EvalRunner {
     target: EvalTarget,
     items: EvalItem[],
     score: (item: EvalItem, output: string, signal: AbortSignal) => Promise<ScoreResult & { error?: string }>,
-    writer: ResultWriter,
+    writer: BatchedWriter<ResultRow>,
     signal: AbortSignal,
   ): Promise<void> {
     const done = new Set((await this.prisma.evalResult.findMany({ where: { runId, targetId: target.id }, select: { itemIndex: true } })).map((r) => r.itemIndex));
@@ -214,7 +180,7 @@ export class EvalRunner {
         if (signal.aborted) return; // an interrupted call records nothing; the item is redone on resume
         const base = { runId, targetId: target.id, itemIndex: index, attempts: call.attempts };
         if ('error' in call) {
-          writer.push({ ...base, correct: false, error: call.error });
+          await writer.push({ ...base, correct: false, error: call.error });
           continue;
         }
         const a = call.answer;
@@ -227,7 +193,7 @@ export class EvalRunner {
           if (!(err instanceof DomainError) && !(err instanceof ChatCallError)) throw err;
           verdict = { correct: false, error: err.message };
         }
-        writer.push({
+        await writer.push({
           ...base,
           correct: verdict.correct,
           detail: verdict.detail ?? null,

@@ -3,6 +3,7 @@ import type { Response } from 'express';
 import { z } from 'zod';
 import { ProjectId } from '../common/auth/auth.decorators';
 import { ApiDoc, ZBody, ZParam, ZQuery } from '../common/http/zod-validation';
+import { EvalPrices } from './eval-prices';
 import { EvalReports } from './eval-reports';
 import { EvalsService } from './evals.service';
 import { resultView, runView, suiteView, targetView } from './evals.views';
@@ -51,7 +52,7 @@ const listQuery = z.object({ limit: z.coerce.number().int().min(1).max(100).defa
 /** Evals: targets, suites, runs, results and comparison reports. A loraplane extension. */
 @Controller('v1/evals')
 export class EvalsController {
-  constructor(private readonly evals: EvalsService, private readonly reports: EvalReports) {}
+  constructor(private readonly evals: EvalsService, private readonly reports: EvalReports, private readonly prices: EvalPrices) {}
 
   @Post('targets')
   @ApiDoc({ summary: 'Create an eval target: an OpenAI-compatible model (key stored sealed), a pool base model, or an adapter on a pool', tags: ['evals'] })
@@ -60,7 +61,9 @@ export class EvalsController {
       name: b.name, kind: b.kind, baseUrl: b.base_url, apiKey: b.api_key, model: b.model, pool: b.pool, adapter: b.adapter, version: b.version,
       reasoning: b.reasoning, maxTokens: b.max_tokens, temperature: b.temperature, concurrency: b.concurrency, stream: b.stream, usdPerGpuHour: b.usd_per_gpu_hour, gpus: b.gpus,
     });
-    return targetView(await this.evals.getTarget(projectId, t.id));
+    // A retired model (price table dates) is created, with a warning: an OpenAI-compatible host may still serve it.
+    const warning = t.kind === 'api' ? this.prices.warningFor(t.model) : null;
+    return { ...targetView(await this.evals.getTarget(projectId, t.id)), warnings: warning ? [warning] : [] };
   }
 
   @Get('targets')

@@ -2,15 +2,21 @@ import { BullModule } from '@nestjs/bullmq';
 import { WebhookOutboxModule } from '../webhooks/webhook-outbox.module';
 import { DynamicModule, Module } from '@nestjs/common';
 import { SecretBox } from '../common/secret-box';
+import { SuiteImporter } from './benchmarks/suite-importer';
 import { ChatTargetClient } from './chat-target-client';
+import { ComparisonReports } from './comparison-reports';
+import { ComparisonsController } from './comparisons.controller';
+import { ComparisonsService } from './comparisons.service';
 import { EvalGatesController } from './eval-gates.controller';
 import { EvalGatesService } from './eval-gates.service';
+import { EvalPrices } from './eval-prices';
 import { EvalReports } from './eval-reports';
 import { EvalRunner } from './eval-runner';
 import { EvalsController } from './evals.controller';
 import { evalsProcessorClass } from './evals.processor';
 import { EVALS_QUEUE, EvalsQueue } from './evals.queue';
 import { EvalsService } from './evals.service';
+import { SuiteImportController } from './suite-import.controller';
 import { SuiteItems } from './suite-items';
 import { TargetEndpoints } from './target-endpoints';
 
@@ -24,8 +30,8 @@ export class EvalsModule {
     return {
       module: EvalsModule,
       imports: [BullModule.registerQueue({ name: EVALS_QUEUE }), WebhookOutboxModule],
-      controllers: [EvalsController, EvalGatesController],
-      providers: [SecretBox, EvalsService, EvalsQueue, EvalReports, EvalGatesService, SuiteItems, TargetEndpoints, ChatTargetClient, EvalRunner, ...(opts.worker ? [evalsProcessorClass(opts)] : [])],
+      controllers: [SuiteImportController, ComparisonsController, EvalsController, EvalGatesController],
+      providers: [SecretBox, EvalsService, SuiteImporter, EvalPrices, ComparisonsService, ComparisonReports, EvalsQueue, EvalReports, EvalGatesService, SuiteItems, TargetEndpoints, ChatTargetClient, EvalRunner, ...(opts.worker ? [evalsProcessorClass(opts)] : [])],
     };
   }
 }

@@ -9,6 +9,7 @@ import { EvalRun, EvalTarget, EvalTargetKind, Prisma } from '../generated/prisma
 import { EvalsQueue } from './evals.queue';
 import { createScorer, parseScorerConfig } from './scorers';
 import { SuiteItems } from './suite-items';
+import { servedName } from '../serving/served-name';
 
 export interface CreateTarget {
   name: string;
@@ -110,7 +111,7 @@ export class EvalsService {
       const adapter = await this.prisma.adapter.findUnique({ where: { projectId_name: { projectId, name: input.adapter } } });
       if (!adapter) throw notFound('adapter', input.adapter, 'adapter');
       if (input.version !== undefined && !(await this.prisma.adapterVersion.findFirst({ where: { adapterId: adapter.id, projectId, version: input.version, deletedAt: null } }))) {
-        throw notFound('adapter version', `${input.adapter}@v${input.version}`, 'version');
+        throw notFound('adapter version', servedName(input.adapter, input.version), 'version');
       }
       model = input.adapter;
     } else if (input.adapter !== undefined || input.version !== undefined) {
@@ -141,10 +142,14 @@ export class EvalsService {
     await this.prisma.evalTarget.delete({ where: { id: t.id } });
   }
 
-  async createSuite(projectId: string, input: CreateSuite) {
-    if (await this.prisma.evalSuite.findUnique({ where: { projectId_name: { projectId, name: input.name } } })) {
-      throw new DomainError('invalid_request', `An eval suite named '${input.name}' already exists in this project`, 'name');
+  async assertSuiteNameFree(projectId: string, name: string): Promise<void> {
+    if (await this.prisma.evalSuite.findUnique({ where: { projectId_name: { projectId, name } } })) {
+      throw new DomainError('invalid_request', `An eval suite named '${name}' already exists in this project`, 'name');
     }
+  }
+
+  async createSuite(projectId: string, input: CreateSuite) {
+    await this.assertSuiteNameFree(projectId, input.name);
     const dataset = await this.prisma.dataset.findFirst({ where: { id: input.datasetId, projectId, deletedAt: null } });
     if (!dataset) throw notFound('file', input.datasetId, 'dataset_id');
     if (dataset.status !== 'ready' || dataset.format !== 'eval') {
@@ -152,25 +157,26 @@ export class EvalsService {
     }
     const scorer = parseScorerConfig(input.scorer);
     let judgeTargetId: string | null = null;
-    const items = await this.items.load(projectId, dataset.id);
     if (scorer.type === 'llm_judge') {
       if (!input.judgeTarget) throw new DomainError('invalid_request', "The llm_judge scorer needs 'judge_target'", 'judge_target');
       judgeTargetId = (await this.getTarget(projectId, input.judgeTarget, 'judge_target')).id;
-    } else {
-      // Every item must carry what its scorer needs (a reference with a number, choices, a pattern that compiles):
-      // better refused now, naming the item, than as N errored results after calling every target.
-      const check = createScorer(scorer);
-      items.forEach((item, i) => {
-        try {
-          check.score(item, '');
-        } catch (err) {
-          if (err instanceof DomainError) throw new DomainError('invalid_request', `item ${i} (line ${i + 1}): ${err.message}`, 'scorer', { cause: err });
-          throw err;
-        }
-      });
+    }
+    // Every item must carry what its scorer needs (a reference with a number, choices, a pattern that compiles):
+    // better refused now, naming the item, than as N errored results after calling every target. Streamed, counted
+    // and capped: the request never holds the dataset.
+    const check = scorer.type === 'llm_judge' ? null : createScorer(scorer);
+    let count = 0;
+    for await (const item of this.items.stream(projectId, dataset.id)) {
+      const i = count++;
+      try {
+        check?.score(item, '');
+      } catch (err) {
+        if (err instanceof DomainError) throw new DomainError('invalid_request', `item ${i} (line ${i + 1}): ${err.message}`, 'scorer', { cause: err });
+        throw err;
+      }
     }
     return this.prisma.evalSuite.create({
-      data: { id: newId.evalSuite(), projectId, name: input.name, datasetId: dataset.id, scorer: scorer as unknown as Prisma.InputJsonValue, judgeTargetId, items: items.length },
+      data: { id: newId.evalSuite(), projectId, name: input.name, datasetId: dataset.id, scorer: scorer as unknown as Prisma.InputJsonValue, judgeTargetId, items: count },
     });
   }
 

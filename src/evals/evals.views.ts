@@ -1,5 +1,5 @@
 import type { EvalGate, EvalResult, EvalRun, EvalSuite, EvalTarget } from '../generated/prisma/client';
-import { servedName } from './target-endpoints';
+import { targetModelName } from './target-endpoints';
 
 /** API shapes of eval objects (snake_case, unix seconds). A target's key never leaves the database. */
 const unix = (d: Date | null) => (d ? Math.floor(d.getTime() / 1000) : null);
@@ -10,7 +10,7 @@ export function targetView(t: EvalTarget & { pool: { name: string } | null }) {
     id: t.id,
     name: t.name,
     kind: t.kind,
-    model: servedName(t),
+    model: targetModelName(t),
     base_url: t.baseUrl,
     has_api_key: t.apiKeySealed !== null,
     pool: t.pool?.name ?? null,

@@ -17,16 +17,26 @@ export interface ModelPrice {
   /** The day the price was read (YYYY-MM-DD). */
   as_of: string;
   source: string;
+  /** The first day the provider served the model (YYYY-MM-DD), when known. */
+  available_from?: string;
+  /** The day the provider retired the model from its API (YYYY-MM-DD): a target for it warns from then on. */
+  available_until?: string;
 }
 
 export type PriceTable = Readonly<Record<string, Readonly<ModelPrice>>>;
 
 const LIST = { as_of: '2025-06-01', source: 'https://openai.com/api/pricing' };
 
+/**
+ * The models the project was designed to compare against, at their last list prices. OpenAI retired o3-mini and
+ * o4-mini from its API on 2026-10-23 (public reports, partly verified): their rows stay, so old runs still price, and
+ * a new target for them warns. Current models are configuration (EVAL_PRICES, EVAL_PRICES_FILE; an example with its
+ * read dates is docs/evals/prices.example.json), not code: prices and line-ups change faster than releases.
+ */
 export const DEFAULT_PRICES: PriceTable = Object.freeze({
-  'o3-mini': { input: 1.1, cached_input: 0.55, output: 4.4, ...LIST },
-  'o4-mini': { input: 1.1, cached_input: 0.275, output: 4.4, ...LIST },
-  'gpt-4o-mini': { input: 0.15, cached_input: 0.075, output: 0.6, ...LIST },
+  'o3-mini': { input: 1.1, cached_input: 0.55, output: 4.4, ...LIST, available_from: '2025-01-31', available_until: '2026-10-23' },
+  'o4-mini': { input: 1.1, cached_input: 0.275, output: 4.4, ...LIST, available_from: '2025-04-16', available_until: '2026-10-23' },
+  'gpt-4o-mini': { input: 0.15, cached_input: 0.075, output: 0.6, ...LIST, available_from: '2024-07-18' },
 });
 
 const usd = z.number().finite().min(0).max(10_000);
@@ -37,6 +47,8 @@ const fields = {
   output: usd,
   as_of: day,
   source: z.string().min(1).max(2000),
+  available_from: day.optional(),
+  available_until: day.optional(),
 };
 /** An override of a known model may set only some fields; a new model must set them all. */
 const partialEntry = z.object(fields).partial().strict();
@@ -59,7 +71,11 @@ export function priceTable(overrides: unknown = {}, base: PriceTable = DEFAULT_P
       const why = missing ? 'required for a model that is not in the default table' : issue.message;
       throw new DomainError('invalid_request', `${param}: ${why}`, param);
     }
-    out[model] = { ...known, ...parsed.data } as ModelPrice;
+    const merged = { ...known, ...parsed.data } as ModelPrice;
+    if (merged.available_from && merged.available_until && merged.available_until < merged.available_from) {
+      throw new DomainError('invalid_request', `prices.${model}.available_until: is before available_from`, `prices.${model}.available_until`);
+    }
+    out[model] = merged;
   }
   return Object.freeze(out);
 }
@@ -70,4 +86,19 @@ export function priceTable(overrides: unknown = {}, base: PriceTable = DEFAULT_P
  */
 export function priceOf(table: PriceTable, model: string): Readonly<ModelPrice> | null {
   return table[model] ?? table[model.replace(/-\d{4}-\d{2}-\d{2}$/, '')] ?? null;
+}
+
+/**
+ * Why a model should not be a new target on `day` (YYYY-MM-DD): retired, or not yet served. null when it is current
+ * or has no dates. A warning, not a refusal: a provider may still answer, and an OpenAI-compatible host may serve a
+ * model under the same name.
+ */
+export function availabilityWarning(table: PriceTable, model: string, day: string): string | null {
+  const price = priceOf(table, model);
+  if (!price) return null;
+  if (price.available_until && day >= price.available_until) {
+    return `'${model}' was retired by its provider on ${price.available_until} (price table, read ${price.as_of}); calls to it will likely fail. Compare against a current model instead.`;
+  }
+  if (price.available_from && day < price.available_from) return `'${model}' is not available before ${price.available_from} (price table)`;
+  return null;
 }

@@ -47,7 +47,12 @@ export interface Comparison {
 }
 
 export function reportJson(c: Comparison): string {
-  return `${JSON.stringify(sortKeys(c), null, 2)}\n`;
+  return sortedJson(c);
+}
+
+/** JSON with keys sorted at every level, so two reports diff cleanly. */
+export function sortedJson(v: unknown): string {
+  return `${JSON.stringify(sortKeys(v), null, 2)}\n`;
 }
 
 function sortKeys(v: unknown): unknown {

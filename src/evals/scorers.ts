@@ -71,9 +71,21 @@ export function parseScorerConfig(raw: unknown): ScorerConfig {
   throw new DomainError('invalid_request', `'${param}': ${message}`, param);
 }
 
-/** The scorer for a config (or a bare name). llm_judge is refused: it needs a judge call, see llm-judge.ts. */
-export function createScorer(raw: unknown): Scorer {
-  const config = parseScorerConfig(raw);
+/** EVAL_SCORE_MAX_CHARS' default: far above any benchmark answer, small enough to score in milliseconds. */
+export const DEFAULT_SCORE_MAX_CHARS = 100_000;
+
+/**
+ * The scorer for a config (or a bare name). llm_judge is refused: it needs a judge call, see llm-judge.ts. An output
+ * longer than `maxOutputChars` is scored on its last `maxOutputChars` characters: a target controls its output's
+ * length, and a model states its final answer ("#### 42", "Answer: B") last.
+ */
+export function createScorer(raw: unknown, opts: { maxOutputChars?: number } = {}): Scorer {
+  const inner = localScorer(parseScorerConfig(raw));
+  const max = opts.maxOutputChars ?? DEFAULT_SCORE_MAX_CHARS;
+  return { name: inner.name, score: (item, output) => inner.score(item, output.length > max ? output.slice(-max) : output) };
+}
+
+function localScorer(config: ScorerConfig): Scorer {
   switch (config.type) {
     case 'exact_match':
       return { name: 'exact_match', score: exactMatch };
@@ -133,7 +145,13 @@ export interface ExtractedChoice {
   how: 'answer phrase' | 'letter' | 'leading letter' | 'choice text';
 }
 
-const ANSWER_PHRASE = /\b(answer|option|choice)\b(?:\s+(?:is|would be|should be))?\s*[:\-=]?\s*[*_(\[]*([A-Za-z])(?![\p{L}\p{N}])(?=(.*)$)/gimu;
+/**
+ * Linear time: after the letter, group 3 is set only when it is a label ("a)") or ends its line with nothing but
+ * punctuation; that run of punctuation holds no letter, so no two matches rescan it. (The earlier `(?=(.*)$)` read to
+ * the end of the line for every match: quadratic on one long line.) `\s*(?:[:\-=]\s*)?` rather than
+ * `\s*[:\-=]?\s*`, whose two runs of spaces split a long blank stretch n ways before failing.
+ */
+const ANSWER_PHRASE = /\b(answer|option|choice)\b(?:\s+(?:is|would be|should be))?\s*(?:[:\-=]\s*)?[*_(\[]*([A-Za-z])(?![\p{L}\p{N}])(?:(?=(\)|(?:[^\S\n]|[*_)\].,;:!])*$))|)/gimu;
 const BARE_LETTER = /^[\s*_(\[{"'`]*([A-Za-z])[\s*_)\]}"'`.:!]*$/u;
 const LEADING_LETTER = /^[\s*_(\[]*([A-Za-z])\s*[).:\]]\s*\S/u;
 
@@ -155,9 +173,9 @@ export function extractChoice(output: string, choices: string[]): ExtractedChoic
   let answer: ExtractedChoice | null = null;
   let option: ExtractedChoice | null = null;
   for (const m of text.matchAll(ANSWER_PHRASE)) {
-    const [, keyword, letter, rest] = m;
+    const [, keyword, letter, labelOrEnd] = m;
     // Lowercase: only as a label ("(a)", "a)") or with nothing but punctuation after it, else it reads as a word.
-    if (letter !== letter.toUpperCase() && !/^\)/u.test(rest) && !/^[\s*_)\].,;:!]*$/u.test(rest)) continue;
+    if (letter !== letter.toUpperCase() && labelOrEnd === undefined) continue;
     if (keyword.toLowerCase() === 'answer') answer = pick(letter, 'answer phrase');
     else option = pick(letter, 'answer phrase');
   }

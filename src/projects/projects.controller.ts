@@ -1,6 +1,6 @@
 import { Controller, Delete, Get, Post } from '@nestjs/common';
 import { z } from 'zod';
-import { ProjectId, RequireScope } from '../common/auth/auth.decorators';
+import { CurrentPrincipal, Principal, ProjectId, RequireScope } from '../common/auth/auth.decorators';
 import { ApiDoc, ZBody, ZParam } from '../common/http/zod-validation';
 import { ApiKeysService, CreatedKey } from './api-keys.service';
 import { ProjectsService } from './projects.service';
@@ -40,10 +40,10 @@ export class ProjectsController {
   }
 
   @Get('project')
-  @ApiDoc({ summary: 'The project of the calling API key', tags: ['projects'] })
-  async current(@ProjectId() projectId: string) {
-    const p = await this.projects.get(projectId);
-    return { object: 'project', id: p.id, name: p.name, slug: p.slug, created_at: unix(p.createdAt) };
+  @ApiDoc({ summary: 'The project of the calling API key, with that key\'s scopes (the dashboard shows admin views for `admin`)', tags: ['projects'] })
+  async current(@CurrentPrincipal() principal: Principal) {
+    const p = await this.projects.get(principal.projectId);
+    return { object: 'project', id: p.id, name: p.name, slug: p.slug, created_at: unix(p.createdAt), scopes: principal.scopes };
   }
 
   @Get('api_keys')

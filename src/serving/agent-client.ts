@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { refusedCause, TargetGuard } from '../common/net/target-guard';
 import { Config } from '../config/config';
+import { UpstreamError } from './openai-http';
+import { OpenAIHttpClient } from './openai-http.client';
 
 /** The desired-state document of adapters/agent (see adapters/README.md). */
 export interface AgentDesired {
@@ -28,7 +29,7 @@ export class AgentCallFailed extends Error {
 export class AgentClient {
   private readonly timeoutMs: number;
 
-  constructor(config: Config, private readonly guard: TargetGuard) {
+  constructor(config: Config, private readonly http: OpenAIHttpClient) {
     this.timeoutMs = config.env.AGENT_TIMEOUT_MS;
   }
 
@@ -40,36 +41,20 @@ export class AgentClient {
     return (await this.call(agentUrl, token, 'GET', '/v1/status')) as AgentReport;
   }
 
-  private async call(agentUrl: string, token: string, method: string, route: string, body?: unknown): Promise<unknown> {
-    let res: Response;
+  private async call(agentUrl: string, token: string, method: 'GET' | 'PUT', route: string, body?: unknown): Promise<unknown> {
     try {
-      res = await fetch(`${agentUrl.replace(/\/+$/, '')}${route}`, {
+      const res = await this.http.json<unknown>({
+        url: `${agentUrl.replace(/\/+$/, '')}${route}`,
         method,
         headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.timeoutMs),
-        dispatcher: this.guard.dispatcher,
+        timeoutMs: this.timeoutMs,
       });
+      return res.body;
     } catch (err) {
-      const e = err as Error & { cause?: { code?: string } };
-      const why = refusedCause(err)?.message ?? (e.name === 'TimeoutError' ? `no answer within ${this.timeoutMs} ms` : (e.cause?.code ?? e.message));
-      throw new AgentCallFailed(`agent ${method} ${route}: ${why}`, null);
-    }
-    const text = await res.text();
-    if (!res.ok) {
-      // Only the agent's own error envelope is shown (replica errors reach the tenant): never another service's body.
-      let message = 'the answer is not an agent error object';
-      try {
-        message = String((JSON.parse(text) as { error?: { message?: unknown } }).error?.message ?? message).slice(0, 300);
-      } catch {
-        // not JSON: the generic sentence above
-      }
-      throw new AgentCallFailed(`agent ${method} ${route} answered ${res.status}: ${message}`, res.status);
-    }
-    try {
-      return JSON.parse(text) as unknown;
-    } catch {
-      throw new AgentCallFailed(`agent ${method} ${route} answered with a body that is not JSON`, res.status);
+      if (!(err instanceof UpstreamError)) throw err;
+      const what = err.kind === 'status' ? `answered ${err.status}: ${err.envelope?.message}` : err.message;
+      throw new AgentCallFailed(`agent ${method} ${route}: ${what}`, err.status);
     }
   }
 }

@@ -1,3 +1,5 @@
+import { servedName } from './served-name';
+
 /**
  * What each replica of a pool must serve, computed from the pool's desired state alone (pure, so it is unit-tested
  * without a database):
@@ -27,15 +29,15 @@ export interface DesiredEntry {
   versionId: string;
 }
 
-export const servedName = (v: Pick<PlannedVersion, 'adapter' | 'version'>) => `${v.adapter}@v${v.version}`;
+const served = (v: Pick<PlannedVersion, 'adapter' | 'version'>) => servedName(v.adapter, v.version);
 
 export function desiredForReplicas(replicaIds: string[], deployed: PlannedVersion[], aliases: PlannedAlias[]): Map<string, DesiredEntry[]> {
   const out = new Map<string, DesiredEntry[]>();
   replicaIds.forEach((replicaId, index) => {
-    const entries: DesiredEntry[] = deployed.map((v) => ({ name: servedName(v), servedVersion: servedName(v), versionId: v.id }));
+    const entries: DesiredEntry[] = deployed.map((v) => ({ name: served(v), servedVersion: served(v), versionId: v.id }));
     for (const a of aliases) {
       const target = a.canary && index < a.canaryReplicas ? a.canary : a.version;
-      entries.push({ name: a.adapter, servedVersion: servedName(target), versionId: target.id });
+      entries.push({ name: a.adapter, servedVersion: served(target), versionId: target.id });
     }
     out.set(replicaId, entries.sort((x, y) => x.name.localeCompare(y.name)));
   });

@@ -6,6 +6,11 @@ export interface PoolLimits {
   servedModelName: string;
   maxLoraRank: number;
   supportedTargets: string[];
+  /**
+   * The base weights' version when the catalog builds them in (tiny-lora): an adapter must name it as PEFT's
+   * `revision`, because another version of the same base has other shapes and meanings.
+   */
+  baseRevision?: string;
 }
 
 export interface VersionFacts {
@@ -34,6 +39,13 @@ export function compatibilityProblems(pool: PoolLimits, v: VersionFacts): string
   const problems: string[] = [];
   if (v.baseModel !== pool.servedModelName) {
     problems.push(`base_model_name_or_path is '${v.baseModel}' but pool '${pool.name}' serves '${pool.servedModelName}' (they must be identical)`);
+  }
+  if (pool.baseRevision !== undefined) {
+    const config = (typeof v.peftConfig === 'object' && v.peftConfig !== null ? v.peftConfig : {}) as Record<string, unknown>;
+    if (config.revision !== pool.baseRevision) {
+      const was = typeof config.revision === 'string' ? `base weights '${config.revision}'` : 'an older base (adapter_config.json records no revision)';
+      problems.push(`the adapter was trained on ${was} but pool '${pool.name}' serves '${pool.servedModelName}' with weights '${pool.baseRevision}': retrain it on the current base`);
+    }
   }
   if (v.rank > pool.maxLoraRank) problems.push(`rank r=${v.rank} exceeds the pool's max_lora_rank ${pool.maxLoraRank}`);
   const unsupported = v.targetModules.filter((t) => !pool.supportedTargets.some((s) => sameModule(t, s)));

@@ -5,7 +5,8 @@ import { PrismaService } from '../db/prisma.service';
 import { Prisma, Replica } from '../generated/prisma/client';
 import { ObjectStore } from '../storage/object-store';
 import { AgentCallFailed, AgentClient, AgentDesired, AgentReport } from './agent-client';
-import { DesiredEntry, desiredForReplicas, PlannedVersion, servedName } from './desired-state';
+import { DesiredEntry, desiredForReplicas, PlannedVersion } from './desired-state';
+import { servedName } from './served-name';
 import { sameAnswer, VllmClient } from './vllm-client';
 
 type FileRef = AgentDesired['adapters'][number]['files'][number];
@@ -142,7 +143,7 @@ export class Reconciler {
     for (const dep of pending) {
       const v = planned.get(dep.versionId);
       if (!v) continue;
-      const name = servedName(v);
+      const name = servedName(v.adapter, v.version);
       const at = replicas.findIndex((_, i) => reports[i]?.adapters.some((a) => a.name === name && a.state === 'loaded'));
       if (at < 0) continue;
       const replica = replicas[at];

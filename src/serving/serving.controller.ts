@@ -1,9 +1,10 @@
 import { Controller, Delete, Get, HttpCode, Post } from '@nestjs/common';
 import { z } from 'zod';
 import { CurrentPrincipal, Principal, ProjectId } from '../common/auth/auth.decorators';
-import { ApiDoc, ZBody, ZParam } from '../common/http/zod-validation';
+import { ApiDoc, ZBody, ZParam, ZQuery } from '../common/http/zod-validation';
+import { MAX_WINDOW_MINUTES } from './adapter-stats';
 import { ServingService } from './serving.service';
-import { aliasEventView, aliasStateView, poolView } from './serving.views';
+import { aliasEventView, aliasFiguresView, aliasStateView, poolView } from './serving.views';
 
 const name = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'lowercase letters, digits, . _ - (at most 63)');
 const versionNumber = z.coerce.number().int().min(1);
@@ -23,6 +24,8 @@ const createPool = z.object({
   max_cpu_loras: z.number().int().min(1).max(4096).optional(),
   supported_targets: z.array(z.string().min(1)).min(1).optional(),
   probe_prompt: z.string().min(1).max(2000).optional(),
+  usd_per_gpu_hour: z.number().min(0).max(10_000).optional().describe("price of one GPU: the cost basis of every eval target on the pool (a target's own wins)"),
+  gpus_per_replica: z.number().int().min(1).max(64).optional().describe('GPUs of one replica, for that cost'),
 });
 const addReplica = z.object({
   name,
@@ -33,8 +36,15 @@ const addReplica = z.object({
 const deploy = z.object({ adapter: name, version: versionNumber });
 const reason = z.string().max(1000).optional();
 const rollout = z.object({ version: versionNumber, reason });
-const canary = z.object({ version: versionNumber, replicas: z.number().int().min(1), reason });
+// Exactly one of replicas and request_share (the service says which is missing or doubled).
+const canary = z.object({
+  version: versionNumber,
+  replicas: z.number().int().min(1).optional(),
+  request_share: z.number().min(0).max(100).optional(),
+  reason,
+});
 const plain = z.object({ reason }).default({});
+const figuresQuery = z.object({ window_minutes: z.coerce.number().int().min(1).max(MAX_WINDOW_MINUTES).default(5) }).strict();
 
 /**
  * Serving pools (vLLM replicas with an agent each) and the release moves on them: deploy a version, roll an alias
@@ -50,6 +60,7 @@ export class ServingController {
     await this.serving.createPool(projectId, {
       name: b.name, baseModel: b.base_model, servedModelName: b.served_model_name, maxLoraRank: b.max_lora_rank,
       maxLoras: b.max_loras, maxCpuLoras: b.max_cpu_loras, supportedTargets: b.supported_targets, probePrompt: b.probe_prompt,
+      usdPerGpuHour: b.usd_per_gpu_hour, gpusPerReplica: b.gpus_per_replica,
     });
     return poolView(await this.serving.getPool(projectId, b.name));
   }
@@ -95,9 +106,9 @@ export class ServingController {
   }
 
   @Get(':pool/aliases/:adapter_name')
-  @ApiDoc({ summary: 'Where an alias points, its canary, and per replica which version it serves there and its load state', tags: ['serving'] })
-  async alias(@ProjectId() projectId: string, @ZParam('pool', name) pool: string, @ZParam('adapter_name', name) adapter: string) {
-    return aliasStateView(await this.serving.aliasView(projectId, pool, adapter));
+  @ApiDoc({ summary: 'Where an alias points, its canary, per replica its load state, and per version and replica what the gateways measured over the last minutes (the canary arms side by side)', tags: ['serving'] })
+  async alias(@ProjectId() projectId: string, @ZParam('pool', name) pool: string, @ZParam('adapter_name', name) adapter: string, @ZQuery(figuresQuery) q: z.infer<typeof figuresQuery>) {
+    return aliasFiguresView(await this.serving.aliasFigures(projectId, pool, adapter, q.window_minutes));
   }
 
   @Post(':pool/aliases/:adapter_name/rollout')
@@ -109,9 +120,9 @@ export class ServingController {
 
   @Post(':pool/aliases/:adapter_name/canary')
   @HttpCode(200)
-  @ApiDoc({ summary: 'Serve a candidate version under the alias on the first k replicas', tags: ['serving'] })
+  @ApiDoc({ summary: 'A canary: the candidate serves the alias on the first k replicas, or a share (percent) of its requests, sticky per user or session', tags: ['serving'] })
   async canary(@ProjectId() projectId: string, @CurrentPrincipal() who: Principal, @ZParam('pool', name) pool: string, @ZParam('adapter_name', name) adapter: string, @ZBody(canary) b: z.infer<typeof canary>) {
-    return aliasStateView(await this.serving.canary(projectId, pool, adapter, b.version, b.replicas, { actor: who.keyId, reason: b.reason }));
+    return aliasStateView(await this.serving.canary(projectId, pool, adapter, b.version, { replicas: b.replicas, requestShare: b.request_share }, { actor: who.keyId, reason: b.reason }));
   }
 
   @Post(':pool/aliases/:adapter_name/promote')

@@ -8,9 +8,11 @@ import { PrismaService } from '../db/prisma.service';
 import { AliasAction, Prisma, ServingPool } from '../generated/prisma/client';
 import { ModelCatalog } from '../training/model-catalog';
 import { WebhookOutbox } from '../webhooks/webhook-outbox';
+import { AdapterStats } from './adapter-stats';
 import { assertCompatible } from './preflight';
 import { PromotionGate } from './promotion-gate';
 import { ServingQueue } from './serving.queue';
+import { servedName } from './served-name';
 
 type Tx = Prisma.TransactionClient;
 
@@ -23,6 +25,8 @@ export interface CreatePool {
   maxCpuLoras?: number;
   supportedTargets?: string[];
   probePrompt?: string;
+  usdPerGpuHour?: number;
+  gpusPerReplica?: number;
 }
 
 export interface AddReplica {
@@ -32,10 +36,19 @@ export interface AddReplica {
   agentToken: string;
 }
 
+/** Exactly one of the two: a canary by replicas or by requests (percent, 0-100). */
+export interface CanarySplit {
+  replicas?: number;
+  requestShare?: number;
+}
+
 export interface Move {
   actor: string;
   reason?: string;
 }
+
+type ObservedAdapters = { adapters?: { name: string; version: string; state: string }[] } | null;
+const immutableState = (observed: unknown, name: string) => (observed as ObservedAdapters)?.adapters?.find((x) => x.name === name)?.state ?? 'pending';
 
 const DEFAULT_PROBE = 'Hello! In one sentence, what can you help me with?';
 
@@ -56,6 +69,7 @@ export class ServingService {
     private readonly gate: PromotionGate,
     private readonly queue: ServingQueue,
     private readonly outbox: WebhookOutbox,
+    private readonly stats: AdapterStats,
     private readonly guard: TargetGuard,
     private readonly quotas: Quotas,
   ) {}
@@ -80,6 +94,8 @@ export class ServingService {
         maxCpuLoras,
         supportedTargets: input.supportedTargets ?? model.lora.targetModules,
         probePrompt: input.probePrompt ?? DEFAULT_PROBE,
+        usdPerGpuHour: input.usdPerGpuHour ?? null,
+        gpusPerReplica: input.gpusPerReplica ?? null,
       },
     });
   }
@@ -145,11 +161,11 @@ export class ServingService {
   async undeploy(projectId: string, poolName: string, adapter: string, version: number): Promise<void> {
     const pool = await this.getPool(projectId, poolName);
     const dep = pool.deployments.find((d) => d.version.adapter.name === adapter && d.version.version === version);
-    if (!dep) throw notFound('deployment', `${adapter}@v${version} on ${poolName}`, 'version');
+    if (!dep) throw notFound('deployment', `${servedName(adapter, version)} on ${poolName}`, 'version');
     await this.changeDesired(pool.id, async (tx) => {
       const users = await tx.alias.findMany({ where: { poolId: pool.id, OR: [{ versionId: dep.versionId }, { canaryVersionId: dep.versionId }] } });
       if (users.length > 0) {
-        throw new DomainError('version_in_use', `${adapter}@v${version} is what alias '${adapter}' serves on pool '${poolName}'; move the alias first`, 'version');
+        throw new DomainError('version_in_use', `${servedName(adapter, version)} is what alias '${adapter}' serves on pool '${poolName}'; move the alias first`, 'version');
       }
       await tx.deployment.delete({ where: { id: dep.id } });
     });
@@ -173,17 +189,27 @@ export class ServingService {
       const from = await tx.adapterVersion.findUniqueOrThrow({ where: { id: alias.versionId } });
       await tx.alias.update({
         where: { id: alias.id },
-        data: { versionId: v.id, previousVersionId: alias.versionId === v.id ? alias.previousVersionId : alias.versionId, canaryVersionId: null, canaryReplicas: 0 },
+        data: { versionId: v.id, previousVersionId: alias.versionId === v.id ? alias.previousVersionId : alias.versionId, canaryVersionId: null, canaryReplicas: 0, canaryRequestShare: null },
       });
       await this.record(tx, { id: alias.id, projectId, pool: pool.name, adapter }, 'rollout', from.version, v.version, move);
     });
     return this.aliasView(projectId, poolName, adapter);
   }
 
-  /** Serve a candidate version under the alias on the first `replicas` replicas of the pool; the rest keep the alias's version. */
-  async canary(projectId: string, poolName: string, adapter: string, version: number, replicas: number, move: Move) {
+  /**
+   * A canary of a candidate version, by replicas (the alias serves it on the first `replicas` replicas of the pool,
+   * the rest keep the alias's version) or by requests (every replica keeps the alias's version and loads the
+   * candidate under its immutable name; the gateway sends `requestShare` % of the alias's requests there, sticky per
+   * user or session).
+   */
+  async canary(projectId: string, poolName: string, adapter: string, version: number, split: CanarySplit, move: Move) {
     const pool = await this.getPool(projectId, poolName);
-    if (replicas >= pool.replicas.length) {
+    const replicas = split.replicas ?? 0;
+    const requestShare = split.requestShare ?? null;
+    if ((split.replicas === undefined) === (requestShare === null)) {
+      throw new DomainError('invalid_request', 'Give exactly one of replicas (a canary by replicas) and request_share (a canary by requests)', split.replicas === undefined ? 'replicas' : 'request_share');
+    }
+    if (split.replicas !== undefined && replicas >= pool.replicas.length) {
       throw new DomainError('invalid_request', `A canary takes fewer replicas than the pool has (${pool.replicas.length}); to serve it everywhere, roll it out`, 'replicas');
     }
     const v = await this.compatibleVersion(projectId, pool, adapter, version);
@@ -191,9 +217,9 @@ export class ServingService {
       const alias = await this.lockAlias(tx, pool.id, v.adapterId, adapter);
       if (alias.versionId === v.id) throw new DomainError('invalid_request', `Alias '${adapter}' already serves v${version} everywhere`, 'version');
       await this.ensureDeployed(tx, pool, v.id);
-      await tx.alias.update({ where: { id: alias.id }, data: { canaryVersionId: v.id, canaryReplicas: replicas } });
+      await tx.alias.update({ where: { id: alias.id }, data: { canaryVersionId: v.id, canaryReplicas: replicas, canaryRequestShare: requestShare } });
       const from = await tx.adapterVersion.findUniqueOrThrow({ where: { id: alias.versionId } });
-      await this.record(tx, { id: alias.id, projectId, pool: pool.name, adapter }, 'canary', from.version, v.version, move, replicas);
+      await this.record(tx, { id: alias.id, projectId, pool: pool.name, adapter }, 'canary', from.version, v.version, move, { replicas, requestShare });
     });
     return this.aliasView(projectId, poolName, adapter);
   }
@@ -211,7 +237,7 @@ export class ServingService {
     await this.changeDesired(pool.id, async (tx) => {
       const alias = await this.lockAlias(tx, pool.id, a.adapterId, adapter);
       if (alias.canaryVersionId !== candidate.id) throw new DomainError('invalid_state', `The canary of '${adapter}' changed meanwhile; look again`, 'adapter_name');
-      await tx.alias.update({ where: { id: alias.id }, data: { versionId: candidate.id, previousVersionId: alias.versionId, canaryVersionId: null, canaryReplicas: 0 } });
+      await tx.alias.update({ where: { id: alias.id }, data: { versionId: candidate.id, previousVersionId: alias.versionId, canaryVersionId: null, canaryReplicas: 0, canaryRequestShare: null } });
       await this.record(tx, { id: alias.id, projectId, pool: pool.name, adapter }, 'promote', current.version, candidate.version, move);
     });
     return this.aliasView(projectId, poolName, adapter);
@@ -230,13 +256,13 @@ export class ServingService {
       const current = await tx.adapterVersion.findUniqueOrThrow({ where: { id: alias.versionId } });
       if (alias.canaryVersionId) {
         const canary = await tx.adapterVersion.findUniqueOrThrow({ where: { id: alias.canaryVersionId } });
-        await tx.alias.update({ where: { id: alias.id }, data: { canaryVersionId: null, canaryReplicas: 0 } });
+        await tx.alias.update({ where: { id: alias.id }, data: { canaryVersionId: null, canaryReplicas: 0, canaryRequestShare: null } });
         await this.record(tx, { id: alias.id, projectId, pool: pool.name, adapter }, 'rollback', canary.version, current.version, move);
         return;
       }
       if (!alias.previousVersionId) throw new DomainError('invalid_state', `Alias '${adapter}' has no earlier version to roll back to`, 'adapter_name');
       const previous = await tx.adapterVersion.findUniqueOrThrow({ where: { id: alias.previousVersionId } });
-      if (previous.deletedAt) throw new DomainError('invalid_state', `${adapter}@v${previous.version} was deleted; roll out another version instead`, 'adapter_name');
+      if (previous.deletedAt) throw new DomainError('invalid_state', `${servedName(adapter, previous.version)} was deleted; roll out another version instead`, 'adapter_name');
       await this.ensureDeployed(tx, pool, previous.id);
       await tx.alias.update({ where: { id: alias.id }, data: { versionId: previous.id, previousVersionId: current.id } });
       await this.record(tx, { id: alias.id, projectId, pool: pool.name, adapter }, 'rollback', current.version, previous.version, move);
@@ -259,7 +285,7 @@ export class ServingService {
     const replicas = pool.replicas.map((r, i) => {
       const serves = alias.canaryVersionId && i < alias.canaryReplicas ? alias.canaryVersionId : alias.versionId;
       const observed = (r.observed as { adapters?: { name: string; version: string; state: string; error?: string }[] } | null)?.adapters?.find((x) => x.name === adapter);
-      const want = `${adapter}@v${versions.get(serves)}`;
+      const want = servedName(adapter, versions.get(serves)!);
       return {
         replica: r.name,
         status: r.status,
@@ -267,9 +293,17 @@ export class ServingService {
         canary: serves === alias.canaryVersionId,
         state: observed && observed.version === want ? observed.state : 'pending',
         error: observed && observed.version === want ? (observed.error ?? null) : null,
+        // A canary by requests is called by its immutable name on every replica: whether it is loaded here.
+        canary_state: alias.canaryRequestShare !== null && alias.canaryVersionId ? immutableState(r.observed, `${adapter}@v${versions.get(alias.canaryVersionId)}`) : null,
       };
     });
     return { pool, alias, versions, replicas };
+  }
+
+  /** The alias view with what the gateways measured per version and replica over the last `minutes` minutes. */
+  async aliasFigures(projectId: string, poolName: string, adapter: string, minutes: number) {
+    const state = await this.aliasView(projectId, poolName, adapter);
+    return { state, minutes, figures: await this.stats.window(state.pool.id, adapter, minutes) };
   }
 
   // --- helpers ---------------------------------------------------------------------------------------------------
@@ -301,8 +335,10 @@ export class ServingService {
 
   private async compatibleVersion(projectId: string, pool: ServingPool, adapter: string, version: number) {
     const v = await this.prisma.adapterVersion.findFirst({ where: { projectId, version, deletedAt: null, adapter: { name: adapter, projectId } } });
-    if (!v) throw notFound('adapter version', `${adapter}@v${version}`, 'version');
-    assertCompatible(pool, { label: `${adapter}@v${version}`, baseModel: v.baseModel, rank: v.rank, targetModules: v.targetModules, peftConfig: v.peftConfig });
+    if (!v) throw notFound('adapter version', servedName(adapter, version), 'version');
+    const weights = this.catalog.find(pool.baseModel)?.weights;
+    const limits = { ...pool, baseRevision: weights?.source === 'builtin' ? weights.ref : undefined };
+    assertCompatible(limits, { label: servedName(adapter, version), baseModel: v.baseModel, rank: v.rank, targetModules: v.targetModules, peftConfig: v.peftConfig });
     return v;
   }
 
@@ -320,7 +356,7 @@ export class ServingService {
 
   private async requireGate(projectId: string, pool: ServingPool, adapter: string, candidate: { id: string; version: number }, current: { id: string; version: number } | null) {
     const verdict = await this.gate.check({ projectId, pool: { id: pool.id, name: pool.name }, adapter, candidate, current });
-    if (!verdict.allowed) throw new DomainError('gate_not_met', `Promotion of ${adapter}@v${candidate.version} refused: ${verdict.reason}`, 'version');
+    if (!verdict.allowed) throw new DomainError('gate_not_met', `Promotion of ${servedName(adapter, candidate.version)} refused: ${verdict.reason}`, 'version');
   }
 
   /** The alias's history row and its `adapter.alias.moved` webhook event, in the move's transaction. */
@@ -331,11 +367,13 @@ export class ServingService {
     fromVersion: number | null,
     toVersion: number,
     move: Move,
-    canaryReplicas?: number,
+    canary?: { replicas: number; requestShare: number | null },
   ) {
     const { projectId } = alias;
+    const canaryReplicas = canary?.requestShare === null ? canary.replicas : null;
+    const canaryRequestShare = canary?.requestShare ?? null;
     await tx.aliasEvent.create({
-      data: { id: newId.aliasEvent(), aliasId: alias.id, projectId, action, fromVersion, toVersion, canaryReplicas: canaryReplicas ?? null, actor: move.actor, reason: move.reason ?? null },
+      data: { id: newId.aliasEvent(), aliasId: alias.id, projectId, action, fromVersion, toVersion, canaryReplicas, canaryRequestShare, actor: move.actor, reason: move.reason ?? null },
     });
     await this.outbox.record(tx, projectId, 'adapter.alias.moved', {
       pool: alias.pool,
@@ -343,7 +381,8 @@ export class ServingService {
       action,
       from_version: fromVersion,
       to_version: toVersion,
-      canary_replicas: canaryReplicas ?? null,
+      canary_replicas: canaryReplicas,
+      canary_request_share: canaryRequestShare,
       actor: move.actor,
       reason: move.reason ?? null,
     });

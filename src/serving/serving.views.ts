@@ -1,5 +1,7 @@
 import type { AliasEvent } from '../generated/prisma/client';
+import type { VersionFigures } from './adapter-stats';
 import type { ServingService } from './serving.service';
+import { servedName } from './served-name';
 
 /** API shapes of serving objects (snake_case, unix seconds, never a token). */
 const unix = (d: Date | null) => (d ? Math.floor(d.getTime() / 1000) : null);
@@ -10,6 +12,11 @@ interface Observed {
   generation?: number;
   vllm?: { reachable: boolean | null; loaded?: { name: string }[] };
   adapters?: { name: string; version: string; state: string; error?: string }[];
+}
+
+/** A canary is by replicas (`replicas` > 0, no share) or by requests (`request_share`, no replicas). */
+function canaryShape(a: { canaryReplicas: number; canaryRequestShare: number | null }) {
+  return a.canaryRequestShare === null ? { by: 'replicas' as const, replicas: a.canaryReplicas, request_share: null } : { by: 'requests' as const, replicas: 0, request_share: a.canaryRequestShare };
 }
 
 export function poolView(pool: Pool) {
@@ -26,6 +33,8 @@ export function poolView(pool: Pool) {
     max_cpu_loras: pool.maxCpuLoras,
     supported_targets: pool.supportedTargets,
     probe_prompt: pool.probePrompt,
+    usd_per_gpu_hour: pool.usdPerGpuHour,
+    gpus_per_replica: pool.gpusPerReplica,
     revision: pool.revision,
     created_at: unix(pool.createdAt),
     replicas: pool.replicas.map((r) => {
@@ -47,7 +56,7 @@ export function poolView(pool: Pool) {
     deployments: pool.deployments.map((d) => ({
       adapter: d.version.adapter.name,
       version: d.version.version,
-      served_name: `${d.version.adapter.name}@v${d.version.version}`,
+      served_name: servedName(d.version.adapter.name, d.version.version),
       warning: d.warning,
       probe: d.probe,
       created_at: unix(d.createdAt),
@@ -55,7 +64,7 @@ export function poolView(pool: Pool) {
     aliases: pool.aliases.map((a) => ({
       adapter: a.adapter.name,
       version: numbers.get(a.versionId) ?? null,
-      canary: a.canaryVersionId ? { version: numbers.get(a.canaryVersionId) ?? null, replicas: a.canaryReplicas } : null,
+      canary: a.canaryVersionId ? { version: numbers.get(a.canaryVersionId) ?? null, ...canaryShape(a) } : null,
     })),
   };
 }
@@ -66,7 +75,7 @@ export function aliasStateView(s: AliasState) {
     pool: s.pool.name,
     adapter: s.pool.aliases.find((a) => a.id === s.alias.id)!.adapter.name,
     version: s.versions.get(s.alias.versionId),
-    canary: s.alias.canaryVersionId ? { version: s.versions.get(s.alias.canaryVersionId), replicas: s.alias.canaryReplicas } : null,
+    canary: s.alias.canaryVersionId ? { version: s.versions.get(s.alias.canaryVersionId), ...canaryShape(s.alias) } : null,
     previous_version: s.alias.previousVersionId ? (s.versions.get(s.alias.previousVersionId) ?? null) : null,
     updated_at: unix(s.alias.updatedAt),
     replicas: s.replicas,
@@ -81,8 +90,31 @@ export function aliasEventView(e: AliasEvent) {
     from_version: e.fromVersion,
     to_version: e.toVersion,
     canary_replicas: e.canaryReplicas,
+    canary_request_share: e.canaryRequestShare,
     actor: e.actor,
     reason: e.reason,
     created_at: unix(e.createdAt),
+  };
+}
+
+/**
+ * The alias with its traffic: one entry per version seen in the window or served now, tagged with its arm
+ * (stable: the alias's version, canary: the candidate, null: neither any more), so a canary's two arms read side by
+ * side.
+ */
+export function aliasFiguresView(s: { state: AliasState; minutes: number; figures: VersionFigures[] }) {
+  const view = aliasStateView(s.state);
+  const empty = (version: number): VersionFigures => ({ version, requests: 0, errors: 0, latency_p50_ms: null, latency_p95_ms: null, ttft_p50_ms: null, ttft_p95_ms: null, replicas: [] });
+  const byVersion = new Map(s.figures.map((f) => [f.version, f]));
+  const arms: [number | undefined, 'stable' | 'canary'][] = [[view.version, 'stable'], [view.canary?.version, 'canary']];
+  for (const [v] of arms) if (v !== undefined && !byVersion.has(v)) byVersion.set(v, empty(v));
+  const armOf = (v: number) => arms.find(([x]) => x === v)?.[1] ?? null;
+  const order = (f: VersionFigures) => ({ stable: 0, canary: 1 })[armOf(f.version) ?? 'stable'] + (armOf(f.version) ? 0 : 2);
+  return {
+    ...view,
+    traffic: {
+      window_minutes: s.minutes,
+      versions: [...byVersion.values()].sort((a, b) => order(a) - order(b) || a.version - b.version).map((f) => ({ arm: armOf(f.version), ...f })),
+    },
   };
 }

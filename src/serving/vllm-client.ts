@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { TargetGuard } from '../common/net/target-guard';
 import { Config } from '../config/config';
+import { OpenAIHttpClient } from './openai-http.client';
 
 export interface ProbeAnswer {
   content: string;
@@ -16,24 +16,22 @@ export interface ProbeAnswer {
 export class VllmClient {
   private readonly timeoutMs: number;
 
-  constructor(config: Config, private readonly guard: TargetGuard) {
+  constructor(config: Config, private readonly http: OpenAIHttpClient) {
     this.timeoutMs = config.env.AGENT_TIMEOUT_MS;
   }
 
   /** One greedy chat completion with log-probabilities, so that a tiny effect still shows. */
   async probe(vllmUrl: string, model: string, prompt: string): Promise<ProbeAnswer> {
-    const res = await fetch(`${vllmUrl.replace(/\/+$/, '')}/v1/chat/completions`, {
+    // A non-2xx answer throws an UpstreamError naming the status and the server's message.
+    const { body } = await this.http.json<{
+      choices: { message: { content: string | null }; logprobs?: { content?: { top_logprobs?: { token: string; logprob: number }[] }[] } | null }[];
+    }>({
+      url: `${vllmUrl.replace(/\/+$/, '')}/v1/chat/completions`,
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ model, messages: [{ role: 'user', content: prompt }], temperature: 0, max_tokens: 32, logprobs: true, top_logprobs: 5 }),
-      signal: AbortSignal.timeout(this.timeoutMs),
-      dispatcher: this.guard.dispatcher,
+      timeoutMs: this.timeoutMs,
     });
-    // The status only: the body of whatever answered at a tenant's URL is not shown back.
-    if (!res.ok) throw new Error(`vLLM answered ${res.status} for model ${model}`);
-    const body = (await res.json()) as {
-      choices: { message: { content: string | null }; logprobs?: { content?: { top_logprobs?: { token: string; logprob: number }[] }[] } | null }[];
-    };
     const choice = body.choices[0];
     const first = choice?.logprobs?.content?.[0]?.top_logprobs;
     return { content: choice?.message.content ?? '', topLogprobs: first ? first.map((t) => ({ token: t.token, logprob: t.logprob })) : null };

@@ -1,6 +1,6 @@
 import { FineTuningJob } from '../generated/prisma/client';
 import { BaseModel } from './model-catalog';
-import { JobPlacement } from './placement/docker-engines';
+import { placementGpus, readPlacement } from './placement/job-placement';
 
 /** Characters per token when a dataset has no token count: a common rule of thumb for English BPE tokenizers. */
 const BYTES_PER_TOKEN = 4;
@@ -66,10 +66,11 @@ export function estimateCost(
 
 /** Wall time x GPUs x the price of the host the job ran on. */
 export function actualCost(job: Pick<FineTuningJob, 'startedAt' | 'placement'>, model: BaseModel, finishedAt: Date): ActualCost {
-  const placement = job.placement as JobPlacement | null;
+  const placement = readPlacement(job.placement);
   const seconds = job.startedAt ? Math.max(0, (finishedAt.getTime() - job.startedAt.getTime()) / 1000) : 0;
-  const gpus = placement?.gpu_indices.length ?? 0;
-  const price = placement ? placement.usd_per_gpu_hour : model.usdPerCpuHour;
+  const held = placement ? placementGpus(placement) : null;
+  const gpus = held?.count ?? 0;
+  const price = held ? held.usdPerGpuHour : model.usdPerCpuHour;
   const units = placement ? gpus : model.resources.cpus;
   return { seconds: round(seconds, 3), gpus, gpu_hours: round((seconds / 3600) * gpus), usd_per_gpu_hour: price, usd: round((seconds / 3600) * units * price, 4) };
 }

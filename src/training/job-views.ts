@@ -1,12 +1,14 @@
+import { readPlacement } from './placement/job-placement';
 import { Checkpoint, FineTuningJob, JobEvent, Prisma } from '../generated/prisma/client';
 import { fineTunedModelName } from './fine-tuned-model-name';
-import { ResolvedHyperparameters } from './hyperparameters';
+import { openaiHyperparameters, readHyperparameters } from './hyperparameters';
 
 const unix = (d: Date | null) => (d ? Math.floor(d.getTime() / 1000) : null);
 
 /** OpenAI's fine_tuning.job object, plus loraplane's `lora` and `adapter` fields. */
 export function toJobObject(job: FineTuningJob) {
-  const hp = job.hyperparameters as unknown as ResolvedHyperparameters;
+  const hp = readHyperparameters(job);
+  const openaiHp = openaiHyperparameters(hp);
   const result = job.resultFiles as { key_prefix: string; files: { name: string; bytes: number; sha256: string }[] } | null;
   return {
     id: job.id,
@@ -16,13 +18,8 @@ export function toJobObject(job: FineTuningJob) {
     fine_tuned_model: job.fineTunedModel,
     finished_at: unix(job.finishedAt),
     estimated_finish: null,
-    hyperparameters: {
-      batch_size: hp.batch_size,
-      learning_rate_multiplier: hp.learning_rate_multiplier,
-      n_epochs: hp.n_epochs,
-      ...(hp.beta !== undefined ? { beta: hp.beta } : {}),
-    },
-    method: job.method,
+    hyperparameters: openaiHp,
+    method: { type: hp.method, [hp.method]: { hyperparameters: openaiHp } },
     model: job.model,
     organization_id: job.projectId,
     result_files: [],
@@ -38,7 +35,7 @@ export function toJobObject(job: FineTuningJob) {
     adapter: result ? { key_prefix: result.key_prefix, files: result.files } : null,
     // loraplane extensions
     priority: job.priority,
-    placement: job.placement ?? null,
+    placement: readPlacement(job.placement),
     estimated_cost: job.costEstimate ?? null,
     cost: job.costActual ?? null,
   };

@@ -20,6 +20,7 @@ export class JobsController {
   constructor(private readonly jobs: JobsService) {}
 
   @Post()
+  @HttpCode(200) // OpenAI answers a create with 200; clients generated from its document expect it
   @ApiDoc({ summary: 'Create a fine-tuning job (LoRA); `lora` is a loraplane extension', tags: ['fine-tuning'] })
   async create(@ProjectId() projectId: string, @CurrentPrincipal() caller: Principal, @ZBody(createJobBody) body: CreateJobBody, @Headers('idempotency-key') key?: string) {
     return toJobObject(await this.jobs.create(projectId, body, parseIdempotencyKey(key), { admin: isAdmin(caller) }));
@@ -46,6 +47,7 @@ export class JobsController {
   }
 
   @Post(':fine_tuning_job_id/cancel')
+  @HttpCode(200) // as OpenAI's document says
   @ApiDoc({ summary: 'Cancel a fine-tuning job', tags: ['fine-tuning'] })
   async cancel(@ProjectId() projectId: string, @ZParam('fine_tuning_job_id', jobId) id: string) {
     return toJobObject(await this.jobs.cancel(projectId, id));

@@ -12,7 +12,6 @@ import { CostEstimate, estimateCost } from './job-cost';
 import { hyperparametersInput, loraInput, ResolvedHyperparameters, resolveHyperparameters } from './hyperparameters';
 import { eventRow, JobState, TERMINAL } from './job-state';
 import { BaseModel, ModelCatalog } from './model-catalog';
-import { DockerEngines } from './placement/docker-engines';
 import { GpuSpec } from './placement/gpu-hosts.service';
 import { TrainingQueue } from './training.queue';
 
@@ -63,7 +62,6 @@ export class JobsService {
     private readonly catalog: ModelCatalog,
     private readonly state: JobState,
     private readonly queue: TrainingQueue,
-    private readonly engines: DockerEngines,
     private readonly config: Config,
     private readonly quotas: Quotas,
   ) {}
@@ -79,6 +77,9 @@ export class JobsService {
       if (file && file.format !== wanted) {
         throw new DomainError('invalid_file', `File ${file.id} holds ${file.format} examples; method '${methodType}' needs ${wanted} examples`, param);
       }
+    }
+    for (const [file, param] of [[training, 'training_file'], [validation, 'validation_file']] as const) {
+      if (file) checkAnswerLength(model, file, param);
     }
     const methodHp = body.method?.type === 'dpo' ? body.method.dpo?.hyperparameters : body.method?.type === 'supervised' ? body.method.supervised?.hyperparameters : undefined;
     const examples = Number((training.stats as { examples?: number } | null)?.examples ?? 0);
@@ -111,7 +112,6 @@ export class JobsService {
     }
     const { model, methodType, training, validation, hp, estimate } = await this.plan(projectId, body);
     const id = newId.job();
-    const { learning_rate: _lr, lora: _lora, ...openaiHp } = hp;
     let job: FineTuningJob;
     try {
       job = await this.prisma.$transaction(async (tx) => {
@@ -134,7 +134,8 @@ export class JobsService {
             suffix: body.suffix ?? null,
             seed: body.seed ?? Math.floor(Math.random() * 2 ** 31),
             hyperparameters: hp as unknown as Prisma.InputJsonValue,
-            method: { type: methodType, [methodType]: { hyperparameters: openaiHp } },
+            // The record above is the one copy of the numbers; the method column keeps only its type.
+            method: { type: methodType },
             metadata: body.metadata ?? undefined,
             integrations: (body.integrations ?? undefined) as Prisma.InputJsonValue | undefined,
             outputPrefix: `projects/${projectId}/jobs/${id}/`,
@@ -207,8 +208,10 @@ export class JobsService {
   }
 
   /**
-   * Cancelled at once in Postgres (the run then leaves it so); the container gets SIGTERM and, after the grace
-   * period, SIGKILL. Its GPUs are freed once it has stopped, so the next job never shares a GPU with it.
+   * Cancelled at once in Postgres (a run then leaves it so); the worker stops the workload (SIGTERM, then SIGKILL
+   * after the grace period) and frees its GPUs only once the stop is confirmed (job-stopper.ts). The API process
+   * touches no runtime: if the enqueue is lost, the worker's sweep finds a cancelled job still holding GPUs or a
+   * workload and enqueues the stop again.
    */
   async cancel(projectId: string, id: string): Promise<FineTuningJob> {
     const job = await this.get(projectId, id);
@@ -217,13 +220,7 @@ export class JobsService {
     }
     const cancelled = await this.state.transition(id, ['validating_files', 'queued', 'running'], 'cancelled', { message: 'The job was cancelled' }, { finishedAt: new Date() }, { keepGpus: true });
     if (!cancelled) return this.get(projectId, id); // it finished meanwhile: report what it is now
-    const containerId = cancelled.containerId;
-    if (containerId) {
-      const runtime = await this.engines.forJob(cancelled);
-      await runtime.stop(containerId, this.config.env.TRAINING_STOP_GRACE_SECONDS).catch((err) => this.logger.warn({ err, jobId: id }, 'could not stop the container'));
-    }
-    await this.prisma.gpuAllocation.deleteMany({ where: { jobId: id } });
-    await this.queue.wakeGpuWaiters().catch((err) => this.logger.warn({ err }, 'could not wake jobs waiting for GPUs'));
+    await this.queue.enqueue('job.stop', { jobId: id }).catch((err) => this.logger.warn({ err, jobId: id }, 'could not enqueue the stop; the sweep will'));
     return cancelled;
   }
 
@@ -247,12 +244,6 @@ export class JobsService {
   }
 
   /** OpenAI's DELETE /v1/models/{model}: the fine-tuned model leaves the models API; the job and its history stay. */
-  async deleteModel(projectId: string, model: string): Promise<void> {
-    if (this.catalog.find(model)) throw new DomainError('invalid_request', `'${model}' is a base model; only fine-tuned models can be deleted`, 'model');
-    const { count } = await this.prisma.fineTuningJob.updateMany({ where: { projectId, fineTunedModel: model, modelDeletedAt: null }, data: { modelDeletedAt: new Date() } });
-    if (count === 0) throw notFound('model', model, 'model');
-  }
-
   /** For the live stream: events after a position, oldest first. */
   async eventsSince(projectId: string, jobId: string, afterSeq: bigint, limit = 500): Promise<{ job: FineTuningJob; events: JobEvent[] }> {
     const job = await this.get(projectId, jobId);
@@ -288,4 +279,19 @@ function stableJson(value: unknown): string {
       .join(',')}}`;
   }
   return JSON.stringify(value);
+}
+
+/**
+ * A model with an answer limit (tiny-lora generates at most 64 byte tokens) refuses a file whose longest answer is
+ * over it now, naming the line, rather than when its trainer reads that line. Unknown for datasets validated before
+ * the longest answer was recorded: their trainer still refuses the line.
+ */
+function checkAnswerLength(model: BaseModel, file: Dataset, param: string): void {
+  const longest = (file.stats as { longest_answer?: { bytes: number; line: number } | null } | null)?.longest_answer;
+  if (model.maxAnswerTokens === undefined || !longest || longest.bytes <= model.maxAnswerTokens) return;
+  throw new DomainError(
+    'invalid_file',
+    `File ${file.id} line ${longest.line}: the assistant answer is ${longest.bytes} tokens (UTF-8 bytes), over ${model.id}'s limit of ${model.maxAnswerTokens}`,
+    param,
+  );
 }

@@ -4,6 +4,9 @@ import { z } from 'zod';
 import { DomainError } from '../common/domain-error';
 import { Config } from '../config/config';
 
+/** The limits every model shares live beside the trainer contract, which is compiled on its own (contract:schema). */
+export { HYPERPARAMETER_LIMITS } from './contract/hyperparameter-limits';
+
 export interface LoraLimits {
   maxRank: number;
   /** Modules a LoRA may target on this model (PEFT names). */
@@ -26,6 +29,8 @@ export interface BaseModel {
   /** Where the trainer finds base weights: built into the image, a host model cache, or a hub id. */
   weights: { source: 'builtin' | 'host-cache' | 'hub'; ref: string };
   contextLength: number;
+  /** The longest answer the model trains on, in its tokens, when it has such a limit (tiny-lora: 64 bytes). */
+  maxAnswerTokens?: number;
   lora: LoraLimits;
   /** Base learning rate; OpenAI's learning_rate_multiplier scales it. */
   baseLearningRate: number;
@@ -54,17 +59,18 @@ export class ModelCatalog {
     this.models = [
       {
         id: 'tiny-lora',
-        description: 'Development model: hashed bag-of-words classifier with a LoRA-able output layer. CPU only; not GPT-OSS.',
+        description: 'Development model: a byte-level language model over hashed features with a LoRA-able output layer. CPU only; not GPT-OSS.',
         development: true,
         trainerImage: env.TINY_LORA_IMAGE,
         gpus: { count: 0, minMemoryGb: 0 },
         resources: { memoryMb: 512, cpus: 1, pids: 64, scratchMb: 64 },
-        weights: { source: 'builtin', ref: 'tiny-lora-base-v1' },
+        weights: { source: 'builtin', ref: 'tiny-lora-base-v2' },
         contextLength: 4096,
+        maxAnswerTokens: 64,
         lora: { maxRank: 64, targetModules: ['lm_head'], defaultTargets: ['lm_head'] },
         baseLearningRate: 0.05,
         defaultBatchSize: 8,
-        autoEpochs: { targetExamples: 4000, min: 3, max: 50 },
+        autoEpochs: { targetExamples: 2000, min: 3, max: 50 },
         createdAt: 1767225600,
         tokensPerSecondPerGpu: 200_000,
         usdPerCpuHour: 0,

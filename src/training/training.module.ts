@@ -1,17 +1,18 @@
 import { BullModule } from '@nestjs/bullmq';
 import { DynamicModule, Module } from '@nestjs/common';
 import { JobRunner } from './job-runner';
+import { JobStopper } from './job-stopper';
 import { JobState } from './job-state';
 import { JobsController } from './jobs.controller';
 import { JobsService } from './jobs.service';
 import { ModelCatalog } from './model-catalog';
-import { ModelsController } from './models.controller';
-import { DockerRuntime } from './runtime/docker-runtime';
+import { TrainingRuntimes } from './runtime/training-runtimes';
 import { TRAINING_QUEUE, TrainingQueue } from './training.queue';
 import { trainingProcessorClass } from './training.processor';
-import { DockerEngines } from './placement/docker-engines';
 import { GpuHostsController } from './placement/gpu-hosts.controller';
 import { GpuHostsService } from './placement/gpu-hosts.service';
+import { OpenAIMigrationController } from './migrate/openai-migration.controller';
+import { OpenAIMigration } from './migrate/openai-migration.service';
 import { PlacementService } from './placement/placement.service';
 import { WebhookOutboxModule } from '../webhooks/webhook-outbox.module';
 
@@ -22,20 +23,21 @@ export class TrainingModule {
     return {
       module: TrainingModule,
       imports: [BullModule.registerQueue({ name: TRAINING_QUEUE }), WebhookOutboxModule],
-      controllers: [JobsController, ModelsController, GpuHostsController],
+      controllers: [JobsController, GpuHostsController, OpenAIMigrationController],
       providers: [
         ModelCatalog,
         JobState,
         JobsService,
         TrainingQueue,
-        DockerRuntime,
-        DockerEngines,
+        TrainingRuntimes,
         GpuHostsService,
         PlacementService,
         JobRunner,
+        JobStopper,
+        OpenAIMigration,
         ...(opts.worker ? [trainingProcessorClass(opts)] : []),
       ],
-      exports: [DockerRuntime, ModelCatalog],
+      exports: [TrainingRuntimes, ModelCatalog],
     };
   }
 }

@@ -4,6 +4,7 @@ import { DelayedError, Job, UnrecoverableError, WorkerOptions } from 'bullmq';
 import { DomainError } from '../common/domain-error';
 import { PrismaService } from '../db/prisma.service';
 import { JobRunner, WaitingForGpus, WorkerShuttingDown } from './job-runner';
+import { JobStopper } from './job-stopper';
 import { TaskPayload, TRAINING_QUEUE, TrainingQueue, TrainingTask, trainingTasks } from './training.queue';
 
 type Handlers = { [T in TrainingTask]: (payload: TaskPayload<T>) => Promise<void> };
@@ -22,11 +23,12 @@ export class TrainingProcessor extends WorkerHost implements OnApplicationBootst
   private readonly shutdown = new AbortController();
   private readonly inFlight = new Set<Promise<unknown>>();
 
-  constructor(private readonly runner: JobRunner, private readonly queue: TrainingQueue, private readonly prisma: PrismaService) {
+  constructor(private readonly runner: JobRunner, private readonly stopper: JobStopper, private readonly queue: TrainingQueue, private readonly prisma: PrismaService) {
     super();
     this.handlers = {
       'job.validate': (p) => this.runner.validate(p.jobId),
       'job.run': (p) => this.runner.run(p.jobId, p.attempt, this.shutdown.signal),
+      'job.stop': (p) => this.stopper.stop(p.jobId),
     };
   }
 
@@ -80,8 +82,8 @@ export class TrainingProcessor extends WorkerHost implements OnApplicationBootst
     const spent = job.attemptsMade >= (job.opts.attempts ?? 1) || err instanceof UnrecoverableError || err.name === 'UnrecoverableError';
     this.logger.warn({ task: job.name, jobId: job.data?.jobId, attempt: job.attemptsMade, err }, spent ? 'task failed for good' : 'task failed; will retry');
     if (typeof job.data?.jobId !== 'string') return;
-    if (spent) await this.runner.giveUp(job.data.jobId, err.message);
-    else await this.runner.retrying(job.data.jobId, err.message, job.attemptsMade, job.opts.attempts ?? 1);
+    if (spent) await this.runner.giveUp(job.data.jobId, err);
+    else await this.runner.retrying(job.data.jobId, err, job.attemptsMade, job.opts.attempts ?? 1);
   }
 
   /**
@@ -114,8 +116,8 @@ export function trainingProcessorClass(opts: { lockDurationMs: number; stalledIn
   @Processor(TRAINING_QUEUE, workerOptions)
   class ConfiguredTrainingProcessor extends TrainingProcessor {
     // Spelled out so the decorator emits this class's own constructor types for Nest's injector.
-    constructor(runner: JobRunner, queue: TrainingQueue, prisma: PrismaService) {
-      super(runner, queue, prisma);
+    constructor(runner: JobRunner, stopper: JobStopper, queue: TrainingQueue, prisma: PrismaService) {
+      super(runner, stopper, queue, prisma);
     }
   }
   return ConfiguredTrainingProcessor;

@@ -17,6 +17,8 @@ export const trainingTasks = {
   'job.validate': z.object({ jobId: z.string() }),
   /** queued -> running -> succeeded | failed: place, start the container, follow it to the end. */
   'job.run': z.object({ jobId: z.string(), attempt: z.number().int().min(1) }),
+  /** cancelled: stop the workload, then free its GPUs (job-stopper.ts). */
+  'job.stop': z.object({ jobId: z.string() }),
 } as const;
 export type TrainingTask = keyof typeof trainingTasks;
 export type TaskPayload<T extends TrainingTask> = z.infer<(typeof trainingTasks)[T]>;
@@ -29,6 +31,7 @@ const taskOptions = (retryMs: number): Record<TrainingTask, JobsOptions> => ({
   'job.validate': { attempts: 5, backoff: { type: 'exponential', delay: retryMs } },
   // A run is long; BullMQ renews its lock while the worker lives and hands it to another worker if it dies.
   'job.run': { attempts: 5, backoff: { type: 'exponential', delay: retryMs } },
+  'job.stop': { attempts: 5, backoff: { type: 'exponential', delay: retryMs } },
 });
 
 /** BullMQ rejects ':' in custom ids. */
@@ -60,6 +63,12 @@ export class TrainingQueue {
       const task = await this.queue.getJob(taskId('job.run', { jobId: j.id, attempt: j.attempt + 1 }));
       if (task && (await task.isDelayed())) await task.promote().catch(() => undefined); // promoted meanwhile by another worker
     }
+  }
+
+  /** Whether the run task of this attempt is being worked on right now (its workload may be starting). */
+  async isRunActive(jobId: string, attempt: number): Promise<boolean> {
+    const task = await this.queue.getJob(taskId('job.run', { jobId, attempt }));
+    return Boolean(task && (await task.isActive()));
   }
 
   async enqueue<T extends TrainingTask>(task: T, payload: TaskPayload<T>): Promise<void> {

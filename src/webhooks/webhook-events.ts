@@ -4,7 +4,7 @@ import { z } from 'zod';
  * Every event type a webhook endpoint can subscribe to. `data` of each:
  * - fine_tuning.job.succeeded | failed | cancelled: { id, object, status, model, fine_tuned_model, error, finished_at }
  * - adapter.deployed: { pool, adapter, version } (a version got a deployment row on a pool)
- * - adapter.alias.moved: { pool, adapter, action, from_version, to_version, canary_replicas, actor, reason }
+ * - adapter.alias.moved: { pool, adapter, action, from_version, to_version, canary_replicas, canary_request_share, actor, reason }
  * - eval.run.completed: an eval run scored every item of every target (src/evals/eval-runner.ts).
  */
 export const WEBHOOK_EVENT_TYPES = [

@@ -80,6 +80,9 @@ describe('datasets and uploads (e2e)', () => {
     const invalid = await call('POST', '/v1/datasets', { form: form(bad, 'bad.jsonl') });
     expect(invalid.status).toBe(200);
     expect(invalid.body).toMatchObject({ object: 'dataset', status: 'invalid', report: { valid: false, error_count: 1, errors: [{ line: 1, path: 'messages[1].role', code: 'unknown_role' }] } });
+    // As an OpenAI file it is in error, and status_details (a string, never null) says why.
+    const asFile = await a.files.retrieve(invalid.body.id);
+    expect(asFile).toMatchObject({ status: 'error', status_details: expect.stringContaining('bot') });
     const ok = await call('POST', '/v1/datasets', { form: form(data, 'tickets.jsonl') });
     expect(ok.body).toMatchObject({ status: 'ready', format: 'chat', stats: { examples: 40, tokens_pending: false } });
     expect(typeof ok.body.stats.tokens.total).toBe('number');
@@ -116,6 +119,7 @@ describe('datasets and uploads (e2e)', () => {
     const cut = [0, 1000, 2500, bytes.length];
     const upload = await a.uploads.create({ bytes: bytes.length, filename: 'parts.jsonl', mime_type: 'text/jsonl', purpose: 'fine-tune' });
     expect(upload).toMatchObject({ object: 'upload', status: 'pending', bytes: bytes.length });
+    expect(upload).not.toHaveProperty('file'); // absent until completed: the document does not allow null
     // Sent out of order; complete lists them in file order.
     const p2 = await a.uploads.parts.create(upload.id, { data: await toFile(bytes.subarray(cut[1], cut[2]), 'p') });
     const p3 = await a.uploads.parts.create(upload.id, { data: await toFile(bytes.subarray(cut[2], cut[3]), 'p') });

@@ -1,7 +1,5 @@
-import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { adapterFiles, examplesFromJsonl, initLora, train } from '../../jobs/tiny-lora/trainer';
-import { newId } from '../../src/common/ids';
 import { SecretBox } from '../../src/common/secret-box';
 import { PrismaService } from '../../src/db/prisma.service';
 import { itemDiffs } from '../../src/evals/report';
@@ -9,6 +7,7 @@ import { makeTicketSplit } from '../fixtures/tiny-task';
 import { requireEnv, startTestApp, TestApp, testS3, waitFor } from '../support/app';
 import { OpenAIStandIn, startOpenAIStandIn } from '../support/openai-stand-in';
 import { loadedOn, startReplica, stopAllReplicas, TestReplica } from '../support/replicas';
+import { seedAdapterVersion } from '../support/seed-adapter';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 
@@ -64,21 +63,7 @@ describe('evals (e2e)', () => {
     }, timeoutMs, 100);
   const allResults = async (runId: string) => (await api('GET', `/evals/runs/${runId}/results?limit=500`)).body.data as any[];
 
-  async function seedVersion(adapter: string, files: { name: string; data: Buffer }[]) {
-    const config = JSON.parse(files.find((f) => f.name === 'adapter_config.json')!.data.toString()) as Record<string, unknown>;
-    const row = await prisma.adapter.upsert({ where: { projectId_name: { projectId, name: adapter } }, update: {}, create: { id: newId.adapter(), projectId, name: adapter } });
-    const last = await prisma.adapterVersion.count({ where: { adapterId: row.id } });
-    const id = newId.adapterVersion();
-    const prefix = `projects/${projectId}/adapters/${row.id}/${id}/`;
-    for (const f of files) await s3.send(new PutObjectCommand({ Bucket: bucket, Key: prefix + f.name, Body: f.data }));
-    await prisma.adapterVersion.create({
-      data: {
-        id, adapterId: row.id, projectId, version: last + 1, s3Prefix: prefix, source: 'import', importedFrom: 'test',
-        files: files.map((f) => ({ name: f.name, bytes: f.data.length, sha256: createHash('sha256').update(f.data).digest('hex') })),
-        peftConfig: config as object, baseModel: String(config.base_model_name_or_path), rank: Number(config.r), targetModules: config.target_modules as string[],
-      },
-    });
-  }
+  const seedVersion = (adapter: string, files: { name: string; data: Buffer }[]) => seedAdapterVersion({ prisma, s3, bucket, projectId }, adapter, files);
 
   beforeAll(async () => {
     openai = await startOpenAIStandIn({ apiKey: openaiKey, answer, reasoningTokens: 48 });

@@ -128,7 +128,7 @@ describe('serving pools, aliases and the reconciler (e2e)', () => {
     expect((await api('POST', '/serving/pools/tickets-pool/aliases/tickets/canary', { version: 2, replicas: 3 })).body.error.param).toBe('replicas');
     const res = await api('POST', '/serving/pools/tickets-pool/aliases/tickets/canary', { version: 2, replicas: 1, reason: 'try v2 on a third' });
     expect(res.status).toBe(200);
-    expect(res.body.canary).toEqual({ version: 2, replicas: 1 });
+    expect(res.body.canary).toEqual({ version: 2, by: 'replicas', replicas: 1, request_share: null });
     await waitFor('canary split', async () => JSON.stringify(await aliasRoots()) === JSON.stringify(['tickets@v2', 'tickets@v1', 'tickets@v1']), 15_000, 100);
     const onCanary = await Promise.all(prompts.map((m) => ask(replicas[0], 'tickets', m)));
     expect(onCanary).toEqual(await Promise.all(prompts.map((m) => ask(replicas[0], 'tickets@v2', m))));
@@ -153,6 +153,32 @@ describe('serving pools, aliases and the reconciler (e2e)', () => {
       ['rollout', null, 1, 'first release'],
     ]);
     expect(history.every((h) => h.actor === keyId && typeof h.created_at === 'number')).toBe(true);
+  });
+
+  it('canaries by requests: the alias keeps v1 on every replica, v2 is loaded by its immutable name, the history records the share', async () => {
+    const path = '/serving/pools/tickets-pool/aliases/tickets';
+    expect((await api('POST', `${path}/canary`, { version: 2, replicas: 1, request_share: 10 })).body.error.param).toBe('request_share');
+    expect((await api('POST', `${path}/canary`, { version: 2 })).body.error.param).toBe('replicas');
+    expect((await api('POST', `${path}/canary`, { version: 2, request_share: 101 })).body.error.param).toBe('request_share');
+    const res = await api('POST', `${path}/canary`, { version: 2, request_share: 30, reason: 'a third of the users' });
+    expect(res.status).toBe(200);
+    expect(res.body.canary).toEqual({ version: 2, by: 'requests', replicas: 0, request_share: 30 });
+    await waitFor('v2 loaded by name everywhere', async () => (await api('GET', path)).body.replicas.every((r: { canary_state: string }) => r.canary_state === 'loaded'), 15_000, 100);
+    expect(await aliasRoots()).toEqual(['tickets@v1', 'tickets@v1', 'tickets@v1']);
+    expect((await api('POST', `${path}/rollback`, { reason: 'called off' })).body).toMatchObject({ version: 1, canary: null });
+    expect((await api('POST', `${path}/canary`, { version: 2, request_share: 50 })).status).toBe(200);
+    expect((await api('POST', `${path}/promote`, { reason: 'half the users liked it' })).body).toMatchObject({ version: 2, canary: null });
+    await waitFor('v2 everywhere', async () => (await aliasRoots()).every((d) => d === 'tickets@v2'), 15_000, 100);
+    expect((await api('POST', `${path}/rollback`, { reason: 'back to v1' })).body).toMatchObject({ version: 1, previous_version: 2 });
+    await waitFor('v1 everywhere again', async () => (await aliasRoots()).every((d) => d === 'tickets@v1'), 15_000, 50);
+    const history = (await api('GET', `${path}/history`)).body.data as Record<string, unknown>[];
+    expect(history.slice(0, 5).map((h) => [h.action, h.from_version, h.to_version, h.canary_replicas, h.canary_request_share])).toEqual([
+      ['rollback', 2, 1, null, null],
+      ['promote', 1, 2, null, null],
+      ['canary', 1, 2, null, 50],
+      ['rollback', 2, 1, null, null],
+      ['canary', 1, 2, null, 30],
+    ]);
   });
 
   it('refuses an incompatible adapter before anything reaches a replica', async () => {

@@ -36,6 +36,9 @@ describe('thin path with the official openai SDK (e2e)', () => {
     const file = await client.files.create({ file: await toFile(Buffer.from(jsonl), 'tickets.jsonl'), purpose: 'fine-tune' });
     expect(file).toMatchObject({ object: 'file', purpose: 'fine-tune', filename: 'tickets.jsonl', bytes: Buffer.byteLength(jsonl), status: 'processed' });
     expect(file.id).toMatch(/^file-/);
+    // OpenAI's document types these as integer/string and does not require them: absent, never null.
+    expect(file).not.toHaveProperty('expires_at');
+    expect(file).not.toHaveProperty('status_details');
 
     expect(await client.files.retrieve(file.id)).toMatchObject({ id: file.id, bytes: file.bytes });
     const listed = await client.files.list();
@@ -103,9 +106,9 @@ describe('thin path with the official openai SDK (e2e)', () => {
   }, 180_000);
 
   it('leaves a failed job with a readable error when the trainer rejects the data', async () => {
-    // Valid chat JSONL, but the answers are not words the tiny model can emit: the trainer exits non-zero.
+    // Valid chat JSONL, but with no user turn the tiny model has no input to learn from: the trainer exits non-zero.
     const lines = Array.from({ length: 12 }, (_, i) =>
-      JSON.stringify({ messages: [{ role: 'user', content: `ticket ${i}` }, { role: 'assistant', content: `zzqx-not-a-label-${i}` }] }),
+      JSON.stringify({ messages: [{ role: 'system', content: `ticket ${i}` }, { role: 'assistant', content: `label-${i}` }] }),
     );
     const file = await client.files.create({ file: await toFile(Buffer.from(lines.join('\n') + '\n'), 'bad-labels.jsonl'), purpose: 'fine-tune' });
     const job = await client.fineTuning.jobs.create({ model: 'tiny-lora', training_file: file.id });
@@ -118,4 +121,16 @@ describe('thin path with the official openai SDK (e2e)', () => {
     expect(done.error?.message).toMatch(/line 1/);
     expect(done.fine_tuned_model).toBeNull();
   }, 120_000);
+
+  it("refuses at create, naming the line, an answer longer than the tiny model's limit (no container starts)", async () => {
+    const lines = Array.from({ length: 12 }, (_, i) =>
+      JSON.stringify({ messages: [{ role: 'user', content: `ticket ${i}` }, { role: 'assistant', content: i === 7 ? 'x'.repeat(65) : `label-${i}` }] }),
+    );
+    const file = await client.files.create({ file: await toFile(Buffer.from(lines.join('\n') + '\n'), 'long-answer.jsonl'), purpose: 'fine-tune' });
+    const err = await client.fineTuning.jobs.create({ model: 'tiny-lora', training_file: file.id }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 400, param: 'training_file' });
+    expect((err as Error).message).toMatch(new RegExp(`File ${file.id} line 8: the assistant answer is 65 tokens \\(UTF-8 bytes\\), over tiny-lora's limit of 64`));
+    const jobs = await client.fineTuning.jobs.list();
+    expect(jobs.data.filter((j) => j.training_file === file.id)).toHaveLength(0);
+  }, 60_000);
 });

@@ -197,7 +197,7 @@ describe('signed webhooks (e2e)', () => {
     const deployed = await waitFor('adapter.deployed', async () => at('/ok').find((r) => r.event.type === 'adapter.deployed'), 10_000, 50);
     expect(deployed.event.data).toEqual({ pool: 'hooks-pool', adapter: 'tickets', version: 1 });
     const moved = await waitFor('adapter.alias.moved', async () => at('/ok').find((r) => r.event.type === 'adapter.alias.moved'), 10_000, 50);
-    expect(moved.event.data).toEqual({ pool: 'hooks-pool', adapter: 'tickets', action: 'rollout', from_version: null, to_version: 1, canary_replicas: null, actor: keyId, reason: 'first release' });
+    expect(moved.event.data).toEqual({ pool: 'hooks-pool', adapter: 'tickets', action: 'rollout', from_version: null, to_version: 1, canary_replicas: null, canary_request_share: null, actor: keyId, reason: 'first release' });
     expect(verify(secrets[0], moved)).toBe(true);
     // The same rollout again deploys nothing new: no second adapter.deployed.
     expect((await api('POST', '/serving/pools/hooks-pool/aliases/tickets/rollout', { version: 1, reason: 'again' })).status).toBe(200);

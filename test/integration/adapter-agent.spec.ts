@@ -52,7 +52,7 @@ describe('adapter agent (integration)', () => {
     ((await (await fetch(`http://127.0.0.1:${vllmPort}/v1/models`)).json()) as { data: { id: string; root: string; parent: string | null }[] }).data.filter((m) => m.parent);
   const status = async () => (await (await fetch(`${agentUrl}/v1/status`, { headers: { authorization: `Bearer ${token}` } })).json()) as { adapters: { name: string; state: string; error?: string }[] };
   const ask = async (model: string, messages: unknown) => {
-    const res = await fetch(`http://127.0.0.1:${vllmPort}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model, messages }) });
+    const res = await fetch(`http://127.0.0.1:${vllmPort}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model, messages, temperature: 0 }) });
     return ((await res.json()) as { choices: { message: { content: string } }[] }).choices[0].message.content;
   };
 

@@ -144,7 +144,7 @@ describe('GPU hosts and placement (integration)', () => {
       { index: 3, model: 'H100', memory_gb: 80, job_id: a.id },
     ]);
     const placedA = (await admin('GET', `/v1/fine_tuning/jobs/${a.id}`)).body;
-    expect(placedA.placement).toEqual({ host_id: h.id, host_name: 'local-gpus', gpu_indices: [3], usd_per_gpu_hour: 2 });
+    expect(placedA.placement).toEqual({ runtime: 'docker', host_id: h.id, host_name: 'local-gpus', gpu_indices: [3], usd_per_gpu_hour: 2 });
 
     const waitEvent = await waitFor('b to say what it waits for', async () => {
       const events = await client.fineTuning.jobs.listEvents(b.id);
@@ -153,9 +153,10 @@ describe('GPU hosts and placement (integration)', () => {
     expect(waitEvent.message).toBe('Waiting for GPUs: gpu-one needs 1 GPU(s) with at least 40 GB each: all are in use (local-gpus: 0/1 suitable free)');
     expect((await client.fineTuning.jobs.retrieve(b.id)).status).toBe('queued');
 
-    // Cancelling a frees GPU 3 and wakes b at once (its own retry is 10 minutes away).
+    // Cancelling a frees GPU 3 once the worker has stopped its container, and wakes b at once (its own retry is 10
+    // minutes away).
     expect((await client.fineTuning.jobs.cancel(a.id)).status).toBe('cancelled');
-    expect(await prisma.gpuAllocation.count({ where: { jobId: a.id } })).toBe(0);
+    await waitFor('a\'s GPU to be freed', async () => (await prisma.gpuAllocation.count({ where: { jobId: a.id } })) === 0, 30_000);
     const placedB = await waitFor('b to be placed', async () => {
       const j = (await admin('GET', `/v1/fine_tuning/jobs/${b.id}`)).body;
       return j.placement ? j : null;

@@ -20,16 +20,29 @@ describe('health and readiness (integration)', () => {
     expect(await (await fetch(`${healthy.url}/healthz`)).json()).toEqual({ status: 'ok' });
   });
 
-  it('answers 503 naming Docker when the engine is unreachable, while still alive', async () => {
-    // The api role alone (no worker), pointed at a socket that does not exist.
-    healthy = await startTestApp({ LORAPLANE_ROLE: 'api', DOCKER_SOCKET: '/nonexistent/docker.sock' });
+  it('answers 503 naming Docker when the engine is unreachable, with an error id and no driver text, while still alive', async () => {
+    // api + worker in one process, pointed at a socket that does not exist.
+    healthy = await startTestApp({ LORAPLANE_ROLE: 'all', DOCKER_SOCKET: '/nonexistent/docker.sock' });
     const res = await fetch(`${healthy.url}/readyz`);
     expect(res.status).toBe(503);
-    const body = (await res.json()) as { status: string; down: string[]; checks: Record<string, { status: string; error?: string }> };
+    const text = await res.text();
+    const body = JSON.parse(text) as { status: string; down: string[]; checks: Record<string, { status: string; error_id?: string }> };
     expect(body.status).toBe('unavailable');
     expect(body.down).toEqual(['docker']);
-    expect(body.checks.docker.error).toMatch(/ENOENT|nonexistent/);
+    expect(body.checks.docker).toEqual({ status: 'down', error_id: expect.stringMatching(/^err_\w+$/) });
+    expect(text).not.toMatch(/ENOENT|nonexistent|sock/);
     expect((await fetch(`${healthy.url}/healthz`)).status).toBe(200);
+  });
+
+  it('does not check (nor need) a Docker engine in an api-only process', async () => {
+    healthy = await startTestApp({ LORAPLANE_ROLE: 'api', DOCKER_SOCKET: '/nonexistent/docker.sock' });
+    const res = await fetch(`${healthy.url}/readyz`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({
+      status: 'ready',
+      down: [],
+      checks: { postgres: { status: 'up' }, redis: { status: 'up' }, s3: { status: 'up' } },
+    });
   });
 
   it('names Redis when it is unreachable', async () => {

@@ -20,9 +20,18 @@ describe('tiny-lora vLLM-compatible server (integration)', () => {
   const post = (route: string, body: unknown) =>
     fetch(`${base}${route}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   const answer = async (model: string, messages: unknown) => {
-    const res = await post('/v1/chat/completions', { model, messages, max_tokens: 4 });
+    const res = await post('/v1/chat/completions', { model, messages, max_tokens: 16, temperature: 0 });
     expect(res.status).toBe(200);
     return ((await res.json()) as { choices: { message: { content: string } }[] }).choices[0].message.content;
+  };
+
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const streamChunks = async (body: Record<string, unknown>, route = '/v1/chat/completions'): Promise<any[]> => {
+    const res = await post(route, body);
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const events = (await res.text()).split('\n\n').filter(Boolean);
+    expect(events.at(-1)).toBe('data: [DONE]');
+    return events.slice(0, -1).map((e) => JSON.parse(e.slice('data: '.length)));
   };
 
   beforeAll(async () => {
@@ -96,25 +105,29 @@ describe('tiny-lora vLLM-compatible server (integration)', () => {
     expect(tunedRight / sample.length).toBeGreaterThan(0.8);
     expect(tunedRight - baseRight).toBeGreaterThan(sample.length * 0.4);
 
-    const stream = await post('/v1/chat/completions', { model: 'tickets@1', messages: sample[0].messages.slice(0, 2), stream: true, stream_options: { include_usage: true } });
-    expect(stream.headers.get('content-type')).toMatch(/^text\/event-stream/);
-    const events = (await stream.text()).split('\n\n').filter(Boolean);
-    expect(events.at(-1)).toBe('data: [DONE]');
-    const chunks = events.slice(0, -1).map((e) => JSON.parse(e.slice('data: '.length)));
-    expect(chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('')).toBe(sample[0].label);
-    expect(chunks.at(-1).usage.completion_tokens).toBe(1);
+    // Streamed: one chunk per generated token (after the role chunk), the last with finish_reason, then usage.
+    const label = sample[0].label;
+    const chunks = await streamChunks({ model: 'tickets@1', messages: sample[0].messages.slice(0, 2), temperature: 0, stream: true, stream_options: { include_usage: true } });
+    expect(chunks[0].choices[0].delta).toEqual({ role: 'assistant', content: '' });
+    const tokenChunks = chunks.slice(1, -2);
+    expect(tokenChunks.map((c) => c.choices[0].delta.content)).toEqual([...label]);
+    expect(chunks.at(-2).choices[0]).toMatchObject({ delta: {}, finish_reason: 'stop' });
+    expect(chunks.at(-1)).toMatchObject({ choices: [], usage: { completion_tokens: label.length + 1 } });
+    expect(chunks.slice(0, -1).every((c) => c.usage === null)).toBe(true);
 
-    // OpenAI's chat logprobs, as vLLM returns them: the chosen token first among the top alternatives, sorted.
+    // OpenAI's chat logprobs, as vLLM returns them: one entry per token, the chosen token first among its top.
     type Lp = { token: string; logprob: number; bytes: number[] };
-    const withLp = (await (await post('/v1/chat/completions', { model: 'tickets@1', messages: sample[0].messages.slice(0, 2), logprobs: true, top_logprobs: 3 })).json()) as {
+    const withLp = (await (await post('/v1/chat/completions', { model: 'tickets@1', messages: sample[0].messages.slice(0, 2), temperature: 0, logprobs: true, top_logprobs: 3 })).json()) as {
       choices: { message: { content: string }; logprobs: { content: (Lp & { top_logprobs: Lp[] })[] } }[];
     };
-    const lp = withLp.choices[0].logprobs.content[0];
-    expect(lp.token).toBe(withLp.choices[0].message.content);
-    expect(lp.top_logprobs).toHaveLength(3);
-    expect(lp.top_logprobs[0]).toEqual({ token: lp.token, logprob: lp.logprob, bytes: [...Buffer.from(lp.token)] });
-    expect(lp.top_logprobs[0].logprob).toBeGreaterThanOrEqual(lp.top_logprobs[1].logprob);
-    expect(lp.logprob).toBeLessThan(0);
+    const content = withLp.choices[0].logprobs.content;
+    expect(content.map((t) => t.token).join('')).toBe(withLp.choices[0].message.content);
+    for (const lp of content) {
+      expect(lp.top_logprobs).toHaveLength(3);
+      expect(lp.top_logprobs[0]).toEqual({ token: lp.token, logprob: lp.logprob, bytes: [...Buffer.from(lp.token)] });
+      expect(lp.top_logprobs[0].logprob).toBeGreaterThanOrEqual(lp.top_logprobs[1].logprob);
+      expect(lp.logprob).toBeLessThanOrEqual(0);
+    }
     const bad = await post('/v1/chat/completions', { model: 'tickets@1', messages: [{ role: 'user', content: 'hi' }], top_logprobs: 2 });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: { param: string } }).error.param).toBe('top_logprobs');
@@ -124,6 +137,55 @@ describe('tiny-lora vLLM-compatible server (integration)', () => {
     const after = await post('/v1/chat/completions', { model: 'tickets@1', messages: [{ role: 'user', content: 'hi' }] });
     expect(after.status).toBe(404);
     expect(await after.json()).toEqual({ error: { message: 'The model `tickets@1` does not exist.', type: 'NotFoundError', param: 'model', code: 404 } });
+  });
+
+  it('honours max_tokens, stop, temperature/top_p/seed, and serves /v1/completions with its tokenizer', async () => {
+    await post('/v1/load_lora_adapter', { lora_name: 'tickets@2', lora_path: adapterDir });
+    const ticket = heldOut.find((e) => e.label === 'shipping')!;
+    const messages = ticket.messages.slice(0, 2);
+    const chat = async (body: Record<string, unknown>) => {
+      const res = await post('/v1/chat/completions', { model: 'tickets@2', messages, ...body });
+      expect(res.status).toBe(200);
+      return ((await res.json()) as { choices: { message: { content: string }; finish_reason: string; stop_reason: string | null }[]; usage: Record<string, number> });
+    };
+    const whole = await chat({ temperature: 0 });
+    expect(whole.choices[0]).toMatchObject({ message: { content: 'shipping' }, finish_reason: 'stop', stop_reason: null });
+    // usage counts the model's tokens: 1 + (2 + bytes) per message for the prompt, 8 bytes + the end token.
+    const promptTokens = 1 + messages.reduce((n, m) => n + 2 + Buffer.byteLength(m.content), 0);
+    expect(whole.usage).toEqual({ prompt_tokens: promptTokens, completion_tokens: 9, total_tokens: promptTokens + 9 });
+
+    const cut = await chat({ temperature: 0, max_tokens: 3 });
+    expect(cut.choices[0]).toMatchObject({ message: { content: 'shi' }, finish_reason: 'length' });
+    expect(cut.usage.completion_tokens).toBe(3);
+    const stopped = await chat({ temperature: 0, stop: ['pp', 'zz'] });
+    expect(stopped.choices[0]).toMatchObject({ message: { content: 'shi' }, finish_reason: 'stop', stop_reason: 'pp' });
+    const streamedStop = await streamChunks({ model: 'tickets@2', messages, temperature: 0, stop: 'pp', stream: true });
+    expect(streamedStop.map((c) => c.choices[0].delta.content ?? '').join('')).toBe('shi');
+
+    // Sampling: a seed makes it reproducible; temperature 2 with top_p 1 wanders from the greedy answer.
+    const sampled = async (seed: number) => (await chat({ temperature: 2, top_p: 1, seed, max_tokens: 12 })).choices[0].message.content;
+    expect(await sampled(7)).toBe(await sampled(7));
+    const draws = await Promise.all([1, 2, 3, 4, 5, 6].map(sampled));
+    expect(draws.some((d) => d !== 'shipping')).toBe(true);
+    // A tiny top_p keeps only the most likely token: greedy again, whatever the temperature.
+    expect((await chat({ temperature: 2, top_p: 1e-9, seed: 1 })).choices[0].message.content).toBe('shipping');
+
+    const prompt = `${messages[0].content} ${messages[1].content}`;
+    const completion = await post('/v1/completions', { model: 'tickets@2', prompt, temperature: 0, max_tokens: 16, logprobs: 2 });
+    expect(completion.status).toBe(200);
+    const body = (await completion.json()) as { object: string; choices: { text: string; finish_reason: string; logprobs: { tokens: string[]; top_logprobs: Record<string, number>[] } }[]; usage: Record<string, number> };
+    expect(body.object).toBe('text_completion');
+    expect(body.choices[0].logprobs.tokens.join('')).toBe(body.choices[0].text);
+    expect(Object.keys(body.choices[0].logprobs.top_logprobs[0])).toHaveLength(2);
+    expect(body.usage.prompt_tokens).toBe(Buffer.byteLength(prompt));
+    const streamed = await streamChunks({ model: 'tickets@2', prompt, temperature: 0, max_tokens: 16, stream: true }, '/v1/completions');
+    expect(streamed.map((c) => c.choices[0].text).join('')).toBe(body.choices[0].text);
+    expect(streamed.at(-1).choices[0].finish_reason).toBe(body.choices[0].finish_reason);
+    const noPrompt = await post('/v1/completions', { model: 'tickets@2' });
+    expect(noPrompt.status).toBe(400);
+    const tooLong = await post('/v1/chat/completions', { model: 'tickets@2', messages, max_tokens: 5000 });
+    expect(tooLong.status).toBe(400);
+    expect(((await tooLong.json()) as { error: { message: string } }).error.message).toMatch(/maximum context length is 4096 tokens/);
   });
 
   it('has no runtime LoRA routes unless VLLM_ALLOW_RUNTIME_LORA_UPDATING is set, like vLLM', async () => {

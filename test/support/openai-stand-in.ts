@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
+import { FineTuningAccount } from './openai-stand-in-fine-tuning';
 
 /**
  * A stand-in of OpenAI's chat completions API for tests and development (nothing real can be called from CI). It
@@ -15,6 +16,8 @@ import net from 'node:net';
  *   `stream_options.include_usage`, then `data: [DONE]`.
  * - `rateLimit(model, n, retryAfterSeconds)`: the next n requests for the model get a 429 `rate_limit_exceeded`
  *   with `retry-after` (and `x-ratelimit-*`) headers, as OpenAI sends them.
+ * - Files (list, retrieve, content) and fine-tuning jobs (list paged by `after`/`limit`, retrieve) in OpenAI's shapes:
+ *   openai-stand-in-fine-tuning.ts; what the account holds is seeded by the test (`account`).
  * What each model answers is the test's business (`answer`): the stand-in imitates the API, not the models.
  */
 export interface StandInOptions {
@@ -44,6 +47,8 @@ export interface OpenAIStandIn {
   /** Base URL up to /v1, as the SDK's baseURL. */
   url: string;
   requests: StandInRequest[];
+  /** The account's files and fine-tuning jobs (Files and Fine-tuning routes). */
+  account: FineTuningAccount;
   rateLimit(model: string, times: number, retryAfterSeconds: number): void;
   setDelay(ms: number): void;
   close(): Promise<void>;
@@ -58,7 +63,13 @@ function envelope(res: http.ServerResponse, status: number, error: { message: st
   res.end(JSON.stringify({ error }));
 }
 
+function refuseKey(req: http.IncomingMessage, res: http.ServerResponse) {
+  const shown = (req.headers.authorization ?? '').replace(/^Bearer\s+/, '');
+  envelope(res, 401, { message: `Incorrect API key provided: ${shown.slice(0, 3)}***${shown.slice(-4)}. You can find your API key at https://platform.openai.com/account/api-keys.`, type: 'invalid_request_error', param: null, code: 'invalid_api_key' });
+}
+
 export async function startOpenAIStandIn(opts: StandInOptions): Promise<OpenAIStandIn> {
+  const account = new FineTuningAccount();
   const limits = new Map<string, { left: number; retryAfter: number }>();
   const requests: StandInRequest[] = [];
   let delayMs = opts.delayMs ?? 0;
@@ -76,13 +87,16 @@ export async function startOpenAIStandIn(opts: StandInOptions): Promise<OpenAISt
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse, raw: string) {
     const record = (model: string, body: Record<string, unknown>, status: number) => requests.push({ model, body, status, at: Date.now() });
+    if (req.method === 'GET' && /^\/v1\/(files|fine_tuning\/jobs)\b/.test(req.url ?? '')) {
+      if (req.headers.authorization !== `Bearer ${opts.apiKey}`) return refuseKey(req, res);
+      if (account.handle(req, res, (message, param) => envelope(res, 404, { message, type: 'invalid_request_error', param, code: null }))) return;
+    }
     if (req.method !== 'POST' || req.url !== '/v1/chat/completions') {
       return envelope(res, 404, { message: `Invalid URL (${req.method} ${req.url})`, type: 'invalid_request_error', param: null, code: null });
     }
     if (req.headers.authorization !== `Bearer ${opts.apiKey}`) {
       record('', {}, 401);
-      const shown = (req.headers.authorization ?? '').replace(/^Bearer\s+/, '');
-      return envelope(res, 401, { message: `Incorrect API key provided: ${shown.slice(0, 3)}***${shown.slice(-4)}. You can find your API key at https://platform.openai.com/account/api-keys.`, type: 'invalid_request_error', param: null, code: 'invalid_api_key' });
+      return refuseKey(req, res);
     }
     let body: Record<string, unknown>;
     try {
@@ -168,6 +182,7 @@ export async function startOpenAIStandIn(opts: StandInOptions): Promise<OpenAISt
   return {
     url: `http://127.0.0.1:${port}/v1`,
     requests,
+    account,
     rateLimit(model, times, retryAfterSeconds) {
       limits.set(model, { left: times, retryAfter: retryAfterSeconds });
     },

@@ -100,7 +100,7 @@ export async function ask(r: TestReplica, model: string, messages: unknown): Pro
   const res = await fetch(`${r.vllmUrl}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', connection: 'close' },
-    body: JSON.stringify({ model, messages }),
+    body: JSON.stringify({ model, messages, temperature: 0 }),
   });
   if (!res.ok) throw new Error(`${r.name}: ${model} answered ${res.status}: ${await res.text()}`);
   return ((await res.json()) as { choices: { message: { content: string } }[] }).choices[0].message.content;

@@ -42,6 +42,9 @@ describe('parseEnv: defaults', () => {
       PRESIGN_TTL_SECONDS: 6 * 3600,
       ADAPTER_IMPORT_PREFIXES: ['imports/'],
       DOCKER_SOCKET: '/var/run/docker.sock',
+      DOCKER_CALL_TIMEOUT_MS: 30_000,
+      LOCAL_DOCKER_ENGINE: true,
+      KUBERNETES_POLL_MS: 2000,
       TRAINING_NETWORK: 'bridge',
       TINY_LORA_IMAGE: 'loraplane/tiny-lora:dev',
       GPT_OSS_IMAGE: 'loraplane/gpt-oss-lora:latest',
@@ -56,10 +59,20 @@ describe('parseEnv: defaults', () => {
       WEBHOOK_RETRY_BASE_MS: 5000,
       WEBHOOK_MAX_ATTEMPTS: 8,
       WEBHOOK_TIMEOUT_MS: 10_000,
+      USAGE_FLUSH_INTERVAL_MS: 5000,
       WEBHOOK_SWEEP_INTERVAL_MS: 30_000,
+      OPENAI_BASE_URL: 'https://api.openai.com/v1',
       EVAL_MAX_ATTEMPTS: 6,
       EVAL_RETRY_BASE_MS: 500,
+      EVAL_SCORE_MAX_CHARS: 100_000,
+      EVAL_SUITE_MAX_ITEMS: 50_000,
       EVAL_REQUEST_TIMEOUT_MS: 300_000,
+      UPSTREAM_MAX_RESPONSE_BYTES: 16 * 1024 * 1024,
+      UPSTREAM_MAX_STREAM_BYTES: 64 * 1024 * 1024,
+      GATEWAY_MAX_BODY_BYTES: 4 * 1024 * 1024,
+      GATEWAY_UPSTREAM_TIMEOUT_MS: 600_000,
+      GATEWAY_REFRESH_MS: 30_000,
+      GATEWAY_REPLICA_BACKOFF_MS: 2000,
       MAX_UPLOAD_BYTES: 512 * 1024 * 1024,
       MAX_LINE_BYTES: 4 * 1024 * 1024,
       MIN_TRAINING_EXAMPLES: 10,
@@ -241,12 +254,13 @@ describe('parseEnv: S3 credentials come in pairs', () => {
 
 describe('Config', () => {
   it.each([
-    ['all', true, true],
-    ['api', true, false],
-    ['worker', false, true],
-  ])('role %s runs api=%s worker=%s', (role, api, worker) => {
+    ['all', true, true, true],
+    ['api', true, false, false],
+    ['worker', false, true, false],
+    ['gateway', false, false, true],
+  ])('role %s runs api=%s worker=%s gateway=%s', (role, api, worker, gateway) => {
     const config = Config.fromEnv({ ...REQUIRED, LORAPLANE_ROLE: role });
-    expect([config.runsApi, config.runsWorker]).toEqual([api, worker]);
+    expect([config.runsApi, config.runsWorker, config.runsGateway]).toEqual([api, worker, gateway]);
   });
 
   it('derives the public URL from PORT unless PUBLIC_URL is set', () => {

@@ -1,5 +1,5 @@
 import { parseTrainerLine, TrainerEvent } from '../../src/training/contract/job-contract';
-import { explainFailure } from '../../src/training/job-runner';
+import { explainFailure } from '../../src/training/trainer-output';
 
 type Outcome = Parameters<typeof explainFailure>[1];
 

@@ -42,6 +42,7 @@ describe('DatasetValidator', () => {
         roleCounts: { system: 10, user: 10, assistant: 10 },
         tokens: expect.objectContaining({ total: 250 }),
         tokensDeferred: false,
+        longestAnswer: { bytes: 8, line: 1 },
       });
     });
 
@@ -201,10 +202,21 @@ describe('DatasetValidator', () => {
       ['empty content in the non-preferred output', { non_preferred_output: [{ role: 'assistant', content: '' }] }, [
         { path: 'non_preferred_output[0].content', code: 'empty_content' },
       ]],
+      ['two outputs that are the same answer', { non_preferred_output: [{ role: 'assistant', content: ' Hi! How can I help? ' }] }, [
+        { path: 'non_preferred_output', code: 'identical_outputs' },
+      ]],
     ])('rejects %s', (_name, over, expected) => {
       const report = validate(jsonl(dpo(), dpo(over)));
       expect(codes(report)).toEqual(expected.map((e) => ({ line: 2, ...e })));
       expect(report).toMatchObject({ valid: false, format: 'dpo', examples: 1 });
+    });
+
+    it('records the longest output in UTF-8 bytes and its line, for models with an answer limit', () => {
+      const long = dpo({ non_preferred_output: [{ role: 'assistant', content: ' réclamation ' }] });
+      expect(validate(jsonl(dpo(), long)).longestAnswer).toEqual({ bytes: 19, line: 1 });
+      const accented = dpo({ preferred_output: [{ role: 'assistant', content: 'x' }], non_preferred_output: [{ role: 'assistant', content: ' réclamation ' }] });
+      expect(validate(jsonl(dpo({ preferred_output: [{ role: 'assistant', content: 'x' }] }), accented)).longestAnswer).toEqual({ bytes: 12, line: 2 });
+      expect(validate(jsonl(goodChat, chat(sys, user, { role: 'assistant', content: 'talk to a human' }))).longestAnswer).toEqual({ bytes: 15, line: 2 });
     });
 
     it('takes the format from the first example: chat after DPO is mixed_formats', () => {

@@ -59,6 +59,8 @@ const EXPECTED: Record<ErrorCode, [number, string]> = {
   unauthorized: [401, 'invalid_request_error'],
   forbidden: [403, 'permission_error'],
   not_found: [404, 'invalid_request_error'],
+  model_not_found: [404, 'invalid_request_error'],
+  upstream_error: [502, 'server_error'],
   service_unavailable: [503, 'server_error'],
   internal: [500, 'server_error'],
 };
@@ -105,7 +107,7 @@ describe('ErrorFilter', () => {
         expect(status).toBeGreaterThanOrEqual(400);
       }
       const serverSide = Object.entries(errorCodes).filter(([, v]) => v.status >= 500).map(([k]) => k).sort();
-      expect(serverSide).toEqual(['internal', 'service_unavailable']);
+      expect(serverSide).toEqual(['internal', 'service_unavailable', 'upstream_error']);
     });
 
     it('logs server-side domain errors and stays quiet about the caller\'s mistakes', () => {

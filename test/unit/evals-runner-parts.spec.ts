@@ -1,6 +1,7 @@
 import OpenAI from 'openai';
 import { Config } from '../../src/config/config';
 import { ChatCallError, ChatEndpoint, ChatTargetClient, retryAfterMs } from '../../src/evals/chat-target-client';
+import { OpenAIHttpClient } from '../../src/serving/openai-http.client';
 import { TargetGuard } from '../../src/common/net/target-guard';
 import { buildComparison, ResultRow } from '../../src/evals/comparison';
 import { DEFAULT_PRICES } from '../../src/evals/prices';
@@ -36,8 +37,12 @@ describe('ChatTargetClient against the OpenAI stand-in', () => {
   const key = 'sk-test-0123456789abcdef';
   const config = Config.fromEnv({ DATABASE_URL: 'postgresql://x@127.0.0.1/x', REDIS_URL: 'redis://127.0.0.1', S3_BUCKET: 'bucket', LORAPLANE_MODE: 'dev' });
   const guard = new TargetGuard(config);
-  const client = new ChatTargetClient(config, guard);
-  afterAll(() => guard.onModuleDestroy());
+  const transport = new OpenAIHttpClient(config, guard);
+  const client = new ChatTargetClient(config, transport);
+  afterAll(async () => {
+    transport.close();
+    await guard.onModuleDestroy();
+  });
   const endpoint = (over: Partial<ChatEndpoint> = {}): ChatEndpoint => ({ baseUrl: api.url, apiKey: key, model: 'o3-mini', reasoning: true, maxTokens: 256, temperature: null, stream: false, ...over });
   const messages = [{ role: 'user', content: 'What is 6 x 7? Answer with the number.' }];
 

@@ -103,6 +103,31 @@ describe('multiple_choice', () => {
     expect(s.score(mc(1), 'E')).toEqual({ correct: false, detail: 'chose E, which is not one of A-D; expected B ("Paris")' });
   });
 
+  it('takes a lowercase letter as a label or at the end of its line, across lines', () => {
+    expect(extractChoice('answer a)\nsomething else', mc(1).choices!)).toEqual({ letter: 'A', index: 0, how: 'answer phrase' });
+    expect(extractChoice('the answer is a **\nbecause', mc(1).choices!)).toEqual({ letter: 'A', index: 0, how: 'answer phrase' });
+    expect(extractChoice('the answer is a\tcity', mc(1).choices!)).toBeNull();
+  });
+
+  // Multi-megabyte outputs shaped to make the earlier patterns quadratic (each "answer a" rescanned the rest of the
+  // line; "answer" + spaces split the spaces n ways). Before the fix the first took minutes: this spec's timeout
+  // catches a regression; the figures come from `npm run bench:scorers`.
+  it('scores multi-megabyte adversarial outputs, reading the final answer at the end', () => {
+    const phrases = `${'answer a '.repeat(400_000)}\nAnswer: B`;
+    expect(phrases.length).toBeGreaterThan(3_000_000);
+    expect(s.score(mc(1), phrases)).toEqual({ correct: true, detail: 'chose B by answer phrase' });
+    const uncapped = createScorer('multiple_choice', { maxOutputChars: Infinity });
+    expect(uncapped.score(mc(1), phrases).correct).toBe(true);
+    expect(uncapped.score(mc(1), `answer${' '.repeat(4_000_000)}?`).detail).toMatch(/^no choice found/);
+    expect(createScorer('numeric', { maxOutputChars: Infinity }).score(ref('#### 1,234'), `${'1,2'.repeat(1_500_000)} #### 1,234`).correct).toBe(true);
+  });
+
+  it('scores only the last EVAL_SCORE_MAX_CHARS characters of an output', () => {
+    const capped = createScorer('multiple_choice', { maxOutputChars: 100 });
+    expect(capped.score(mc(1), `Answer: B${' '.repeat(200)}`).detail).toMatch(/^no choice found/);
+    expect(capped.score(mc(1), `Answer: A${' '.repeat(200)}Answer: B`).correct).toBe(true);
+  });
+
   it('refuses an item whose answer is not a choice, naming answer', () => {
     // "B" is a letter, not the text of a choice: the dataset validator rejects it too.
     expect(domainError(() => s.score(mc('B'), 'B')).param).toBe('answer');

@@ -1,13 +1,15 @@
 import { DomainError } from '../../src/common/domain-error';
 import { Config } from '../../src/config/config';
 import { fineTunedModelName } from '../../src/training/fine-tuned-model-name';
-import { hyperparametersInput, loraInput, resolveHyperparameters } from '../../src/training/hyperparameters';
+import { jobSpecSchema, loraSettingsSchema } from '../../src/training/contract/job-contract';
+import { hyperparametersInput, loraInput, readHyperparameters, resolveHyperparameters } from '../../src/training/hyperparameters';
+import { HYPERPARAMETER_LIMITS } from '../../src/training/model-catalog';
 import { ModelCatalog } from '../../src/training/model-catalog';
 
 const catalog = new ModelCatalog(
   Config.fromEnv({ DATABASE_URL: 'postgresql://localhost/x', REDIS_URL: 'redis://localhost', S3_BUCKET: 'loraplane', SECRETS_KEY: '0'.repeat(64), TINY_LORA_IMAGE: 'example/tiny:test' }),
 );
-const tiny = catalog.get('tiny-lora'); // batch 8, lr 0.05, epochs clamp(ceil(4000 / n), 3, 50), rank <= 64, lm_head only
+const tiny = catalog.get('tiny-lora'); // batch 8, lr 0.05, epochs clamp(ceil(2000 / n), 3, 50), rank <= 64, lm_head only
 const oss20b = catalog.get('gpt-oss-20b'); // batch 4, lr 2e-4, epochs clamp(ceil(1000 / n), 1, 3)
 
 /** The DomainError `fn` throws; fails the test when it throws nothing or something else. */
@@ -25,9 +27,10 @@ describe('resolveHyperparameters', () => {
   describe('"auto"', () => {
     it('resolves everything for tiny-lora from the model and the example count', () => {
       expect(resolveHyperparameters(tiny, 100, {}, {}, 'supervised')).toEqual({
+        method: 'supervised',
         batch_size: 8,
         learning_rate_multiplier: 1,
-        n_epochs: 40, // ceil(4000 / 100)
+        n_epochs: 20, // ceil(2000 / 100)
         learning_rate: 0.05,
         lora: { r: 8, alpha: 16, dropout: 0, target_modules: ['lm_head'] },
       });
@@ -53,10 +56,10 @@ describe('resolveHyperparameters', () => {
     });
 
     it.each([
-      ['tiny-lora', 10, 50], // 400 passes, clamped to the max
-      ['tiny-lora', 1000, 4],
-      ['tiny-lora', 1001, 4], // rounds up
-      ['tiny-lora', 4000, 3], // 1 pass, clamped to the min
+      ['tiny-lora', 10, 50], // 200 passes, clamped to the max
+      ['tiny-lora', 400, 5],
+      ['tiny-lora', 401, 5], // rounds up
+      ['tiny-lora', 2000, 3], // 1 pass, clamped to the min
       ['tiny-lora', 0, 50],
       ['gpt-oss-20b', 100, 3],
       ['gpt-oss-20b', 500, 2],
@@ -193,5 +196,37 @@ describe('fineTunedModelName', () => {
   it("strips only a leading 'ftjob-' from the job id", () => {
     expect(fineTunedModelName('tiny-lora', 'acme', null, 'ftjob-ftjob-x')).toBe('ft:tiny-lora:acme::ftjob-x');
     expect(fineTunedModelName('tiny-lora', 'acme', null, 'legacy-ftjob-1')).toBe('ft:tiny-lora:acme::legacy-ftjob-1');
+  });
+});
+
+describe('the stored hyperparameter record', () => {
+  it('is parsed on every read: a record of the wrong shape is refused, not cast', () => {
+    const hp = resolveHyperparameters(tiny, 10, { beta: 0.3 }, {}, 'dpo');
+    expect(readHyperparameters({ hyperparameters: JSON.parse(JSON.stringify(hp)), method: { type: 'dpo' } })).toEqual(hp);
+    expect(() => readHyperparameters({ hyperparameters: { ...hp, batch_size: '8' }, method: { type: 'dpo' } })).toThrow(/batch_size/);
+    expect(() => readHyperparameters({ hyperparameters: { ...hp, lora: { ...hp.lora, dropout: 2 } }, method: null })).toThrow(/dropout/);
+  });
+
+  it('reads a record stored before it carried its method from the job\'s method column', () => {
+    const { method: _m, ...old } = resolveHyperparameters(tiny, 10, {}, {}, 'dpo');
+    expect(readHyperparameters({ hyperparameters: old, method: { type: 'dpo', dpo: { hyperparameters: {} } } }).method).toBe('dpo');
+  });
+
+  it('keeps beta for DPO (it reaches the trainer spec) and the API, record and contract share one set of limits', () => {
+    expect(resolveHyperparameters(tiny, 10, { beta: 0.5 }, {}, 'dpo').beta).toBe(0.5);
+    expect(resolveHyperparameters(tiny, 10, { beta: 0.5 }, {}, 'supervised').beta).toBeUndefined();
+    const specHp = jobSpecSchema.shape.hyperparameters;
+    expect(specHp.safeParse({ n_epochs: 1, batch_size: 1, learning_rate: 0.1, lora: { r: 8, alpha: 16, dropout: 0, target_modules: ['x'] }, beta: 0.5 }).success).toBe(true);
+    const max = HYPERPARAMETER_LIMITS.lora.dropoutMax;
+    for (const dropout of [max, max + 0.01]) {
+      const api = loraInput.safeParse({ dropout }).success;
+      const contract = loraSettingsSchema.safeParse({ r: 8, alpha: 16, dropout, target_modules: ['x'] }).success;
+      expect({ dropout, api, contract }).toEqual({ dropout, api: dropout <= max, contract: dropout <= max });
+    }
+    for (const batch_size of [HYPERPARAMETER_LIMITS.batchSize.max, HYPERPARAMETER_LIMITS.batchSize.max + 1]) {
+      const api = hyperparametersInput.safeParse({ batch_size }).success;
+      const contract = specHp.safeParse({ n_epochs: 1, batch_size, learning_rate: 0.1, lora: { r: 8, alpha: 16, dropout: 0, target_modules: ['x'] } }).success;
+      expect(api).toBe(contract);
+    }
   });
 });

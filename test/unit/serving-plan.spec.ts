@@ -47,6 +47,21 @@ describe('compatibility preflight', () => {
     expect(problems[3]).toMatch(/use_dora/);
     expect(() => assertCompatible(pool, facts({ rank: 32 }))).toThrow(expect.objectContaining({ code: 'incompatible_adapter', param: 'version' }));
   });
+
+  it('refuses an adapter of another version of a built-in base (tiny-lora v1 -> v2) with a clear message', () => {
+    const tiny = { name: 't', servedModelName: 'tiny-lora', maxLoraRank: 16, supportedTargets: ['lm_head'], baseRevision: 'tiny-lora-base-v2' };
+    const tinyPeft = (extra: Record<string, unknown> = {}) => ({ peft_type: 'LORA', base_model_name_or_path: 'tiny-lora', r: 8, target_modules: ['lm_head'], ...extra });
+    const tinyFacts = (config: unknown) => ({ label: 'bot@v1', baseModel: 'tiny-lora', rank: 8, targetModules: ['lm_head'], peftConfig: config });
+    expect(compatibilityProblems(tiny, tinyFacts(tinyPeft({ revision: 'tiny-lora-base-v2' })))).toEqual([]);
+    expect(compatibilityProblems(tiny, tinyFacts(tinyPeft()))).toEqual([
+      "the adapter was trained on an older base (adapter_config.json records no revision) but pool 't' serves 'tiny-lora' with weights 'tiny-lora-base-v2': retrain it on the current base",
+    ]);
+    expect(() => assertCompatible(tiny, tinyFacts(tinyPeft({ revision: 'tiny-lora-base-v1' })))).toThrow(
+      expect.objectContaining({ code: 'incompatible_adapter', message: expect.stringContaining("trained on base weights 'tiny-lora-base-v1'") }),
+    );
+    // Hub models carry no revision requirement: a GPT-OSS adapter without one is fine.
+    expect(compatibilityProblems(pool, facts())).toEqual([]);
+  });
 });
 
 describe('sameAnswer (the no-effect check)', () => {

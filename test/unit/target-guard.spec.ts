@@ -7,6 +7,7 @@ import { parseTarget, RefusedTarget, refusedCause, TargetGuard } from '../../src
 import { Config } from '../../src/config/config';
 import { ChatCallError, ChatTargetClient } from '../../src/evals/chat-target-client';
 import { WebhookSender } from '../../src/webhooks/webhook-sender';
+import { OpenAIHttpClient } from '../../src/serving/openai-http.client';
 
 const configWith = (allowed?: string) =>
   Config.fromEnv({
@@ -149,7 +150,7 @@ describe('TargetGuard: on the address connected to', () => {
   it('refuses a hostname that resolves to a private address at call time (fetch clients)', async () => {
     rebindingDns();
     const guard = new TargetGuard(configWith('none'));
-    const client = new ChatTargetClient(configWith('none'), guard);
+    const client = new ChatTargetClient(configWith('none'), new OpenAIHttpClient(configWith('none'), guard));
     await expect(guard.assertAllowed(`http://rebind.example:${port}/v1`, 'base_url')).resolves.toBeUndefined();
     const before = hits;
     const err = await client

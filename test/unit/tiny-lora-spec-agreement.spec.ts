@@ -10,7 +10,7 @@ const VALID = {
   contract_version: 1,
   job_id: 'ftjob-x',
   attempt: 1,
-  model: { name: 'tiny-lora', weights: 'tiny-lora-base-v1' },
+  model: { name: 'tiny-lora', weights: 'tiny-lora-base-v2' },
   method: 'supervised',
   seed: 3,
   hyperparameters: { n_epochs: 2, batch_size: 8, learning_rate: 0.05, lora: { r: 8, alpha: 16, dropout: 0, target_modules: ['lm_head'] } },
@@ -26,6 +26,9 @@ const cases: [string, (s: Spec) => void][] = [
   ['with resume_from null', (s) => (s.resume_from = null)],
   ['with an unknown field', (s) => (s.gpu_hint = 'h100')],
   ['with a validation file', (s) => (s.data.validation_file = { ...s.data.training_file })],
+  ['a DPO job with beta', (s) => Object.assign(s, { method: 'dpo', hyperparameters: { ...s.hyperparameters, beta: 0.1 } })],
+  ['beta 0', (s) => (s.hyperparameters.beta = 0)],
+  ['beta as a string', (s) => (s.hyperparameters.beta = '0.1')],
   ['contract_version 2', (s) => (s.contract_version = 2)],
   ['no job_id', (s) => delete s.job_id],
   ['attempt 0', (s) => (s.attempt = 0)],
@@ -80,7 +83,7 @@ describe('tiny-lora spec checks agree with the contract schema', () => {
       mutate(spec);
       return jobSpecSchema.safeParse(spec).success;
     });
-    expect(verdicts.filter(Boolean).length).toBe(5);
-    expect(verdicts.filter((v) => !v).length).toBe(cases.length - 5);
+    expect(verdicts.filter(Boolean).length).toBe(6);
+    expect(verdicts.filter((v) => !v).length).toBe(cases.length - 6);
   });
 });

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as features from '../../jobs/tiny-lora/features';
 import * as model from '../../jobs/tiny-lora/model';
 import * as safetensors from '../../jobs/tiny-lora/safetensors';
 import * as trainer from '../../jobs/tiny-lora/trainer';
@@ -15,7 +16,7 @@ function validSpec(): Record<string, any> {
     contract_version: 1,
     job_id: 'ftjob-test',
     attempt: 1,
-    model: { name: 'tiny-lora', weights: 'tiny-lora-base-v1' },
+    model: { name: 'tiny-lora', weights: 'tiny-lora-base-v2' },
     method: 'supervised',
     seed: 42,
     hyperparameters: { n_epochs: 1, batch_size: 8, learning_rate: 0.05, lora: { ...LORA } },
@@ -79,23 +80,42 @@ describe('safetensors', () => {
 });
 
 describe('tiny-lora model', () => {
-  it('normalises answers to vocabulary words', () => {
-    expect(model.VOCAB).toHaveLength(new Set(model.VOCAB).size);
-    expect(model.VOCAB[model.answerIndex(' Billing. ')!]).toBe('billing');
-    expect(model.VOCAB[model.answerIndex('"B"')!]).toBe('b');
-    expect(model.VOCAB[model.answerIndex('42!')!]).toBe('42');
-    expect(model.answerIndex('definitely billing')).toBeNull();
-    expect(model.answerIndex('banana')).toBeNull();
+  const msgs = [{ role: 'system', content: 'Route it.' }, { role: 'user', content: 'My card was charged twice for order 4821' }];
+
+  it('featurizes input and answer-so-far deterministically, from the input roles only', () => {
+    const ctx = features.inputContext(msgs);
+    const first = features.stepFeatures(ctx, features.startState(ctx));
+    expect(features.stepFeatures(ctx, features.startState(features.inputContext(msgs)))).toEqual(first);
+    expect([...first.idx].every((i) => i >= 0 && i < model.D)).toBe(true);
+    // Assistant text is never an input.
+    expect(features.inputContext([...msgs, { role: 'assistant', content: 'billing' }])).toEqual(ctx);
+    // The features change with the answer so far, and copying follows the input word the answer is a prefix of.
+    const after4 = features.advance(ctx, features.startState(ctx), '4'.charCodeAt(0));
+    expect(features.stepFeatures(ctx, after4)).not.toEqual(first);
+    expect(ctx.words.filter((_, i) => after4.matching[i]).map((w) => Buffer.from(w.bytes).toString())).toEqual(['4821']);
+    expect(features.shapeOf('Ord-4821é')).toBe('Aa-9a');
   });
 
-  it('featurizes deterministically into an L2-normalised sparse vector', () => {
-    const msgs = [{ role: 'system', content: 'Route it.' }, { role: 'user', content: 'My card was charged twice' }];
-    const x = model.featurize(msgs);
-    expect(model.featurize(msgs)).toEqual(x);
-    expect(x.val.reduce((s, v) => s + v * v, 0)).toBeCloseTo(1, 12);
-    expect([...x.idx].every((i, k) => i >= 0 && i < model.D && (k === 0 || i > x.idx[k - 1]))).toBe(true);
-    // Assistant text is never an input.
-    expect(model.featurize([...msgs, { role: 'assistant', content: 'billing' }])).toEqual(x);
+  it('generates bytes until its end token, within max tokens, greedy and reproducible', () => {
+    const base = model.generate(msgs, null, { maxTokens: 8 });
+    expect(base.tokens.length).toBeLessThanOrEqual(8);
+    expect(model.generate(msgs, null, { maxTokens: 8 })).toEqual(base);
+    const sampled = (seed: number) => model.generate(msgs, null, { maxTokens: 16, temperature: 1, seed }).tokens.map((t) => t.id);
+    expect(sampled(3)).toEqual(sampled(3));
+    expect([1, 2, 4, 5, 6].some((s) => JSON.stringify(sampled(s)) !== JSON.stringify(sampled(3)))).toBe(true);
+    // Log-probabilities are a distribution over the 257 tokens.
+    const top = model.generate(msgs, null, { maxTokens: 1, topK: model.V }).eos ?? model.generate(msgs, null, { maxTokens: 1, topK: model.V }).tokens[0];
+    expect(top.top.reduce((s, t) => s + Math.exp(t.logprob), 0)).toBeCloseTo(1, 9);
+  });
+
+  it('refuses adapters of another base: the v1 classifier or another revision', () => {
+    const trained = { ...trainer.initLora(2, 1), r: 2, alpha: 4, scale: 2, trainedTokens: 0, step: 0, stopped: false };
+    const [config, weights] = trainer.adapterFiles(trained, { r: 2, alpha: 4, dropout: 0 });
+    const json = JSON.parse(config.data.toString());
+    expect(model.parseAdapter(json, weights.data).r).toBe(2);
+    const { revision: _dropped, ...v1 } = json;
+    expect(() => model.parseAdapter(v1, weights.data)).toThrow(/trained on an older tiny-lora base \(no revision recorded\), but this server holds tiny-lora-base-v2: retrain it/);
+    expect(() => model.parseAdapter({ ...json, revision: 'tiny-lora-base-v1' }, weights.data)).toThrow(/base weights tiny-lora-base-v1/);
   });
 });
 
@@ -112,8 +132,9 @@ describe('tiny-lora trainer: spec and data checks', () => {
     ['a bad sha256', (s: any) => (s.data.training_file.sha256 = 'ABC'), /training_file\.sha256/],
     ['a non-URL', (s: any) => (s.output.url = 'not a url'), /output\.url/],
     ['another base model', (s: any) => (s.model.name = 'gpt-oss-20b'), /only trains tiny-lora/],
-    ['other base weights', (s: any) => (s.model.weights = 'tiny-lora-base-v2'), /this image holds tiny-lora-base-v1/],
-    ['dpo', (s: any) => (s.method = 'dpo'), /supervised only/],
+    ['other base weights', (s: any) => (s.model.weights = 'tiny-lora-base-v1'), /this image holds tiny-lora-base-v2/],
+    ['a bad method', (s: any) => (s.method = 'ppo'), /method: expected supervised or dpo/],
+    ['a non-positive beta', (s: any) => (s.hyperparameters.beta = 0), /hyperparameters\.beta: must be > 0/],
     ['an unknown module', (s: any) => (s.hyperparameters.lora.target_modules = ['q_proj']), /only lm_head/],
   ])('rejects %s with invalid_spec', (_name, mutate, message) => {
     const spec = validSpec();
@@ -123,12 +144,31 @@ describe('tiny-lora trainer: spec and data checks', () => {
 
   it('reports a bad row as invalid_data naming the line', () => {
     const lines = makeTicketDataset({ n: 3, seed: 1 }).trim().split('\n');
-    lines.splice(1, 0, JSON.stringify({ messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'Certainly, here you go' }] }));
-    expect(() => trainer.examplesFromJsonl(lines.join('\n'))).toThrow(
-      expect.objectContaining({ code: 'invalid_data', line: 2, message: expect.stringMatching(/^training file line 2: assistant answer "Certainly, here you go" is not a word/) }),
+    const row = (answer: string) => JSON.stringify({ messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: answer }] });
+    const withLine2 = (text: string) => [lines[0], text, ...lines.slice(1)].join('\n');
+    expect(() => trainer.examplesFromJsonl(withLine2(row('x'.repeat(65))))).toThrow(
+      expect.objectContaining({ code: 'invalid_data', line: 2, message: 'training file line 2: messages[1] (the assistant answer) is 65 tokens (UTF-8 bytes), over this model\'s limit of 64' }),
     );
+    expect(() => trainer.examplesFromJsonl(withLine2(row('  ')))).toThrow(expect.objectContaining({ line: 2, message: expect.stringMatching(/assistant answer\) is empty/) }));
     expect(() => trainer.examplesFromJsonl('{"messages": [}')).toThrow(expect.objectContaining({ code: 'invalid_data', line: 1, message: expect.stringMatching(/not valid JSON/) }));
     expect(() => trainer.examplesFromJsonl('{"messages":[{"role":"user","content":"x"}]}')).toThrow(/no assistant message/);
+    // Any short answer is learnable: multiword, hyphenated, accented, numbers.
+    for (const answer of ['talk to a human', 'order-status-2', 'réclamation', '1000000', 'Certainly, here you go']) {
+      expect(trainer.examplesFromJsonl(row(answer))[0]).toMatchObject({ kind: 'sft', seq: { text: answer } });
+    }
+  });
+
+  it('reads DPO lines and refuses one whose two outputs are equal, naming the line', () => {
+    const pair = (a: string, b: string) =>
+      JSON.stringify({ input: { messages: [{ role: 'user', content: 'hi' }] }, preferred_output: [{ role: 'assistant', content: a }], non_preferred_output: [{ role: 'assistant', content: b }] });
+    const [ex] = trainer.examplesFromJsonl(pair('hello', 'go away'), 'training file', 'dpo');
+    expect(ex).toMatchObject({ kind: 'dpo', chosen: { text: 'hello' }, rejected: { text: 'go away' } });
+    expect(() => trainer.examplesFromJsonl(`${pair('a', 'b')}\n${pair('same', 'same')}`, 'training file', 'dpo')).toThrow(
+      expect.objectContaining({ code: 'invalid_data', line: 2, message: 'training file line 2: preferred_output and non_preferred_output are the same answer: nothing to prefer' }),
+    );
+    // A chat line in a DPO job (and the other way round) is named too.
+    expect(() => trainer.examplesFromJsonl(makeTicketDataset({ n: 1, seed: 1 }), 'training file', 'dpo')).toThrow(/line 1: expected "input"/);
+    expect(() => trainer.examplesFromJsonl(pair('a', 'b'))).toThrow(/line 1: expected an object with a "messages" array/);
   });
 
   it('turns a missing spec into an invalid_spec event and exit 2', async () => {
@@ -160,7 +200,7 @@ describe('tiny-lora trainer: learning', () => {
     const base = heldOutAccuracy(split.heldOut);
     const tuned = heldOutAccuracy(split.heldOut, adapter);
     console.info(`tiny-lora ticket task (train n=1000, held-out n=${split.heldOut.length}, seed 7): base ${base}, adapter ${tuned}, training ${trainMs} ms`);
-    expect(base).toBeLessThanOrEqual(0.4);
+    expect(base).toBeLessThanOrEqual(0.05);
     expect(tuned).toBeGreaterThanOrEqual(0.85);
 
     // The metrics stream is contract-valid, ends at the last step, and reports validation at epoch ends.
@@ -180,6 +220,7 @@ describe('tiny-lora trainer: learning', () => {
       peft_type: 'LORA',
       task_type: 'CAUSAL_LM',
       base_model_name_or_path: 'tiny-lora',
+      revision: 'tiny-lora-base-v2',
       r: 8,
       lora_alpha: 16,
       lora_dropout: 0.05,

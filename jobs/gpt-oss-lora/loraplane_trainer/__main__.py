@@ -7,7 +7,7 @@ import os
 import sys
 import traceback
 
-from . import TRAINER_NAME, data, lora_config, transfer
+from . import TRAINER_NAME, data, dpo, lora_config, transfer
 from .contract import CONTRACT_VERSION, EXIT, TrainerError, model_ref, parse_spec
 from .events import Emitter, MetricsBridge
 from .stopping import StopSignal
@@ -25,12 +25,12 @@ def load_data(spec, scratch, emitter, local_training_file=None):
     train_path = local_training_file or os.path.join(data_dir, "train.jsonl")
     if not local_training_file:
         transfer.download_verified(spec["data"]["training_file"], train_path, "training file", log)
-    examples = data.read_examples(train_path, "training file")
+    examples = data.read_examples(train_path, "training file", spec["method"])
     validation = []
     if spec["data"].get("validation_file") and not local_training_file:
         valid_path = os.path.join(data_dir, "validation.jsonl")
         transfer.download_verified(spec["data"]["validation_file"], valid_path, "validation file", log)
-        validation = data.read_examples(valid_path, "validation file")
+        validation = data.read_examples(valid_path, "validation file", spec["method"])
     return examples, validation
 
 
@@ -60,11 +60,14 @@ def dry_run_summary(spec, examples, validation):
     """What a real run would do, computed without a GPU or a tokenizer (tokens estimated at 4 characters each)."""
     hp = spec["hyperparameters"]
     steps_per_epoch = -(-len(examples) // hp["batch_size"])
-    chars = sum(len(e["prompt"]) + len(e["completion"]) for e in examples)
+    # DPO examples run the prompt twice: once with each answer.
+    chars = sum(len(e["prompt"]) + len(e["completion"]) if "completion" in e else 2 * len(e["prompt"]) + len(e["chosen"]) + len(e["rejected"]) for e in examples)
     return {
         "dry_run": "ok",
         "contract_version": CONTRACT_VERSION,
         "model": model_ref(spec),
+        "method": spec["method"],
+        **({"beta": dpo.beta_of(spec)} if spec["method"] == "dpo" else {}),
         "examples": len(examples),
         "validation_examples": len(validation),
         "total_steps": steps_per_epoch * hp["n_epochs"],
@@ -81,7 +84,8 @@ def run_job(spec, scratch, emitter, stop):
     emitter.status("starting", f"{TRAINER_NAME} trainer, job {spec['job_id']} attempt {spec['attempt']}, base {model_ref(spec)}")
     resume_dir = download_checkpoint(spec["resume_from"], scratch) if spec.get("resume_from") else None
     examples, validation = load_data(spec, scratch, emitter)
-    emitter.status("training", f"{len(examples)} examples, {hp['n_epochs']} epoch(s), r={hp['lora']['r']}")
+    what = f"DPO (beta {dpo.beta_of(spec)}, reference: the adapter disabled) on {len(examples)} pairs" if spec["method"] == "dpo" else f"{len(examples)} examples"
+    emitter.status("training", f"{what}, {hp['n_epochs']} epoch(s), r={hp['lora']['r']}")
     output = spec["output"]
 
     def upload_checkpoint(step, path, metrics):

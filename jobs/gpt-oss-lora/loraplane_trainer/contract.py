@@ -57,8 +57,6 @@ def load_schema(name):
 def check_trainer_limits(spec):
     """What the schema allows but this trainer cannot do: problems as strings."""
     problems = []
-    if spec["method"] != "supervised":
-        problems.append(f"method: {spec['method']} is not supported by gpt-oss-lora (supervised only)")
     name = spec["model"]["name"]
     if "weights" not in spec["model"] and name not in HUB_IDS:
         problems.append(f"model.weights: required for {name} (known without it: {', '.join(sorted(HUB_IDS))})")

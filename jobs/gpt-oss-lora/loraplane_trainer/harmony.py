@@ -32,6 +32,7 @@ class RowError(ValueError):
     def __init__(self, field, problem):
         super().__init__(f"{field}: {problem}")
         self.field = field
+        self.problem = problem
 
 
 def content_text(content, field):
@@ -110,3 +111,27 @@ def render(messages, reasoning_effort="medium", current_date=None):
         completion += f"<|channel|>analysis<|message|>{target['thinking']}<|end|><|start|>assistant"
     completion += f"<|channel|>final<|message|>{target['content']}<|return|>"
     return prompt, completion
+
+
+def to_harmony_preference(row):
+    """A DPO row (OpenAI's shape: input.messages, preferred_output, non_preferred_output, each output one assistant
+    message) -> (chosen chat, rejected chat) in harmony roles, sharing the input. Raises RowError."""
+    if not isinstance(row, dict) or not isinstance(row.get("input"), dict) or not isinstance(row["input"].get("messages"), list):
+        raise RowError("input.messages", 'expected "input" with a "messages" array (a DPO example)')
+    chats = []
+    for key in ("preferred_output", "non_preferred_output"):
+        out = row.get(key)
+        if not isinstance(out, list) or len(out) != 1 or not isinstance(out[0], dict) or out[0].get("role") != "assistant":
+            raise RowError(key, "expected a list of exactly one assistant message")
+        try:
+            chats.append(to_harmony_messages({"messages": row["input"]["messages"] + out}))
+        except RowError as err:
+            # Fields are of the joined chat: messages[i] is input.messages[i], one past the input is the output.
+            n = len(row["input"]["messages"])
+            field = f"{key}[0]{err.field[len(f'messages[{n}]'):]}" if err.field.startswith(f"messages[{n}]") else f"input.{err.field}"
+            raise RowError(field, err.problem) from err
+    answer = lambda m: (m["content"].strip(), m.get("thinking"))  # noqa: E731
+    if answer(chats[0][-1]) == answer(chats[1][-1]):
+        raise RowError("non_preferred_output", "preferred_output and non_preferred_output are the same answer: there is nothing to prefer")
+    return chats
+

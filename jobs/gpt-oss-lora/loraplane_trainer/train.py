@@ -4,7 +4,7 @@ imported inside functions, so the pure modules of this package import without to
 import os
 import sys
 
-from . import lora_config
+from . import dpo, lora_config
 from .contract import TrainerError, model_ref
 
 
@@ -123,15 +123,23 @@ def train(spec, examples, validation, scratch, emitter, bridge, stop, upload_che
     trainable, total = model.get_nb_trainable_parameters()
     log(f"LoRA: {trainable:,} trainable of {total:,} parameters")
 
-    train_rows, tokens_per_epoch = tokenize(examples, tokenizer)
-    eval_rows = tokenize(validation, tokenizer)[0] if validation else None
+    if spec["method"] == "dpo":
+        # Pairs: the loss is DPO's and the reference is this model with the LoRA disabled (dpo.py).
+        encode = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+        train_rows, tokens_per_epoch = dpo.tokenize_pairs(examples, encode)
+        eval_rows = dpo.tokenize_pairs(validation, encode)[0] if validation else None
+        trainer_class, collator = dpo.make_trainer_class(dpo.beta_of(spec)), dpo.collate_pairs(tokenizer.pad_token_id)
+    else:
+        train_rows, tokens_per_epoch = tokenize(examples, tokenizer)
+        eval_rows = tokenize(validation, tokenizer)[0] if validation else None
+        trainer_class, collator = Trainer, collate(tokenizer.pad_token_id)
     args = TrainingArguments(**lora_config.training_arguments(spec, os.path.join(scratch, "checkpoints"), transformers.__version__))
-    trainer = Trainer(
+    trainer = trainer_class(
         model=model,
         args=args,
         train_dataset=train_rows,
         eval_dataset=eval_rows,
-        data_collator=collate(tokenizer.pad_token_id),
+        data_collator=collator,
         callbacks=[make_callback(spec, emitter, bridge, stop, upload_checkpoint)],
     )
     try:

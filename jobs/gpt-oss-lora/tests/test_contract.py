@@ -55,7 +55,7 @@ class ParseSpecTest(unittest.TestCase):
         self.assertInvalid(spec, "output.fields.Policy: expected string")
 
     def test_what_this_trainer_cannot_do(self):
-        self.assertInvalid(valid_spec(method="dpo"), "method: dpo is not supported")
+        self.assertInvalid(valid_spec(method="ppo"), "method")
         spec = valid_spec()
         spec["hyperparameters"]["lora"]["target_modules"] = ["q_proj", "lm_head"]
         self.assertInvalid(spec, "not supported: lm_head")
@@ -65,6 +65,13 @@ class ParseSpecTest(unittest.TestCase):
         self.assertInvalid(valid_spec(model={"name": "my-model"}), "model.weights: required for my-model")
         spec = valid_spec(resume_from={"step": 5, "files": [{"name": "adapter_model.safetensors", "url": "http://h/x", "sha256": "b" * 64, "bytes": 3}]})
         self.assertInvalid(spec, "resume_from.files: a transformers checkpoint needs trainer_state.json")
+
+    def test_dpo_is_accepted_with_its_beta(self):
+        spec = valid_spec(method="dpo")
+        spec["hyperparameters"]["beta"] = 0.5
+        self.assertEqual(parse_spec(json.dumps(spec))["hyperparameters"]["beta"], 0.5)
+        spec["hyperparameters"]["beta"] = 0
+        self.assertInvalid(spec, "beta")
 
     def test_a_catalog_name_needs_no_weights(self):
         self.assertEqual(parse_spec(json.dumps(valid_spec(model={"name": "gpt-oss-120b"})))["model"]["name"], "gpt-oss-120b")

@@ -1,6 +1,8 @@
+import { servedName } from '../../serving/served-name';
 import { Command, num, str } from '../command';
 import { CliError, EXIT } from '../exit-codes';
 import { table } from '../output';
+import type { Body } from '../api-types';
 
 const need = (v: string | undefined, what: string) => {
   if (!v) throw new CliError(`missing ${what}`, EXIT.badInput);
@@ -15,12 +17,16 @@ const reasonOf = (v: Record<string, unknown>) => (str(v.reason as string) ? { re
 
 interface AliasState {
   version: number;
-  canary: { version: number; replicas: number } | null;
+  canary: { version: number; by: 'replicas' | 'requests'; replicas: number; request_share: number | null } | null;
   replicas: { replica: string; version: number; canary: boolean; state: string; error: string | null }[];
 }
 const aliasText = (a: AliasState) =>
-  `alias -> v${a.version}${a.canary ? ` (canary v${a.canary.version} on ${a.canary.replicas} replica(s))` : ''}\n` +
+  `alias -> v${a.version}${a.canary ? ` (canary v${a.canary.version} ${a.canary.by === 'requests' ? `on ${a.canary.request_share}% of requests` : `on ${a.canary.replicas} replica(s)`})` : ''}\n` +
   table(a.replicas as unknown as Record<string, unknown>[], ['replica', 'version', 'canary', 'state', 'error']);
+
+/** A canary by --request-share when given, else by --replicas (1 by default); the API refuses both at once. */
+const canarySplit = (replicas: number | undefined, requestShare: number | undefined) =>
+  requestShare === undefined ? { replicas: replicas ?? 1 } : { request_share: requestShare, ...(replicas === undefined ? {} : { replicas }) };
 
 /** The registry and the release moves on a serving pool. */
 export const adapterCommands: Command[] = [
@@ -59,8 +65,9 @@ export const adapterCommands: Command[] = [
     args: '<pool> <adapter> <version>',
     summary: 'Load a version under its immutable name (adapter@vN) on every replica of a pool',
     async run(ctx, [pool, adapter, ver]) {
-      const res = await ctx.api.json('POST', `/serving/pools/${need(pool, 'pool')}/deployments`, { adapter, version: version(ver) });
-      return { json: res, text: `${adapter}@v${version(ver)} deploying to ${pool}` };
+      if (!adapter) throw new CliError('missing adapter', EXIT.badInput);
+      const res = await ctx.api.json('POST', `/serving/pools/${need(pool, 'pool')}/deployments`, { adapter, version: version(ver) } satisfies Body<'/v1/serving/pools/{pool}/deployments'>);
+      return { json: res, text: `${servedName(adapter, version(ver))} deploying to ${pool}` };
     },
   },
   ...(['rollout', 'canary', 'promote', 'rollback'] as const).map(
@@ -69,15 +76,15 @@ export const adapterCommands: Command[] = [
       args: move === 'rollout' || move === 'canary' ? '<pool> <adapter> <version>' : '<pool> <adapter>',
       summary: {
         rollout: 'Point the alias at a version on every replica (through the promotion gate; exit 4 when refused)',
-        canary: 'Serve a version under the alias on --replicas k replicas',
+        canary: 'Serve a version under the alias on --replicas k replicas, or on --request-share P % of its requests (sticky per user)',
         promote: 'Make the canary the alias everywhere (through the promotion gate; exit 4 when refused)',
         rollback: 'Call off the canary, or return the alias to its previous version',
       }[move],
-      options: { reason: { type: 'string' }, ...(move === 'canary' ? { replicas: { type: 'string' } } : {}) },
+      options: { reason: { type: 'string' }, ...(move === 'canary' ? { replicas: { type: 'string' }, 'request-share': { type: 'string' } } : {}) },
       async run(ctx, [pool, adapter, ver], v) {
         const body = {
           ...(move === 'rollout' || move === 'canary' ? { version: version(ver) } : {}),
-          ...(move === 'canary' ? { replicas: num(v.replicas, 'replicas') ?? 1 } : {}),
+          ...(move === 'canary' ? canarySplit(num(v.replicas, 'replicas'), num(v['request-share'], 'request-share')) : {}),
           ...reasonOf(v),
         };
         const state = await ctx.api.json<AliasState>('POST', `/serving/pools/${need(pool, 'pool')}/aliases/${need(adapter, 'adapter')}/${move}`, body);

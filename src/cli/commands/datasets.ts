@@ -5,6 +5,7 @@ import { Command, Context, str } from '../command';
 import { CliError, EXIT } from '../exit-codes';
 import { table } from '../output';
 import { formatBytes, Progress } from '../progress';
+import type { Reply } from '../api-types';
 
 interface Report {
   valid: boolean;
@@ -14,11 +15,15 @@ interface Report {
   stats: { examples: number };
 }
 
-/** Streams a file as multipart/form-data (field `file`), reporting bytes sent; nothing is read whole into memory. */
-async function postFile(ctx: Context, route: string, file: string, label: string) {
+/**
+ * Streams a file as multipart/form-data (field `file`, after the form `fields`), reporting bytes sent; nothing is
+ * read whole into memory.
+ */
+export async function postFile(ctx: Context, route: string, file: string, label: string, fields: Record<string, string> = {}) {
   const size = fs.statSync(file).size;
   const boundary = `----loraplane${randomBytes(12).toString('hex')}`;
-  const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${path.basename(file).replace(/"/g, '')}"\r\nContent-Type: application/jsonl\r\n\r\n`);
+  const parts = Object.entries(fields).map(([k, v]) => `--${boundary}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`).join('');
+  const head = Buffer.from(`${parts}--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${path.basename(file).replace(/"/g, '')}"\r\nContent-Type: application/octet-stream\r\n\r\n`);
   const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
   const progress = new Progress(label, ctx.json);
   const t0 = Date.now();
@@ -95,7 +100,7 @@ export const datasetCommands: Command[] = [
     summary: 'One dataset with its report and statistics',
     async run(ctx, [id]) {
       if (!id) throw new CliError('datasets get needs an id', EXIT.badInput);
-      const d = await ctx.api.json('GET', `/datasets/${encodeURIComponent(id)}`);
+      const d = await ctx.api.json<Reply<'/v1/datasets/{dataset_id}'>>('GET', `/datasets/${encodeURIComponent(id)}`);
       return { json: d, text: JSON.stringify(d, null, 2) };
     },
   },

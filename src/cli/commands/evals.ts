@@ -1,7 +1,9 @@
+import fs from 'node:fs';
 import { Command, Context, num, str } from '../command';
 import { CliError, EXIT } from '../exit-codes';
 import { table } from '../output';
 import { Progress } from '../progress';
+import { postFile } from './datasets';
 
 interface Run {
   id: string;
@@ -31,6 +33,33 @@ async function waitForRun(ctx: Context, id: string): Promise<Run> {
     if (!['queued', 'running'].includes(run.status)) {
       progress.done(`${id} ${run.status}`);
       return run;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+interface Comparison {
+  id: string;
+  name: string;
+  status: string;
+  progress: { done: number; total: number } | null;
+  runs: { suite: { name: string }; status: string }[];
+}
+
+async function comparisonReport(ctx: Context, ref: string, format: string): Promise<string> {
+  const res = await ctx.api.send('GET', `/evals/comparisons/${encodeURIComponent(ref)}/report?format=${encodeURIComponent(format)}`, { headers: ctx.api.headers() });
+  return res.text();
+}
+
+/** Follows a comparison to its end with a progress bar (items scored over all suites and targets). */
+async function waitForComparison(ctx: Context, id: string): Promise<Comparison> {
+  const progress = new Progress(id, ctx.json);
+  for (;;) {
+    const c = await ctx.api.json<Comparison>('GET', `/evals/comparisons/${encodeURIComponent(id)}`);
+    if (c.progress) progress.update(c.progress.done, c.progress.total, c.runs.map((r) => `${r.suite.name} ${r.status}`).join(', '));
+    if (!['queued', 'running'].includes(c.status)) {
+      progress.done(`${c.name} ${c.status}`);
+      return c;
     }
     await new Promise((r) => setTimeout(r, 500));
   }
@@ -86,6 +115,20 @@ export const evalCommands: Command[] = [
     },
   },
   {
+    name: 'evals suites import',
+    args: '<name> <file>',
+    summary: 'A suite from a benchmark file as published: --format mmlu|gsm8k|arc|hellaswag|chat [--limit N --seed S] [--shots K --dev FILE] [--scorer S: chat]',
+    options: { format: { type: 'string' }, limit: { type: 'string' }, seed: { type: 'string' }, shots: { type: 'string' }, dev: { type: 'string' }, scorer: { type: 'string' } },
+    async run(ctx, [name, file], v) {
+      if (!name || !file || !str(v.format)) throw new CliError('evals suites import needs <name> <file> and --format', EXIT.badInput);
+      const fields: Record<string, string> = { name, format: str(v.format)! };
+      for (const k of ['limit', 'seed', 'shots', 'scorer'] as const) if (str(v[k]) !== undefined) fields[k] = str(v[k])!;
+      if (str(v.dev)) fields.dev = fs.readFileSync(str(v.dev)!, 'utf8');
+      const s = (await postFile(ctx, '/evals/suites/import', file, 'importing', fields)) as { id: string; name: string; items: number; scorer: unknown };
+      return { json: s, text: `${s.name} ${s.id}: ${s.items} items, scorer ${JSON.stringify(s.scorer)}` };
+    },
+  },
+  {
     name: 'evals run',
     summary: 'Run a suite (--suite) on targets (--target, repeatable; --baseline); --wait follows it and prints the comparison',
     options: { suite: { type: 'string' }, target: { type: 'string', multiple: true }, baseline: { type: 'string' }, wait: { type: 'boolean' } },
@@ -108,6 +151,36 @@ export const evalCommands: Command[] = [
       if (!id) throw new CliError('evals report needs a run id', EXIT.badInput);
       const format = str(v.format) ?? 'md';
       const text = await report(ctx, id, format);
+      return { json: format === 'json' ? JSON.parse(text) : { format, report: text }, text: text.replace(/\n$/, '') };
+    },
+  },
+  {
+    name: 'evals compare',
+    args: '<name>',
+    summary: 'Run every --suite (repeatable) on every --target (repeatable; --baseline); --wait follows it and prints the report (--format md|html|json)',
+    options: { suite: { type: 'string', multiple: true }, target: { type: 'string', multiple: true }, baseline: { type: 'string' }, wait: { type: 'boolean' }, format: { type: 'string' } },
+    async run(ctx, [name], v) {
+      const suites = asList(v.suite);
+      const targets = asList(v.target);
+      if (!name || suites.length === 0 || targets.length === 0) throw new CliError('evals compare needs <name>, at least one --suite and one --target', EXIT.badInput);
+      const created = await ctx.api.json<Comparison>('POST', '/evals/comparisons', { name, suites, targets, ...(str(v.baseline) ? { baseline: str(v.baseline) } : {}) });
+      if (!v.wait) return { json: created, text: `${created.name} ${created.id} ${created.status}` };
+      const done = await waitForComparison(ctx, created.id);
+      if (done.status !== 'succeeded') throw new CliError(`comparison ${done.name} ${done.status}`, EXIT.error, done);
+      const format = str(v.format) ?? 'md';
+      const text = await comparisonReport(ctx, done.id, format);
+      return { json: format === 'json' ? JSON.parse(text) : { format, report: text }, text: text.replace(/\n$/, '') };
+    },
+  },
+  {
+    name: 'evals compare report',
+    args: '<name-or-id>',
+    summary: "A comparison's report: --format md (default), html or json",
+    options: { format: { type: 'string' } },
+    async run(ctx, [id], v) {
+      if (!id) throw new CliError('evals compare report needs a comparison name or id', EXIT.badInput);
+      const format = str(v.format) ?? 'md';
+      const text = await comparisonReport(ctx, id, format);
       return { json: format === 'json' ? JSON.parse(text) : { format, report: text }, text: text.replace(/\n$/, '') };
     },
   },

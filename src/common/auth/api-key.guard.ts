@@ -1,7 +1,7 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
-import { ApiKeysService } from '../../projects/api-keys.service';
+import { KeyCache } from '../../projects/key-cache';
 import { DomainError } from '../domain-error';
 import { requestContext } from '../request-context';
 import { Principal, PUBLIC_ROUTE, REQUIRED_SCOPE } from './auth.decorators';
@@ -9,7 +9,7 @@ import { Principal, PUBLIC_ROUTE, REQUIRED_SCOPE } from './auth.decorators';
 /** `Authorization: Bearer <key>` on every route that is not @Public(). */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
-  constructor(private readonly reflector: Reflector, private readonly keys: ApiKeysService) {}
+  constructor(private readonly reflector: Reflector, private readonly keys: KeyCache) {}
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
     const targets = [ctx.getHandler(), ctx.getClass()];

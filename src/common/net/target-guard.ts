@@ -86,8 +86,9 @@ export class TargetGuard implements OnModuleDestroy {
   }
 
   /** For node:http's `lookup` option; also what the fetch dispatcher resolves names with. */
-  readonly lookup = (hostname: string, options: { all?: boolean; family?: number }, callback: LookupCallback): void => {
-    dnsLookup(hostname, { family: options.family ?? 0, all: true }, (err, addresses) => {
+  readonly lookup = (hostname: string, options: { all?: boolean; family?: number | 'IPv4' | 'IPv6' }, callback: LookupCallback): void => {
+    const family = options.family === 'IPv4' ? 4 : options.family === 'IPv6' ? 6 : (options.family ?? 0);
+    dnsLookup(hostname, { family, all: true }, (err, addresses) => {
       if (err) return callback(err, []);
       for (const a of addresses) {
         const refused = this.refusal(a.address);

@@ -23,6 +23,7 @@ export type ValidationCode =
   | 'missing_prompt'
   | 'missing_reference'
   | 'bad_answer'
+  | 'identical_outputs'
   | 'empty_file'
   | 'too_few_examples';
 
@@ -49,6 +50,11 @@ export interface ValidationReport {
   /** Token statistics, or null when counting was deferred (a file beyond the inline budget; see tokensDeferred). */
   tokens: TokenStatsJson | null;
   tokensDeferred: boolean;
+  /**
+   * The longest assistant answer (chat) or DPO output, in UTF-8 bytes after trimming, and its line: a job for a
+   * model that generates only short answers (tiny-lora: 64 byte tokens) refuses the file by it before it runs.
+   */
+  longestAnswer: { bytes: number; line: number } | null;
 }
 
 const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool', 'function']);
@@ -85,6 +91,7 @@ export class DatasetValidator {
   private readonly stats = new TokenStats();
   private countedBytes = 0;
   private tokensDeferred = false;
+  private longestAnswer: { bytes: number; line: number } | null = null;
 
   constructor(private readonly options: ValidatorOptions) {
     this.maxErrors = options.maxErrors ?? 100;
@@ -117,6 +124,7 @@ export class DatasetValidator {
       roleCounts: this.roleCounts,
       tokens: this.tokensDeferred ? null : this.stats.toJSON(),
       tokensDeferred: this.tokensDeferred,
+      longestAnswer: this.longestAnswer,
     };
   }
 
@@ -187,6 +195,7 @@ export class DatasetValidator {
       return this.fail(line, 'input.messages', 'missing_messages', "'input.messages' must be a non-empty list");
     }
     this.checkMessages(line, 'input.messages', input.messages, { needAssistant: false }, out);
+    const answers: string[] = [];
     for (const key of ['preferred_output', 'non_preferred_output'] as const) {
       const list = value[key];
       if (!Array.isArray(list) || list.length === 0) {
@@ -194,6 +203,10 @@ export class DatasetValidator {
         continue;
       }
       this.checkMessages(line, key, list, { needAssistant: true, onlyAssistant: true }, out);
+      answers.push(JSON.stringify(list.map((m) => (isObject(m) && typeof m.content === 'string' ? m.content.trim() : m))));
+    }
+    if (answers.length === 2 && answers[0] === answers[1]) {
+      this.fail(line, 'non_preferred_output', 'identical_outputs', 'preferred_output and non_preferred_output are the same answer: there is nothing to prefer');
     }
   }
 
@@ -233,6 +246,11 @@ export class DatasetValidator {
     const answer = value.answer;
     const ok = (Number.isInteger(answer) && (answer as number) >= 0 && (answer as number) < choices.length) || (typeof answer === 'string' && choices.includes(answer));
     if (!ok) this.fail(line, 'answer', 'bad_answer', `'answer' must be the index (0..${choices.length - 1}) or the text of one of the choices`);
+  }
+
+  private noteAnswer(line: number, content: string) {
+    const bytes = Buffer.byteLength(content.trim(), 'utf8');
+    if (this.longestAnswer === null || bytes > this.longestAnswer.bytes) this.longestAnswer = { bytes, line };
   }
 
   /** Harmony's special tokens inside text would let data forge message boundaries: refused. False if found. */
@@ -288,7 +306,10 @@ export class DatasetValidator {
         });
       }
       out.push(m as unknown as ChatMessageLike);
-      if (role === 'assistant') assistants++;
+      if (role === 'assistant') {
+        assistants++;
+        if (typeof m.content === 'string') this.noteAnswer(line, m.content);
+      }
     });
     if (opts.needAssistant && assistants === 0) {
       this.fail(line, base, 'no_assistant_turn', 'the example has no assistant message to learn from');

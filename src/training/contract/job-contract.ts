@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { HYPERPARAMETER_LIMITS as L } from './hyperparameter-limits';
 
 /**
  * The control plane <-> trainer contract (jobs/CONTRACT.md is the prose version; keep them in step).
@@ -9,10 +10,11 @@ export const CONTRACT_VERSION = 1;
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
 
+/** The LoRA settings of a spec; the stored hyperparameter record (hyperparameters.ts) uses the same schema. */
 export const loraSettingsSchema = z.object({
-  r: z.number().int().min(1).max(512),
-  alpha: z.number().positive(),
-  dropout: z.number().min(0).max(1),
+  r: z.number().int().min(L.lora.rank.min).max(L.lora.rank.max),
+  alpha: z.number().positive().max(L.lora.alphaMax),
+  dropout: z.number().min(0).max(L.lora.dropoutMax),
   target_modules: z.array(z.string().min(1)).min(1),
 });
 
@@ -25,10 +27,12 @@ export const jobSpecSchema = z.object({
   method: z.enum(['supervised', 'dpo']),
   seed: z.number().int(),
   hyperparameters: z.object({
-    n_epochs: z.number().int().min(1),
-    batch_size: z.number().int().min(1),
+    n_epochs: z.number().int().min(L.nEpochs.min).max(L.nEpochs.max),
+    batch_size: z.number().int().min(L.batchSize.min).max(L.batchSize.max),
     learning_rate: z.number().positive(),
     lora: loraSettingsSchema,
+    /** DPO's beta (method "dpo" only; the trainer's default is 0.1). Optional, so version-1 specs stay valid. */
+    beta: z.number().positive().max(L.beta.max).optional(),
   }),
   data: z.object({
     training_file: z.object({ url: z.string().url(), sha256: sha256Hex, bytes: z.number().int().min(0) }),

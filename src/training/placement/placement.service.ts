@@ -4,7 +4,7 @@ import { PrismaService } from '../../db/prisma.service';
 import { FineTuningJob, Prisma } from '../../generated/prisma/client';
 import { transitionIn } from '../job-state';
 import { BaseModel, ModelCatalog } from '../model-catalog';
-import { JobPlacement } from './docker-engines';
+import { JobPlacement } from './job-placement';
 import { fairOrder } from './fair-order';
 import { GpuSpec } from './gpu-hosts.service';
 
@@ -64,7 +64,7 @@ export class PlacementService {
         if (!couldEverFit(hosts, model)) return { waiting: `${need(model)}: no registered host has that many such GPUs (${inventory(hosts, model)})` };
         return { waiting: `${need(model)}: all are in use (${inventory(hosts, model)})` };
       }
-      const placement: JobPlacement = { host_id: pick.host.id, host_name: pick.host.name, gpu_indices: pick.indices, usd_per_gpu_hour: pick.host.usdPerGpuHour };
+      const placement: JobPlacement = { runtime: 'docker', host_id: pick.host.id, host_name: pick.host.name, gpu_indices: pick.indices, usd_per_gpu_hour: pick.host.usdPerGpuHour };
       const placed = await transitionIn(
         tx,
         me.id,

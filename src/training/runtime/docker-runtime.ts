@@ -5,29 +5,7 @@ import { PassThrough } from 'node:stream';
 import readline from 'node:readline';
 import { DomainError } from '../../common/domain-error';
 import { Config } from '../../config/config';
-
-export const LABEL = {
-  managed: 'io.loraplane.managed',
-  job: 'io.loraplane.job',
-  attempt: 'io.loraplane.attempt',
-  project: 'io.loraplane.project',
-  model: 'io.loraplane.model',
-} as const;
-
-export interface TrainingLaunch {
-  jobId: string;
-  projectId: string;
-  attempt: number;
-  model: string;
-  image: string;
-  /** Overrides the image's command. */
-  command?: string[];
-  /** Passed to the container at create time; never logged or stored by loraplane. */
-  env: Record<string, string>;
-  resources: { memoryMb: number; cpus: number; pids: number; scratchMb: number };
-  /** Exact GPU device ids to pin (empty on CPU). */
-  gpuDeviceIds: string[];
-}
+import { TrainingRuntime, WORKLOAD_LABEL, WorkloadExit, WorkloadLaunch, WorkloadOutput, WorkloadStatus } from './training-runtime';
 
 /** Where a Docker engine listens: unix:///path, or tcp://host:port with TLS file paths on this machine. */
 export interface EngineAddress {
@@ -35,76 +13,58 @@ export interface EngineAddress {
   tls?: { ca: string; cert: string; key: string } | null;
 }
 
-export interface ContainerExit {
-  exitCode: number;
-  oomKilled: boolean;
-}
-
 /**
- * Runs training containers on a Docker engine. Containers are found again by label, so a worker that restarts
- * re-attaches instead of starting a second copy. Vendor errors become DomainErrors here.
+ * Runs training workloads as containers on one Docker engine. Containers are found again by label, so a worker that
+ * restarts re-attaches instead of starting a second copy. Every engine call has a deadline; vendor errors become
+ * DomainErrors here. Built per engine by TrainingRuntimes; nothing connects until a method is called.
  */
-@Injectable()
-export class DockerRuntime {
+export class DockerRuntime implements TrainingRuntime {
   private readonly logger = new Logger(DockerRuntime.name);
-  private docker: Docker;
-  /** Name of the engine in messages ("local", or a GPU host's name). */
-  private engineName = 'local';
+  private readonly docker: Docker;
+  readonly name: string;
 
-  constructor(private readonly config: Config) {
-    this.docker = new Docker({ socketPath: config.env.DOCKER_SOCKET });
-  }
-
-  /** A runtime for another engine (a GPU host). */
-  static connect(config: Config, name: string, engine: EngineAddress): DockerRuntime {
-    const runtime = new DockerRuntime(config);
-    runtime.docker = new Docker(dockerOptions(engine));
-    runtime.engineName = name;
-    return runtime;
+  constructor(private readonly config: Config, private readonly engineName: string, engine: EngineAddress) {
+    this.docker = new Docker(dockerOptions(engine));
+    this.name = `docker (${engineName})`;
   }
 
   async ping(): Promise<void> {
-    await this.docker.ping({ abortSignal: AbortSignal.timeout(2000) } as never);
+    await this.call('ping', (abortSignal) => pingWithSignal(this.docker, abortSignal));
   }
 
-  /** The container of this job attempt, if one was created already. */
   async find(jobId: string, attempt: number): Promise<string | null> {
-    const list = await this.call('list containers', () =>
-      this.docker.listContainers({ all: true, filters: { label: [`${LABEL.job}=${jobId}`, `${LABEL.attempt}=${attempt}`] } }),
+    const list = await this.call('list containers', (abortSignal) =>
+      this.docker.listContainers({ all: true, filters: { label: [`${WORKLOAD_LABEL.job}=${jobId}`, `${WORKLOAD_LABEL.attempt}=${attempt}`] }, abortSignal }),
     );
     return list[0]?.Id ?? null;
   }
 
-  /** Creates and starts the hardened container (idempotent per job attempt). */
-  async start(launch: TrainingLaunch): Promise<string> {
+  async launch(launch: WorkloadLaunch): Promise<{ workloadId: string; created: boolean }> {
     const existing = await this.find(launch.jobId, launch.attempt);
-    const id = existing ?? (await this.create(launch));
-    await this.ensureStarted(id);
-    return id;
-  }
-
-  /** Starts a container that never ran: one that already exited is settled by the caller, not restarted. */
-  async ensureStarted(id: string): Promise<void> {
-    const info = await this.call('inspect container', () => this.docker.getContainer(id).inspect());
+    const workloadId = existing ?? (await this.create(launch));
+    // A container created by a worker that died between create and start has never run; one that ran is settled.
+    const info = await this.call('inspect container', (abortSignal) => this.docker.getContainer(workloadId).inspect({ abortSignal }));
     if (info.State.Status === 'created') {
-      await this.call('start container', () => this.docker.getContainer(id).start());
+      await this.call('start container', (abortSignal) => this.docker.getContainer(workloadId).start({ abortSignal }));
     }
+    return { workloadId, created: !existing };
   }
 
-  private async create(launch: TrainingLaunch): Promise<string> {
+  private async create(launch: WorkloadLaunch): Promise<string> {
     const { resources } = launch;
-    const container = await this.call('create container', () =>
+    const gpuDeviceIds = launch.placement?.runtime === 'docker' ? launch.placement.gpu_indices.map(String) : [];
+    const container = await this.call('create container', (abortSignal) =>
       this.docker.createContainer({
         name: `loraplane-${launch.jobId}-a${launch.attempt}`,
         Image: launch.image,
         Cmd: launch.command,
         Env: Object.entries(launch.env).map(([k, v]) => `${k}=${v}`),
         Labels: {
-          [LABEL.managed]: 'true',
-          [LABEL.job]: launch.jobId,
-          [LABEL.attempt]: String(launch.attempt),
-          [LABEL.project]: launch.projectId,
-          [LABEL.model]: launch.model,
+          [WORKLOAD_LABEL.managed]: 'true',
+          [WORKLOAD_LABEL.job]: launch.jobId,
+          [WORKLOAD_LABEL.attempt]: String(launch.attempt),
+          [WORKLOAD_LABEL.project]: launch.projectId,
+          [WORKLOAD_LABEL.model]: launch.model,
         },
         User: '65534:65534',
         WorkingDir: '/app',
@@ -119,27 +79,18 @@ export class DockerRuntime {
           NanoCpus: Math.round(resources.cpus * 1e9),
           PidsLimit: resources.pids,
           NetworkMode: this.config.env.TRAINING_NETWORK,
-          DeviceRequests: launch.gpuDeviceIds.length
-            ? [{ Driver: 'nvidia', DeviceIDs: launch.gpuDeviceIds, Capabilities: [['gpu']] }]
-            : undefined,
+          DeviceRequests: gpuDeviceIds.length ? [{ Driver: 'nvidia', DeviceIDs: gpuDeviceIds, Capabilities: [['gpu']] }] : undefined,
         },
-      }),
+        abortSignal,
+      } as Docker.ContainerCreateOptions),
     );
-    this.logger.log({ jobId: launch.jobId, attempt: launch.attempt, containerId: container.id }, 'created training container');
+    this.logger.log({ jobId: launch.jobId, attempt: launch.attempt, workloadId: container.id, engine: this.engineName }, 'created training container');
     return container.id;
   }
 
-  /**
-   * Calls `onLine` for every stdout line from the start of the container's output, in order, until it exits.
-   * stderr lines go to `onStderr`. Resolves when the log stream ends.
-   */
-  async follow(
-    containerId: string,
-    onLine: (line: string, lineNo: number) => Promise<void>,
-    onStderr: (line: string) => void,
-    signal?: AbortSignal,
-  ): Promise<void> {
-    const container = this.docker.getContainer(containerId);
+  /** The log stream itself has no deadline (a quiet trainer is fine); opening it has. */
+  async follow(workloadId: string, output: WorkloadOutput, signal?: AbortSignal): Promise<void> {
+    const container = this.docker.getContainer(workloadId);
     const stream = await this.call('follow logs', () => container.logs({ follow: true, stdout: true, stderr: true }));
     const stop = () => (stream as unknown as { destroy(): void }).destroy();
     if (signal?.aborted) stop();
@@ -147,64 +98,89 @@ export class DockerRuntime {
     const out = new PassThrough();
     const err = new PassThrough();
     container.modem.demuxStream(stream, out, err);
-    stream.on('end', () => { out.end(); err.end(); });
-    stream.on('error', () => { out.end(); err.end(); });
-    stream.on('close', () => { out.end(); err.end(); });
-    readline.createInterface({ input: err }).on('line', onStderr);
+    const end = () => { out.end(); err.end(); };
+    stream.on('end', end);
+    stream.on('error', end);
+    stream.on('close', end);
+    readline.createInterface({ input: err }).on('line', (line) => output.onStderr(line));
     let lineNo = 0;
     for await (const line of readline.createInterface({ input: out, crlfDelay: Infinity })) {
       if (signal?.aborted) break;
-      await onLine(line, ++lineNo);
+      await output.onLine(line, ++lineNo);
     }
     signal?.removeEventListener('abort', stop);
   }
 
-  /** The container's state now; null when it is gone. */
-  async state(containerId: string): Promise<{ running: boolean; exit: ContainerExit } | null> {
+  async inspect(workloadId: string): Promise<WorkloadStatus | null> {
     try {
-      const info = await this.docker.getContainer(containerId).inspect();
-      return { running: Boolean(info.State.Running), exit: { exitCode: info.State.ExitCode, oomKilled: Boolean(info.State.OOMKilled) } };
+      const info = await this.withDeadline('inspect container', (abortSignal) => this.docker.getContainer(workloadId).inspect({ abortSignal }));
+      if (info.State.Running) return { running: true };
+      return { running: false, exit: { exitCode: info.State.ExitCode, oomKilled: Boolean(info.State.OOMKilled) } };
     } catch (err) {
       if (statusOf(err) === 404) return null;
       throw this.translate(err, 'inspect container');
     }
   }
 
-  async wait(containerId: string): Promise<ContainerExit> {
-    const container = this.docker.getContainer(containerId);
-    const res = await this.call('wait for container', () => container.wait());
-    const info = await this.call('inspect container', () => container.inspect());
+  /** No deadline on the wait itself: a run lasts as long as it lasts (JobRunner enforces the wall-clock limit). */
+  async wait(workloadId: string): Promise<WorkloadExit> {
+    const container = this.docker.getContainer(workloadId);
+    const res = await this.call('wait for container', () => container.wait(), 0);
+    const info = await this.call('inspect container', (abortSignal) => container.inspect({ abortSignal }));
     return { exitCode: res.StatusCode, oomKilled: Boolean(info.State.OOMKilled) };
   }
 
-  /** SIGTERM, then SIGKILL after the grace period (the contract asks trainers to checkpoint and exit in time). */
-  async stop(containerId: string, graceSeconds = 30): Promise<void> {
+  /** Docker's stop returns once the container has exited (SIGKILL after the grace period): that is the confirmation. */
+  async stop(workloadId: string, graceSeconds: number): Promise<void> {
     try {
-      await this.docker.getContainer(containerId).stop({ t: graceSeconds });
+      const deadline = this.config.env.DOCKER_CALL_TIMEOUT_MS + graceSeconds * 1000;
+      await this.withDeadline('stop container', (abortSignal) => this.docker.getContainer(workloadId).stop({ t: graceSeconds, abortSignal }), deadline);
     } catch (err) {
       if (statusOf(err) === 304 || statusOf(err) === 404) return; // already stopped or gone
       throw this.translate(err, 'stop container');
     }
   }
 
-  async remove(containerId: string): Promise<void> {
+  async remove(workloadId: string): Promise<void> {
     try {
-      await this.docker.getContainer(containerId).remove({ force: true });
+      await this.withDeadline('remove container', (abortSignal) => this.docker.getContainer(workloadId).remove({ force: true, abortSignal }));
     } catch (err) {
       if (statusOf(err) === 404 || statusOf(err) === 409) return; // gone, or removal already in progress
       throw this.translate(err, 'remove container');
     }
   }
 
-  private async call<T>(action: string, fn: () => Promise<T>): Promise<T> {
+  private async call<T>(action: string, fn: (signal: AbortSignal | undefined) => Promise<T>, timeoutMs = this.config.env.DOCKER_CALL_TIMEOUT_MS): Promise<T> {
     try {
-      return await fn();
+      return await this.withDeadline(action, fn, timeoutMs);
     } catch (err) {
       throw this.translate(err, action);
     }
   }
 
+  /**
+   * Aborts the request and rejects once `timeoutMs` passes (0: no deadline). The race is the guarantee: a call that
+   * ignores its signal still gives up in time.
+   */
+  private async withDeadline<T>(action: string, fn: (signal: AbortSignal | undefined) => Promise<T>, timeoutMs = this.config.env.DOCKER_CALL_TIMEOUT_MS): Promise<T> {
+    if (!timeoutMs) return fn(undefined);
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        controller.abort();
+        reject(new DockerTimeout(action, timeoutMs));
+      }, timeoutMs);
+    });
+    try {
+      return await Promise.race([fn(controller.signal), expired]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   private translate(err: unknown, action: string): DomainError {
+    if (err instanceof DomainError) return err;
     const status = statusOf(err);
     const reason = (err as { json?: { message?: string } })?.json?.message ?? (err as Error)?.message ?? String(err);
     if (status === 404 && action === 'create container') {
@@ -212,6 +188,19 @@ export class DockerRuntime {
     }
     return new DomainError('service_unavailable', `Docker engine (${this.engineName}): ${action} failed: ${reason}`, null, { cause: err, retryAfterSeconds: 5 });
   }
+}
+
+class DockerTimeout extends Error {
+  constructor(action: string, ms: number) {
+    super(`no answer to ${action} within ${ms} ms`);
+    this.name = 'DockerTimeout';
+  }
+}
+
+/** dockerode's ping takes an abortSignal at run time; its typings only know the no-argument form. */
+function pingWithSignal(docker: Docker, abortSignal: AbortSignal | undefined): Promise<unknown> {
+  const ping = docker.ping as unknown as (this: Docker, opts: { abortSignal?: AbortSignal }) => Promise<unknown>;
+  return ping.call(docker, { abortSignal });
 }
 
 function statusOf(err: unknown): number | undefined {

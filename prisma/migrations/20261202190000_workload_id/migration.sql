@@ -1,0 +1,2 @@
+-- RenameColumn: the core names workloads, not containers (a rename keeps every stored id)
+ALTER TABLE "FineTuningJob" RENAME COLUMN "containerId" TO "workloadId";

@@ -1,0 +1,55 @@
+import { Command, str } from '../command';
+import { CliError, EXIT } from '../exit-codes';
+import { table } from '../output';
+
+interface Plan {
+  base_model: string;
+  jobs: {
+    openai_job: { id: string; model: string; fine_tuned_model: string | null };
+    files: { training: { file_id: string; filename: string; status: string }; validation: { file_id: string } | null };
+    create: Record<string, unknown> | null;
+    estimate: { usd?: number | null; gpu_hours?: number | null; method?: string } | null;
+    error: { message: string } | null;
+  }[];
+}
+
+const asList = (v: unknown): string[] => (Array.isArray(v) ? (v as string[]) : typeof v === 'string' ? [v] : []);
+
+/** Migration from OpenAI fine-tuning. */
+export const migrateCommands: Command[] = [
+  {
+    name: 'migrate openai',
+    summary: 'Copy your OpenAI fine-tuning files here and plan the same jobs (--base-model, default gpt-oss-20b; --job, repeatable); a dry run unless --start. Key from OPENAI_API_KEY',
+    options: { 'base-model': { type: 'string' }, job: { type: 'string', multiple: true }, start: { type: 'boolean' } },
+    async run(ctx, _p, v) {
+      // The key comes from the environment, never a flag (shell history, process lists).
+      const apiKey = ctx.env.OPENAI_API_KEY;
+      if (!apiKey) throw new CliError('migrate openai needs OPENAI_API_KEY in the environment', EXIT.badInput);
+      const jobs = asList(v.job);
+      const plan = await ctx.api.json<Plan>('POST', '/migrations/openai/plan', { api_key: apiKey, ...(str(v['base-model']) ? { base_model: str(v['base-model']) } : {}), ...(jobs.length ? { jobs } : {}) });
+      const rows = plan.jobs.map((j) => ({
+        openai_job: j.openai_job.id,
+        from: j.openai_job.model,
+        training_file: `${j.files.training.file_id} (${j.files.training.status})`,
+        method: j.estimate?.method ?? '-',
+        gpu_hours: j.estimate?.gpu_hours ?? '-',
+        usd: j.estimate?.usd ?? '-',
+        note: j.error?.message ?? '',
+      }));
+      const text = [`Plan on ${plan.base_model} (dry run: nothing started):`, table(rows, ['openai_job', 'from', 'training_file', 'method', 'gpu_hours', 'usd', 'note'])];
+      if (!v.start) return { json: plan, text: text.join('\n') };
+      const started: { openai_job: string; job: string }[] = [];
+      for (const j of plan.jobs) {
+        if (!j.create) continue;
+        // One idempotency key per OpenAI job: running the migration again never starts a second copy.
+        const res = await ctx.api.send('POST', '/fine_tuning/jobs', {
+          headers: ctx.api.headers({ 'content-type': 'application/json', 'idempotency-key': `migrate-openai-${j.openai_job.id}` }),
+          body: JSON.stringify(j.create),
+        });
+        const job = (await res.json()) as { id: string };
+        started.push({ openai_job: j.openai_job.id, job: job.id });
+      }
+      return { json: { plan, started }, text: [...text, '', 'Started:', table(started, ['openai_job', 'job'])].join('\n') };
+    },
+  },
+];

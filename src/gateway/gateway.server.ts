@@ -1,0 +1,50 @@
+import http from 'node:http';
+import type { Logger } from 'pino';
+import { DomainError } from '../common/domain-error';
+import { ErrorFilter } from '../common/http/error.filter';
+import { KeyCache } from '../projects/key-cache';
+import { GatewayHandler } from './gateway.handler';
+import { callableCards } from './model-cards';
+import { RoutingTable } from './routing-table';
+
+/**
+ * The `gateway` role's HTTP server: the inference routes, GET /v1/models (what the caller can call now, from
+ * memory) and health. Nothing else: the api role serves the rest of /v1. Access lines carry ids, sizes and
+ * timings, never a body.
+ */
+export function createGatewayServer(handler: GatewayHandler, table: RoutingTable, keys: KeyCache, log: Logger): http.Server {
+  const errors = new ErrorFilter();
+  const send = (res: http.ServerResponse, status: number, body: unknown) => {
+    const json = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(json) });
+    res.end(json);
+  };
+  const fail = (res: http.ServerResponse, err: unknown) => {
+    const { status, body } = errors.toResponse(err);
+    send(res, status, body);
+  };
+  const models = async (req: http.IncomingMessage, res: http.ServerResponse, id: string | null) => {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+    const who = match ? (keys.cached(match[1]) ?? (await keys.authenticate(match[1]))) : null;
+    if (!who) throw new DomainError('unauthorized', 'Incorrect API key provided.');
+    const cards = callableCards(table.routes(who.projectId), who.projectId);
+    if (id === null) return send(res, 200, { object: 'list', data: cards });
+    const card = cards.find((c) => c.id === id);
+    if (!card) throw new DomainError('model_not_found', `The model '${id}' does not exist or you do not have access to it.`, 'model');
+    send(res, 200, card);
+  };
+  return http.createServer((req, res) => {
+    const t0 = performance.now();
+    const path = (req.url ?? '/').split('?')[0];
+    res.once('finish', () => log.info({ method: req.method, path, status: res.statusCode, ms: Math.round((performance.now() - t0) * 10) / 10 }, 'request'));
+    if (req.method === 'POST' && path === '/v1/chat/completions') return void handler.handle('chat', req, res);
+    if (req.method === 'POST' && path === '/v1/completions') return void handler.handle('completions', req, res);
+    if (req.method === 'GET' && (path === '/healthz' || path === '/readyz')) return send(res, 200, { status: 'ok', role: 'gateway' });
+    if (req.method === 'GET' && path.startsWith('/v1/models')) {
+      const rest = path.slice('/v1/models'.length);
+      const id = rest === '' || rest === '/' ? null : decodeURIComponent(rest.slice(1));
+      return void models(req, res, id).catch((err) => fail(res, err));
+    }
+    fail(res, new DomainError('not_found', `Invalid URL (${req.method} ${path}): the gateway serves /v1/chat/completions, /v1/completions and /v1/models`));
+  });
+}

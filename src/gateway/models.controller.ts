@@ -1,0 +1,30 @@
+import { Controller, Delete, Get } from '@nestjs/common';
+import { z } from 'zod';
+import { ProjectId } from '../common/auth/auth.decorators';
+import { ApiDoc, ZParam } from '../common/http/zod-validation';
+import { ModelsService } from './models.service';
+
+/** OpenAI's models API: what the project can call, fine-tune and has fine-tuned (see ModelsService). */
+@Controller('v1/models')
+export class ModelsController {
+  constructor(private readonly models: ModelsService) {}
+
+  @Get()
+  @ApiDoc({ summary: 'List models: callable now (with routing), base models, fine-tuned models', tags: ['models'] })
+  async list(@ProjectId() projectId: string) {
+    return { object: 'list', data: await this.models.list(projectId), has_more: false };
+  }
+
+  @Get(':model')
+  @ApiDoc({ summary: 'Retrieve a model', tags: ['models'] })
+  get(@ProjectId() projectId: string, @ZParam('model', z.string().min(1)) id: string) {
+    return this.models.get(projectId, id);
+  }
+
+  @Delete(':model')
+  @ApiDoc({ summary: 'Delete a model: undeploys it from every pool (a fine-tuned model also stops being listed; its job and files stay)', tags: ['models'] })
+  async remove(@ProjectId() projectId: string, @ZParam('model', z.string().min(1)) id: string) {
+    await this.models.remove(projectId, id);
+    return { id, object: 'model', deleted: true };
+  }
+}

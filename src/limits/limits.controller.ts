@@ -1,0 +1,42 @@
+import { Controller, Get, Put } from '@nestjs/common';
+import { z } from 'zod';
+import { ProjectId, RequireScope } from '../common/auth/auth.decorators';
+import { ApiDoc, ZBody, ZParam } from '../common/http/zod-validation';
+import { LimitsService } from './limits.service';
+import { RateLimit } from './rate-limits';
+
+// null (or absent) lifts the limit; a limit of 0 would refuse everything, which revoking the key says better.
+const perMinute = z.number().int().min(1).max(1_000_000_000).nullable().default(null);
+const body = z.object({ rpm: perMinute, tpm: perMinute }).strict();
+const view = (scope: 'api_key' | 'project', id: string, l: RateLimit) => ({ object: 'rate_limits' as const, scope, id, rpm: l.rpm, tpm: l.tpm });
+
+/** Gateway limits (requests and tokens per minute) of an API key and of a project. */
+@Controller('v1')
+export class LimitsController {
+  constructor(private readonly limits: LimitsService) {}
+
+  @Get('api_keys/:key_id/rate_limits')
+  @ApiDoc({ summary: "An API key's gateway limits (null: none)", tags: ['projects'] })
+  async keyLimits(@ProjectId() projectId: string, @ZParam('key_id', z.string().min(1)) keyId: string) {
+    return view('api_key', keyId, await this.limits.keyLimits(projectId, keyId));
+  }
+
+  @Put('api_keys/:key_id/rate_limits')
+  @ApiDoc({ summary: 'Set the requests/tokens per minute the gateway allows this key (null lifts a limit)', tags: ['projects'] })
+  async setKeyLimits(@ProjectId() projectId: string, @ZParam('key_id', z.string().min(1)) keyId: string, @ZBody(body) b: z.infer<typeof body>) {
+    return view('api_key', keyId, await this.limits.setKeyLimits(projectId, keyId, b));
+  }
+
+  @Get('project/rate_limits')
+  @ApiDoc({ summary: "The calling project's gateway limits over all its keys (set by an operator)", tags: ['projects'] })
+  async projectLimits(@ProjectId() projectId: string) {
+    return view('project', projectId, await this.limits.projectLimits(projectId));
+  }
+
+  @Put('admin/projects/:project_id/rate_limits')
+  @RequireScope('admin')
+  @ApiDoc({ summary: "Set a project's gateway limits over all its keys (null lifts a limit)", tags: ['admin'] })
+  async setProjectLimits(@ZParam('project_id', z.string().min(1)) projectId: string, @ZBody(body) b: z.infer<typeof body>) {
+    return view('project', projectId, await this.limits.setProjectLimits(projectId, b));
+  }
+}

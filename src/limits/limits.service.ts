@@ -1,0 +1,38 @@
+import { Injectable } from '@nestjs/common';
+import { notFound } from '../common/domain-error';
+import { PrismaService } from '../db/prisma.service';
+import { RateLimit } from './rate-limits';
+
+/**
+ * Where the gateway's limits are kept: on the API key (a project may cap any of its own keys, e.g. a CI key) and on
+ * the project (an operator's cap over all its keys: admin scope, so a tenant cannot lift its own). The gateway reads
+ * them with the keys it holds in memory; nothing here runs per request.
+ */
+@Injectable()
+export class LimitsService {
+  constructor(private readonly prisma: PrismaService) {}
+
+  async keyLimits(projectId: string, keyId: string): Promise<RateLimit> {
+    const key = await this.prisma.apiKey.findFirst({ where: { id: keyId, projectId, revokedAt: null }, select: { rpmLimit: true, tpmLimit: true } });
+    if (!key) throw notFound('API key', keyId, 'key_id');
+    return { rpm: key.rpmLimit, tpm: key.tpmLimit };
+  }
+
+  async setKeyLimits(projectId: string, keyId: string, limits: RateLimit): Promise<RateLimit> {
+    const { count } = await this.prisma.apiKey.updateMany({ where: { id: keyId, projectId, revokedAt: null }, data: { rpmLimit: limits.rpm, tpmLimit: limits.tpm } });
+    if (count === 0) throw notFound('API key', keyId, 'key_id');
+    return limits;
+  }
+
+  async projectLimits(projectId: string): Promise<RateLimit> {
+    const p = await this.prisma.project.findUnique({ where: { id: projectId }, select: { rpmLimit: true, tpmLimit: true } });
+    if (!p) throw notFound('project', projectId, 'project_id');
+    return { rpm: p.rpmLimit, tpm: p.tpmLimit };
+  }
+
+  async setProjectLimits(projectId: string, limits: RateLimit): Promise<RateLimit> {
+    const { count } = await this.prisma.project.updateMany({ where: { id: projectId }, data: { rpmLimit: limits.rpm, tpmLimit: limits.tpm } });
+    if (count === 0) throw notFound('project', projectId, 'project_id');
+    return limits;
+  }
+}

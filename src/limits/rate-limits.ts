@@ -1,0 +1,87 @@
+/**
+ * The pure half of the gateway's limits: what applies to a request, how a verdict becomes OpenAI's headers, and
+ * the token estimate a request is admitted with. The Redis half is rate-limiter.ts.
+ */
+export interface RateLimit {
+  /** Requests per minute; null: no limit. */
+  rpm: number | null;
+  /** Tokens (prompt + completion) per minute; null: no limit. */
+  tpm: number | null;
+}
+
+export interface Limits {
+  projectId: string;
+  keyId: string;
+  key: RateLimit;
+  project: RateLimit;
+}
+
+export interface BucketState {
+  kind: 'requests' | 'tokens';
+  limit: number;
+  cost: number;
+  /** Tokens left in the bucket after this request (before it, when refused). */
+  remaining: number;
+}
+
+export interface LimitVerdict {
+  allowed: boolean;
+  /** When refused: how long until every refusing bucket holds enough again. */
+  retryAfterMs: number;
+  /** OpenAI's x-ratelimit-* headers for the tightest limit of each kind; empty when no limit applies. */
+  headers: Record<string, string>;
+}
+
+export const noLimits = (l: Pick<Limits, 'key' | 'project'>) => l.key.rpm === null && l.key.tpm === null && l.project.rpm === null && l.project.tpm === null;
+
+/** Go's duration format, as OpenAI writes x-ratelimit-reset-*: 20ms, 1s, 1.5s, 6m0s. */
+export function formatDuration(ms: number): string {
+  const rounded = Math.max(0, Math.ceil(ms));
+  if (rounded < 1000) return `${rounded}ms`;
+  const seconds = rounded / 1000;
+  if (seconds < 60) return `${trim(seconds)}s`;
+  const minutes = Math.floor(seconds / 60);
+  return `${minutes}m${trim(seconds - minutes * 60)}s`;
+}
+
+const trim = (s: number) => String(Math.round(s * 1000) / 1000);
+
+export function verdictOf(allowed: boolean, buckets: BucketState[]): LimitVerdict {
+  const refill = (b: BucketState, target: number) => Math.max(0, ((target - b.remaining) * 60_000) / b.limit);
+  let retryAfterMs = 0;
+  if (!allowed) {
+    for (const b of buckets) {
+      const need = Math.min(b.cost, b.limit);
+      if (b.remaining < need) retryAfterMs = Math.max(retryAfterMs, refill(b, need));
+    }
+  }
+  const headers: Record<string, string> = {};
+  for (const kind of ['requests', 'tokens'] as const) {
+    const tightest = buckets.filter((b) => b.kind === kind).sort((a, b) => a.remaining / a.limit - b.remaining / b.limit)[0];
+    if (!tightest) continue;
+    headers[`x-ratelimit-limit-${kind}`] = String(tightest.limit);
+    headers[`x-ratelimit-remaining-${kind}`] = String(Math.max(0, Math.floor(tightest.remaining)));
+    headers[`x-ratelimit-reset-${kind}`] = formatDuration(refill(tightest, tightest.limit));
+  }
+  return { allowed, retryAfterMs, headers };
+}
+
+/**
+ * Tokens a request is admitted with before its answer is known: its text at 4 characters a token (the rule of
+ * thumb OpenAI documents for English; the real count comes back in the usage block and is settled then) plus the
+ * completion it asks room for. Cheap on purpose: the hot path must not tokenize.
+ */
+export function estimateTokens(body: { messages?: unknown; prompt?: unknown; max_tokens?: unknown; max_completion_tokens?: unknown }): number {
+  const chars = textLength(body.messages ?? body.prompt);
+  const room = typeof body.max_completion_tokens === 'number' ? body.max_completion_tokens : typeof body.max_tokens === 'number' ? body.max_tokens : 0;
+  return Math.ceil(chars / 4) + Math.max(0, room);
+}
+
+function textLength(v: unknown, depth = 0): number {
+  if (typeof v === 'string') return v.length;
+  if (depth > 6 || v === null || typeof v !== 'object') return 0;
+  let n = 0;
+  if (Array.isArray(v)) for (const x of v) n += textLength(x, depth + 1);
+  else for (const x of Object.values(v)) n += textLength(x, depth + 1);
+  return n;
+}

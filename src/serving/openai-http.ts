@@ -1,0 +1,264 @@
+import http from 'node:http';
+import https from 'node:https';
+import { isIP, type LookupFunction } from 'node:net';
+
+/**
+ * The one HTTP transport for every OpenAI-compatible server loraplane calls (vLLM replicas, the tiny server, provider
+ * APIs, eval targets) and for the adapter agents beside the replicas. node:http with keep-alive sockets rather than
+ * fetch: the gateway pays for every microsecond, and a socket pool plus `lookup` is where a connect-time address
+ * check (no private addresses for tenant-supplied URLs) plugs in.
+ *
+ * Every read of a body is capped: an upstream is often tenant-controlled, and an endless or huge answer must fail
+ * that one call with a clear message, never grow this process's memory.
+ */
+export type UpstreamFailure =
+  /** No connection, or it broke before the first byte of the answer: safe to try another replica. */
+  | 'connect'
+  | 'timeout'
+  /** The answer was not 2xx; `status` and the parsed error envelope say why. */
+  | 'status'
+  | 'too_large'
+  /** The address guard refused where the URL leads (not retried: another try leads to the same place). */
+  | 'refused'
+  /** The body broke off or was not what the API promises. */
+  | 'invalid'
+  | 'aborted';
+
+export class UpstreamError extends Error {
+  constructor(
+    message: string,
+    readonly kind: UpstreamFailure,
+    readonly status: number | null = null,
+    readonly envelope: ErrorEnvelope | null = null,
+    readonly retryAfterMs: number | null = null,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'UpstreamError';
+  }
+}
+
+/** OpenAI's error object, as far as an upstream filled it in. */
+export interface ErrorEnvelope {
+  message: string;
+  type: string | null;
+  param: string | null;
+  code: string | number | null;
+}
+
+export interface UpstreamRequest {
+  url: string;
+  method?: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  headers?: Record<string, string>;
+  body?: string | Buffer;
+  /** Time to the answer's headers (and, for `json`/`text`, to its whole body). */
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+export interface TransportOptions {
+  /** Largest body `json`/`text`/`readCapped` accept. */
+  maxResponseBytes: number;
+  /** Resolves host names for new connections; the place for an address guard. */
+  lookup?: LookupFunction;
+  /** Judges an IP literal in a URL (net.connect does not call `lookup` for those): an Error refuses it. */
+  refusal?: (address: string) => Error | null;
+}
+
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_SOCKET']);
+
+export class OpenAIHttp {
+  private readonly httpAgent: http.Agent;
+  private readonly httpsAgent: https.Agent;
+
+  constructor(readonly options: TransportOptions) {
+    const agentOptions = { keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256, scheduling: 'lifo' as const, lookup: options.lookup };
+    this.httpAgent = new http.Agent(agentOptions);
+    this.httpsAgent = new https.Agent(agentOptions);
+  }
+
+  /**
+   * Sends the request and resolves with the answer once its headers are in (any status; the body not read). A
+   * failure before that is an UpstreamError of kind `connect` (nothing reached the model) or `timeout`.
+   */
+  open(req: UpstreamRequest): Promise<http.IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      const url = new URL(req.url);
+      const literal = url.hostname.replace(/^\[(.*)\]$/, '$1');
+      const refused = isIP(literal) ? this.options.refusal?.(literal) : null;
+      if (refused) return reject(new UpstreamError(`${url.host}: ${refused.message}`, 'refused', null, null, null, { cause: refused }));
+      const isHttps = url.protocol === 'https:';
+      const headers: Record<string, string | number> = { ...req.headers };
+      if (req.body !== undefined) headers['content-length'] = Buffer.byteLength(req.body);
+      const out = (isHttps ? https : http).request(url, { method: req.method ?? 'GET', headers, agent: isHttps ? this.httpsAgent : this.httpAgent });
+      let settled = false;
+      const timer = setTimeout(() => fail(new UpstreamError(`no answer from ${url.host} within ${req.timeoutMs} ms`, 'timeout')), req.timeoutMs);
+      const onAbort = () => fail(new UpstreamError('the request was aborted', 'aborted'));
+      const fail = (err: UpstreamError) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        req.signal?.removeEventListener('abort', onAbort);
+        out.destroy();
+        reject(err);
+      };
+      if (req.signal?.aborted) return onAbort();
+      req.signal?.addEventListener('abort', onAbort, { once: true });
+      out.on('response', (res) => {
+        if (settled) return void res.destroy();
+        settled = true;
+        clearTimeout(timer);
+        // From here the caller owns the answer: an abort destroys it (the caller sees 'aborted' on its stream).
+        req.signal?.removeEventListener('abort', onAbort);
+        if (req.signal) {
+          const abortBody = () => res.destroy(new UpstreamError('the request was aborted', 'aborted'));
+          req.signal.addEventListener('abort', abortBody, { once: true });
+          res.once('close', () => req.signal?.removeEventListener('abort', abortBody));
+        }
+        resolve(res);
+      });
+      out.on('error', (err: NodeJS.ErrnoException) => {
+        const code = err.code ?? '';
+        if (err.name === 'RefusedTarget') return fail(new UpstreamError(`${url.host}: ${err.message}`, 'refused', null, null, null, { cause: err }));
+        const kind = CONNECT_CODES.has(code) ? 'connect' : 'invalid';
+        fail(new UpstreamError(`${url.host}: ${code || err.message}`, kind, null, null, null, { cause: err }));
+      });
+      out.end(req.body);
+    });
+  }
+
+  /** Reads a whole answer, failing (and dropping the connection) past `maxBytes`. */
+  readCapped(res: http.IncomingMessage, maxBytes = this.options.maxResponseBytes, timeoutMs?: number): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const declared = Number(res.headers['content-length']);
+      let settled = false;
+      const timer = timeoutMs ? setTimeout(() => fail(new UpstreamError(`the answer did not complete within ${timeoutMs} ms`, 'timeout')), timeoutMs) : null;
+      // The first failure is the one reported (destroying the answer makes it emit its own errors after).
+      const fail = (err: UpstreamError) => {
+        if (settled) return;
+        settled = true;
+        if (timer) clearTimeout(timer);
+        reject(err);
+        res.destroy();
+      };
+      if (Number.isFinite(declared) && declared > maxBytes) return fail(tooLarge(maxBytes));
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > maxBytes) return fail(tooLarge(maxBytes));
+        chunks.push(chunk);
+      });
+      res.on('end', () => {
+        if (settled) return;
+        settled = true;
+        if (timer) clearTimeout(timer);
+        resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+      });
+      res.on('error', (err) => fail(err instanceof UpstreamError ? err : new UpstreamError(`the answer broke off: ${err.message}`, 'invalid', res.statusCode ?? null, null, null, { cause: err })));
+      res.on('aborted', () => fail(new UpstreamError('the answer broke off', 'invalid', res.statusCode ?? null)));
+    });
+  }
+
+  /** A whole exchange with a JSON answer; a non-2xx answer becomes an UpstreamError with its error envelope. */
+  async json<T>(req: UpstreamRequest): Promise<{ status: number; body: T }> {
+    const { status, text } = await this.text(req);
+    try {
+      return { status, body: JSON.parse(text) as T };
+    } catch {
+      throw new UpstreamError(`${new URL(req.url).host} answered with a body that is not JSON`, 'invalid', status);
+    }
+  }
+
+  /** A whole exchange with any 2xx body read as text (capped). */
+  async text(req: UpstreamRequest): Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }> {
+    const started = Date.now();
+    const res = await this.open(req);
+    const left = Math.max(1, req.timeoutMs - (Date.now() - started));
+    const body = (await this.readCapped(res, this.options.maxResponseBytes, left)).toString('utf8');
+    const status = res.statusCode ?? 0;
+    if (status < 200 || status >= 300) throw statusError(new URL(req.url).host, status, res.headers, body);
+    return { status, headers: res.headers, text: body };
+  }
+
+  close(): void {
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
+  }
+}
+
+const tooLarge = (max: number) => new UpstreamError(`the answer exceeded the limit of ${max} bytes and was cut off`, 'too_large');
+
+/** OpenAI's envelope `{error: {message, type, param, code}}`, FastAPI's `{detail}`, or the start of other text. */
+export function parseErrorEnvelope(text: string): ErrorEnvelope {
+  try {
+    const body = JSON.parse(text) as { error?: Partial<ErrorEnvelope> | string; detail?: unknown; message?: string };
+    if (body.error && typeof body.error === 'object') {
+      const e = body.error;
+      return { message: String(e.message ?? 'error'), type: e.type ?? null, param: e.param ?? null, code: e.code ?? null };
+    }
+    const message = typeof body.error === 'string' ? body.error : typeof body.detail === 'string' ? body.detail : body.message;
+    if (message) return { message: message.slice(0, 500), type: null, param: null, code: null };
+  } catch {
+    // not JSON (a proxy's HTML page, an internal service behind an allowed network): described, never echoed,
+    // since this message can reach the tenant who chose the URL
+  }
+  return { message: `the answer is not an OpenAI error object (${Buffer.byteLength(text)} bytes)`, type: null, param: null, code: null };
+}
+
+export function statusError(host: string, status: number, headers: http.IncomingHttpHeaders, body: string): UpstreamError {
+  const envelope = parseErrorEnvelope(body);
+  return new UpstreamError(`${host} answered ${status}: ${envelope.message}`, 'status', status, envelope, retryAfterMs(headers));
+}
+
+/** The wait a 429/503 asks for, from `retry-after-ms` (OpenAI's) or `retry-after` (RFC 9110: seconds or a date). */
+export function retryAfterMs(headers: http.IncomingHttpHeaders | Headers, now = Date.now()): number | null {
+  const get = (name: string): string | null => {
+    if (headers instanceof Headers) return headers.get(name);
+    const v = headers[name];
+    return Array.isArray(v) ? (v[0] ?? null) : (v ?? null);
+  };
+  const msText = get('retry-after-ms');
+  const ms = Number(msText);
+  if (msText !== null && Number.isFinite(ms) && ms >= 0) return ms;
+  const value = get('retry-after');
+  if (value === null || value.trim() === '') return null;
+  if (/^\d+(\.\d+)?$/.test(value.trim())) return Number(value) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? null : Math.max(0, at - now);
+}
+
+/**
+ * Server-sent events from a byte stream: yields each event's `data` (joined lines), with a cap on one event's size
+ * (an upstream that never ends an event must not grow the buffer) and on the whole stream.
+ */
+export async function* sseData(body: AsyncIterable<Buffer>, limits: { maxEventBytes: number; maxTotalBytes: number }): AsyncGenerator<string> {
+  let buffered = '';
+  let total = 0;
+  for await (const chunk of body) {
+    total += chunk.length;
+    if (total > limits.maxTotalBytes) throw new UpstreamError(`the stream exceeded the limit of ${limits.maxTotalBytes} bytes and was cut off`, 'too_large');
+    buffered += chunk.toString('utf8');
+    let end: number;
+    while ((end = eventEnd(buffered)) >= 0) {
+      const event = buffered.slice(0, end);
+      buffered = buffered.slice(end).replace(/^\r?\n\r?\n/, '');
+      const data = event
+        .split(/\r?\n/)
+        .filter((l) => l.startsWith('data:'))
+        .map((l) => l.slice(l[5] === ' ' ? 6 : 5))
+        .join('\n');
+      if (data !== '') yield data;
+    }
+    if (buffered.length > limits.maxEventBytes) throw new UpstreamError(`one event of the stream exceeded ${limits.maxEventBytes} bytes`, 'too_large');
+  }
+}
+
+/** Index where the first complete event ends (before its blank line), -1 when none is complete yet. */
+export function eventEnd(text: string): number {
+  const lf = text.indexOf('\n\n');
+  const crlf = text.indexOf('\r\n\r\n');
+  if (lf < 0) return crlf;
+  if (crlf < 0) return lf;
+  return Math.min(lf, crlf);
+}

@@ -1,0 +1,323 @@
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import fs from 'node:fs';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { Browser, BrowserContext, chromium, Page } from 'playwright-core';
+import { newId } from '../../src/common/ids';
+import { PrismaService } from '../../src/db/prisma.service';
+import { writeFakeCatalog } from '../fixtures/fake-trainers';
+import { requireEnv, startTestApp, TestApp, testS3, waitFor } from '../support/app';
+import { OpenAIStandIn, startOpenAIStandIn } from '../support/openai-stand-in';
+
+const ARTIFACTS = path.resolve(__dirname, '../../test-artifacts/dashboard');
+const XSS_SCRIPT = '<script>window.__pwned = "script"</script>';
+const XSS_IMG = '<img src=x onerror="window.__pwned = \'img\'">';
+
+/**
+ * The dashboard in Debian's Chromium (playwright-core), served by the real app at / from the bundle `npm run build`
+ * made: sign in, a job started from the New job page whose loss chart gains points while it runs, a rollback
+ * clicked in the UI that moves the alias (checked through the API), an eval report showing both targets, script
+ * and onerror payloads in a dataset, a suffix and an alias reason that stay text, axe-core on every page, no console
+ * errors, and a screenshot of every page in test-artifacts/dashboard/.
+ */
+describe('dashboard in Chromium (e2e)', () => {
+  jest.setTimeout(120_000);
+  let app: TestApp;
+  let openai: OpenAIStandIn;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  let key: string;
+  let projectId: string;
+  let prisma: PrismaService;
+  const consoleErrors: string[] = [];
+  const requestUrls: string[] = [];
+  /**
+   * Chromium logs every 4xx fetch as a console error: the refusals this test provokes on purpose (a wrong key, a
+   * refused suffix) are listed here before they happen, and each one excuses exactly one such message.
+   */
+  const expected: RegExp[] = [];
+  const screenshots: string[] = [];
+
+  const api = async (method: string, route: string, body?: unknown, as = key) => {
+    const res = await fetch(`${app.url}/v1${route}`, {
+      method,
+      headers: { authorization: `Bearer ${as}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
+  };
+  const upload = async (name: string, text: string, query = '') => {
+    const form = new FormData();
+    form.append('file', new Blob([text]), name);
+    const res = await fetch(`${app.url}/v1/datasets${query}`, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: form });
+    return (await res.json()) as { id: string; status: string; filename: string };
+  };
+  const go = async (hash: string) => {
+    await page.goto(`${app.url}/#/${hash}`);
+    await page.waitForSelector('main h1');
+  };
+  const shoot = async (name: string) => {
+    const file = path.join(ARTIFACTS, `${name}.png`);
+    await page.screenshot({ path: file, fullPage: true });
+    screenshots.push(file);
+  };
+  /** axe-core in the page (evaluated over the DevTools protocol, so the page's CSP still holds for its own scripts). */
+  const axeSerious = async () => {
+    await page.evaluate(fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8'));
+    // A string: the page's DOM types are not in this Node project's typecheck.
+    const violations = (await page.evaluate(
+      `axe.run(document).then((r) => r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).join(', ')))`,
+    )) as string[];
+    return violations;
+  };
+  const noPayloadRan = async () => {
+    expect(await page.evaluate('window.__pwned ?? null')).toBeNull();
+    expect(await page.locator('main img').count()).toBe(0);
+    expect(await page.locator('main script').count()).toBe(0);
+  };
+
+  async function seedVersion(adapter: string, version: number) {
+    const s3 = testS3();
+    const row = await prisma.adapter.upsert({ where: { projectId_name: { projectId, name: adapter } }, update: {}, create: { id: newId.adapter(), projectId, name: adapter } });
+    const id = newId.adapterVersion();
+    const prefix = `projects/${projectId}/adapters/${row.id}/${id}/`;
+    const config = { base_model_name_or_path: 'tiny-lora', r: 8, lora_alpha: 16, target_modules: ['lm_head'], peft_type: 'LORA' };
+    const files = [
+      { name: 'adapter_config.json', data: Buffer.from(JSON.stringify(config)) },
+      { name: 'adapter_model.safetensors', data: Buffer.from(`weights v${version}`) },
+    ];
+    for (const f of files) await s3.send(new PutObjectCommand({ Bucket: requireEnv('S3_BUCKET'), Key: prefix + f.name, Body: f.data }));
+    await prisma.adapterVersion.create({
+      data: {
+        id, adapterId: row.id, projectId, version, s3Prefix: prefix, source: 'import', importedFrom: 'dashboard test',
+        files: files.map((f) => ({ name: f.name, bytes: f.data.length, sha256: createHash('sha256').update(f.data).digest('hex') })),
+        peftConfig: config, baseModel: 'tiny-lora', rank: 8, targetModules: ['lm_head'],
+      },
+    });
+  }
+
+  beforeAll(async () => {
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    openai = await startOpenAIStandIn({ apiKey: 'sk-dashboard-test', answer: (model) => (model === 'o3-mini' ? 'billing' : 'shipping') });
+    app = await startTestApp({ MODEL_CATALOG_FILE: writeFakeCatalog(), RECONCILE_INTERVAL_MS: '500' });
+    prisma = app.started.app.get(PrismaService);
+    const created = (await api('POST', '/admin/projects', { name: 'dashboard e2e' }, app.apiKey)).body;
+    key = created.api_key.value;
+    projectId = created.id;
+    browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+    context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
+    page = await context.newPage();
+    page.on('console', (m) => {
+      if (m.type() !== 'error') return;
+      const i = expected.findIndex((re) => re.test(m.text()));
+      if (i >= 0) return void expected.splice(i, 1);
+      consoleErrors.push(m.text());
+    });
+    page.on('pageerror', (e) => consoleErrors.push(`pageerror: ${e.message}`));
+    page.on('request', (r) => requestUrls.push(r.url()));
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await app?.close();
+    await openai?.close();
+    // eslint-disable-next-line no-console
+    if (screenshots.length) console.log(`dashboard screenshots:\n${screenshots.map((s) => `  ${s}`).join('\n')}`);
+  });
+  afterEach(() => {
+    expect(consoleErrors).toEqual([]);
+    expect(expected).toEqual([]);
+  });
+
+  it('is served at / with a CSP that allows no inline script', async () => {
+    const res = await fetch(`${app.url}/`);
+    expect(res.status).toBe(200);
+    const csp = res.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toContain('unsafe-inline');
+    const html = await res.text();
+    expect(html).toMatch(/<script type="module" crossorigin src="\/assets\/[^"]+\.js"><\/script>/);
+    expect(html).not.toMatch(/<script(?![^>]*\ssrc=)[^>]*>/);
+  });
+
+  it('signs in with the key kept in sessionStorage and sent only in the Authorization header; signs out', async () => {
+    await page.goto(app.url);
+    await page.getByLabel('API key').fill('lp_wrong_key_0123456789abcdef');
+    expected.push(/status of 401/);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('alert').waitFor();
+    await page.getByLabel('API key').fill(key);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Jobs' }).waitFor();
+    expect(await page.evaluate("sessionStorage.getItem('loraplane.apiKey')")).toBe(key);
+    expect(await page.evaluate('document.cookie + JSON.stringify(localStorage)')).not.toContain(key);
+    expect(await page.getByRole('link', { name: 'Admin' }).count()).toBe(0);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('API key').waitFor();
+    expect(await page.evaluate("sessionStorage.getItem('loraplane.apiKey')")).toBeNull();
+    // An admin key sees the admin views.
+    await page.getByLabel('API key').fill(app.apiKey);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('link', { name: 'Admin' }).click();
+    await page.getByRole('heading', { name: 'GPU hosts' }).waitFor();
+    await shoot('admin');
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('API key').fill(key);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Jobs' }).waitFor();
+    await shoot('sign-in-jobs-empty');
+  });
+
+  let datasetId: string;
+  it('renders dataset lines and validation errors carrying script and onerror payloads as text', async () => {
+    const lines = Array.from({ length: 24 }, (_, i) =>
+      JSON.stringify({ messages: [{ role: 'user', content: `ticket ${i} ${i % 2 ? XSS_SCRIPT : XSS_IMG}` }, { role: 'assistant', content: i % 3 ? 'billing' : 'shipping' }] }),
+    );
+    const ok = await upload('tickets.jsonl', lines.join('\n'));
+    expect(ok.status).toBe('ready');
+    datasetId = ok.id;
+    const bad = await upload(`bad${XSS_IMG}.jsonl`, `${lines[0]}\n{"messages":[{"role":"${XSS_SCRIPT}","content":"x"}]}\n`);
+    expect(bad.status).toBe('invalid');
+    await go('datasets');
+    await page.getByRole('link', { name: datasetId }).waitFor();
+    await noPayloadRan();
+    await shoot('datasets');
+    await go(`datasets/${bad.id}`);
+    await page.getByRole('heading', { name: /Validation report: \d+ errors/ }).waitFor();
+    const report = page.locator('.card', { has: page.getByRole('heading', { name: /Validation report/ }) });
+    expect(await report.locator('tbody tr').count()).toBeGreaterThan(0);
+    expect(bad.filename).toContain('onerror');
+    await page.getByText(bad.filename).first().waitFor();
+    await noPayloadRan();
+    await go(`datasets/${datasetId}`);
+    await page.locator('pre.lines').waitFor();
+    // The raw JSON lines, quotes escaped as in the file.
+    expect(await page.locator('pre.lines').innerText()).toContain(JSON.stringify(XSS_SCRIPT).slice(1, -1));
+    expect(await page.locator('pre.lines').innerText()).toContain(JSON.stringify(XSS_IMG).slice(1, -1));
+    await page.getByRole('img', { name: /token statistics histogram/ }).waitFor();
+    await noPayloadRan();
+    await shoot('dataset');
+  });
+
+  let jobId: string;
+  it('launches a job from New job (estimate and hyperparameters first); its loss chart gains points while it runs', async () => {
+    await go('new-job');
+    await page.getByLabel('Dataset').selectOption(datasetId);
+    await page.getByLabel('Model').selectOption('fake-steady');
+    await page.getByLabel('Suffix').fill(XSS_IMG);
+    expected.push(/status of 400/);
+    await page.getByRole('button', { name: 'Estimate cost' }).click();
+    await page.getByRole('alert').filter({ hasText: 'suffix' }).waitFor();
+    await noPayloadRan();
+    await page.getByLabel('Suffix').fill('live-chart');
+    await page.getByRole('button', { name: 'Estimate cost' }).click();
+    await page.getByRole('heading', { name: 'Resolved hyperparameters' }).waitFor();
+    expect(await page.locator('.card', { hasText: 'Before launch' }).innerText()).toMatch(/n_epochs/);
+    await shoot('new-job');
+    await page.getByRole('button', { name: 'Launch job' }).click();
+    await page.waitForURL(/#\/jobs\/ftjob-/);
+    jobId = decodeURIComponent(page.url().split('/').pop()!);
+    const chart = page.locator('figure.chart', { has: page.getByRole('img', { name: /training and validation loss/ }) });
+    const points = async () => Number(await chart.getAttribute('data-points'));
+    await waitFor('first points on the loss chart', async () => (await points()) >= 2, 60_000, 100);
+    const first = await points();
+    const statusThen = (await api('GET', `/fine_tuning/jobs/${jobId}`)).body.status;
+    await waitFor('more points on the loss chart', async () => (await points()) >= first + 5, 30_000, 100);
+    const statusNow = (await api('GET', `/fine_tuning/jobs/${jobId}`)).body.status;
+    expect([statusThen, statusNow]).toEqual(['running', 'running']);
+    await shoot('job-running');
+    await waitFor('the job to succeed', async () => (await api('GET', `/fine_tuning/jobs/${jobId}`)).body.status === 'succeeded', 60_000);
+    const metrics = (await api('GET', `/fine_tuning/jobs/${jobId}/events?limit=100`)).body.data.filter((e: { type: string }) => e.type === 'metrics');
+    expect(metrics).toHaveLength(60);
+    await waitFor(`all 60 points (chart has ${await points()})`, async () => (await points()) === 60, 10_000, 100);
+    await page.getByText('Checkpoint saved at step 3').waitFor();
+    await page.getByRole('img', { name: 'learning rate: 60 points' }).waitFor();
+    await go('jobs');
+    await page.getByRole('link', { name: jobId }).waitFor();
+    await page.getByLabel('Status').selectOption('failed');
+    expect(await page.getByRole('link', { name: jobId }).count()).toBe(0);
+    await page.getByLabel('Status').selectOption('succeeded');
+    await page.getByRole('link', { name: jobId }).waitFor();
+    await shoot('jobs');
+    await go(`jobs/${jobId}`);
+    await page.getByRole('img', { name: 'training and validation loss: 60 points' }).waitFor();
+    await page.getByText('ckpt-step-3').waitFor();
+    await shoot('job-succeeded');
+  });
+
+  it('moves an alias back when Rollback is clicked (checked through the API); reasons stay text', async () => {
+    await seedVersion('tickets', 1);
+    await seedVersion('tickets', 2);
+    expect((await api('POST', '/serving/pools', { name: 'ui-pool', base_model: 'tiny-lora', max_lora_rank: 8, max_loras: 4 })).status).toBe(201);
+    expect((await api('POST', '/serving/pools/ui-pool/aliases/tickets/rollout', { version: 1, reason: 'first release' })).status).toBe(200);
+    expect((await api('POST', '/serving/pools/ui-pool/aliases/tickets/rollout', { version: 2, reason: `retrained ${XSS_SCRIPT} ${XSS_IMG}` })).status).toBe(200);
+    await go('serving');
+    const alias = page.locator('[data-alias="tickets"]');
+    await alias.getByTestId('alias-version').filter({ hasText: 'v2' }).waitFor();
+    await alias.getByText(`retrained ${XSS_SCRIPT} ${XSS_IMG}`).waitFor();
+    await noPayloadRan();
+    await alias.getByLabel('Action').selectOption('rollback');
+    await alias.getByLabel('Reason').fill(`v2 answers worse ${XSS_IMG}`);
+    await alias.getByRole('button', { name: 'Rollback' }).click();
+    await waitFor('the alias back on v1', async () => (await api('GET', '/serving/pools/ui-pool/aliases/tickets')).body.version === 1, 10_000, 100);
+    await alias.getByTestId('alias-version').filter({ hasText: 'v1' }).waitFor();
+    const history = (await api('GET', '/serving/pools/ui-pool/aliases/tickets/history')).body.data;
+    expect(history[0]).toMatchObject({ action: 'rollback', from_version: 2, to_version: 1, reason: `v2 answers worse ${XSS_IMG}` });
+    await alias.getByText(`v2 answers worse ${XSS_IMG}`).waitFor();
+    await noPayloadRan();
+    await shoot('serving');
+    await go('adapters');
+    await page.getByText('tickets@v2').waitFor();
+    await page.getByText('ui-pool: deployed, alias tickets').waitFor();
+    await shoot('adapters');
+  });
+
+  it("renders an eval run's comparison with both targets, intervals, latency and cost", async () => {
+    const items = ['billing', 'shipping', 'billing', 'shipping', 'billing', 'billing', 'shipping', 'billing', 'shipping', 'billing'].map((label, i) => JSON.stringify({ prompt: [{ role: 'user', content: `ticket ${i}` }], reference: label }));
+    const file = await upload('eval.jsonl', items.join('\n'), '?format=eval&purpose=evals');
+    expect(file.status).toBe('ready');
+    for (const model of ['o3-mini', 'o4-mini']) {
+      expect((await api('POST', '/evals/targets', { name: model, kind: 'api', base_url: openai.url, api_key: 'sk-dashboard-test', model })).status).toBe(201);
+    }
+    const suite = (await api('POST', '/evals/suites', { name: 'tickets-ui', dataset_id: file.id, scorer: 'exact_match' })).body;
+    const run = (await api('POST', '/evals/runs', { suite_id: suite.id, targets: ['o3-mini', 'o4-mini'] })).body;
+    await waitFor('the eval run', async () => (await api('GET', `/evals/runs/${run.id}`)).body.status === 'succeeded', 60_000);
+    await go('evals');
+    await page.getByRole('link', { name: run.id }).click();
+    const chart = page.getByRole('img', { name: /accuracy per target with 95% intervals/ });
+    await chart.waitFor();
+    const targets = page.locator('.card', { has: page.getByRole('heading', { name: 'Targets' }) });
+    const text = await targets.innerText();
+    expect(text).toContain('o3-mini');
+    expect(text).toContain('o4-mini');
+    expect(text).toContain('60.0% (6/10)'); // o3-mini answers "billing": 6 of 10 items
+    expect(text).toContain('40.0% (4/10)');
+    expect(await chart.locator('.whisker').count()).toBe(2);
+    await shoot('eval-run');
+  });
+
+  it('passes axe-core with no serious violations on every page; no request URL carries the key', async () => {
+    const pages = ['jobs', `jobs/${jobId}`, 'new-job', 'datasets', `datasets/${datasetId}`, 'adapters', 'serving', 'evals', 'playground', 'usage'];
+    const found: Record<string, string[]> = {};
+    // Until the gateway's metering (issue 13) is merged, /v1/usage answers 404 and the page shows that error.
+    const usageMissing = (await api('GET', `/usage?start=${Math.floor(Date.now() / 1000) - 86400}&group_by=model,day`)).status === 404;
+    for (const p of pages) {
+      if (p === 'usage' && usageMissing) expected.push(/status of 404/);
+      await go(p);
+      await page.waitForLoadState('networkidle');
+      const v = await axeSerious();
+      if (v.length) found[p] = v;
+    }
+    expect(found).toEqual({});
+    await go('playground');
+    await shoot('playground');
+    if (usageMissing) expected.push(/status of 404/);
+    await go('usage');
+    await page.waitForLoadState('networkidle');
+    await shoot('usage');
+    expect(requestUrls.filter((u) => u.includes(key) || u.includes(app.apiKey))).toEqual([]);
+  });
+});

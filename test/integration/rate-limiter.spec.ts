@@ -1,0 +1,77 @@
+import { randomBytes } from 'node:crypto';
+import { Config } from '../../src/config/config';
+import { RateLimiter } from '../../src/limits/rate-limiter';
+import { Limits } from '../../src/limits/rate-limits';
+import { testEnv } from '../support/app';
+
+/**
+ * The Redis token buckets, with two limiters standing for two gateway replicas (one connection each, one shared
+ * prefix): what one admits, the other sees. The two-process test through real gateways is in the e2e tier.
+ */
+describe('RateLimiter (Redis)', () => {
+  const config = Config.fromEnv(testEnv({ QUEUE_PREFIX: `rl${randomBytes(4).toString('hex')}` }));
+  const a = new RateLimiter(config);
+  const b = new RateLimiter(config);
+  afterAll(async () => Promise.all([a.onModuleDestroy(), b.onModuleDestroy()]));
+  const limits = (over: Partial<Limits> = {}): Limits => ({
+    projectId: `proj_${randomBytes(6).toString('hex')}`,
+    keyId: `key_${randomBytes(6).toString('hex')}`,
+    key: { rpm: null, tpm: null },
+    project: { rpm: null, tpm: null },
+    ...over,
+  });
+
+  it('admits everything without a round trip when no limit is set', async () => {
+    const v = await a.admit(limits(), 1000);
+    expect(v).toEqual({ allowed: true, retryAfterMs: 0, headers: {} });
+  });
+
+  it('shares a key RPM between two replicas and says when to come back', async () => {
+    const l = limits({ key: { rpm: 10, tpm: null } });
+    const verdicts = [];
+    for (let i = 0; i < 10; i++) verdicts.push(await (i % 2 ? a : b).admit(l, 5));
+    expect(verdicts.every((v) => v.allowed)).toBe(true);
+    expect(verdicts[0].headers).toMatchObject({ 'x-ratelimit-limit-requests': '10', 'x-ratelimit-remaining-requests': '9' });
+    expect(verdicts[9].headers['x-ratelimit-remaining-requests']).toBe('0');
+    const refused = await a.admit(l, 5);
+    expect(refused.allowed).toBe(false);
+    // One request refills in 6 s at 10 per minute (less the few ms the ten calls took).
+    expect(refused.retryAfterMs).toBeGreaterThan(5000);
+    expect(refused.retryAfterMs).toBeLessThanOrEqual(6000);
+    expect(refused.headers['x-ratelimit-reset-requests']).toMatch(/^(59|60|5\d(\.\d+)?)s$|^1m0(\.\d+)?s$/);
+    // The refusal debited nothing: the other replica is refused too, and a different key is not.
+    expect((await b.admit(l, 5)).allowed).toBe(false);
+    expect((await b.admit({ ...l, keyId: 'another' }, 5)).allowed).toBe(true);
+  });
+
+  it('caps the project over all its keys, and the tightest limit fills the headers', async () => {
+    const base = limits({ project: { rpm: 3, tpm: null } });
+    const results = [];
+    for (let i = 0; i < 4; i++) results.push(await a.admit({ ...base, keyId: `key-${i}`, key: { rpm: 100, tpm: null } }, 1));
+    expect(results.map((r) => r.allowed)).toEqual([true, true, true, false]);
+    expect(results[1].headers['x-ratelimit-limit-requests']).toBe('3');
+    expect(results[1].headers['x-ratelimit-remaining-requests']).toBe('1');
+  });
+
+  it('debits the token estimate at admission and settles the real count afterwards', async () => {
+    const l = limits({ key: { rpm: null, tpm: 1000 } });
+    const first = await a.admit(l, 300);
+    expect(first.headers).toMatchObject({ 'x-ratelimit-limit-tokens': '1000', 'x-ratelimit-remaining-tokens': '700' });
+    await b.settle(l, 300, 900); // the answer was longer than estimated: 600 more
+    const second = await a.admit(l, 200);
+    expect(second.allowed).toBe(false);
+    expect(Number(second.headers['x-ratelimit-remaining-tokens'])).toBeLessThan(200);
+    await a.settle(l, 900, 100); // a refund of 800
+    const third = await b.admit(l, 200);
+    expect(third.allowed).toBe(true);
+  });
+
+  it('lets a request larger than the whole TPM through a full bucket (then the bucket is in debt)', async () => {
+    const l = limits({ key: { rpm: null, tpm: 100 } });
+    expect((await a.admit(l, 500)).allowed).toBe(true);
+    const next = await a.admit(l, 1);
+    expect(next.allowed).toBe(false);
+    // 401 tokens of debt to get back to 1 token at 100 per minute: about 4 minutes.
+    expect(next.retryAfterMs).toBeGreaterThan(200_000);
+  });
+});
