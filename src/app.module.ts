@@ -4,6 +4,8 @@ import { APP_FILTER, APP_GUARD, DiscoveryModule } from '@nestjs/core';
 import { AdaptersModule } from './adapters/adapters.module';
 import { ApiKeyGuard } from './common/auth/api-key.guard';
 import { ErrorFilter } from './common/http/error.filter';
+import { LegacySecretResealer } from './common/legacy-secret-resealer';
+import { SecretBox } from './common/secret-box';
 import { Config } from './config/config';
 import { ConfigModule } from './config/config.module';
 import { DatasetsModule } from './datasets/datasets.module';
@@ -56,6 +58,8 @@ export class AppModule {
       controllers: [HealthController, DocsController],
       providers: [
         OpenApiBuilder,
+        SecretBox,
+        LegacySecretResealer,
         { provide: APP_GUARD, useClass: ApiKeyGuard },
         { provide: APP_FILTER, useClass: ErrorFilter },
       ],

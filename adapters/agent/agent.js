@@ -21,6 +21,12 @@ const http = require('node:http');
 const path = require('node:path');
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;
+/**
+ * Written first into every directory the agent creates. Garbage collection removes only directories that carry it
+ * (or `.complete`, which agents before this marker wrote into each finished version), so whatever else sits in
+ * ADAPTER_DIR (an operator's files, a volume shared by mistake) is never deleted.
+ */
+const OWNED = '.loraplane-agent';
 const FILE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 /** The agent's whole configuration, read once. */
@@ -211,12 +217,12 @@ class Agent {
         this.log({ level: 'info', msg: 'unloaded', adapter: name });
       }
     }
-    // 5. Collect version directories that nothing desired or loaded uses.
+    // 5. Collect the version directories this agent made that nothing desired or loaded uses.
     const keep = new Set([...adapters.map((a) => this.versionDir(a.version)), ...loaded.values()]);
     const entries = await fsp.readdir(this.config.adapterDir, { withFileTypes: true }).catch(() => []);
     for (const e of entries) {
       const dir = path.join(this.config.adapterDir, e.name);
-      if (e.isDirectory() && !keep.has(dir)) {
+      if (e.isDirectory() && !keep.has(dir) && ((await exists(path.join(dir, OWNED))) || (await exists(path.join(dir, '.complete'))))) {
         await fsp.rm(dir, { recursive: true, force: true });
         this.log({ level: 'info', msg: 'removed files', dir });
       }
@@ -235,6 +241,7 @@ class Agent {
     const tmp = `${dir}.partial-${crypto.randomBytes(4).toString('hex')}`;
     await fsp.mkdir(tmp, { recursive: true });
     try {
+      await fsp.writeFile(path.join(tmp, OWNED), '');
       for (const f of files) await this.download(f, path.join(tmp, f.name));
       await fsp.writeFile(path.join(tmp, '.complete'), JSON.stringify({ version, files: files.map(({ name, sha256, bytes }) => ({ name, sha256, bytes })) }));
       await fsp.rm(dir, { recursive: true, force: true });

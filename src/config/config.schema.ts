@@ -43,6 +43,9 @@ export const envSchema = z.object({
   S3_FORCE_PATH_STYLE: bool.default(true),
   /** Create the bucket at start when it is missing (dev and tests; production buckets are provisioned). */
   S3_CREATE_BUCKET: bool.default(false),
+  /** Time to open a connection to S3, and the longest an S3 call may sit idle (no byte either way, body included). */
+  S3_CONNECT_TIMEOUT_MS: int(100).default(5000),
+  S3_TIMEOUT_MS: int(100).default(60_000),
   PRESIGN_TTL_SECONDS: int(60, 7 * 24 * 3600).default(6 * 3600),
   /**
    * Key prefixes in S3_BUCKET that any project may import adapters from (besides its own projects/{id}/): where

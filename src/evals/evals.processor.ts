@@ -1,6 +1,7 @@
 import { Processor } from '@nestjs/bullmq';
 import { Job, WorkerOptions } from 'bullmq';
 import { Config } from '../config/config';
+import { userFacingMessage } from '../common/user-facing-error';
 import { PrismaService } from '../db/prisma.service';
 import { QueueWorker, TaskDeferred, TaskHandlers } from '../queue/queue-worker';
 import { EvalRunner, RunInterrupted } from './eval-runner';
@@ -28,7 +29,8 @@ export class EvalsProcessor extends QueueWorker<typeof evalTasks> {
   }
 
   protected override async onGaveUp(job: Job, err: Error): Promise<void> {
-    if (typeof job.data?.runId === 'string') await this.runner.giveUp(job.data.runId, err.message);
+    // The run's error is shown to the tenant: our own DomainError words, never a driver's or ORM's text.
+    if (typeof job.data?.runId === 'string') await this.runner.giveUp(job.data.runId, userFacingMessage(err, this.logger, { runId: job.data.runId }));
   }
 
   protected override sweepIntervalMs(): number {

@@ -93,7 +93,7 @@ export class EvalsService {
           ...common,
           baseUrl,
           model: input.model,
-          apiKeySealed: input.apiKey ? this.secrets.seal(input.apiKey) : null,
+          apiKeySealed: input.apiKey ? this.secrets.seal(input.apiKey, { purpose: 'eval_target.api_key', id: common.id }) : null,
           reasoning,
           temperature: reasoning ? null : (input.temperature ?? 0),
         },

@@ -24,7 +24,7 @@ export class TargetEndpoints {
   async picker(target: EvalTarget): Promise<() => ChatEndpoint> {
     const shape = { model: targetModelName(target), reasoning: target.reasoning, maxTokens: target.maxTokens, temperature: target.temperature, stream: target.stream };
     if (target.kind === 'api') {
-      const endpoint: ChatEndpoint = { ...shape, baseUrl: target.baseUrl!, apiKey: target.apiKeySealed ? this.secrets.open(target.apiKeySealed) : null };
+      const endpoint: ChatEndpoint = { ...shape, baseUrl: target.baseUrl!, apiKey: target.apiKeySealed ? this.secrets.open(target.apiKeySealed, { purpose: 'eval_target.api_key', id: target.id }) : null };
       return () => endpoint;
     }
     const pool = await this.prisma.servingPool.findFirst({

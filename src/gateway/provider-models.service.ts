@@ -25,14 +25,15 @@ export class ProviderModelsService {
     if (await this.prisma.providerModel.findUnique({ where: { projectId_name: { projectId, name: input.name } } })) {
       throw new DomainError('invalid_request', `A provider model named '${input.name}' already exists in this project`, 'name');
     }
+    const id = newId.providerModel();
     const row = await this.prisma.providerModel.create({
       data: {
-        id: newId.providerModel(),
+        id,
         projectId,
         name: input.name,
         baseUrl: input.baseUrl.replace(/\/+$/, ''),
         upstreamModel: input.upstreamModel ?? input.name,
-        apiKeySealed: input.apiKey ? this.secrets.seal(input.apiKey) : null,
+        apiKeySealed: input.apiKey ? this.secrets.seal(input.apiKey, { purpose: 'provider_model.api_key', id }) : null,
       },
     });
     // Callable from this process at once (other processes follow the change notification within milliseconds).

@@ -86,7 +86,7 @@ export class RoutingTable implements OnApplicationBootstrap, OnModuleDestroy {
     return buildSnapshot(
       withCanaries,
       jobs.map((j) => ({ id: j.id, fineTunedModel: j.fineTunedModel! })),
-      providers.map((p) => ({ ...p, apiKey: p.apiKeySealed ? this.secrets.open(p.apiKeySealed) : null })),
+      providers.map((p) => ({ ...p, apiKey: p.apiKeySealed ? this.secrets.open(p.apiKeySealed, { purpose: 'provider_model.api_key', id: p.id }) : null })),
     );
   }
 }

@@ -104,7 +104,8 @@ export abstract class QueueWorker<C extends TaskCatalog> extends WorkerHost impl
         await job.moveToDelayed(Date.now() + err.delayMs, token);
         throw new DelayedError();
       }
-      if (err instanceof DomainError && err.code !== 'service_unavailable') throw new UnrecoverableError(err.message);
+      // The cause keeps our own words reachable for what the user is shown (userFacingMessage).
+      if (err instanceof DomainError && err.code !== 'service_unavailable') throw Object.assign(new UnrecoverableError(err.message), { cause: err });
       throw err;
     }
   }

@@ -79,7 +79,7 @@ export class Reconciler {
   }
 
   private async syncReplica(revision: number, replica: Replica, desired: DesiredEntry[], files: Map<string, FileRef[]>): Promise<AgentReport | null> {
-    const token = this.secrets.open(replica.agentTokenSealed);
+    const token = this.secrets.open(replica.agentTokenSealed, { purpose: 'replica.agent_token', id: replica.id });
     const doc: AgentDesired = {
       generation: revision,
       adapters: desired.map((e) => ({ name: e.name, version: e.servedVersion, files: files.get(e.versionId)! })),

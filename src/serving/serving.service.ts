@@ -127,15 +127,16 @@ export class ServingService {
     await this.guard.assertAllowed(input.vllmUrl, 'vllm_url');
     await this.guard.assertAllowed(input.agentUrl, 'agent_url');
     await this.quotas.assertReplicas(projectId);
+    const id = newId.replica();
     const replica = await this.prisma.replica.create({
       data: {
-        id: newId.replica(),
+        id,
         poolId: pool.id,
         projectId,
         name: input.name,
         vllmUrl: input.vllmUrl,
         agentUrl: input.agentUrl,
-        agentTokenSealed: this.secrets.seal(input.agentToken),
+        agentTokenSealed: this.secrets.seal(input.agentToken, { purpose: 'replica.agent_token', id }),
       },
     });
     await this.queue.reconcileSoon(pool.id);

@@ -53,6 +53,10 @@ export class ObjectStore {
         ? { accessKeyId: env.S3_ACCESS_KEY_ID, secretAccessKey: env.S3_SECRET_ACCESS_KEY! }
         : undefined,
       maxAttempts: 3,
+      // Without these a store that accepts the connection and then says nothing holds a request (and the worker
+      // task behind it) forever. socketTimeout counts idle time (also while a body streams), so a long transfer
+      // that keeps moving is fine.
+      requestHandler: { connectionTimeout: env.S3_CONNECT_TIMEOUT_MS, socketTimeout: env.S3_TIMEOUT_MS },
     };
     this.client = new S3Client({ ...base, endpoint: env.S3_ENDPOINT });
     this.publicClient = new S3Client({ ...base, endpoint: env.S3_PUBLIC_ENDPOINT ?? env.S3_ENDPOINT });

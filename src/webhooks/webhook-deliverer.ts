@@ -59,7 +59,7 @@ export class WebhookDeliverer {
     const body = webhookBody(d.message);
     let secret: string | null = null;
     try {
-      secret = this.secrets.open(d.endpoint.secretSealed);
+      secret = this.secrets.open(d.endpoint.secretSealed, { purpose: 'webhook_endpoint.secret', id: d.endpoint.id });
     } catch (err) {
       // SECRETS_KEY changed without re-sealing: recorded as a failed attempt (retried: the key may come back).
       this.logger.error({ err, endpointId: d.endpointId }, 'cannot open a webhook endpoint secret');

@@ -29,13 +29,14 @@ export class WebhooksService {
   async createEndpoint(projectId: string, input: CreateEndpoint): Promise<EndpointWithSecret> {
     await this.guard.assertAllowed(input.url, 'url');
     const secret = newWebhookSecret();
+    const id = newId.webhookEndpoint();
     const endpoint = await this.prisma.webhookEndpoint.create({
       data: {
-        id: newId.webhookEndpoint(),
+        id,
         projectId,
         url: input.url,
         eventTypes: [...new Set(input.eventTypes)],
-        secretSealed: this.secrets.seal(secret),
+        secretSealed: this.secrets.seal(secret, { purpose: 'webhook_endpoint.secret', id }),
         description: input.description ?? null,
       },
     });
@@ -65,7 +66,7 @@ export class WebhooksService {
   async rotateSecret(projectId: string, id: string): Promise<EndpointWithSecret> {
     await this.getEndpoint(projectId, id);
     const secret = newWebhookSecret();
-    const endpoint = await this.prisma.webhookEndpoint.update({ where: { id }, data: { secretSealed: this.secrets.seal(secret) } });
+    const endpoint = await this.prisma.webhookEndpoint.update({ where: { id }, data: { secretSealed: this.secrets.seal(secret, { purpose: 'webhook_endpoint.secret', id }) } });
     return { endpoint, secret };
   }
 

@@ -92,7 +92,7 @@ describe('evals (e2e)', () => {
     expect(listed.text).not.toContain(openaiKey);
     const row = await prisma.evalTarget.findFirstOrThrow({ where: { projectId, name: 'o3-mini' } });
     expect(row.apiKeySealed).not.toContain(openaiKey);
-    expect(app.started.app.get(SecretBox).open(row.apiKeySealed!)).toBe(openaiKey);
+    expect(app.started.app.get(SecretBox).open(row.apiKeySealed!, { purpose: 'eval_target.api_key', id: row.id })).toBe(openaiKey);
 
     const pool = { pool: 'evals-pool', concurrency: 4, usd_per_gpu_hour: 2.5, gpus: 1 };
     expect((await api('POST', '/evals/targets', { name: 'base', kind: 'base', stream: true, ...pool })).body).toMatchObject({ model: 'tiny-lora', pool: 'evals-pool', reasoning: false, temperature: 0 });

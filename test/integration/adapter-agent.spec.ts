@@ -62,6 +62,8 @@ describe('adapter agent (integration)', () => {
     await startVllm();
     agent = new Agent(loadConfig({ AGENT_TOKEN: token, VLLM_URL: `http://127.0.0.1:${vllmPort}`, ADAPTER_DIR: adapterDir, SYNC_INTERVAL_MS: '200' }), () => undefined);
     fs.mkdirSync(adapterDir, { recursive: true });
+    fs.mkdirSync(path.join(adapterDir, 'operator-notes'));
+    fs.writeFileSync(path.join(adapterDir, 'operator-notes', 'keep.txt'), 'mine');
     agentServer = createAgentServer(agent);
     await new Promise<void>((r) => agentServer.listen(0, '127.0.0.1', r));
     agentUrl = `http://127.0.0.1:${(agentServer.address() as AddressInfo).port}`;
@@ -89,7 +91,7 @@ describe('adapter agent (integration)', () => {
     const v1dir = path.join(adapterDir, 'tickets@1');
     expect(cards.map((c) => [c.id, c.root]).sort()).toEqual([['tickets', v1dir], ['tickets@1', v1dir]]);
     expect((await status()).adapters.map((a) => a.state)).toEqual(['loaded', 'loaded']);
-    expect(fs.readdirSync(v1dir).sort()).toEqual(['.complete', 'adapter_config.json', 'adapter_model.safetensors']);
+    expect(fs.readdirSync(v1dir).sort()).toEqual(['.complete', '.loraplane-agent', 'adapter_config.json', 'adapter_model.safetensors']);
   });
 
   it('re-points the alias in place to a new version, unloads the old one and collects its files', async () => {
@@ -100,6 +102,9 @@ describe('adapter agent (integration)', () => {
       return cards.length === 2 && cards.every((c) => c.root === v2dir);
     }, 10_000, 50);
     await waitFor('v1 files collected', async () => !fs.existsSync(path.join(adapterDir, 'tickets@1')), 5_000, 50);
+    // Only directories the agent made are collected: a foreign one in ADAPTER_DIR survives every sync.
+    expect(fs.readFileSync(path.join(adapterDir, 'operator-notes', 'keep.txt'), 'utf8')).toBe('mine');
+    expect(fs.existsSync(path.join(v2dir, '.loraplane-agent'))).toBe(true);
     // The alias now answers like v2 (a different adapter than v1 at the same name).
     const sample = heldOut.slice(0, 20).map((e) => e.messages.slice(0, 2));
     const viaAlias = await Promise.all(sample.map((m) => ask('tickets', m)));

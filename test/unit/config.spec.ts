@@ -37,6 +37,8 @@ describe('parseEnv: defaults', () => {
       S3_REGION: 'us-east-1',
       S3_FORCE_PATH_STYLE: true,
       S3_CREATE_BUCKET: false,
+      S3_CONNECT_TIMEOUT_MS: 5000,
+      S3_TIMEOUT_MS: 60_000,
       PRESIGN_TTL_SECONDS: 6 * 3600,
       ADAPTER_IMPORT_PREFIXES: ['imports/'],
       DOCKER_SOCKET: '/var/run/docker.sock',

@@ -1,5 +1,6 @@
+import { createCipheriv, randomBytes } from 'node:crypto';
 import { Config } from '../../src/config/config';
-import { SecretBox } from '../../src/common/secret-box';
+import { SealContext, SecretBox } from '../../src/common/secret-box';
 import { desiredForReplicas } from '../../src/serving/desired-state';
 import { assertCompatible, compatibilityProblems } from '../../src/serving/preflight';
 import { sameAnswer } from '../../src/serving/vllm-client';
@@ -75,18 +76,36 @@ describe('sameAnswer (the no-effect check)', () => {
 
 describe('SecretBox', () => {
   const box = (key?: string) => new SecretBox(Config.fromEnv({ ...base, LORAPLANE_MODE: 'dev', LOG_LEVEL: 'silent', ...(key ? { SECRETS_KEY: key } : {}) }));
+  const r1: SealContext = { purpose: 'replica.agent_token', id: 'replica-1' };
   it('round-trips, never stores the plain text, and uses a fresh IV each time', () => {
     const b = box('11'.repeat(32));
-    const sealed = b.seal('agent-token-0123456789');
+    const sealed = b.seal('agent-token-0123456789', r1);
+    expect(sealed).toMatch(/^v2\./);
     expect(sealed).not.toContain('agent-token');
-    expect(b.seal('agent-token-0123456789')).not.toBe(sealed);
-    expect(b.open(sealed)).toBe('agent-token-0123456789');
+    expect(b.seal('agent-token-0123456789', r1)).not.toBe(sealed);
+    expect(b.open(sealed, r1)).toBe('agent-token-0123456789');
   });
   it('refuses a tampered value and the wrong key', () => {
-    const sealed = box('11'.repeat(32)).seal('secret');
+    const sealed = box('11'.repeat(32)).seal('secret', r1);
     const parts = sealed.split('.');
     const tampered = [...parts.slice(0, 3), Buffer.from('secreT').toString('base64url')].join('.');
-    expect(() => box('11'.repeat(32)).open(tampered)).toThrow(/cannot be opened/);
-    expect(() => box('22'.repeat(32)).open(sealed)).toThrow(/cannot be opened/);
+    expect(() => box('11'.repeat(32)).open(tampered, r1)).toThrow(/cannot be opened/);
+    expect(() => box('22'.repeat(32)).open(sealed, r1)).toThrow(/cannot be opened/);
+  });
+  it('a value moved to another row, or read for another purpose, does not open', () => {
+    const b = box('11'.repeat(32));
+    const sealed = b.seal('tenant-a-token-0123456789', r1);
+    expect(() => b.open(sealed, { purpose: 'replica.agent_token', id: 'replica-2' })).toThrow(/does not belong to this row/);
+    expect(() => b.open(sealed, { purpose: 'eval_target.api_key', id: 'replica-1' })).toThrow(/does not belong to this row/);
+  });
+  it('opens a v1 value (sealed before associated data) only through openLegacy, for the one-time re-seal', () => {
+    const key = Buffer.from('11'.repeat(32), 'hex');
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', key, iv);
+    const data = Buffer.concat([cipher.update('old-token', 'utf8'), cipher.final()]);
+    const v1 = ['v1', iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), data.toString('base64url')].join('.');
+    const b = box('11'.repeat(32));
+    expect(() => b.open(v1, r1)).toThrow(/old format/);
+    expect(b.openLegacy(v1)).toBe('old-token');
   });
 });
