@@ -12,6 +12,9 @@ import { trainingProcessorClass } from './training.processor';
 import { GpuHostsController } from './placement/gpu-hosts.controller';
 import { GpuHostsService } from './placement/gpu-hosts.service';
 import { PlacementService } from './placement/placement.service';
+import { KubernetesClustersController } from './placement/kubernetes-clusters.controller';
+import { KubernetesClustersService } from './placement/kubernetes-clusters.service';
+import { KubernetesPlacementService } from './placement/kubernetes-placement';
 import { WebhookOutboxModule } from '../webhooks/webhook-outbox.module';
 
 /** Fine-tuning jobs. The queue processor is only registered in processes that run the worker role. */
@@ -21,7 +24,7 @@ export class TrainingModule {
     return {
       module: TrainingModule,
       imports: [BullModule.registerQueue({ name: TRAINING_QUEUE }), WebhookOutboxModule],
-      controllers: [JobsController, ModelsController, GpuHostsController],
+      controllers: [JobsController, ModelsController, GpuHostsController, KubernetesClustersController],
       providers: [
         ModelCatalog,
         JobState,
@@ -30,6 +33,8 @@ export class TrainingModule {
         TrainingRuntimes,
         GpuHostsService,
         PlacementService,
+        KubernetesClustersService,
+        KubernetesPlacementService,
         JobRunner,
         ...(opts.worker ? [trainingProcessorClass(opts)] : []),
       ],
