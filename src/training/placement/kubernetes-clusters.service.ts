@@ -125,6 +125,8 @@ export class KubernetesClustersService {
     models.forEach((m, i) => {
       const model = this.catalog.find(m);
       if (!model) throw new DomainError('invalid_request', `models[${i}]: unknown model '${m}' (see GET /v1/models)`, `models[${i}]`);
+      // CPU models train on the workers' local engine; only GPU jobs are placed.
+      if (model.gpus.count === 0) throw new DomainError('invalid_request', `models[${i}]: '${m}' is a CPU model and is not placed on clusters`, `models[${i}]`);
     });
   }
 }
