@@ -22,6 +22,7 @@ export const newId = {
   event: () => `ftevent-${randomId()}`,
   checkpoint: () => `ftckpt-${randomId()}`,
   gpuHost: () => `gpuhost-${randomId()}`,
+  kubernetesCluster: () => `kcluster-${randomId()}`,
   allocation: () => `gpualloc-${randomId()}`,
   adapter: () => `adapter-${randomId()}`,
   adapterVersion: () => `adver-${randomId()}`,

@@ -14,6 +14,9 @@ import { GpuHostsService } from './placement/gpu-hosts.service';
 import { OpenAIMigrationController } from './migrate/openai-migration.controller';
 import { OpenAIMigration } from './migrate/openai-migration.service';
 import { PlacementService } from './placement/placement.service';
+import { KubernetesClustersController } from './placement/kubernetes-clusters.controller';
+import { KubernetesClustersService } from './placement/kubernetes-clusters.service';
+import { KubernetesPlacementService } from './placement/kubernetes-placement';
 import { WebhookOutboxModule } from '../webhooks/webhook-outbox.module';
 
 /** Fine-tuning jobs. The queue processor is only registered in processes that run the worker role. */
@@ -23,7 +26,7 @@ export class TrainingModule {
     return {
       module: TrainingModule,
       imports: [BullModule.registerQueue({ name: TRAINING_QUEUE }), WebhookOutboxModule, ModelCatalogModule],
-      controllers: [JobsController, GpuHostsController, OpenAIMigrationController],
+      controllers: [JobsController, GpuHostsController, OpenAIMigrationController, KubernetesClustersController],
       providers: [
         JobState,
         JobsService,
@@ -31,6 +34,8 @@ export class TrainingModule {
         TrainingRuntimes,
         GpuHostsService,
         PlacementService,
+        KubernetesClustersService,
+        KubernetesPlacementService,
         JobRunner,
         JobStopper,
         OpenAIMigration,

@@ -203,14 +203,15 @@ test('dropped log streams and watches: every line exactly once with its number; 
   expect(messages(lines)).toEqual(Array.from({ length: 60 }, (_, i) => `line ${i + 1}`));
   expect(fake.requests.filter((r) => r.includes('/log?')).length).toBeGreaterThan(1); // it did reconnect
 
-  const second = await rt.launch(launchOf({ lines: 20, interval_ms: 20 }));
+  const second = await rt.launch(launchOf({ lines: 40, interval_ms: 25 }));
+  const watchRequests = () => fake.requests.filter((r) => r.startsWith('GET /apis/batch/v1/namespaces/ml/jobs?') && r.includes('watch=true'));
+  fake.expireNextWatch();
   const waiting = rt.wait(second.workloadId);
-  await new Promise((r) => setTimeout(r, 100));
-  fake.compact();
+  await until(async () => watchRequests().length >= 2); // the first got 410 Expired; the runtime read the Job and watched again
   fake.dropWatches();
+  await until(async () => watchRequests().length >= 3); // and again after the connection dropped
   expect(await waiting).toEqual({ exitCode: 0, oomKilled: false });
-  const watches = fake.requests.filter((r) => r.startsWith('GET /apis/batch/v1/namespaces/ml/jobs?') && r.includes('watch=true'));
-  expect(watches.length).toBeGreaterThan(1); // watched again after the 410 and the dropped connection
+  const watches = watchRequests();
   for (const w of watches) {
     expect(w).toContain('allowWatchBookmarks=true');
     expect(w).toMatch(/resourceVersion=\d+/);

@@ -47,6 +47,7 @@ export class FakeKubeApi {
   readonly objects = new Map<string, Obj>();
   private rv = 100;
   private compactedRv = 0;
+  private expireNext = false;
   private history: WatchEvent[] = [];
   private watchers = new Set<Watcher>();
   private logStreams = new Set<http.ServerResponse>();
@@ -111,6 +112,11 @@ export class FakeKubeApi {
   compact(): void {
     this.compactedRv = this.rv;
     this.history = [];
+  }
+
+  /** The next watch request is answered 410 Expired whatever its version (as when compaction races the request). */
+  expireNextWatch(): void {
+    this.expireNext = true;
   }
 
   list(kind: Kind, namespace: string, selector: Selector = []): Obj[] {
@@ -247,7 +253,8 @@ export class FakeKubeApi {
   private watch(res: http.ServerResponse, kind: Kind, namespace: string, selector: Selector, q: URLSearchParams): void {
     const from = Number(q.get('resourceVersion') ?? this.rv);
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
-    if (from < this.compactedRv) {
+    if (from < this.compactedRv || this.expireNext) {
+      this.expireNext = false;
       const status = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `too old resource version: ${from} (${this.compactedRv})`, reason: 'Expired', code: 410 };
       res.end(JSON.stringify({ type: 'ERROR', object: status }) + '\n');
       return;

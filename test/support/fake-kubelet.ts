@@ -189,6 +189,13 @@ export class FakeKubelet {
       return this.waiting(pod, 'ImagePullBackOff', `Back-off pulling image "${image}": ErrImagePull: rpc error: code = NotFound desc = failed to pull and unpack image "docker.io/${image}": not found`);
     }
     const env: Record<string, string> = {};
+    for (const from of container.envFrom ?? []) {
+      const ref = from.secretRef;
+      if (!ref) continue;
+      const secret = this.api.get('secrets', namespace, ref.name);
+      if (!secret) return this.waiting(pod, 'CreateContainerConfigError', `secret "${ref.name}" not found`);
+      for (const [k, v] of Object.entries(secret.data ?? {})) env[k] = Buffer.from(v as string, 'base64').toString('utf8');
+    }
     for (const e of container.env ?? []) {
       const ref = e.valueFrom?.secretKeyRef;
       if (!ref) {

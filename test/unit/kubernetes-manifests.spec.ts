@@ -92,10 +92,8 @@ describe('training Job manifest', () => {
   });
 
   test('the environment only by reference to the Secret: no value in the Job', () => {
-    expect(container.env).toEqual([
-      { name: 'LORAPLANE_JOB_SPEC', valueFrom: { secretKeyRef: { name: `${job.metadata!.name}-env`, key: 'LORAPLANE_JOB_SPEC' } } },
-      { name: 'LORAPLANE_SCRATCH_DIR', valueFrom: { secretKeyRef: { name: `${job.metadata!.name}-env`, key: 'LORAPLANE_SCRATCH_DIR' } } },
-    ]);
+    expect(container.envFrom).toEqual([{ secretRef: { name: `${job.metadata!.name}-env` } }]);
+    expect(container.env).toBeUndefined();
     expect(JSON.stringify(job)).not.toContain('X-Amz-Signature');
     expect(job.metadata!.annotations).toBeUndefined();
   });

@@ -11,13 +11,24 @@ export const dockerPlacementSchema = z.object({
 });
 export type DockerPlacement = z.infer<typeof dockerPlacementSchema>;
 
+/** Submitted to a registered Kubernetes cluster, whose scheduler gives the pod its GPUs. */
+export const kubernetesPlacementSchema = z.object({
+  runtime: z.literal('kubernetes'),
+  cluster_id: z.string(),
+  cluster_name: z.string(),
+  namespace: z.string(),
+  gpus: z.number().int().min(0),
+  usd_per_gpu_hour: z.number().min(0),
+});
+export type KubernetesPlacement = z.infer<typeof kubernetesPlacementSchema>;
+
 /**
  * Where a job was placed, by runtime. Stored in FineTuningJob.placement and parsed on every read. Rows written
  * before the runtime field existed are Docker placements.
  */
 export const jobPlacementSchema = z.preprocess(
   (v) => (v && typeof v === 'object' && !('runtime' in v) ? { ...v, runtime: 'docker' } : v),
-  z.discriminatedUnion('runtime', [dockerPlacementSchema]),
+  z.discriminatedUnion('runtime', [dockerPlacementSchema, kubernetesPlacementSchema]),
 );
 export type JobPlacement = z.infer<typeof jobPlacementSchema>;
 
@@ -32,7 +43,9 @@ export function placementGpus(placement: JobPlacement): { count: number; usdPerG
   switch (placement.runtime) {
     case 'docker':
       return { count: placement.gpu_indices.length, usdPerGpuHour: placement.usd_per_gpu_hour };
+    case 'kubernetes':
+      return { count: placement.gpus, usdPerGpuHour: placement.usd_per_gpu_hour };
     default:
-      return assertExhaustive(placement.runtime, 'placement runtime');
+      return assertExhaustive(placement, 'placement runtime');
   }
 }

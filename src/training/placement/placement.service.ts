@@ -7,6 +7,7 @@ import { BaseModel, ModelCatalog } from '../model-catalog';
 import { JobPlacement } from './job-placement';
 import { fairOrder } from './fair-order';
 import { GpuSpec } from './gpu-hosts.service';
+import { KubernetesPlacementService } from './kubernetes-placement';
 
 export type PlacementResult = { placed: FineTuningJob; placement: JobPlacement } | { waiting: string };
 
@@ -29,9 +30,14 @@ interface HostFree {
  */
 @Injectable()
 export class PlacementService {
-  constructor(private readonly prisma: PrismaService, private readonly catalog: ModelCatalog) {}
+  constructor(private readonly prisma: PrismaService, private readonly catalog: ModelCatalog, private readonly kubernetes: KubernetesPlacementService) {}
 
+  /** A model that a registered Kubernetes cluster runs goes there; every other GPU model to the Docker GPU hosts. */
   async place(job: Pick<FineTuningJob, 'id'>, attempt: number, model: BaseModel): Promise<PlacementResult> {
+    return (await this.kubernetes.place(job, attempt, model)) ?? this.placeOnHosts(job, attempt, model);
+  }
+
+  private placeOnHosts(job: Pick<FineTuningJob, 'id'>, attempt: number, model: BaseModel): Promise<PlacementResult> {
     return this.prisma.$transaction(async (tx) => {
       await tx.$queryRaw`SELECT id FROM "GpuHost" WHERE enabled ORDER BY id FOR UPDATE`;
       const me = await tx.fineTuningJob.findUnique({ where: { id: job.id } });

@@ -4,6 +4,10 @@ import { Config } from '../../config/config';
 import { PrismaService } from '../../db/prisma.service';
 import { readPlacement } from '../placement/job-placement';
 import { DockerRuntime, EngineAddress } from './docker-runtime';
+import { DomainError } from '../../common/domain-error';
+import { KubernetesCluster } from '../../generated/prisma/client';
+import { kubernetesTarget, loadKubeConfig } from './kubernetes/kubernetes-cluster-config';
+import { KubernetesRuntime } from './kubernetes/kubernetes-runtime';
 import { TrainingRuntime } from './training-runtime';
 
 /**
@@ -15,6 +19,7 @@ import { TrainingRuntime } from './training-runtime';
 @Injectable()
 export class TrainingRuntimes {
   private readonly docker = new Map<string, DockerRuntime>();
+  private readonly clusters = new Map<string, KubernetesRuntime>();
 
   constructor(private readonly config: Config, private readonly prisma: PrismaService) {}
 
@@ -32,9 +37,29 @@ export class TrainingRuntimes {
         if (!host) return this.default(); // never: a host with allocations cannot be deleted
         return this.dockerEngine(host.name, { url: host.engineUrl, tls: host.tls as EngineAddress['tls'] });
       }
+      case 'kubernetes': {
+        const cluster = await this.prisma.kubernetesCluster.findUnique({ where: { id: placement.cluster_id } });
+        if (!cluster) throw new DomainError('internal', `the Kubernetes cluster ${placement.cluster_name} of this job is no longer registered`);
+        return this.kubernetes(cluster);
+      }
       default:
-        return assertExhaustive(placement.runtime, 'placement runtime');
+        return assertExhaustive(placement, 'placement runtime');
     }
+  }
+
+  /** A runtime per registration, rebuilt when the registration changes (a new kubeconfig path, namespace...). */
+  kubernetes(cluster: KubernetesCluster): KubernetesRuntime {
+    const key = `${cluster.id}|${cluster.updatedAt.getTime()}`;
+    let runtime = this.clusters.get(key);
+    if (!runtime) {
+      runtime = new KubernetesRuntime(kubernetesTarget(cluster), loadKubeConfig(cluster), {
+        timeoutSeconds: this.config.env.TRAINING_TIMEOUT_SECONDS,
+        stopGraceSeconds: this.config.env.TRAINING_STOP_GRACE_SECONDS,
+        pollMs: this.config.env.KUBERNETES_POLL_MS,
+      });
+      this.clusters.set(key, runtime);
+    }
+    return runtime;
   }
 
   dockerEngine(name: string, engine: EngineAddress): DockerRuntime {

@@ -130,10 +130,9 @@ export function buildTrainingJob(launch: AttemptLaunch, cluster: ClusterPlacemen
               image: launch.image,
               imagePullPolicy: 'IfNotPresent',
               command: launch.command,
-              // Each variable read from the attempt's Secret: the values are in no field of the Job or pod.
-              env: Object.keys(launch.env)
-                .sort()
-                .map((key) => ({ name: key, valueFrom: { secretKeyRef: { name: secret, key } } })),
+              // Every variable from the attempt's Secret: the values are in no field of the Job or pod, and the Job
+              // can be submitted (to wait for the scheduler) before the spec exists.
+              envFrom: [{ secretRef: { name: secret } }],
               resources: { requests: quantities, limits: quantities },
               securityContext: {
                 allowPrivilegeEscalation: false,

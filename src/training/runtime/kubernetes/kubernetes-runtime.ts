@@ -81,9 +81,9 @@ export class KubernetesRuntime implements TrainingRuntime {
   async waitingFor(jobId: string, attempt: number, gpuCount: number): Promise<string | null> {
     const job = await this.readJob(trainingJobName(jobId, attempt));
     if (!job) return `the Job of attempt ${attempt} to be created`;
-    const outcome = attemptOutcome(job, await this.podOf(job));
-    if (outcome.kind === 'unstartable') return null; // launch and wait() report it as the job's error
-    return schedulingWait(job, await this.podOf(job), `${gpuCount} ${this.target.gpuResource}`);
+    const pod = await this.podOf(job);
+    if (attemptOutcome(job, pod).kind === 'unstartable') return null; // launch and wait() report it as the job's error
+    return schedulingWait(job, pod, `${gpuCount} ${this.target.gpuResource}`);
   }
 
   /**
