@@ -73,7 +73,7 @@ export class GatewayRoleModule {
   static register(config: Config): DynamicModule {
     return {
       module: GatewayRoleModule,
-      imports: [ConfigModule.forConfig(config), DbModule, TransportModule, MetricsModule.register({ worker: false, http: false }), GatewayModule],
+      imports: [ConfigModule.forConfig(config), DbModule, NetModule, TransportModule, MetricsModule.register({ worker: false, http: false }), GatewayModule],
     };
   }
 }

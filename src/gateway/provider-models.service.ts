@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DomainError, notFound } from '../common/domain-error';
 import { newId } from '../common/ids';
+import { TargetGuard } from '../common/net/target-guard';
 import { SecretBox } from '../common/secret-box';
 import { PrismaService } from '../db/prisma.service';
 import { ProviderModel } from '../generated/prisma/client';
@@ -19,9 +20,16 @@ export interface NewProviderModel {
  */
 @Injectable()
 export class ProviderModelsService {
-  constructor(private readonly prisma: PrismaService, private readonly secrets: SecretBox, private readonly table: RoutingTable) {}
+  constructor(
+    private readonly prisma: PrismaService,
+    private readonly secrets: SecretBox,
+    private readonly table: RoutingTable,
+    private readonly guard: TargetGuard,
+  ) {}
 
   async create(projectId: string, input: NewProviderModel): Promise<ProviderModel> {
+    // A tenant-supplied URL like any other: refused at create when it leads inside (and at every connection anyway).
+    await this.guard.assertAllowed(input.baseUrl, 'base_url');
     if (await this.prisma.providerModel.findUnique({ where: { projectId_name: { projectId, name: input.name } } })) {
       throw new DomainError('invalid_request', `A provider model named '${input.name}' already exists in this project`, 'name');
     }

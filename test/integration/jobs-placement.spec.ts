@@ -68,7 +68,8 @@ describe('GPU hosts and placement (integration)', () => {
       await prisma.fineTuningJob.create({
         data: {
           id, projectId: project.id, model, status: 'queued', trainingFileId: fileId, seed: 1, priority,
-          hyperparameters: {}, method: { type: 'supervised' }, outputPrefix: `projects/${project.id}/jobs/${id}/`,
+          // A resolved record as the API stores one: every read parses it (a job list in this project too).
+          hyperparameters: { method: 'supervised', batch_size: 1, learning_rate_multiplier: 1, n_epochs: 1, learning_rate: 2e-4, lora: { r: 8, alpha: 16, dropout: 0, target_modules: ['q_proj'] } }, method: { type: 'supervised' }, outputPrefix: `projects/${project.id}/jobs/${id}/`,
           createdAt: new Date(Date.now() + i),
         },
       });
