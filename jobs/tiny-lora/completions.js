@@ -172,7 +172,7 @@ async function respond(kind, body, req, res) {
   if (body.stream !== true) {
     const tokens = result.pieces.flatMap((p) => p.tokens);
     const choice = chat
-      ? { index: 0, message: { role: 'assistant', content: result.text, tool_calls: [] }, logprobs: chatLogprobs(tokens, params), finish_reason: result.finish, stop_reason: result.stopReason }
+      ? { index: 0, message: { role: 'assistant', content: result.text, refusal: null, tool_calls: [] }, logprobs: chatLogprobs(tokens, params), finish_reason: result.finish, stop_reason: result.stopReason }
       : { index: 0, text: result.text, logprobs: completionLogprobs(tokens, params, 0), finish_reason: result.finish, stop_reason: result.stopReason };
     return { status: 200, json: { id, object, created, model: req.name, choices: [choice], usage } };
   }

@@ -65,7 +65,7 @@ function loadContract(documentPath) {
   ajv.addSchema(doc);
   const compiled = new Map();
   const validatorOf = (ref) => {
-    if (!compiled.has(ref)) compiled.set(ref, ajv.compile({ $ref: `${DOC_ID}${ref}` }));
+    if (!compiled.has(ref)) compiled.set(ref, ajv.compile({ $ref: ref.startsWith('#') ? `${DOC_ID}${ref}` : ref }));
     return compiled.get(ref);
   };
 
@@ -77,8 +77,33 @@ function loadContract(documentPath) {
     return typeof schema?.$ref === 'string' ? schema.$ref : undefined;
   }
 
+  /**
+   * The one place where the document and OpenAI's own API disagree: streamed completions. The document gives chunks
+   * the answer's schema, whose finish_reason is a required non-null string, yet OpenAI (and vLLM) send
+   * `finish_reason: null` on every chunk but the last, as its streaming guide shows; inventing a reason there would
+   * tell clients the text had ended. Chunks are checked against that schema with only finish_reason made nullable.
+   */
+  const chunkId = 'https://loraplane.local/streamed-completion-chunk.json';
+  const absolute = (node) => {
+    if (Array.isArray(node)) return node.map(absolute);
+    if (!isObject(node)) return node;
+    return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, k === '$ref' && typeof v === 'string' && v.startsWith('#/') ? `${DOC_ID}${v}` : absolute(v)]));
+  };
+  const completion = doc.components.schemas.CreateCompletionResponse;
+  if (completion) {
+    const chunk = absolute(JSON.parse(JSON.stringify(completion)));
+    const reason = chunk.properties?.choices?.items?.properties?.finish_reason;
+    if (reason) {
+      reason.type = ['string', 'null'];
+      if (Array.isArray(reason.enum)) reason.enum = [...reason.enum, null];
+    }
+    ajv.addSchema({ ...chunk, $id: chunkId });
+  }
+
   return {
     version: raw.info?.version,
+    /** For validate(): streamed /v1/completions chunks (see above). */
+    streamedCompletionChunkRef: completion ? `${chunkId}#` : undefined,
     routeSchemaRef,
     hasComponent: (name) => Boolean(raw.components?.schemas?.[name]),
     /** Every mismatch of `body` against the component `ref`, as { path, message } with a JSON path. */

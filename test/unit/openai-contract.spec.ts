@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-type Contract = { validate: (ref: string, body: unknown) => { path: string; message: string }[]; routeSchemaRef: (m: string, t: string, s: number, c?: string) => string | undefined };
+type Contract = { streamedCompletionChunkRef: string; validate: (ref: string, body: unknown) => { path: string; message: string }[]; routeSchemaRef: (m: string, t: string, s: number, c?: string) => string | undefined };
 const load = async (doc: unknown): Promise<Contract> => {
   const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'contract-')), 'doc.json');
   fs.writeFileSync(file, JSON.stringify(doc));
@@ -29,6 +29,10 @@ const doc = {
         properties: { file: { allOf: [{ $ref: '#/components/schemas/File' }, { nullable: true, description: 'once completed' }] } },
       },
       Temp: { type: 'number', minimum: 0, exclusiveMinimum: true, maximum: 2 },
+      CreateCompletionResponse: {
+        type: 'object',
+        properties: { choices: { type: 'array', items: { type: 'object', required: ['finish_reason'], properties: { finish_reason: { type: 'string', enum: ['stop', 'length'] } } } } },
+      },
     },
   },
 };
@@ -61,5 +65,13 @@ describe('OpenAI document normalisation', () => {
     expect(c.validate('#/components/schemas/Temp', 0)).not.toEqual([]);
     expect(c.validate('#/components/schemas/Temp', 0.5)).toEqual([]);
     expect(c.validate('#/components/schemas/Temp', 3)).not.toEqual([]);
+  });
+
+  it("streamed completion chunks may carry finish_reason null (OpenAI's own stream does); answers may not", () => {
+    const chunk = { choices: [{ finish_reason: null }] };
+    expect(c.validate('#/components/schemas/CreateCompletionResponse', chunk)).not.toEqual([]);
+    expect(c.validate(c.streamedCompletionChunkRef, chunk)).toEqual([]);
+    expect(c.validate(c.streamedCompletionChunkRef, { choices: [{ finish_reason: 'done' }] })).not.toEqual([]);
+    expect(c.validate(c.streamedCompletionChunkRef, { choices: [{}] })).not.toEqual([]);
   });
 });

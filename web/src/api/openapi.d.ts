@@ -90,6 +90,51 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Prometheus metrics (METRICS_TOKEN as a bearer token) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description Error in OpenAI's envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/openapi.json": {
         parameters: {
             query?: never;
@@ -142,7 +187,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: Postgres, Redis, S3 and Docker each checked; 503 names what is down */
+        /** Readiness: what this process's role uses (Postgres, Redis, S3; Docker where it runs the worker); 503 names what is down */
         get: {
             parameters: {
                 query?: never;
@@ -446,6 +491,53 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/api_keys/{key_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke any project's API key (admin) */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    key_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description Error in OpenAI's envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/gpu_hosts": {
         parameters: {
             query?: never;
@@ -665,6 +757,246 @@ export interface paths {
         };
         trace?: never;
     };
+    "/v1/admin/kubernetes_clusters": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Kubernetes clusters */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description Error in OpenAI's envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Register a Kubernetes cluster namespace (kubeconfig path on the workers, or in-cluster) and the models it runs */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        context?: string | null;
+                        /** @default true */
+                        enabled?: boolean;
+                        /** @default nvidia.com/gpu */
+                        gpu_resource?: string;
+                        kubeconfig_path?: string | null;
+                        kueue_queue?: string | null;
+                        models: string[];
+                        name: string;
+                        namespace: string;
+                        /** @default {} */
+                        node_selector?: {
+                            [key: string]: string;
+                        };
+                        priority_class_name?: string | null;
+                        /** @default [] */
+                        tolerations?: {
+                            /** @enum {string} */
+                            effect?: "NoSchedule" | "PreferNoSchedule" | "NoExecute";
+                            key?: string;
+                            /** @enum {string} */
+                            operator?: "Exists" | "Equal";
+                            tolerationSeconds?: number;
+                            value?: string;
+                        }[];
+                        /** @default 3600 */
+                        ttl_seconds_after_finished?: number;
+                        /** @default 0 */
+                        usd_per_gpu_hour?: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description Error in OpenAI's envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/kubernetes_clusters/{cluster_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Retrieve a Kubernetes cluster */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    cluster_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description Error in OpenAI's envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        /** Remove a Kubernetes cluster that runs no job */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    cluster_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description Error in OpenAI's envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        /** Change a Kubernetes cluster: models, scheduling, price, enabled */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    cluster_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        enabled?: boolean;
+                        kueue_queue?: string | null;
+                        models?: string[];
+                        node_selector?: {
+                            [key: string]: string;
+                        };
+                        priority_class_name?: string | null;
+                        tolerations?: {
+                            /** @enum {string} */
+                            effect?: "NoSchedule" | "PreferNoSchedule" | "NoExecute";
+                            key?: string;
+                            /** @enum {string} */
+                            operator?: "Exists" | "Equal";
+                            tolerationSeconds?: number;
+                            value?: string;
+                        }[];
+                        ttl_seconds_after_finished?: number;
+                        usd_per_gpu_hour?: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description Error in OpenAI's envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
     "/v1/admin/projects": {
         parameters: {
             query?: never;
@@ -710,6 +1042,62 @@ export interface paths {
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/projects/{project_id}/rate_limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Set a project's gateway limits over all its keys (null lifts a limit) */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @default null */
+                        rpm?: number | null;
+                        /** @default null */
+                        tpm?: number | null;
+                    };
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description Error in OpenAI's envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -839,6 +1227,93 @@ export interface paths {
                 };
             };
         };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/api_keys/{key_id}/rate_limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An API key's gateway limits (null: none) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    key_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description Error in OpenAI's envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        /** Set the requests/tokens per minute the gateway allows this key (null lifts a limit) */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    key_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @default null */
+                        rpm?: number | null;
+                        /** @default null */
+                        tpm?: number | null;
+                    };
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description Error in OpenAI's envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1191,6 +1666,237 @@ export interface paths {
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/evals/comparisons": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Recent comparisons, newest first */
+        get: {
+            parameters: {
+                query?: {
+                    limit?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description Error in OpenAI's envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Run every suite on every target (one eval run per suite); progress in GET */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description the target others are diffed against (default: the first) */
+                        baseline?: string;
+                        name: string;
+                        /** @description suite ids or names: the benchmarks */
+                        suites: string[];
+                        /** @description target ids or names */
+                        targets: string[];
+                    };
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description Error in OpenAI's envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/evals/comparisons/{comparison_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A comparison, by id or name: status and progress per suite */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    comparison_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description Error in OpenAI's envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/evals/comparisons/{comparison_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel the unfinished runs of a comparison (results so far stay) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    comparison_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description Error in OpenAI's envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/evals/comparisons/{comparison_id}/report": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Accuracy per benchmark x target (95% Wilson), latency p50/p95 and TTFT, tokens, $/1M tokens, $/month at 1M and 10M tokens/day, GPU $/h vs API with break-even; ?format=json|md|html */
+        get: {
+            parameters: {
+                query?: {
+                    format?: "json" | "md" | "html";
+                };
+                header?: never;
+                path: {
+                    comparison_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/html": unknown;
+                    };
+                };
+                /** @description Error in OpenAI's envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1611,6 +2317,80 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/evals/suites/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Import a benchmark file as it is published; the answer is the suite, `items` = its records (form fields before 'file') */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "multipart/form-data": {
+                        /** @description the dev file (same format), for shots */
+                        dev?: string;
+                        /** @description the benchmark file (binary part, sent after the fields) */
+                        file?: string;
+                        /**
+                         * @description mmlu (original CSV or Hugging Face JSONL), gsm8k, arc (original or Hugging Face JSONL), hellaswag, chat
+                         * @enum {string}
+                         */
+                        format: "mmlu" | "gsm8k" | "arc" | "hellaswag" | "chat";
+                        /** @description a seeded uniform sample of this many records */
+                        limit?: number;
+                        name: string;
+                        /**
+                         * @description chat only (default exact_match)
+                         * @enum {string}
+                         */
+                        scorer?: "exact_match" | "contains" | "regex" | "numeric";
+                        /** @default 0 */
+                        seed?: number;
+                        /**
+                         * @description k solved examples before each question, the first k records of 'dev'
+                         * @default 0
+                         */
+                        shots?: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description Error in OpenAI's envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/evals/targets": {
         parameters: {
             query?: never;
@@ -1870,7 +2650,6 @@ export interface paths {
                         "application/json": {
                             bytes: number;
                             created_at: number;
-                            expires_at: number | null;
                             filename: string;
                             format: string;
                             id: string;
@@ -1881,7 +2660,7 @@ export interface paths {
                             stats: unknown;
                             /** @enum {string} */
                             status: "uploaded" | "processed" | "error";
-                            status_details: string | null;
+                            status_details?: string;
                         };
                     };
                 };
@@ -1930,7 +2709,6 @@ export interface paths {
                         "application/json": {
                             bytes: number;
                             created_at: number;
-                            expires_at: number | null;
                             filename: string;
                             format: string;
                             id: string;
@@ -1941,7 +2719,7 @@ export interface paths {
                             stats: unknown;
                             /** @enum {string} */
                             status: "uploaded" | "processed" | "error";
-                            status_details: string | null;
+                            status_details?: string;
                         };
                     };
                 };
@@ -2513,6 +3291,65 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/migrations/openai/plan": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Dry run: list the OpenAI account's fine-tuning jobs, copy their files into datasets (validated), and plan equivalent jobs with their cost; starts nothing */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description the OpenAI key: used for this request's reads only, never stored or logged */
+                        api_key: string;
+                        /**
+                         * @description the base the equivalent jobs are planned on
+                         * @default gpt-oss-20b
+                         */
+                        base_model?: string;
+                        /** @description OpenAI job ids (default: every succeeded job) */
+                        jobs?: string[];
+                    };
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description Error in OpenAI's envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/models": {
         parameters: {
             query?: never;
@@ -2644,6 +3481,51 @@ export interface paths {
             cookie?: never;
         };
         /** The project of the calling API key, with that key's scopes (the dashboard shows admin views for `admin`) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description Error in OpenAI's envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/project/rate_limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The calling project's gateway limits over all its keys (set by an operator) */
         get: {
             parameters: {
                 query?: never;
@@ -2863,6 +3745,8 @@ export interface paths {
                         /** @default false */
                         auto_deploy?: boolean;
                         base_model: string;
+                        /** @description GPUs of one replica, for that cost */
+                        gpus_per_replica?: number;
                         max_cpu_loras?: number;
                         max_lora_rank: number;
                         /** @default 1 */
@@ -2871,6 +3755,8 @@ export interface paths {
                         probe_prompt?: string;
                         served_model_name?: string;
                         supported_targets?: string[];
+                        /** @description price of one GPU: the cost basis of every eval target on the pool (a target's own wins) */
+                        usd_per_gpu_hour?: number;
                     };
                 };
             };
@@ -2955,10 +3841,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Where an alias points, its canary, and per replica which version it serves there and its load state */
+        /** Where an alias points, its canary, per replica its load state, and per version and replica what the gateways measured over the last minutes (the canary arms side by side) */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    window_minutes?: number;
+                };
                 header?: never;
                 path: {
                     adapter_name: string;
@@ -3005,7 +3893,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Serve a candidate version under the alias on the first k replicas */
+        /** A canary: the candidate serves the alias on the first k replicas, or a share (percent) of its requests, sticky per user or session */
         post: {
             parameters: {
                 query?: never;
@@ -3020,7 +3908,8 @@ export interface paths {
                 content: {
                     "application/json": {
                         reason?: string;
-                        replicas: number;
+                        replicas?: number;
+                        request_share?: number;
                         version: number;
                     };
                 };
@@ -3756,10 +4645,9 @@ export interface paths {
                             bytes: number;
                             created_at: number;
                             expires_at: number;
-                            file: {
+                            file?: {
                                 bytes: number;
                                 created_at: number;
-                                expires_at: number | null;
                                 filename: string;
                                 format: string;
                                 id: string;
@@ -3770,8 +4658,8 @@ export interface paths {
                                 stats: unknown;
                                 /** @enum {string} */
                                 status: "uploaded" | "processed" | "error";
-                                status_details: string | null;
-                            } | null;
+                                status_details?: string;
+                            };
                             filename: string;
                             id: string;
                             /** @constant */
@@ -3877,10 +4765,9 @@ export interface paths {
                             bytes: number;
                             created_at: number;
                             expires_at: number;
-                            file: {
+                            file?: {
                                 bytes: number;
                                 created_at: number;
-                                expires_at: number | null;
                                 filename: string;
                                 format: string;
                                 id: string;
@@ -3891,8 +4778,8 @@ export interface paths {
                                 stats: unknown;
                                 /** @enum {string} */
                                 status: "uploaded" | "processed" | "error";
-                                status_details: string | null;
-                            } | null;
+                                status_details?: string;
+                            };
                             filename: string;
                             id: string;
                             /** @constant */
@@ -3958,10 +4845,9 @@ export interface paths {
                             bytes: number;
                             created_at: number;
                             expires_at: number;
-                            file: {
+                            file?: {
                                 bytes: number;
                                 created_at: number;
-                                expires_at: number | null;
                                 filename: string;
                                 format: string;
                                 id: string;
@@ -3972,8 +4858,8 @@ export interface paths {
                                 stats: unknown;
                                 /** @enum {string} */
                                 status: "uploaded" | "processed" | "error";
-                                status_details: string | null;
-                            } | null;
+                                status_details?: string;
+                            };
                             filename: string;
                             id: string;
                             /** @constant */
@@ -4056,6 +4942,55 @@ export interface paths {
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Gateway usage between start and end (unix seconds or ISO), grouped by model, key, version and/or day */
+        get: {
+            parameters: {
+                query: {
+                    end?: string;
+                    group_by?: string;
+                    start: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description Error in OpenAI's envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
