@@ -270,9 +270,12 @@ export class JobRunner {
     if (!job) return;
     const errorId = newId.error();
     this.logger.warn({ err, jobId, errorId }, 'infrastructure problem; the task will retry');
+    const reason = userReason(err);
     await this.state.event(job, {
       level: 'warn',
-      message: `loraplane hit an infrastructure problem (${infraProblem(err)}; error id ${errorId}) and will retry (${attemptsMade} of ${attempts} attempts used)`,
+      message: reason
+        ? `loraplane will retry (${attemptsMade} of ${attempts} attempts used): ${reason} (error id ${errorId})`
+        : `loraplane hit an infrastructure problem (${infraProblem(err)}; error id ${errorId}) and will retry (${attemptsMade} of ${attempts} attempts used)`,
     });
   }
 
@@ -291,6 +294,12 @@ export function presignSecondsForTraining(config: Config): number {
 }
 
 /** What kind of outside system failed, in words a user can read; never the driver's message. */
+/** A runtime's own sentence meant for the tenant (e.g. why a pod was evicted), when the error carries one. */
+function userReason(err: unknown): string | undefined {
+  const reason = err instanceof DomainError ? err.details?.userReason : undefined;
+  return typeof reason === 'string' ? reason : undefined;
+}
+
 function infraProblem(err: unknown): string {
   if (err instanceof DomainError && err.code === 'service_unavailable') return 'a service it depends on was unavailable';
   const name = (err as Error)?.name ?? '';

@@ -1,5 +1,4 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -139,7 +138,8 @@ describe('training on Kubernetes (e2e)', () => {
 
   it('a worker killed with -9 while a job trains: the next worker re-attaches by label and settles it once', async () => {
     const port = String(20000 + Math.floor(Math.random() * 20000));
-    const apiKey = `lp_${randomBytes(24).toString('hex')}`;
+    // The app's own bootstrap key: a different LORAPLANE_API_KEY would revoke it (README, API keys).
+    const apiKey = app.apiKey;
     const childEnv = testEnv({ ...env, PORT: port, LORAPLANE_API_KEY: apiKey, LOG_LEVEL: 'warn', WORKER_LOCK_MS: '3000', WORKER_STALLED_INTERVAL_MS: '1000', LORAPLANE_ROLE: 'worker' });
     const procs: ChildProcess[] = [];
     const worker = () => {

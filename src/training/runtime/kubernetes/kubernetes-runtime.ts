@@ -239,7 +239,8 @@ export class KubernetesRuntime implements TrainingRuntime {
       case 'disrupted':
         // The pod is gone with its GPUs; a new Job under the same name is the retry.
         await this.deleteJob(workloadId);
-        throw new DomainError('service_unavailable', `${this.name}: ${outcome.message}; the attempt is started again`, null, { retryAfterSeconds: 5 });
+        // The reason is the cluster's own sentence about the pod, safe to show the tenant (details.userReason).
+        throw new DomainError('service_unavailable', `${this.name}: ${outcome.message}; the attempt is started again`, null, { retryAfterSeconds: 5, details: { userReason: outcome.message } });
       case 'unstartable':
         await this.deleteJob(workloadId);
         throw new DomainError('internal', `${this.name}: ${outcome.message}`);
