@@ -4,6 +4,7 @@ import { Principal } from '../common/auth/auth.decorators';
 import { notFound } from '../common/domain-error';
 import { newId, randomId } from '../common/ids';
 import { PrismaService } from '../db/prisma.service';
+import { KeyCache } from './key-cache';
 
 export const KEY_PREFIX = 'lp_';
 export const BOOTSTRAP_KEY_NAME = 'bootstrap (LORAPLANE_API_KEY)';
@@ -29,7 +30,7 @@ export interface CreatedKey {
 
 @Injectable()
 export class ApiKeysService {
-  constructor(private readonly prisma: PrismaService) {}
+  constructor(private readonly prisma: PrismaService, private readonly cache: KeyCache) {}
 
   async authenticate(key: string): Promise<Principal | null> {
     const row = await this.prisma.apiKey.findUnique({ where: { hash: hashKey(key) } });
@@ -77,6 +78,8 @@ export class ApiKeysService {
   async revokeAny(id: string): Promise<void> {
     const { count } = await this.prisma.apiKey.updateMany({ where: { id, revokedAt: null }, data: { revokedAt: new Date() } });
     if (count === 0) throw notFound('API key', id, 'key_id');
+    // This process stops honouring it now; others within the change feed's delay.
+    await this.cache.refresh();
   }
 
   async revoke(projectId: string, id: string): Promise<void> {
@@ -85,5 +88,6 @@ export class ApiKeysService {
       data: { revokedAt: new Date() },
     });
     if (count === 0) throw notFound('API key', id, 'key_id');
+    await this.cache.refresh();
   }
 }

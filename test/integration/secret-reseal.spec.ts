@@ -26,7 +26,11 @@ describe('sealed secrets: associated data and the one-time re-seal (integration)
     box = app.started.app.get(SecretBox);
     projectId = (await (await fetch(`${app.url}/v1/project`, { headers: { authorization: `Bearer ${app.apiKey}` } })).json() as { id: string }).id;
   });
-  afterAll(() => app?.close());
+  afterAll(async () => {
+    // Leave the shared default project as found: other suites list its endpoints.
+    await prisma?.webhookEndpoint.deleteMany({ where: { id: { startsWith: 'ep_reseal_' } } });
+    await app?.close();
+  });
 
   it('re-seals v1 values at start with their row id, after which a value copied to another row does not open', async () => {
     const mk = (id: string, secretSealed: string) => prisma.webhookEndpoint.create({ data: { id, projectId, url: 'https://8.8.8.8/hook', eventTypes: [], secretSealed } });

@@ -10,7 +10,8 @@ describe('the loraplane bin in an unbuilt clone', () => {
   it('runs the CLI from its TypeScript sources when dist/ is missing', () => {
     const clone = fs.mkdtempSync(path.join(os.tmpdir(), 'lp-clone-'));
     fs.cpSync(path.join(ROOT, 'bin'), path.join(clone, 'bin'), { recursive: true });
-    fs.cpSync(path.join(ROOT, 'src/cli'), path.join(clone, 'src/cli'), { recursive: true });
+    // The clone's sources as git has them (src/generated is built, not committed; the CLI needs none of it).
+    fs.cpSync(path.join(ROOT, 'src'), path.join(clone, 'src'), { recursive: true, filter: (p) => !p.includes(`${path.sep}generated`) });
     fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(clone, 'node_modules'));
     expect(fs.existsSync(path.join(clone, 'dist'))).toBe(false);
     const out = execFileSync(process.execPath, [path.join(clone, 'bin/loraplane.js'), '--help'], { encoding: 'utf8', timeout: 60_000 });
