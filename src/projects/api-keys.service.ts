@@ -1,18 +1,16 @@
 import { Injectable } from '@nestjs/common';
-import { createHash } from 'node:crypto';
 import { Principal } from '../common/auth/auth.decorators';
 import { notFound } from '../common/domain-error';
 import { newId, randomId } from '../common/ids';
 import { PrismaService } from '../db/prisma.service';
 import { KeyCache } from './key-cache';
+import { hashKey } from './key-hash';
 
 export const KEY_PREFIX = 'lp_';
 export const BOOTSTRAP_KEY_NAME = 'bootstrap (LORAPLANE_API_KEY)';
 
-/** Keys are 32 random base62 characters (~190 bits), so sha256 without a salt is a sound way to store them. */
-export function hashKey(key: string): string {
-  return createHash('sha256').update(key).digest('hex');
-}
+// In its own file: the key cache needs it too, and this service needs the cache (no import cycle).
+export { hashKey };
 
 export function generateKey(): string {
   return `${KEY_PREFIX}${randomId(32)}`;

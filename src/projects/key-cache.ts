@@ -4,7 +4,7 @@ import { Config } from '../config/config';
 import { ChangeFeed } from '../db/change-feed';
 import { LiveSnapshot } from '../db/live-snapshot';
 import { PrismaService } from '../db/prisma.service';
-import { hashKey } from './api-keys.service';
+import { hashKey } from './key-hash';
 
 // The key's and its project's limits ride along, so the gateway checks them without a query (a change to either
 // table reloads the map).
