@@ -19,10 +19,30 @@ export const APP_UID = 10001;
 const NODE_VERSION_LABEL = 'io.loraplane.node-version';
 const CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 
+const RECIPE_LABEL = 'io.loraplane.base-recipe';
+/** Bump when the base's contents change, so an existing base is rebuilt. 2: the libraries of native build tools. */
+const BASE_RECIPE = '2';
+
+/**
+ * Shared libraries that native build tools in node_modules load (Vite's rolldown binding needs librt, libdl...),
+ * which node itself does not link: an official node image has them, an assembled base must copy them.
+ */
+async function nativeToolLibraries() {
+  const dir = path.join(ROOT, 'node_modules/@rolldown');
+  const names = await fs.readdir(dir).catch(() => []);
+  const libs = new Set();
+  for (const name of names.filter((n) => n.startsWith('binding-'))) {
+    for (const file of (await fs.readdir(path.join(dir, name))).filter((f) => f.endsWith('.node'))) {
+      for (const lib of await sharedLibraries(path.join(dir, name, file))) libs.add(lib);
+    }
+  }
+  return [...libs];
+}
+
 /** A base with what an official node image offers the Dockerfile: node, npm on PATH, /bin/sh (npm runs scripts with it). */
 export async function ensureBaseImage({ docker, tag = BASE_IMAGE, log = console.error }) {
   const existing = await inspectOrNull(docker, tag);
-  if (existing?.Config?.Labels?.[NODE_VERSION_LABEL] === process.version && existing.Config.Env?.some((e) => e.startsWith('NODE_EXTRA_CA_CERTS='))) return { tag, built: false };
+  if (existing?.Config?.Labels?.[NODE_VERSION_LABEL] === process.version && existing.Config.Labels?.[RECIPE_LABEL] === BASE_RECIPE) return { tag, built: false };
   const started = Date.now();
   const root = await fs.mkdtemp(path.join(os.tmpdir(), 'loraplane-node-base-'));
   try {
@@ -31,6 +51,7 @@ export async function ensureBaseImage({ docker, tag = BASE_IMAGE, log = console.
       await copyInto(root, binary, 0o755);
       for (const lib of await sharedLibraries(binary)) await copyInto(root, lib);
     }
+    for (const lib of await nativeToolLibraries()) await copyInto(root, lib);
     await fs.rename(path.join(root, 'bin/dash'), path.join(root, 'bin/sh'));
     const npmDir = path.dirname(path.dirname(await fs.realpath(path.join(path.dirname(process.execPath), 'npm'))));
     await fs.cp(npmDir, path.join(root, 'usr/local/lib/node_modules/npm'), { recursive: true, dereference: true });
@@ -42,6 +63,7 @@ export async function ensureBaseImage({ docker, tag = BASE_IMAGE, log = console.
       'ENV PATH=/usr/local/bin:/usr/bin:/bin',
       `ENV NODE_EXTRA_CA_CERTS=${CA_BUNDLE}`,
       `LABEL ${NODE_VERSION_LABEL}=${process.version}`,
+      `LABEL ${RECIPE_LABEL}=${BASE_RECIPE}`,
     ]);
   } finally {
     await fs.rm(root, { recursive: true, force: true });
