@@ -1,3 +1,4 @@
+import { seededRandom } from '../common/seeded-random';
 import { Injectable } from '@nestjs/common';
 import { PassThrough } from 'node:stream';
 import { DomainError, invalid } from '../common/domain-error';
@@ -7,17 +8,6 @@ import { ObjectStore } from '../storage/object-store';
 import { DatasetsService, DatasetStats, FilePurpose } from './datasets.service';
 import { LineSplitter } from './validation/line-splitter';
 
-/** mulberry32: a small seeded PRNG; the same seed always picks the same lines. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Train/validation split of a ready dataset into two new datasets. Exactly round(n * fraction) examples go to the
@@ -42,7 +32,7 @@ export class DatasetSplitter {
 
     const trainOut = new PassThrough();
     const validOut = new PassThrough();
-    const random = prng(seed);
+    const random = seededRandom(seed);
     let seen = 0;
     let picked = 0;
     const pending: [PassThrough, string][] = [];

@@ -1,10 +1,11 @@
+import { seededRandom } from '../../common/seeded-random';
 /**
  * A seeded uniform sample of `limit` records from a stream of unknown length (reservoir sampling, Algorithm R): one
  * pass, `limit` records held. The same file, limit and seed give the same sample, kept in file order so the suite's
  * items read like the benchmark's.
  */
 export async function* sampleOf<T>(records: AsyncIterable<T>, limit: number, seed: number): AsyncGenerator<T> {
-  const random = mulberry32(seed);
+  const random = seededRandom(seed);
   const kept: { index: number; value: T }[] = [];
   let seen = 0;
   for await (const value of records) {
@@ -19,14 +20,3 @@ export async function* sampleOf<T>(records: AsyncIterable<T>, limit: number, see
   for (const k of kept) yield k.value;
 }
 
-/** A small, well-mixed 32-bit PRNG: enough for sampling, and the same numbers on every platform. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

@@ -1,0 +1,14 @@
+/**
+ * mulberry32: a small, well-mixed seeded 32-bit PRNG, the same numbers on every platform, so the same seed always
+ * picks the same lines (dataset splits, benchmark samples).
+ */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
