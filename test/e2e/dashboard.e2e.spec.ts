@@ -197,7 +197,8 @@ describe('dashboard in Chromium (e2e)', () => {
     await page.getByText(bad.filename).first().waitFor();
     await noPayloadRan();
     await go(`datasets/${datasetId}`);
-    await page.locator('pre.lines').waitFor();
+    // "ticket 1 " is in the good file only: the wait cannot be satisfied by the bad dataset's page just left.
+    await page.locator('pre.lines', { hasText: 'ticket 1 ' }).waitFor();
     // The raw JSON lines, quotes escaped as in the file.
     expect(await page.locator('pre.lines').innerText()).toContain(JSON.stringify(XSS_SCRIPT).slice(1, -1));
     expect(await page.locator('pre.lines').innerText()).toContain(JSON.stringify(XSS_IMG).slice(1, -1));

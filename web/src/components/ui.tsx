@@ -2,21 +2,27 @@ import { ReactNode, useCallback, useEffect, useState } from 'react';
 import { ApiError } from '../api/client';
 
 /** Loads data for a page; `reload` re-runs it (after an action). Errors are kept and shown as the server wrote them. */
+/**
+ * Loads data for a view. When the deps change (another dataset, another job), what was loaded for the old deps is
+ * never returned: a page reached by a hash change shows "loading", not the previous item's content under the new
+ * item's heading. A reload() keeps the current data on screen until the fresh data arrives (no flicker while polling).
+ */
 export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): { data?: T; error?: Error; reload: () => void } {
-  const [state, setState] = useState<{ data?: T; error?: Error }>({});
+  const key = JSON.stringify(deps);
+  const [state, setState] = useState<{ key?: string; data?: T; error?: Error }>({});
   const [tick, setTick] = useState(0);
   useEffect(() => {
     let live = true;
     load().then(
-      (data) => live && setState({ data }),
-      (error: Error) => live && setState({ error }),
+      (data) => live && setState({ key, data }),
+      (error: Error) => live && setState({ key, error }),
     );
     return () => {
       live = false;
     };
-  }, [...deps, tick]); // eslint-disable-line react-hooks/exhaustive-deps
+  }, [key, tick]); // eslint-disable-line react-hooks/exhaustive-deps
   const reload = useCallback(() => setTick((t) => t + 1), []);
-  return { ...state, reload };
+  return state.key === key ? { data: state.data, error: state.error, reload } : { reload };
 }
 
 export function ErrorBox({ error }: { error?: Error | null }) {
