@@ -17,6 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Docker from 'dockerode';
 import pg from 'pg';
 import { ROOT, deployMigrations, dropDatabase } from './migrations.mjs';
+import { contentTag, ensureTinyLoraImage } from './tiny-lora-image.mjs';
 
 const DATA_DIR = path.join(ROOT, '.data');
 const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
@@ -369,10 +370,6 @@ async function ensureDocker(socketPath, log) {
 }
 
 async function ensureTinyImage(docker, tag, log) {
-  const file = path.join(ROOT, 'scripts/lib/tiny-lora-image.mjs');
-  // Written by another change; until it lands there is no image to build and the stack is otherwise complete.
-  if (!fs.existsSync(file)) return `skipped (${path.relative(ROOT, file)} not there)`;
-  const { ensureTinyLoraImage } = await import(file);
   await ensureTinyLoraImage({ docker, tag, log });
   return tag;
 }
@@ -437,7 +434,9 @@ export async function ensureStack({ mode = 'dev', log = (line) => console.log(`[
   const databaseUrl = own('DATABASE_URL') ?? `postgresql://postgres@127.0.0.1:5432/${settings.database}`;
   const redisUrl = own('REDIS_URL') ?? `redis://127.0.0.1:6379/${settings.redisDb}`;
   const dockerSocket = env.DOCKER_SOCKET || DEFAULT_DOCKER_SOCKET;
-  const tinyImage = env.TINY_LORA_IMAGE || 'loraplane/tiny-lora:dev';
+  // Test runs tag the trainer image by its sources: checkouts sharing one Docker engine (worktrees, benches) never
+  // rebuild each other's image under a shared tag while a run uses it.
+  const tinyImage = env.TINY_LORA_IMAGE || (mode === 'test' ? await contentTag() : 'loraplane/tiny-lora:dev');
   const started = Date.now();
   const timings = {};
 
