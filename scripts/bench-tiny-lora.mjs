@@ -5,7 +5,7 @@
  * examples (epochs clamp(ceil(2000 / n), 3, 50), batch 8, lr 0.05, r 8, alpha 16, dropout 0):
  *  1. held-out exact match of the greedy answer, base vs adapter, on each task: ticket routing, intents outside any
  *     word list, multiword/hyphenated/accented answers, order numbers copied from the input; and DPO (greedy answer
- *     = the preferred output; beta 1, learning-rate multiplier 0.2);
+ *     = the preferred output) at the job's defaults (beta 0.1, rpo_alpha 1), and with the pure DPO loss (rpo_alpha 0);
  *  2. a whole default job end to end: the trainer process (`node jobs/tiny-lora/trainer.js`, the image's command)
  *     from start to exit, downloading through a presigned GET and uploading through a presigned POST to a local S3
  *     (s3rver); with --docker also in the trainer image (scripts/lib/tiny-lora-image.mjs) under production's flags;
@@ -61,7 +61,10 @@ async function accuracy() {
   const splits = [
     ['ticket routing', tickets.makeTicketSplit({ nTrain: N, nHeldOut: HELD_OUT, seed: SEED }), 'supervised', JOB],
     ...tasks.TINY_TASKS.map((t) => [t, tasks.makeTaskSplit(t, { nTrain: N, nHeldOut: HELD_OUT, seed: SEED }), 'supervised', JOB]),
-    ['dpo (intents)', tasks.makePreferenceSplit({ nTrain: N, nHeldOut: HELD_OUT, seed: SEED }), 'dpo', { ...JOB, learning_rate: 0.01, beta: 1 }],
+    // DPO at the job's defaults for tiny-lora (beta 0.1, rpo_alpha 1), and the pure DPO loss (rpo_alpha 0) beside it:
+    // from a noise base, pure DPO pushes the rejected answer down by displacing likelihood into garbage bytes.
+    ['dpo (intents)', tasks.makePreferenceSplit({ nTrain: N, nHeldOut: HELD_OUT, seed: SEED }), 'dpo', { ...JOB, beta: 0.1, rpo_alpha: 1 }],
+    ['dpo, rpo_alpha 0', tasks.makePreferenceSplit({ nTrain: N, nHeldOut: HELD_OUT, seed: SEED }), 'dpo', { ...JOB, beta: 0.1, rpo_alpha: 0 }],
   ];
   for (const [name, split, method, options] of splits) {
     const cpu = process.cpuUsage();

@@ -26,6 +26,8 @@ function fingerprint(spec) {
     lora: { r: hp.lora.r, alpha: hp.lora.alpha, dropout: hp.lora.dropout },
     method: spec.method,
     beta: spec.method === 'dpo' ? (hp.beta ?? null) : null,
+    // Only when set, so checkpoints of jobs from before rpo_alpha existed keep their identity.
+    ...(spec.method === 'dpo' && hp.rpo_alpha ? { rpo_alpha: hp.rpo_alpha } : {}),
   };
 }
 

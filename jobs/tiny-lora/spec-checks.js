@@ -97,6 +97,8 @@ function checkHyperparameters(c, hp) {
   c.number(hp.learning_rate, 'hyperparameters.learning_rate', { positive: true });
   // DPO's temperature; optional (absent: 0.1, OpenAI's default) and ignored by supervised jobs.
   if (hp.beta !== undefined) c.number(hp.beta, 'hyperparameters.beta', { positive: true });
+  // DPO's anchor (the preferred output's NLL weight); optional (absent: 0, pure DPO).
+  if (hp.rpo_alpha !== undefined) c.number(hp.rpo_alpha, 'hyperparameters.rpo_alpha', { min: 0 });
   const lora = hp.lora;
   if (!c.object(lora, 'hyperparameters.lora')) return;
   c.number(lora.r, 'hyperparameters.lora.r', { int: true, min: 1, max: 512 });

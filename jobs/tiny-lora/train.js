@@ -51,13 +51,13 @@ function restore(s, run) {
  * hooks.resume = that state makes the rest of the run, and the adapter, identical to an uninterrupted one.
  * @param {object[]} examples from data.js (all supervised or all DPO)
  * @param {{ seed: number, n_epochs: number, batch_size: number, learning_rate: number, beta?: number,
- *           lora: { r: number, alpha: number, dropout: number } }} options
+ *           rpo_alpha?: number, lora: { r: number, alpha: number, dropout: number } }} options
  * @param {{ validation?: object[], onMetrics?: (m: object) => void, logEvery?: number, checkpointEvery?: number,
  *           onCheckpoint?: (state: object) => Promise<void>, shouldStop?: () => boolean, resume?: object }} [hooks]
  */
 async function train(examples, options, hooks = {}) {
   const { seed, n_epochs: epochs, batch_size: batchSize, learning_rate: lr, lora } = options;
-  const beta = options.beta ?? loop.DEFAULT_BETA;
+  const dpo = { beta: options.beta ?? loop.DEFAULT_BETA, rpoAlpha: options.rpo_alpha ?? 0 };
   const r = lora.r;
   const params = { r, alpha: lora.alpha, scale: lora.alpha / r, ...loop.initLora(r, seed) };
   const stepsPerEpoch = Math.ceil(examples.length / batchSize);
@@ -97,7 +97,7 @@ async function train(examples, options, hooks = {}) {
       // Supervised loss is the mean over the batch's answer tokens (HF's), DPO's the mean over its pairs.
       const denominator = batch.reduce((n, ex) => n + (ex.kind === 'dpo' ? 1 : ex.seq.targets.length), 0);
       for (const ex of batch) {
-        const s = loop.exampleStep(ex, params, { grads, batchWeight: 1 / denominator, dropout, beta });
+        const s = loop.exampleStep(ex, params, { grads, batchWeight: 1 / denominator, dropout, dpo });
         run.window.loss += s.loss;
         run.window.correct += s.correct;
         run.window.count += s.count;
@@ -111,7 +111,7 @@ async function train(examples, options, hooks = {}) {
 
       const epochEnd = b === stepsPerEpoch - 1;
       if (run.step % logEvery === 0 || epochEnd) {
-        hooks.onMetrics?.(metricsEvent(run, totalSteps, stepLr, hooks.validation, epochEnd, beta));
+        hooks.onMetrics?.(metricsEvent(run, totalSteps, stepLr, hooks.validation, epochEnd, dpo));
         run.window = newWindow();
       }
       if (Date.now() - lastYield > 20) {
@@ -137,7 +137,7 @@ async function train(examples, options, hooks = {}) {
 }
 
 /** A contract `metrics` event; validation runs at the end of each epoch (and so at the last step). */
-function metricsEvent(run, totalSteps, lr, validation, epochEnd, beta) {
+function metricsEvent(run, totalSteps, lr, validation, epochEnd, dpo) {
   const w = run.window;
   const seconds = Math.max((Date.now() - w.started) / 1000, 1e-3);
   const event = {
@@ -151,7 +151,7 @@ function metricsEvent(run, totalSteps, lr, validation, epochEnd, beta) {
     tokens_per_second: round(w.tokens / seconds, 1),
   };
   if (validation && validation.length > 0 && epochEnd) {
-    const v = loop.evaluate(validation, run.params, beta);
+    const v = loop.evaluate(validation, run.params, dpo);
     event.valid_loss = round(v.loss, 6);
     event.valid_mean_token_accuracy = round(v.accuracy, 6);
   }

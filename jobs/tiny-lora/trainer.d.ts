@@ -41,6 +41,8 @@ export interface TrainOptions {
   learning_rate: number;
   /** DPO's beta (default 0.1); ignored by supervised examples. */
   beta?: number;
+  /** DPO's anchor: weight of the preferred output's mean token NLL (TRL's rpo_alpha; default 0 = pure DPO). */
+  rpo_alpha?: number;
   lora: LoraSettings;
 }
 export interface Trained {
@@ -96,7 +98,7 @@ export function train(
     resume?: TrainingState;
   },
 ): Promise<Trained>;
-export function evaluate(examples: Example[], params: { r: number; scale: number; A: ArrayLike<number>; B: ArrayLike<number> }, beta?: number): {
+export function evaluate(examples: Example[], params: { r: number; scale: number; A: ArrayLike<number>; B: ArrayLike<number> }, dpo?: { beta: number; rpoAlpha: number }): {
   loss: number;
   accuracy: number;
 };

@@ -52,7 +52,7 @@ async function runJob(spec, { scratchDir, emit, stop = { requested: false, train
     throw new TrainerError('invalid_spec', `resume_from: step ${resume.step} is not before the last step ${totalSteps}`);
   }
   const from = resume ? `, resuming after step ${resume.step}` : '';
-  const what = spec.method === 'dpo' ? `DPO (beta ${hp.beta ?? 0.1}, reference: the base model) on ${examples.length} pairs` : `${examples.length} examples`;
+  const what = spec.method === 'dpo' ? `DPO (beta ${hp.beta ?? 0.1}, rpo_alpha ${hp.rpo_alpha ?? 0}, reference: the base model) on ${examples.length} pairs` : `${examples.length} examples`;
   emit({ type: 'status', status: 'training', message: `${what}, ${hp.n_epochs} epoch(s), ${totalSteps} steps, r=${hp.lora.r}${from}` });
   const started = Date.now();
   let lastLoss;
@@ -63,7 +63,7 @@ async function runJob(spec, { scratchDir, emit, stop = { requested: false, train
   stop.training = true;
   let trained;
   try {
-    trained = await train(examples, { seed: spec.seed, ...hp, beta: spec.method === 'dpo' ? hp.beta : undefined }, {
+    trained = await train(examples, { seed: spec.seed, ...hp, ...(spec.method === 'dpo' ? {} : { beta: undefined, rpo_alpha: undefined }) }, {
       validation,
       onMetrics,
       resume,

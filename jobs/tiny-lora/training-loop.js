@@ -3,7 +3,8 @@
  * Training: LoRA factors A [r, D] and B [V, r] on the frozen lm_head, minibatch Adam, linear learning-rate decay (the
  * HF default). Supervised: token cross-entropy of the answer (and its end token) under teacher forcing. DPO: the DPO
  * loss -log sigmoid(beta * ((log pi(yw) - log ref(yw)) - (log pi(yl) - log ref(yl)))) over whole answers, the
- * reference being the base model (the LoRA off). Every random choice (A's init, shuffling, dropout masks) comes from
+ * reference being the base model (the LoRA off), plus rpo_alpha * NLL(yw) / |yw| when the job anchors DPO with the
+ * preferred output's likelihood (TRL's rpo_alpha; 0 = pure DPO). Every random choice (A's init, shuffling, dropout masks) comes from
  * PRNG streams seeded by `seed`, so the same inputs give byte-identical factors.
  */
 // Module-local bindings of the globals used in hot loops (see model.js: Jest's vm context makes globals slow).
@@ -149,18 +150,21 @@ function sigmoid(z) {
  * Forward (and, with grads, backward) of one example. Returns what the metrics window adds up: loss, tokens (the
  * loss's denominator) and correct (argmax tokens for supervised; pairs ranked right for DPO).
  */
-function exampleStep(ex, params, { grads, batchWeight, dropout, beta }) {
+function exampleStep(ex, params, { grads, batchWeight, dropout, dpo = { beta: DEFAULT_BETA, rpoAlpha: 0 } }) {
   if (ex.kind === 'dpo') {
     const w = forwardSequence(ex.chosen, params, dropout);
     const l = forwardSequence(ex.rejected, params, dropout);
+    const { beta, rpoAlpha } = dpo;
     const z = beta * ((w.logp - referenceLogp(ex.chosen)) - (l.logp - referenceLogp(ex.rejected)));
+    // The anchor: the preferred output's mean token NLL, weighted by rpo_alpha (0 = pure DPO).
+    const anchor = rpoAlpha / ex.chosen.targets.length;
     if (grads) {
       // dL/dz = -sigmoid(-z); d log pi(yw) pushes yw up, d log pi(yl) pushes yl down.
       const coef = sigmoid(-z) * beta * batchWeight;
-      backwardSequence(grads, params, ex.chosen, w, coef);
+      backwardSequence(grads, params, ex.chosen, w, coef + anchor * batchWeight);
       backwardSequence(grads, params, ex.rejected, l, -coef);
     }
-    return { loss: softplus(-z), count: 1, correct: z > 0 ? 1 : 0 };
+    return { loss: softplus(-z) - anchor * w.logp, count: 1, correct: z > 0 ? 1 : 0 };
   }
   const fw = forwardSequence(ex.seq, params, dropout);
   if (grads) backwardSequence(grads, params, ex.seq, fw, batchWeight);
@@ -230,12 +234,12 @@ function gradientBuffers(r) {
 }
 
 /** Mean loss (per token, or per pair for DPO) and accuracy of the current parameters on examples (no dropout). */
-function evaluate(examples, params, beta = DEFAULT_BETA) {
+function evaluate(examples, params, dpo = { beta: DEFAULT_BETA, rpoAlpha: 0 }) {
   let loss = 0;
   let count = 0;
   let correct = 0;
   for (const ex of examples) {
-    const s = exampleStep(ex, params, { beta });
+    const s = exampleStep(ex, params, { dpo });
     loss += s.loss;
     count += s.count;
     correct += s.correct;

@@ -8,6 +8,7 @@ const batchSize = z.number().int().min(L.batchSize.min).max(L.batchSize.max);
 const nEpochs = z.number().int().min(L.nEpochs.min).max(L.nEpochs.max);
 const multiplier = z.number().positive().max(L.learningRateMultiplier.max);
 const beta = z.number().positive().max(L.beta.max);
+const rpoAlpha = z.number().min(0).max(L.rpoAlpha.max);
 
 export const hyperparametersInput = z.object({
   batch_size: z.union([auto, batchSize]).optional(),
@@ -15,7 +16,9 @@ export const hyperparametersInput = z.object({
   n_epochs: z.union([auto, nEpochs]).optional(),
   beta: z.union([auto, beta]).optional(),
 });
-export type HyperparametersInput = z.infer<typeof hyperparametersInput>;
+/** method.dpo.hyperparameters: OpenAI's fields plus loraplane's `rpo_alpha` (the preferred output's NLL weight). */
+export const dpoHyperparametersInput = hyperparametersInput.extend({ rpo_alpha: z.union([auto, rpoAlpha]).optional() });
+export type HyperparametersInput = z.infer<typeof dpoHyperparametersInput>;
 
 /** loraplane's native extension of the create body: the LoRA itself. */
 export const loraInput = loraSettingsSchema.partial();
@@ -24,7 +27,7 @@ export type LoraInput = z.infer<typeof loraInput>;
 /**
  * A job's hyperparameters as resolved at create ("auto" turned into numbers): the one stored record
  * (FineTuningJob.hyperparameters), parsed on every read. The API's view, the trainer spec and the cost estimate all
- * derive from it. `beta` is present for DPO only.
+ * derive from it. `beta` and `rpo_alpha` are present for DPO only.
  */
 export const resolvedHyperparametersSchema = z.object({
   method: z.enum(['supervised', 'dpo']),
@@ -32,6 +35,7 @@ export const resolvedHyperparametersSchema = z.object({
   learning_rate_multiplier: multiplier,
   n_epochs: nEpochs,
   beta: beta.optional(),
+  rpo_alpha: rpoAlpha.optional(),
   learning_rate: z.number().positive(),
   lora: loraSettingsSchema,
 });
@@ -54,6 +58,7 @@ export function openaiHyperparameters(hp: ResolvedHyperparameters) {
     learning_rate_multiplier: hp.learning_rate_multiplier,
     n_epochs: hp.n_epochs,
     ...(hp.beta !== undefined ? { beta: hp.beta } : {}),
+    ...(hp.rpo_alpha !== undefined ? { rpo_alpha: hp.rpo_alpha } : {}),
   };
 }
 
@@ -63,6 +68,7 @@ export function openaiHyperparameters(hp: ResolvedHyperparameters) {
  * - learning_rate_multiplier: 1 (the model's base learning rate);
  * - n_epochs: enough passes to see about `autoEpochs.targetExamples` examples, clamped per model;
  * - beta (DPO only): 0.1;
+ * - rpo_alpha (DPO only): the model's default (0 = pure DPO; tiny-lora 1, see the catalog);
  * - LoRA: r 8, alpha 2r, dropout 0, the model's default targets.
  */
 export function resolveHyperparameters(
@@ -100,7 +106,7 @@ export function resolveHyperparameters(
     batch_size: batch,
     learning_rate_multiplier: lrMultiplier,
     n_epochs: epochs,
-    ...(method === 'dpo' ? { beta: num(input.beta) ?? 0.1 } : {}),
+    ...(method === 'dpo' ? { beta: num(input.beta) ?? 0.1, rpo_alpha: num(input.rpo_alpha) ?? model.defaultRpoAlpha } : {}),
     learning_rate: model.baseLearningRate * lrMultiplier,
     lora: { r, alpha: lora.alpha ?? 2 * r, dropout: loraDropout, target_modules: targets },
   });

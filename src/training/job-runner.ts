@@ -175,7 +175,7 @@ export class JobRunner {
       model: { name: model.id, weights: model.weights.ref },
       method: hp.method,
       seed: job.seed,
-      hyperparameters: { n_epochs: hp.n_epochs, batch_size: hp.batch_size, learning_rate: hp.learning_rate, lora: hp.lora, ...(hp.beta !== undefined ? { beta: hp.beta } : {}) },
+      hyperparameters: { n_epochs: hp.n_epochs, batch_size: hp.batch_size, learning_rate: hp.learning_rate, lora: hp.lora, ...(hp.beta !== undefined ? { beta: hp.beta } : {}), ...(hp.rpo_alpha !== undefined ? { rpo_alpha: hp.rpo_alpha } : {}) },
       data: {
         training_file: await fileRef(job.trainingFile),
         validation_file: job.validationFile ? await fileRef(job.validationFile) : null,

@@ -10,7 +10,7 @@ import { PageQuery } from '../common/http/pagination';
 import { PrismaService } from '../db/prisma.service';
 import { Checkpoint, Dataset, FineTuningJob, JobEvent, Prisma } from '../generated/prisma/client';
 import { CostEstimate, estimateCost } from './job-cost';
-import { hyperparametersInput, loraInput, ResolvedHyperparameters, resolveHyperparameters } from './hyperparameters';
+import { dpoHyperparametersInput, hyperparametersInput, loraInput, ResolvedHyperparameters, resolveHyperparameters } from './hyperparameters';
 import { eventRow, JobState, TERMINAL } from './job-state';
 import { BaseModel, ModelCatalog } from './model-catalog';
 import { GpuSpec } from './placement/gpu-hosts.service';
@@ -18,7 +18,7 @@ import { TrainingQueue } from './training.queue';
 
 const methodInput = z.discriminatedUnion('type', [
   z.object({ type: z.literal('supervised'), supervised: z.object({ hyperparameters: hyperparametersInput.optional() }).optional() }),
-  z.object({ type: z.literal('dpo'), dpo: z.object({ hyperparameters: hyperparametersInput.optional() }).optional() }),
+  z.object({ type: z.literal('dpo'), dpo: z.object({ hyperparameters: dpoHyperparametersInput.optional() }).optional() }),
 ]);
 
 export const createJobBody = z.object({

@@ -5,7 +5,9 @@ import { DomainError } from '../common/domain-error';
 import { Config } from '../config/config';
 
 /** The limits every model shares live beside the trainer contract, which is compiled on its own (contract:schema). */
-export { HYPERPARAMETER_LIMITS } from './contract/hyperparameter-limits';
+import { HYPERPARAMETER_LIMITS } from './contract/hyperparameter-limits';
+
+export { HYPERPARAMETER_LIMITS };
 
 export interface LoraLimits {
   maxRank: number;
@@ -35,6 +37,12 @@ export interface BaseModel {
   /** Base learning rate; OpenAI's learning_rate_multiplier scales it. */
   baseLearningRate: number;
   defaultBatchSize: number;
+  /**
+   * DPO's default `rpo_alpha` (the preferred output's NLL weight, TRL's rpo_alpha). 0 = the pure DPO loss. tiny-lora's
+   * base is seeded noise with no prior to keep answers well-formed, and pure DPO from it displaces likelihood into
+   * garbage bytes (held-out greedy match 0-4 % at beta 0.1), so its default anchors with 1.
+   */
+  defaultRpoAlpha: number;
   /** `n_epochs: "auto"` = clamp(ceil(targetExamples / examples), min, max): small sets get more passes. */
   autoEpochs: { targetExamples: number; min: number; max: number };
   createdAt: number;
@@ -70,6 +78,7 @@ export class ModelCatalog {
         lora: { maxRank: 64, targetModules: ['lm_head'], defaultTargets: ['lm_head'] },
         baseLearningRate: 0.05,
         defaultBatchSize: 8,
+        defaultRpoAlpha: 1,
         autoEpochs: { targetExamples: 2000, min: 3, max: 50 },
         createdAt: 1767225600,
         tokensPerSecondPerGpu: 200_000,
@@ -87,6 +96,7 @@ export class ModelCatalog {
         lora: { maxRank: 64, targetModules: GPT_OSS_TARGETS, defaultTargets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] },
         baseLearningRate: 2e-4,
         defaultBatchSize: 4,
+        defaultRpoAlpha: 0,
         autoEpochs: { targetExamples: 1000, min: 1, max: 3 },
         createdAt: 1754352000,
         // LoRA on one H100 with bf16 activations, sequence packing: a conservative planning figure.
@@ -105,6 +115,7 @@ export class ModelCatalog {
         lora: { maxRank: 64, targetModules: GPT_OSS_TARGETS, defaultTargets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] },
         baseLearningRate: 2e-4,
         defaultBatchSize: 4,
+        defaultRpoAlpha: 0,
         autoEpochs: { targetExamples: 1000, min: 1, max: 3 },
         createdAt: 1754352000,
         tokensPerSecondPerGpu: 800,
@@ -150,6 +161,7 @@ const catalogEntry = z
     lora: z.object({ maxRank: z.number().int().min(1), targetModules: z.array(z.string()).min(1), defaultTargets: z.array(z.string()).min(1) }).partial().optional(),
     baseLearningRate: z.number().positive().optional(),
     defaultBatchSize: z.number().int().min(1).optional(),
+    defaultRpoAlpha: z.number().min(0).max(HYPERPARAMETER_LIMITS.rpoAlpha.max).optional(),
     autoEpochs: z.object({ targetExamples: z.number().int().min(1), min: z.number().int().min(1), max: z.number().int().min(1) }).partial().optional(),
     tokensPerSecondPerGpu: z.number().positive().optional(),
     usdPerCpuHour: z.number().min(0).optional(),
@@ -189,6 +201,7 @@ export function mergeCatalogFile(models: BaseModel[], file: string): BaseModel[]
     if (missing.length) throw new Error(`MODEL_CATALOG_FILE ${file}: ${entry.id} lacks ${missing.join(', ')} (or name a model in "extends")`);
     merged.development ??= false;
     merged.usdPerCpuHour ??= 0;
+    merged.defaultRpoAlpha ??= 0;
     merged.createdAt ??= Math.floor(Date.now() / 1000);
     const at = out.findIndex((m) => m.id === entry.id);
     if (at >= 0) out[at] = merged;

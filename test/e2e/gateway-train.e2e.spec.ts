@@ -1,4 +1,5 @@
 import OpenAI, { toFile } from 'openai';
+import { makePreferenceSplit } from '../fixtures/tiny-lm-tasks';
 import { makeTicketSplit, TicketLabel, toJsonl } from '../fixtures/tiny-task';
 import { startTestApp, TestApp, waitFor } from '../support/app';
 import { startReplica, stopAllReplicas, TestReplica } from '../support/replicas';
@@ -7,7 +8,8 @@ import { startReplica, stopAllReplicas, TestReplica } from '../support/replicas'
  * The loop the product is for, with the official openai SDK only: upload a dataset whose answers are the user's own
  * labels (no word list anywhere), fine-tune the tiny model (a real container), and call the job's fine_tuned_model
  * through the gateway without any further call: the pool is marked auto_deploy. Accuracy is measured on held-out
- * items through the gateway, against the base model through the same gateway.
+ * items through the gateway, against the base model through the same gateway. The same for a DPO job (OpenAI's
+ * preference lines, the job's defaults): the greedy answer is the preferred output.
  */
 describe('train, then call by fine_tuned_model through the gateway (e2e)', () => {
   jest.setTimeout(240_000);
@@ -78,5 +80,34 @@ describe('train, then call by fine_tuned_model through the gateway (e2e)', () =>
     // DELETE /v1/models/{id} undeploys it: no longer callable, no longer listed.
     expect(await client.models.delete(model)).toEqual({ id: model, object: 'model', deleted: true });
     await expect(ask(model, probe)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+  });
+
+  it('a DPO job at its defaults (beta 0.1): called by name through the gateway, it answers the preferred output on held-out items', async () => {
+    const pairs = makePreferenceSplit({ nTrain: 360, nHeldOut: 40, seed: 3 });
+    const file = await client.files.create({ file: await toFile(Buffer.from(pairs.trainJsonl), 'preferences.jsonl'), purpose: 'fine-tune' });
+    const created = await client.fineTuning.jobs.create({ model: 'tiny-lora', training_file: file.id, suffix: 'prefs', method: { type: 'dpo', dpo: { hyperparameters: { beta: 0.1 } } } });
+    // The resolved record shows every number the trainer got, loraplane's DPO anchor included (tiny-lora's default).
+    expect(created.method).toMatchObject({ type: 'dpo', dpo: { hyperparameters: { beta: 0.1, rpo_alpha: 1 } } });
+    const done = await waitFor('the DPO job to finish', async () => {
+      const job = await client.fineTuning.jobs.retrieve(created.id);
+      return ['succeeded', 'failed', 'cancelled'].includes(job.status) ? job : null;
+    }, 200_000, 250);
+    expect({ status: done.status, error: done.error }).toEqual({ status: 'succeeded', error: null });
+    const model = done.fine_tuned_model!;
+    const ask = (m: string, messages: OpenAI.ChatCompletionMessageParam[]) => client.chat.completions.create({ model: m, messages, temperature: 0, max_tokens: 32 });
+    await waitFor('the DPO model to answer', async () => ask(model, pairs.heldOut[0].messages.slice(0, 2) as OpenAI.ChatCompletionMessageParam[]).then(() => true, () => false), 10_000, 100);
+    const preferred = async (m: string) => {
+      let right = 0;
+      for (const item of pairs.heldOut) {
+        const answer = await ask(m, item.messages.slice(0, 2) as OpenAI.ChatCompletionMessageParam[]);
+        if ((answer.choices[0].message.content ?? '') === item.label) right++;
+      }
+      return right / pairs.heldOut.length;
+    };
+    const tuned = await preferred(model);
+    const base = await preferred('tiny-lora');
+    console.info(`DPO through the gateway (held-out n=${pairs.heldOut.length}): base ${base}, adapter ${tuned}`);
+    expect(base).toBeLessThan(0.3);
+    expect(tuned).toBeGreaterThanOrEqual(0.8);
   });
 });

@@ -67,7 +67,7 @@ def dry_run_summary(spec, examples, validation):
         "contract_version": CONTRACT_VERSION,
         "model": model_ref(spec),
         "method": spec["method"],
-        **({"beta": dpo.beta_of(spec)} if spec["method"] == "dpo" else {}),
+        **({"beta": dpo.beta_of(spec), "rpo_alpha": dpo.rpo_alpha_of(spec)} if spec["method"] == "dpo" else {}),
         "examples": len(examples),
         "validation_examples": len(validation),
         "total_steps": steps_per_epoch * hp["n_epochs"],
@@ -84,7 +84,7 @@ def run_job(spec, scratch, emitter, stop):
     emitter.status("starting", f"{TRAINER_NAME} trainer, job {spec['job_id']} attempt {spec['attempt']}, base {model_ref(spec)}")
     resume_dir = download_checkpoint(spec["resume_from"], scratch) if spec.get("resume_from") else None
     examples, validation = load_data(spec, scratch, emitter)
-    what = f"DPO (beta {dpo.beta_of(spec)}, reference: the adapter disabled) on {len(examples)} pairs" if spec["method"] == "dpo" else f"{len(examples)} examples"
+    what = f"DPO (beta {dpo.beta_of(spec)}, rpo_alpha {dpo.rpo_alpha_of(spec)}, reference: the adapter disabled) on {len(examples)} pairs" if spec["method"] == "dpo" else f"{len(examples)} examples"
     emitter.status("training", f"{what}, {hp['n_epochs']} epoch(s), r={hp['lora']['r']}")
     output = spec["output"]
 

@@ -1,6 +1,7 @@
 """DPO (method "dpo", OpenAI's line shape) for GPT-OSS: the same loss as the tiny-lora trainer,
 -log sigmoid(beta * ((log pi(yw) - log ref(yw)) - (log pi(yl) - log ref(yl)))), with the reference being the model
-with the LoRA disabled (PEFT's disable_adapter), so no second copy of the weights is loaded.
+with the LoRA disabled (PEFT's disable_adapter), so no second copy of the weights is loaded; plus
+rpo_alpha * NLL(yw) / |yw| (the preferred output's mean token NLL, TRL's rpo_alpha) when the job sets it.
 
 The pure parts (the loss on numbers, pairing prompt and answers into token rows) need only the standard library and
 are tested with python3; the torch parts are imported inside functions."""
@@ -17,14 +18,20 @@ def beta_of(spec):
     return spec["hyperparameters"].get("beta", DEFAULT_BETA)
 
 
+def rpo_alpha_of(spec):
+    """The weight of the preferred output's NLL; absent = 0, the pure DPO loss (GPT-OSS's default)."""
+    return spec["hyperparameters"].get("rpo_alpha", 0.0)
+
+
 def softplus(x):
     return x + math.log1p(math.exp(-x)) if x > 0 else math.log1p(math.exp(x))
 
 
-def dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta):
-    """The DPO loss of one pair from summed answer log-probabilities, and whether the pair is ranked right."""
+def dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta, rpo_alpha=0.0, chosen_tokens=1):
+    """The DPO loss of one pair from summed answer log-probabilities (plus the anchor on the chosen answer's mean
+    token NLL), and whether the pair is ranked right."""
     margin = beta * ((policy_chosen - ref_chosen) - (policy_rejected - ref_rejected))
-    return softplus(-margin), margin > 0
+    return softplus(-margin) - rpo_alpha * policy_chosen / chosen_tokens, margin > 0
 
 
 def _answer_row(prompt_ids, answer_ids):
@@ -80,8 +87,9 @@ def sequence_logps(logits, labels):
     return (picked * mask).sum(dim=-1)
 
 
-def make_trainer_class(beta):
-    """A transformers Trainer whose loss is DPO's, the reference being the same model with the adapter disabled."""
+def make_trainer_class(beta, rpo_alpha=0.0):
+    """A transformers Trainer whose loss is DPO's (with the anchor when rpo_alpha > 0), the reference being the same
+    model with the adapter disabled."""
     import torch
     import torch.nn.functional as F
     from transformers import Trainer
@@ -95,6 +103,9 @@ def make_trainer_class(beta):
                 reference = sequence_logps(model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).logits, labels)
             margin = beta * ((policy[:half] - reference[:half]) - (policy[half:] - reference[half:]))
             loss = -F.logsigmoid(margin).mean()
+            if rpo_alpha:
+                chosen_tokens = (labels[:half, 1:] != -100).sum(dim=-1).clamp(min=1)
+                loss = loss + rpo_alpha * (-policy[:half] / chosen_tokens).mean()
             return (loss, {"margin": margin}) if return_outputs else loss
 
     return DpoTrainer

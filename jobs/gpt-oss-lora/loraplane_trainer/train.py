@@ -128,7 +128,7 @@ def train(spec, examples, validation, scratch, emitter, bridge, stop, upload_che
         encode = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
         train_rows, tokens_per_epoch = dpo.tokenize_pairs(examples, encode)
         eval_rows = dpo.tokenize_pairs(validation, encode)[0] if validation else None
-        trainer_class, collator = dpo.make_trainer_class(dpo.beta_of(spec)), dpo.collate_pairs(tokenizer.pad_token_id)
+        trainer_class, collator = dpo.make_trainer_class(dpo.beta_of(spec), dpo.rpo_alpha_of(spec)), dpo.collate_pairs(tokenizer.pad_token_id)
     else:
         train_rows, tokens_per_epoch = tokenize(examples, tokenizer)
         eval_rows = tokenize(validation, tokenizer)[0] if validation else None

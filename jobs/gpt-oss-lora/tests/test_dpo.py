@@ -46,6 +46,16 @@ class DpoLossTest(unittest.TestCase):
         spec["hyperparameters"]["beta"] = 0.3
         self.assertEqual(dpo.beta_of(spec), 0.3)
 
+    def test_rpo_alpha_adds_the_chosen_answers_mean_token_nll(self):
+        spec = valid_spec(method="dpo")
+        self.assertEqual(dpo.rpo_alpha_of(spec), 0.0)
+        spec["hyperparameters"]["rpo_alpha"] = 1.0
+        self.assertEqual(dpo.rpo_alpha_of(spec), 1.0)
+        pure, right = dpo.dpo_loss(-4.0, -7.0, -5.0, -5.0, 0.1)
+        anchored, right2 = dpo.dpo_loss(-4.0, -7.0, -5.0, -5.0, 0.1, rpo_alpha=0.5, chosen_tokens=2)
+        self.assertAlmostEqual(anchored, pure + 0.5 * 4.0 / 2, places=12)  # + alpha * NLL / tokens
+        self.assertEqual(right, right2)  # the anchor does not change which answer the pair prefers
+
 
 class DpoRowsTest(unittest.TestCase):
     def test_pairs_share_the_prompt_and_label_only_the_answers(self):

@@ -9,5 +9,7 @@ export const HYPERPARAMETER_LIMITS = {
   learningRateMultiplier: { max: 100 },
   /** DPO's beta (OpenAI's method.dpo.hyperparameters.beta). */
   beta: { max: 10 },
+  /** DPO's anchor (loraplane extension): the weight of the preferred output's NLL, as TRL's rpo_alpha. */
+  rpoAlpha: { max: 10 },
   lora: { rank: { min: 1, max: 512 }, alphaMax: 4096, dropoutMax: 0.9 },
 } as const;

@@ -33,6 +33,8 @@ export const jobSpecSchema = z.object({
     lora: loraSettingsSchema,
     /** DPO's beta (method "dpo" only; the trainer's default is 0.1). Optional, so version-1 specs stay valid. */
     beta: z.number().positive().max(L.beta.max).optional(),
+    /** DPO's anchor (method "dpo" only): adds rpo_alpha * NLL(preferred output) / its tokens to the loss; absent = 0. */
+    rpo_alpha: z.number().min(0).max(L.rpoAlpha.max).optional(),
   }),
   data: z.object({
     training_file: z.object({ url: z.string().url(), sha256: sha256Hex, bytes: z.number().int().min(0) }),

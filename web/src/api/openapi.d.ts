@@ -2910,6 +2910,7 @@ export interface paths {
                                     beta?: "auto" | number;
                                     learning_rate_multiplier?: "auto" | number;
                                     n_epochs?: "auto" | number;
+                                    rpo_alpha?: "auto" | number;
                                 };
                             };
                             /** @constant */
@@ -3250,6 +3251,7 @@ export interface paths {
                                     beta?: "auto" | number;
                                     learning_rate_multiplier?: "auto" | number;
                                     n_epochs?: "auto" | number;
+                                    rpo_alpha?: "auto" | number;
                                 };
                             };
                             /** @constant */
