@@ -19,7 +19,7 @@ const reportQuery = z.object({ format: z.enum(['json', 'md', 'html']).default('j
 const listQuery = z.object({ limit: z.coerce.number().int().min(1).max(100).default(20) });
 const unix = (d: Date | null) => (d ? Math.floor(d.getTime() / 1000) : null);
 
-function comparisonView(c: ComparisonWithRuns, progress?: Awaited<ReturnType<ComparisonsService['progress']>>) {
+export function comparisonView(c: ComparisonWithRuns, progress?: Awaited<ReturnType<ComparisonsService['progress']>>) {
   return {
     object: 'eval.comparison' as const,
     id: c.id,

@@ -17,6 +17,8 @@ import { evalsProcessorClass } from './evals.processor';
 import { EVALS_QUEUE, EvalsQueue } from './evals.queue';
 import { EvalsService } from './evals.service';
 import { SuiteImportController } from './suite-import.controller';
+import { MigrationComparisonController } from './migration-comparison.controller';
+import { MigrationComparisons } from './migration-comparison';
 import { SuiteItems } from './suite-items';
 import { TargetEndpoints } from './target-endpoints';
 
@@ -30,8 +32,8 @@ export class EvalsModule {
     return {
       module: EvalsModule,
       imports: [BullModule.registerQueue({ name: EVALS_QUEUE }), WebhookOutboxModule, SecretBoxModule],
-      controllers: [SuiteImportController, ComparisonsController, EvalsController, EvalGatesController],
-      providers: [EvalsService, SuiteImporter, EvalPrices, ComparisonsService, ComparisonReports, EvalsQueue, EvalReports, EvalGatesService, SuiteItems, TargetEndpoints, ChatTargetClient, EvalRunner, ...(opts.worker ? [evalsProcessorClass(opts)] : [])],
+      controllers: [SuiteImportController, ComparisonsController, EvalsController, EvalGatesController, MigrationComparisonController],
+      providers: [EvalsService, SuiteImporter, MigrationComparisons, EvalPrices, ComparisonsService, ComparisonReports, EvalsQueue, EvalReports, EvalGatesService, SuiteItems, TargetEndpoints, ChatTargetClient, EvalRunner, ...(opts.worker ? [evalsProcessorClass(opts)] : [])],
     };
   }
 }

@@ -5,6 +5,7 @@ import { PrismaService } from '../../src/db/prisma.service';
 import { makeTicketDataset } from '../fixtures/tiny-task';
 import { startTestApp, TestApp } from '../support/app';
 import { OpenAIStandIn, startOpenAIStandIn } from '../support/openai-stand-in';
+import { startReplica, stopAllReplicas } from '../support/replicas';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 
@@ -13,10 +14,11 @@ const BIN = path.resolve(__dirname, '../../bin/loraplane.js');
 /**
  * Migration from OpenAI fine-tuning against the stand-in's Files and Fine-tuning routes (OpenAI's shapes, jobs paged
  * 20 at a time): files copied into datasets and validated like any upload, equivalent jobs planned on gpt-oss-20b as
- * a dry run, then started by the CLI with --start (once, however often it runs).
+ * a dry run, then started by the CLI with --start (once, however often it runs). Last, a job migrated onto tiny-lora
+ * and auto-deployed is compared with the OpenAI fine-tuned model (the stand-in) on the OpenAI job's validation file.
  */
 describe('migrate from OpenAI fine-tuning (e2e)', () => {
-  jest.setTimeout(120_000);
+  jest.setTimeout(240_000);
   const openaiKey = `sk-standin-${randomBytes(12).toString('hex')}`;
   let openai: OpenAIStandIn;
   let app: TestApp;
@@ -31,7 +33,8 @@ describe('migrate from OpenAI fine-tuning (e2e)', () => {
   };
 
   beforeAll(async () => {
-    openai = await startOpenAIStandIn({ apiKey: openaiKey });
+    // The "OpenAI fine-tuned model" of ftjob-ok00 always answers "account"; other models answer "ok".
+    openai = await startOpenAIStandIn({ apiKey: openaiKey, answer: (model) => (model.startsWith('ft:gpt-4o-mini-2024-07-18:org-standin:tickets-0:') ? 'account' : 'ok') });
     const acct = openai.account;
     acct.seedFile({ id: 'file-train', filename: 'tickets-train.jsonl', purpose: 'fine-tune', content: makeTicketDataset({ n: 40, seed: 1 }) });
     acct.seedFile({ id: 'file-valid', filename: 'tickets-valid.jsonl', purpose: 'fine-tune', content: makeTicketDataset({ n: 12, seed: 2 }) });
@@ -54,6 +57,7 @@ describe('migrate from OpenAI fine-tuning (e2e)', () => {
     projectId = created.id;
   });
   afterAll(async () => {
+    await stopAllReplicas();
     await app?.close();
     await openai?.close();
   });
@@ -102,5 +106,84 @@ describe('migrate from OpenAI fine-tuning (e2e)', () => {
     const jobs = await prisma.fineTuningJob.findMany({ where: { projectId } });
     expect(jobs).toHaveLength(2);
     expect(jobs.map((j) => j.model)).toEqual(['gpt-oss-20b', 'gpt-oss-20b']);
+  });
+
+  it("compares the OpenAI fine-tuned model with the migrated adapter on the OpenAI job's validation file; asking again returns the same comparison", async () => {
+    const post = async (route: string, body: object) => {
+      const res = await fetch(`${app.url}/v1${route}`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const text = await res.text();
+      return { status: res.status, text, body: JSON.parse(text) as any };
+    };
+    const replica = await startReplica('migrate');
+    expect((await post('/serving/pools', { name: 'migrated', base_model: 'tiny-lora', max_lora_rank: 8, max_loras: 2, auto_deploy: true })).status).toBe(201);
+    expect((await post('/serving/pools/migrated/replicas', { name: replica.name, vllm_url: replica.vllmUrl, agent_url: replica.agentUrl, agent_token: replica.token })).status).toBe(201);
+    const planned = (await plan({ api_key: openaiKey, base_model: 'tiny-lora', jobs: ['ftjob-ok00'] })).body.jobs[0];
+    const started = await post('/fine_tuning/jobs', planned.create);
+    expect(started.status).toBe(200);
+    // Before the job has succeeded there is nothing to compare.
+    const early = await post('/migrations/openai/compare', { api_key: openaiKey, job: started.body.id });
+    expect(early.status).toBe(400);
+    expect(early.body.error).toMatchObject({ code: 'invalid_state', param: 'job', message: expect.stringContaining('once it has succeeded') });
+    const deadline = Date.now() + 180_000;
+    let status = '';
+    while (Date.now() < deadline && !['succeeded', 'failed', 'cancelled'].includes(status)) {
+      await new Promise((r) => setTimeout(r, 250));
+      status = ((await fetch(`${app.url}/v1/fine_tuning/jobs/${started.body.id}`, { headers: { authorization: `Bearer ${key}` } }).then((r) => r.json())) as any).status;
+    }
+    expect(status).toBe('succeeded');
+    await new Promise<void>((resolve, reject) => {
+      const until = Date.now() + 10_000;
+      const poll = async () => {
+        const deployed = await prisma.deployment.count({ where: { projectId } });
+        if (deployed > 0) return resolve();
+        if (Date.now() > until) return reject(new Error('the adapter was not auto-deployed within 10 s'));
+        setTimeout(poll, 100);
+      };
+      void poll();
+    });
+
+    // An OpenAI job without a validation file has nothing held out.
+    const noHeldOut = await post('/migrations/openai/compare', { api_key: openaiKey, job: started.body.id, openai_job: 'ftjob-ok01' });
+    expect(noHeldOut.status).toBe(400);
+    expect(noHeldOut.body.error).toMatchObject({ param: 'openai_job', message: expect.stringContaining('no validation file') });
+
+    const cli = () =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(process.execPath, [BIN, 'migrate', 'openai', 'compare', started.body.id, '--wait'], {
+          env: { ...process.env, LORAPLANE_URL: app.url, LORAPLANE_API_KEY: key, OPENAI_API_KEY: openaiKey },
+        }, (err, stdout, stderr) => resolve({ code: err ? Number(err.code) : 0, stdout, stderr }));
+      });
+    const first = await cli();
+    expect(first.code).toBe(0);
+    expect(first.stderr).toMatch(/succeeded\n$/); // progress goes to stderr, the report to stdout
+    console.info(`migration comparison report (loraplane migrate openai compare --wait):\n${first.stdout}`);
+    expect(first.stdout).not.toContain(openaiKey);
+    // The Markdown report: both targets on the 12 validation items, the OpenAI model as baseline.
+    expect(first.stdout).toMatch(/\.openai/);
+    expect(first.stdout).toMatch(/\.loraplane/);
+
+    const again = await post('/migrations/openai/compare', { api_key: openaiKey, job: started.body.id });
+    expect(again.status).toBe(201);
+    expect(again.text).not.toContain(openaiKey);
+    expect(again.body).toMatchObject({
+      object: 'migration.openai.comparison',
+      comparison: { status: 'succeeded' },
+      suite: { items: 12 },
+      targets: { openai: { kind: 'api', model: 'ft:gpt-4o-mini-2024-07-18:org-standin:tickets-0:abc0', has_api_key: true }, loraplane: { kind: 'adapter', pool: 'migrated' } },
+    });
+    expect(await prisma.evalComparison.count({ where: { projectId } })).toBe(1);
+    const report = (await fetch(`${app.url}${again.body.report.replace('format=md', 'format=json')}`, { headers: { authorization: `Bearer ${key}` } }).then((r) => r.json())) as any;
+    expect(report.baseline).toBe(again.body.targets.openai.name);
+    // Every item answered by both: the OpenAI model through the stand-in with the user's key, the adapter on the pool.
+    const run = (await fetch(`${app.url}/v1/evals/runs/${again.body.comparison.runs[0].id}`, { headers: { authorization: `Bearer ${key}` } }).then((r) => r.json())) as any;
+    const results = (await fetch(`${app.url}/v1/evals/runs/${run.id}/results?limit=50`, { headers: { authorization: `Bearer ${key}` } }).then((r) => r.json())) as any;
+    expect({ errors: run.progress.targets.map((t: any) => t.errors), sample: results.data.filter((x: any) => x.error).slice(0, 2) }).toEqual({ errors: [0, 0], sample: [] });
+    const accuracy = report.benchmarks[0].accuracy;
+    // The stand-in's model always says "account": its accuracy is the share of account items, computed, not guessed.
+    const validation = makeTicketDataset({ n: 12, seed: 2 }).trim().split('\n').map((l) => JSON.parse(l).messages.at(-1).content);
+    const accountItems = validation.filter((a: string) => a === 'account').length;
+    expect(accountItems).toBeGreaterThan(0);
+    expect(accuracy[again.body.targets.openai.name]).toMatchObject({ n: 12, k: accountItems });
+    expect(accuracy[again.body.targets.loraplane.name]).toMatchObject({ n: 12 });
   });
 });

@@ -105,7 +105,8 @@ export async function startOpenAIStandIn(opts: StandInOptions): Promise<OpenAISt
       return envelope(res, 400, { message: "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly.)", type: 'invalid_request_error', param: null, code: null });
     }
     const model = String(body.model ?? '');
-    const spec = MODELS[model];
+    // The account's own fine-tuned models are callable by it, as on OpenAI (not reasoning models).
+    const spec = MODELS[model] ?? (account.jobs.some((j) => j.status === 'succeeded' && j.fine_tuned_model === model) ? { reasoning: false } : undefined);
     if (!spec) {
       record(model, body, 404);
       return envelope(res, 404, { message: `The model \`${model}\` does not exist or you do not have access to it.`, type: 'invalid_request_error', param: null, code: 'model_not_found' });

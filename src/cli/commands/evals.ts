@@ -46,13 +46,13 @@ interface Comparison {
   runs: { suite: { name: string }; status: string }[];
 }
 
-async function comparisonReport(ctx: Context, ref: string, format: string): Promise<string> {
+export async function comparisonReport(ctx: Context, ref: string, format: string): Promise<string> {
   const res = await ctx.api.send('GET', `/evals/comparisons/${encodeURIComponent(ref)}/report?format=${encodeURIComponent(format)}`, { headers: ctx.api.headers() });
   return res.text();
 }
 
 /** Follows a comparison to its end with a progress bar (items scored over all suites and targets). */
-async function waitForComparison(ctx: Context, id: string): Promise<Comparison> {
+export async function waitForComparison(ctx: Context, id: string): Promise<Comparison> {
   const progress = new Progress(id, ctx.json);
   for (;;) {
     const c = await ctx.api.json<Comparison>('GET', `/evals/comparisons/${encodeURIComponent(id)}`);

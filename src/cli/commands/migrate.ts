@@ -1,6 +1,7 @@
-import { Command, str } from '../command';
+import { Command, num, str } from '../command';
 import { CliError, EXIT } from '../exit-codes';
 import { table } from '../output';
+import { comparisonReport, waitForComparison } from './evals';
 
 interface Plan {
   base_model: string;
@@ -50,6 +51,33 @@ export const migrateCommands: Command[] = [
         started.push({ openai_job: j.openai_job.id, job: job.id });
       }
       return { json: { plan, started }, text: [...text, '', 'Started:', table(started, ['openai_job', 'job'])].join('\n') };
+    },
+  },
+  {
+    name: 'migrate openai compare',
+    args: '<job>',
+    summary:
+      "Compare your OpenAI fine-tuned model with the migrated job's deployed adapter on the OpenAI job's validation file (--openai-job, default the job's metadata.migrated_from; --limit N --seed S for a sample); --wait prints the report (--format md|html|json). Key from OPENAI_API_KEY",
+    options: { 'openai-job': { type: 'string' }, limit: { type: 'string' }, seed: { type: 'string' }, wait: { type: 'boolean' }, format: { type: 'string' } },
+    async run(ctx, [job], v) {
+      const apiKey = ctx.env.OPENAI_API_KEY;
+      if (!apiKey) throw new CliError('migrate openai compare needs OPENAI_API_KEY in the environment', EXIT.badInput);
+      if (!job) throw new CliError('migrate openai compare needs the loraplane job id', EXIT.badInput);
+      const body = {
+        api_key: apiKey,
+        job,
+        ...(str(v['openai-job']) ? { openai_job: str(v['openai-job']) } : {}),
+        ...(num(v.limit, 'limit') !== undefined ? { limit: num(v.limit, 'limit') } : {}),
+        ...(num(v.seed, 'seed') !== undefined ? { seed: num(v.seed, 'seed') } : {}),
+      };
+      const created = await ctx.api.json<{ comparison: { id: string; name: string; status: string } }>('POST', '/migrations/openai/compare', body);
+      const { comparison } = created;
+      if (!v.wait) return { json: created, text: `${comparison.name} ${comparison.id} ${comparison.status}` };
+      const done = await waitForComparison(ctx, comparison.id);
+      if (done.status !== 'succeeded') throw new CliError(`comparison ${done.name} ${done.status}`, EXIT.error, done);
+      const format = str(v.format) ?? 'md';
+      const text = await comparisonReport(ctx, done.id, format);
+      return { json: format === 'json' ? JSON.parse(text) : { format, report: text }, text: text.replace(/\n$/, '') };
     },
   },
 ];

@@ -3293,6 +3293,73 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/migrations/openai/compare": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Compare the OpenAI fine-tuned model (an api target with the caller's key) with the migrated job's deployed adapter on the OpenAI job's validation file; asking again returns the same comparison */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description the OpenAI key: stored sealed in the api target that calls the OpenAI fine-tuned model; never returned or logged */
+                        api_key: string;
+                        /** @description the loraplane job that recreated the OpenAI job (started from a migration plan) */
+                        job: string;
+                        /** @description a seeded sample of this many validation lines (default: all) */
+                        limit?: number;
+                        /** @default 1024 */
+                        max_tokens?: number;
+                        /** @description the OpenAI job it recreated (default: the job's metadata.migrated_from) */
+                        openai_job?: string;
+                        /**
+                         * @default exact_match
+                         * @enum {string}
+                         */
+                        scorer?: "exact_match" | "contains" | "regex" | "numeric";
+                        /** @default 0 */
+                        seed?: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description Error in OpenAI's envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/migrations/openai/plan": {
         parameters: {
             query?: never;
