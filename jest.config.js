@@ -21,9 +21,6 @@ module.exports = {
   // Jest reads testTimeout from the top level only (per-project values are ignored), and its 5 s default fails the
   // suites that boot the app or start containers whenever the 2-core machine is busy.
   testTimeout: 120000,
-  // A suite whose setup failed halfway can leave a server or timer behind; the run must end red in minutes, not hang
-  // CI until its 90-minute limit. (Debug leaks with `npm test -- --detectOpenHandles`.)
-  forceExit: true,
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/unit/**/*.spec.ts'] },
     { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.spec.ts'] },

@@ -8,15 +8,13 @@
 //  2. streaming time to first token, direct vs gateway, p50 and the difference (target <= 2 ms);
 //  3. the gateway process's own CPU time per request against a zero-latency upstream (aim <= 100 us).
 // Everything shares this machine's cores (load generator, gateway, replica), which production does not.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { createRequire } from 'node:module';
-import { ensureDeps } from './lib/ensure-deps.mjs';
-import { arg, freePort, log, p50, ROOT, run } from './lib/bench.mjs';
+import { prepareBench, until } from './lib/bench-app.mjs';
+import { arg, freePort, log, p50, ROOT } from './lib/bench.mjs';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const REQUESTS = arg('requests', 3000);
@@ -24,23 +22,6 @@ const ROUNDS = arg('rounds', 3);
 const CONCURRENCY = arg('concurrency', 64);
 // --limits: per-key and per-project limits set (usage metering, metrics and per-adapter figures are always on).
 const LIMITS = process.argv.includes('--limits');
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const children = [];
-
-function spawnNode(args, env) {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'inherit'] });
-  children.push(child);
-  return child;
-}
-async function until(what, fn, ms = 20_000) {
-  const deadline = Date.now() + ms;
-  let last = null;
-  while (!(await fn().catch((err) => ((last = err), false)))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
-    await sleep(50);
-  }
-}
-
 /** One request over a keep-alive agent; resolves with the latency, or the time to the first content event. */
 function request(agent, url, headers, body, { ttft = false } = {}) {
   return new Promise((resolve, reject) => {
@@ -91,21 +72,12 @@ function cpuSeconds(pid) {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-await ensureDeps({ log });
-const { ensureStack } = await import('./lib/stack.mjs');
-const stack = await ensureStack({ mode: 'test', log });
+const bench = await prepareBench({ log, prefix: 'bgw', overrides: { RECONCILE_INTERVAL_MS: '1000' } });
+const { appEnv, auth } = bench;
 let app;
 let code = 1;
 try {
-  const env = { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...process.env, ...stack.env };
-  await run(path.join(ROOT, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json'], env);
-  const require = createRequire(import.meta.url);
-  const { start } = require(path.join(ROOT, 'dist/main.js'));
-  const { Config } = require(path.join(ROOT, 'dist/config/config.js'));
-  const key = `lp_${randomBytes(24).toString('hex')}`;
-  const appEnv = { ...env, LORAPLANE_MODE: 'dev', LOG_LEVEL: 'warn', HOST: '127.0.0.1', QUEUE_PREFIX: `bgw${randomBytes(3).toString('hex')}`, S3_CREATE_BUCKET: 'true', LORAPLANE_API_KEY: key, RECONCILE_INTERVAL_MS: '1000' };
-  app = await start(Config.fromEnv({ ...appEnv, PORT: '0' }));
-  const auth = { authorization: `Bearer ${key}` };
+  app = await bench.startInProcess();
   const api = (route, body) => fetch(`${app.url}/v1${route}`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
   // The replica: the tiny server and its agent, as production runs them.
@@ -113,8 +85,8 @@ try {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-gw-'));
   const token = `bench-token-${randomBytes(8).toString('hex')}`;
   const vllmUrl = `http://127.0.0.1:${vp}`;
-  spawnNode([path.join(ROOT, 'jobs/tiny-lora/server.js'), '--port', String(vp), '--enable-lora', '--max-loras', '4', '--max-lora-rank', '8'], { ...process.env, VLLM_ALLOW_RUNTIME_LORA_UPDATING: '1' });
-  spawnNode([path.join(ROOT, 'adapters/agent/agent.js')], { ...process.env, AGENT_TOKEN: token, AGENT_HOST: '127.0.0.1', AGENT_PORT: String(ap), VLLM_URL: vllmUrl, ADAPTER_DIR: dir });
+  bench.spawnNode([path.join(ROOT, 'jobs/tiny-lora/server.js'), '--port', String(vp), '--enable-lora', '--max-loras', '4', '--max-lora-rank', '8'], { ...process.env, VLLM_ALLOW_RUNTIME_LORA_UPDATING: '1' });
+  bench.spawnNode([path.join(ROOT, 'adapters/agent/agent.js')], { ...process.env, AGENT_TOKEN: token, AGENT_HOST: '127.0.0.1', AGENT_PORT: String(ap), VLLM_URL: vllmUrl, ADAPTER_DIR: dir });
   await until('the replica', () => fetch(`${vllmUrl}/health`).then((r) => r.ok));
   await until('the agent', () => fetch(`http://127.0.0.1:${ap}/healthz`).then((r) => r.ok));
   await api('/serving/pools', { name: 'bench', base_model: 'tiny-lora', max_lora_rank: 8, max_loras: 4 });
@@ -138,7 +110,7 @@ try {
   await new Promise((r) => zero.listen(0, '127.0.0.1', r));
   await api('/provider_models', { name: 'zero', base_url: `http://127.0.0.1:${zero.address().port}/v1` });
 
-  const gateway = spawnNode([path.join(ROOT, 'dist/main.js')], { ...appEnv, LORAPLANE_ROLE: 'gateway', PORT: String(gp) });
+  const gateway = bench.spawnNode([path.join(ROOT, 'dist/main.js')], { ...appEnv, LORAPLANE_ROLE: 'gateway', PORT: String(gp) });
   const gw = `http://127.0.0.1:${gp}`;
   await until('the replica to be ready', async () => (await (await fetch(`${app.url}/v1/serving/pools/bench`, { headers: auth })).json()).replicas[0].status === 'ready', 30_000);
   await until('the gateway to route tiny-lora and zero', async () => {
@@ -191,8 +163,6 @@ try {
 } catch (err) {
   log(`failed: ${err.stack ?? err}`);
 } finally {
-  for (const c of children) c.kill('SIGKILL');
-  await app?.close().catch(() => undefined);
-  await stack.stop?.();
+  await bench.close({ then: () => app?.close() });
   process.exit(code);
 }

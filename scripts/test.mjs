@@ -53,7 +53,8 @@ try {
   // The test stack's variables win over the caller's: tests must never run against a developer's own database.
   // The AWS SDK's notice about Node 22 (due early 2027) is for operators, not for every test run.
   const env = { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...process.env, ...stack.env };
-  code = await phase('typecheck', () => runTool('tsc', ['-p', 'tsconfig.json'], env));
+  // File and function sizes first (scripts/check-sizes.mjs: a second or two), then the compiler.
+  code = await phase('typecheck', async () => (await runNode('scripts/check-sizes.mjs', env)) || runTool('tsc', ['-p', 'tsconfig.json'], env));
   // The production build too: the process-level e2e spec runs dist/main.js as `npm start` would.
   if (code === 0) code = await phase('build', () => runTool('tsc', ['-p', 'tsconfig.build.json'], env));
   // The dashboard (OpenAPI types, its typecheck, the Vite bundle the api role serves at /) is part of the build.

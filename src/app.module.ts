@@ -5,7 +5,7 @@ import { AdaptersModule } from './adapters/adapters.module';
 import { ApiKeyGuard } from './common/auth/api-key.guard';
 import { ErrorFilter } from './common/http/error.filter';
 import { LegacySecretResealer } from './common/legacy-secret-resealer';
-import { SecretBox } from './common/secret-box';
+import { SecretBoxModule } from './common/secret-box.module';
 import { Config } from './config/config';
 import { ConfigModule } from './config/config.module';
 import { DatasetsModule } from './datasets/datasets.module';
@@ -34,6 +34,7 @@ export class AppModule {
       imports: [
         ConfigModule.forConfig(config),
         DbModule,
+        SecretBoxModule,
         TransportModule,
         NetModule,
         QuotasModule,
@@ -58,7 +59,6 @@ export class AppModule {
       controllers: [HealthController, DocsController],
       providers: [
         OpenApiBuilder,
-        SecretBox,
         LegacySecretResealer,
         { provide: APP_GUARD, useClass: ApiKeyGuard },
         { provide: APP_FILTER, useClass: ErrorFilter },

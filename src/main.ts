@@ -5,7 +5,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { NextFunction, Request, Response } from 'express';
 import { AppModule, GatewayRoleModule } from './app.module';
 import { requestIdMiddleware } from './common/http/request-id.middleware';
-import { createRootLogger, JsonLogger } from './common/logger';
+import { createAccessLogger, createRootLogger, JsonLogger } from './common/logger';
 import { dashboardMiddleware } from './dashboard/dashboard-static';
 import { startProbeServer } from './health/health-server';
 import { Config } from './config/config';
@@ -37,8 +37,11 @@ export async function start(config: Config): Promise<Started> {
   let url: string | undefined;
   if (config.runsApi) {
     const http = await NestFactory.create<NestExpressApplication>(module, { logger, bodyParser: false });
+    // No ETag on API answers (none of their clients revalidates; computing one hashed every response body).
+    http.set('etag', false);
+    http.disable('x-powered-by');
     http.use(requestIdMiddleware);
-    http.use(accessLog(root));
+    http.use(accessLog(createAccessLogger(config.env.LOG_LEVEL, format)));
     // The inference routes run before Nest's body parsing and routing (they read and cap their bodies themselves).
     if (config.runsGateway) http.use(http.get(GatewayHandler).middleware());
     const dashboard = dashboardMiddleware();
@@ -103,13 +106,13 @@ async function startGateway(config: Config, root: ReturnType<typeof createRootLo
   return { app, url, close };
 }
 
-function accessLog(root: ReturnType<typeof createRootLogger>) {
+function accessLog(access: ReturnType<typeof createAccessLogger>) {
   return (req: Request, res: Response, next: NextFunction) => {
     const t0 = process.hrtime.bigint();
     res.on('finish', () => {
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
       const level = res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info';
-      root[level]({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'request');
+      access[level]({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'request');
     });
     next();
   };

@@ -2,15 +2,28 @@ import { randomBytes } from 'node:crypto';
 
 const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
+// Random bytes are drawn 4 KiB at a time: one id per request (the request id) made a call into OpenSSL each.
+const POOL_SIZE = 4096;
+let pool = Buffer.alloc(0);
+let offset = 0;
+
+function randomByte(): number {
+  if (offset >= pool.length) {
+    pool = randomBytes(POOL_SIZE);
+    offset = 0;
+  }
+  return pool[offset++];
+}
+
 /** Random base62 string; 24 characters carry ~142 bits. */
 export function randomId(length = 24): string {
-  const bytes = randomBytes(length * 2);
   let out = '';
-  for (let i = 0; i < bytes.length && out.length < length; i++) {
+  while (out.length < length) {
+    const byte = randomByte();
     // Rejection sampling keeps the distribution uniform (248 = 62 * 4).
-    if (bytes[i] < 248) out += ALPHABET[bytes[i] % 62];
+    if (byte < 248) out += ALPHABET[byte % 62];
   }
-  return out.length === length ? out : out + randomId(length - out.length);
+  return out;
 }
 
 /** Id prefixes follow OpenAI's where OpenAI has the object. */

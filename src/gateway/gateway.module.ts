@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { SecretBox } from '../common/secret-box';
+import { SecretBoxModule } from '../common/secret-box.module';
 import { LimitsModule } from '../limits/limits.module';
 import { ProjectsModule } from '../projects/projects.module';
 import { AdapterStatsModule } from '../serving/adapter-stats.module';
@@ -18,9 +18,9 @@ import { RoutingTable } from './routing-table';
  * handler of /v1/chat/completions and /v1/completions. The transport and the router come from TransportModule.
  */
 @Module({
-  imports: [ProjectsModule, LimitsModule, UsageModule, AdapterStatsModule],
+  imports: [ProjectsModule, LimitsModule, UsageModule, AdapterStatsModule, SecretBoxModule],
   controllers: [ProviderModelsController],
-  providers: [SecretBox, RoutingTable, { provide: RoutePolicy, useClass: CanaryRoutePolicy }, GatewayAdmission, GatewayHandler, OperationsObserver, ProviderModelsService],
+  providers: [RoutingTable, { provide: RoutePolicy, useClass: CanaryRoutePolicy }, GatewayAdmission, GatewayHandler, OperationsObserver, ProviderModelsService],
   exports: [RoutingTable, GatewayHandler],
 })
 export class GatewayModule {}

@@ -3,6 +3,7 @@ import { DomainError } from '../common/domain-error';
 import { PrismaService } from '../db/prisma.service';
 import { parseServedName } from '../serving/served-name';
 import { ServingService } from '../serving/serving.service';
+import { JobReadCache } from '../training/job-read-cache';
 import { ModelCatalog } from '../training/model-catalog';
 import { callableCards, ModelCard } from './model-cards';
 import { RoutingTable } from './routing-table';
@@ -17,15 +18,19 @@ const notFound = (id: string) => new DomainError('model_not_found', `The model '
  */
 @Injectable()
 export class ModelsService {
-  constructor(private readonly prisma: PrismaService, private readonly catalog: ModelCatalog, private readonly table: RoutingTable, private readonly serving: ServingService) {}
+  constructor(private readonly prisma: PrismaService, private readonly catalog: ModelCatalog, private readonly table: RoutingTable, private readonly serving: ServingService, private readonly reads: JobReadCache) {}
 
   async list(projectId: string): Promise<ModelCard[]> {
     const cards = new Map<string, ModelCard>();
     for (const m of this.catalog.all()) cards.set(m.id, { id: m.id, object: 'model', created: m.createdAt, owned_by: 'loraplane', development: m.development });
-    const tuned = await this.prisma.fineTuningJob.findMany({
-      where: { projectId, status: 'succeeded', fineTunedModel: { not: null }, modelDeletedAt: null },
-      orderBy: { finishedAt: 'asc' },
-    });
+    // Succeeded jobs change only by an UPDATE (a deleted model), which the read cache hears of.
+    const tuned = await this.reads.get(`tuned-models:${projectId}`, () =>
+      this.prisma.fineTuningJob.findMany({
+        where: { projectId, status: 'succeeded', fineTunedModel: { not: null }, modelDeletedAt: null },
+        orderBy: { finishedAt: 'asc' },
+        select: { id: true, model: true, fineTunedModel: true, finishedAt: true },
+      }),
+    );
     for (const j of tuned) cards.set(j.fineTunedModel!, { id: j.fineTunedModel!, object: 'model', created: unix(j.finishedAt!), owned_by: projectId, parent: j.model, job_id: j.id });
     for (const c of callableCards(this.table.routes(projectId), projectId)) cards.set(c.id, { ...cards.get(c.id), ...c });
     return [...cards.values()];
@@ -52,6 +57,7 @@ export class ModelsService {
       const versions = await this.prisma.adapterVersion.findMany({ where: { projectId, jobId: job.id, checkpointId: null }, include: { adapter: { select: { name: true } } } });
       for (const v of versions) await this.undeployEverywhere(projectId, v.adapter.name, v.version);
       await this.prisma.fineTuningJob.updateMany({ where: { id: job.id, modelDeletedAt: null }, data: { modelDeletedAt: new Date() } });
+      this.reads.invalidate();
     } else {
       const parsed = parseServedName(id);
       if (!parsed || (await this.undeployEverywhere(projectId, parsed.adapter, parsed.version)) === 0) throw notFound(id);

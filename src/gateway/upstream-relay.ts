@@ -54,6 +54,27 @@ export interface StreamRelayOptions {
 }
 
 /**
+ * One event of a stream on its way to the client: its usage read (and the usage-only chunk dropped unless the client
+ * asked for it), the time to the first token noted, `model` renamed. Null: nothing to send.
+ */
+function transformEvent(event: string, outcome: RelayOutcome, opts: StreamRelayOptions, modelJson: string): string | null {
+  const data = event.startsWith('data: ') ? event.slice(6) : event.startsWith('data:') ? event.slice(5) : null;
+  if (data === null || data.startsWith('[DONE]')) return event;
+  if (data.includes('"usage":{')) {
+    try {
+      const chunk = JSON.parse(data) as { usage?: unknown; choices?: unknown[] };
+      outcome.usage = toUsage(chunk.usage) ?? outcome.usage;
+      if (!opts.forwardUsage && Array.isArray(chunk.choices) && chunk.choices.length === 0) return null;
+    } catch {
+      // not one JSON object per event: pass it on untouched
+    }
+  } else if (outcome.ttftMs === null && data.includes('"choices":[{')) {
+    outcome.ttftMs = performance.now() - opts.startedAt;
+  }
+  return renameModel(event, modelJson);
+}
+
+/**
  * Server-sent events passed through event by event as they arrive: never the whole answer in memory, and the
  * upstream paused whenever the client's socket is full (backpressure). Each event's `model` is renamed; the usage
  * chunk is read for metering and forwarded only when the client asked for it. A stream that breaks off, or
@@ -87,22 +108,7 @@ export function relayStream(upstream: IncomingMessage, res: ServerResponse, opts
       resolve(outcome);
     };
 
-    const transform = (event: string): string | null => {
-      const data = event.startsWith('data: ') ? event.slice(6) : event.startsWith('data:') ? event.slice(5) : null;
-      if (data === null || data.startsWith('[DONE]')) return event;
-      if (data.includes('"usage":{')) {
-        try {
-          const chunk = JSON.parse(data) as { usage?: unknown; choices?: unknown[] };
-          outcome.usage = toUsage(chunk.usage) ?? outcome.usage;
-          if (!opts.forwardUsage && Array.isArray(chunk.choices) && chunk.choices.length === 0) return null;
-        } catch {
-          // not one JSON object per event: pass it on untouched
-        }
-      } else if (outcome.ttftMs === null && data.includes('"choices":[{')) {
-        outcome.ttftMs = performance.now() - opts.startedAt;
-      }
-      return renameModel(event, modelJson);
-    };
+    const transform = (event: string) => transformEvent(event, outcome, opts, modelJson);
 
     const send = (text: string | null) => {
       if (text === null) return true;

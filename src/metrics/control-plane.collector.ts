@@ -2,7 +2,7 @@ import { getQueueToken } from '@nestjs/bullmq';
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import type { Queue } from 'bullmq';
-import { Gauge } from 'prom-client';
+import { Gauge, Registry } from 'prom-client';
 import { PrismaService } from '../db/prisma.service';
 import { DATASETS_QUEUE } from '../datasets/datasets.queue';
 import { EVALS_QUEUE } from '../evals/evals.queue';
@@ -25,6 +25,12 @@ export class ControlPlaneCollector implements OnModuleInit {
 
   onModuleInit() {
     const registers = [this.metrics.registry];
+    this.workGauges(registers);
+    this.servingGauges(registers);
+  }
+
+  /** Queued tasks, jobs by status, GPUs by host. */
+  private workGauges(registers: Registry[]) {
     const prisma = this.prisma;
     const queues = QUEUES.map((name) => ({ name, queue: this.moduleRef.get<Queue>(getQueueToken(name), { strict: false }) }));
 
@@ -71,6 +77,11 @@ export class ControlPlaneCollector implements OnModuleInit {
         }
       },
     });
+  }
+
+  /** Replicas by status, and per pool the reconciler's lag and the replicas behind the desired revision. */
+  private servingGauges(registers: Registry[]) {
+    const prisma = this.prisma;
 
     new Gauge({
       name: 'loraplane_serving_replicas',

@@ -1,6 +1,7 @@
 import { BullModule } from '@nestjs/bullmq';
 import { DynamicModule, Module } from '@nestjs/common';
 import { SecretBoxModule } from '../common/secret-box.module';
+import { JobReadCacheModule } from '../training/job-read-cache.module';
 import { ModelCatalogModule } from '../training/model-catalog.module';
 import { AdaptersModule } from '../adapters/adapters.module';
 import { AdapterStatsModule } from './adapter-stats.module';
@@ -28,7 +29,7 @@ export class ServingModule {
   static register(opts: { worker: boolean }): DynamicModule {
     return {
       module: ServingModule,
-      imports: [BullModule.registerQueue({ name: SERVING_QUEUE }), WebhookOutboxModule, GatewayModule, AdaptersModule, AdapterStatsModule, ModelCatalogModule, SecretBoxModule],
+      imports: [BullModule.registerQueue({ name: SERVING_QUEUE }), WebhookOutboxModule, GatewayModule, AdaptersModule, AdapterStatsModule, ModelCatalogModule, SecretBoxModule, JobReadCacheModule],
       controllers: [ServingController, ModelsController],
       providers: [
         ServingService,

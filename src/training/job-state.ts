@@ -4,6 +4,7 @@ import { PrismaService } from '../db/prisma.service';
 import { EventLevel, EventType, FineTuningJob, JobStatus, Prisma } from '../generated/prisma/client';
 import { WebhookEventType } from '../webhooks/webhook-events';
 import { recordWebhook, WebhookOutbox } from '../webhooks/webhook-outbox';
+import { JobReadCache } from './job-read-cache';
 import { toJobWebhookData } from './job-views';
 
 export interface NewEvent {
@@ -30,7 +31,7 @@ const WEBHOOK_EVENTS: Partial<Record<JobStatus, WebhookEventType>> = {
  */
 @Injectable()
 export class JobState {
-  constructor(private readonly prisma: PrismaService, private readonly outbox: WebhookOutbox) {}
+  constructor(private readonly prisma: PrismaService, private readonly outbox: WebhookOutbox, private readonly reads: JobReadCache) {}
 
   /** Moves the job from one of `from` to `to`; returns the updated job, or null if it was not in `from`. */
   async transition(
@@ -42,6 +43,8 @@ export class JobState {
     opts: { keepGpus?: boolean } = {},
   ): Promise<FineTuningJob | null> {
     const job = await this.prisma.$transaction((tx) => transitionIn(tx, jobId, from, to, event, data, opts));
+    // This process's next read sees the change at once; other processes hear of it through the change feed.
+    if (job) this.reads.invalidate();
     if (job && WEBHOOK_EVENTS[to]) await this.outbox.dispatchSoon();
     return job;
   }

@@ -11,6 +11,7 @@ import { PrismaService } from '../db/prisma.service';
 import { Checkpoint, Dataset, FineTuningJob, JobEvent, Prisma } from '../generated/prisma/client';
 import { CostEstimate, estimateCost } from './job-cost';
 import { dpoHyperparametersInput, hyperparametersInput, loraInput, ResolvedHyperparameters, resolveHyperparameters } from './hyperparameters';
+import { JobReadCache } from './job-read-cache';
 import { eventRow, JobState, TERMINAL } from './job-state';
 import { BaseModel, ModelCatalog } from './model-catalog';
 import { GpuSpec } from './placement/gpu-hosts.service';
@@ -70,6 +71,7 @@ export class JobsService {
     private readonly queue: TrainingQueue,
     private readonly config: Config,
     private readonly quotas: Quotas,
+    private readonly reads: JobReadCache,
   ) {}
 
   /** Everything create checks and resolves, without creating: the dry-run estimate answers from this. */
@@ -182,10 +184,13 @@ export class JobsService {
     return existing;
   }
 
+  /** From the read cache (at most JOB_READ_MAX_AGE_MS old); an unknown id is asked again every time. */
   async get(projectId: string, id: string): Promise<FineTuningJob> {
-    const job = await this.prisma.fineTuningJob.findFirst({ where: { id, projectId } });
-    if (!job) throw notFound('fine-tuning job', id, 'fine_tuning_job_id');
-    return job;
+    return this.reads.get(`job:${projectId}:${id}`, async () => {
+      const job = await this.prisma.fineTuningJob.findFirst({ where: { id, projectId } });
+      if (!job) throw notFound('fine-tuning job', id, 'fine_tuning_job_id');
+      return job;
+    });
   }
 
   async list(projectId: string, page: PageQuery, metadata: Record<string, string>): Promise<FineTuningJob[]> {

@@ -5,6 +5,7 @@ import { JobStopper } from './job-stopper';
 import { JobState } from './job-state';
 import { JobsController } from './jobs.controller';
 import { JobsService } from './jobs.service';
+import { JobReadCacheModule } from './job-read-cache.module';
 import { ModelCatalogModule } from './model-catalog.module';
 import { TrainingRuntimes } from './runtime/training-runtimes';
 import { TRAINING_QUEUE, TrainingQueue } from './training.queue';
@@ -25,7 +26,7 @@ export class TrainingModule {
   static register(opts: { worker: boolean; lockDurationMs: number; stalledIntervalMs: number }): DynamicModule {
     return {
       module: TrainingModule,
-      imports: [BullModule.registerQueue({ name: TRAINING_QUEUE }), WebhookOutboxModule, ModelCatalogModule],
+      imports: [BullModule.registerQueue({ name: TRAINING_QUEUE }), WebhookOutboxModule, ModelCatalogModule, JobReadCacheModule],
       controllers: [JobsController, GpuHostsController, OpenAIMigrationController, KubernetesClustersController],
       providers: [
         JobState,

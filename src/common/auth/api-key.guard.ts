@@ -9,11 +9,14 @@ import { Principal, PUBLIC_ROUTE, REQUIRED_SCOPE } from './auth.decorators';
 /** `Authorization: Bearer <key>` on every route that is not @Public(). */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
+  /** Each handler's metadata, read once (decorators do not change at run time; reading them was per request). */
+  private readonly routes = new WeakMap<object, Map<object, { isPublic: boolean; scope: string | undefined }>>();
+
   constructor(private readonly reflector: Reflector, private readonly keys: KeyCache) {}
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
-    const targets = [ctx.getHandler(), ctx.getClass()];
-    if (this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets)) return true;
+    const { isPublic, scope } = this.route(ctx);
+    if (isPublic) return true;
     const req = ctx.switchToHttp().getRequest<Request & { principal?: Principal }>();
     const header = req.header('authorization') ?? '';
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
@@ -25,7 +28,6 @@ export class ApiKeyGuard implements CanActivate {
     }
     const principal = await this.keys.authenticate(match[1]);
     if (!principal) throw new DomainError('unauthorized', 'Incorrect API key provided.');
-    const scope = this.reflector.getAllAndOverride<string>(REQUIRED_SCOPE, targets);
     if (scope && !principal.scopes.includes(scope) && !principal.scopes.includes('*')) {
       throw new DomainError('forbidden', `This API key lacks the '${scope}' scope.`);
     }
@@ -33,5 +35,21 @@ export class ApiKeyGuard implements CanActivate {
     const store = requestContext.getStore();
     if (store) store.projectId = principal.projectId;
     return true;
+  }
+
+  private route(ctx: ExecutionContext): { isPublic: boolean; scope: string | undefined } {
+    const [handler, controller] = [ctx.getHandler(), ctx.getClass()];
+    let routes = this.routes.get(controller);
+    if (!routes) this.routes.set(controller, (routes = new Map()));
+    let route = routes.get(handler);
+    if (!route) {
+      const targets = [handler, controller];
+      route = {
+        isPublic: this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets) === true,
+        scope: this.reflector.getAllAndOverride<string>(REQUIRED_SCOPE, targets),
+      };
+      routes.set(handler, route);
+    }
+    return route;
   }
 }
