@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 // What the benchmark scripts (bench-jobs, bench-serving, bench-evals) share: flags, logging to stderr, running a
 // build step, a free port, and the p50 summary they print. Each script prints its own figures on stdout.
 import { spawn } from 'node:child_process';
@@ -30,3 +31,9 @@ export async function freePort() {
 
 export const p50 = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 export const fmt = (xs) => `p50 ${p50(xs).toFixed(0)} ms (min ${Math.min(...xs).toFixed(0)}, max ${Math.max(...xs).toFixed(0)})`;
+
+/** user + system CPU seconds of a process, from /proc (Linux; clock ticks of 10 ms). */
+export function cpuSeconds(pid) {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
