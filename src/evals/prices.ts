@@ -37,6 +37,9 @@ export const DEFAULT_PRICES: PriceTable = Object.freeze({
   'o3-mini': { input: 1.1, cached_input: 0.55, output: 4.4, ...LIST, available_from: '2025-01-31', available_until: '2026-10-23' },
   'o4-mini': { input: 1.1, cached_input: 0.275, output: 4.4, ...LIST, available_from: '2025-04-16', available_until: '2026-10-23' },
   'gpt-4o-mini': { input: 0.15, cached_input: 0.075, output: 0.6, ...LIST, available_from: '2024-07-18' },
+  // What OpenAI bills for calling a fine-tuned gpt-4o-mini (`ft:gpt-4o-mini-2024-07-18:org:suffix:id`): the
+  // baseline of a migration comparison.
+  'ft:gpt-4o-mini': { input: 0.3, cached_input: 0.15, output: 1.2, ...LIST, available_from: '2024-07-18' },
 });
 
 const usd = z.number().finite().min(0).max(10_000);
@@ -82,10 +85,14 @@ export function priceTable(overrides: unknown = {}, base: PriceTable = DEFAULT_P
 
 /**
  * The price of `model`, also for a dated snapshot name ("o3-mini-2025-01-31" -> "o3-mini") when the snapshot has no
- * entry of its own. null when unknown: the caller decides whether a missing price is an error.
+ * entry of its own, and for an OpenAI fine-tuned model ("ft:gpt-4o-mini-2024-07-18:org:suffix:id") at its base's
+ * fine-tuned row ("ft:gpt-4o-mini-2024-07-18", then "ft:gpt-4o-mini"). null when unknown: the caller decides whether
+ * a missing price is an error.
  */
 export function priceOf(table: PriceTable, model: string): Readonly<ModelPrice> | null {
-  return table[model] ?? table[model.replace(/-\d{4}-\d{2}-\d{2}$/, '')] ?? null;
+  const undated = (name: string) => table[name] ?? table[name.replace(/-\d{4}-\d{2}-\d{2}$/, '')];
+  const fineTuned = /^ft:([^:]+):/.exec(model);
+  return table[model] ?? (fineTuned ? undated(`ft:${fineTuned[1]}`) : undated(model)) ?? null;
 }
 
 /**

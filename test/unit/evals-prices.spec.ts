@@ -21,6 +21,7 @@ describe('price table', () => {
       'o3-mini': { input: 1.1, cached_input: 0.55, output: 4.4, ...LIST, available_from: '2025-01-31', available_until: '2026-10-23' },
       'o4-mini': { input: 1.1, cached_input: 0.275, output: 4.4, ...LIST, available_from: '2025-04-16', available_until: '2026-10-23' },
       'gpt-4o-mini': { input: 0.15, cached_input: 0.075, output: 0.6, ...LIST, available_from: '2024-07-18' },
+      'ft:gpt-4o-mini': { input: 0.3, cached_input: 0.15, output: 1.2, ...LIST, available_from: '2024-07-18' },
     });
     expect(priceTable()).toEqual(DEFAULT_PRICES);
   });
@@ -77,6 +78,10 @@ describe('price table', () => {
   it('finds a dated snapshot by its family name', () => {
     expect(priceOf(DEFAULT_PRICES, 'o3-mini-2025-01-31')).toBe(DEFAULT_PRICES['o3-mini']);
     expect(priceOf(DEFAULT_PRICES, 'gpt-4o-mini')).toBe(DEFAULT_PRICES['gpt-4o-mini']);
+    // An OpenAI fine-tuned model is priced at its base's fine-tuned row, not at the stock model's.
+    expect(priceOf(DEFAULT_PRICES, 'ft:gpt-4o-mini-2024-07-18:acme::AbC123')).toBe(DEFAULT_PRICES['ft:gpt-4o-mini']);
+    expect(priceOf(DEFAULT_PRICES, 'ft:gpt-4o-mini-2024-07-18:acme::AbC123')).not.toBe(DEFAULT_PRICES['gpt-4o-mini']);
+    expect(priceOf(DEFAULT_PRICES, 'ft:gpt-4.1-2025-04-14:acme::x')).toBeNull();
     expect(priceOf(DEFAULT_PRICES, 'gpt-oss-20b')).toBeNull();
   });
 });
