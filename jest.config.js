@@ -21,6 +21,8 @@ module.exports = {
   // Jest reads testTimeout from the top level only (per-project values are ignored), and its 5 s default fails the
   // suites that boot the app or start containers whenever the 2-core machine is busy.
   testTimeout: 120000,
+  // No forceExit: a run ends on its own; were a handle leaked, this fails the run after 30 s instead of hanging.
+  globalTeardown: '<rootDir>/test/support/exit-watchdog.js',
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/unit/**/*.spec.ts'] },
     { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.spec.ts'] },
