@@ -1,4 +1,5 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
+import { Config } from '../config/config';
 import { Metrics } from '../metrics/metrics';
 import { AdapterStats } from '../serving/adapter-stats';
 import { parseServedName } from '../serving/served-name';
@@ -38,12 +39,18 @@ function upstreamKind(rec: InferenceRecord): string | null {
  */
 @Injectable()
 export class OperationsObserver extends InferenceObserver implements OnModuleInit {
-  constructor(private readonly handler: GatewayHandler, private readonly usage: UsageMeter, private readonly metrics: Metrics, private readonly stats: AdapterStats) {
+  constructor(
+    private readonly handler: GatewayHandler,
+    private readonly usage: UsageMeter,
+    private readonly metrics: Metrics,
+    private readonly stats: AdapterStats,
+    private readonly config: Config,
+  ) {
     super();
   }
 
   onModuleInit() {
-    this.handler.observe(this);
+    if (this.config.env.GATEWAY_RECORD_USAGE) this.handler.observe(this);
   }
 
   onRequestEnd(rec: InferenceRecord): void {
