@@ -19,6 +19,8 @@ export const SessionHeader = 'x-session-id';
 @Injectable()
 export class GatewayAdmission {
   private readonly logger = new Logger('GatewayAdmission');
+  /** The settlement batch already watched for failure (one warning per failed batch, not one per request). */
+  private watched: Promise<void> | null = null;
 
   constructor(private readonly limiter: RateLimiter, private readonly metrics: Metrics) {}
 
@@ -43,7 +45,10 @@ export class GatewayAdmission {
       });
     }
     return (actual) => {
-      this.limiter.settle(limits, estimate, actual).catch((err: Error) => this.logger.warn({ error: err.message }, 'rate limiter settle failed'));
+      const batch = this.limiter.settle(limits, estimate, actual);
+      if (batch === this.watched) return;
+      this.watched = batch;
+      batch.catch((err: Error) => this.logger.warn({ error: err.message }, 'rate limiter settle failed: the batch of token counts is lost'));
     };
   }
 }

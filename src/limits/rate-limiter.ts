@@ -1,7 +1,8 @@
-import { Injectable, OnModuleDestroy } from '@nestjs/common';
+import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import Redis from 'ioredis';
 import { Config } from '../config/config';
 import { redisOptions } from '../queue/redis-options';
+import { ADMIT_BATCH, SETTLE } from './rate-limit.scripts';
 import { Limits, LimitVerdict, verdictOf } from './rate-limits';
 
 /**
@@ -9,61 +10,14 @@ import { Limits, LimitVerdict, verdictOf } from './rate-limits';
  * project, requests or tokens) in Redis, refilled continuously at limit/60 per second (OpenAI's model: a limit is a
  * rate, not a calendar minute, so a burst at 12:00:59 does not get a fresh allowance at 12:01:00).
  *
- * `admit` is one round trip: a Lua script checks every bucket that applies and debits all of them or none, on Redis's
- * clock (replicas' clocks may drift). Tokens are not known before the answer, so `admit` debits an estimate and
- * `settle` adds the difference once the usage is known (a refund when the answer was shorter). A bucket can go into
- * debt that way; later requests then wait until it refills, which keeps the tokens per minute at the limit.
+ * Admission checks every bucket that applies and debits all of them or none, on Redis's clock (replicas' clocks may
+ * drift). The requests that arrive in one turn of the event loop share one round trip (rate-limit.scripts.ts:
+ * decided in arrival order, as separate calls would be): a Redis command costs the gateway more CPU than the rest
+ * of a request, so one per request would be the gateway's biggest cost. Tokens are not known before the answer, so
+ * admission debits an estimate and `settle` adds the difference once the usage is known (a refund when the answer
+ * was shorter); settlements are summed per bucket and written every SETTLE_BATCH_MS in one call. A bucket can go
+ * into debt that way; later requests then wait until it refills, which keeps the tokens per minute at the limit.
  */
-const ADMIT = `
-local now = redis.call('TIME')
-local nowMs = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-local n = #KEYS
-local state = {}
-local denied = false
-for i = 1, n do
-  local limit = tonumber(ARGV[2 * i - 1])
-  local cost = tonumber(ARGV[2 * i])
-  local rate = limit / 60000
-  local stored = redis.call('HMGET', KEYS[i], 't', 'ts')
-  local t = tonumber(stored[1]) or limit
-  local ts = tonumber(stored[2]) or nowMs
-  t = math.min(limit, t + math.max(0, nowMs - ts) * rate)
-  state[i] = t
-  if t < math.min(cost, limit) then denied = true end
-end
-local out = { denied and 0 or 1 }
-for i = 1, n do
-  local limit = tonumber(ARGV[2 * i - 1])
-  local cost = tonumber(ARGV[2 * i])
-  local t = state[i]
-  if not denied then
-    t = t - cost
-    redis.call('HSET', KEYS[i], 't', tostring(t), 'ts', nowMs)
-    redis.call('PEXPIRE', KEYS[i], math.ceil((limit - t) / (limit / 60000)) + 1000)
-  end
-  table.insert(out, tostring(t))
-end
-return out
-`;
-
-const SETTLE = `
-local now = redis.call('TIME')
-local nowMs = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-for i = 1, #KEYS do
-  local limit = tonumber(ARGV[2 * i - 1])
-  local delta = tonumber(ARGV[2 * i])
-  local rate = limit / 60000
-  local stored = redis.call('HMGET', KEYS[i], 't', 'ts')
-  local t = tonumber(stored[1]) or limit
-  local ts = tonumber(stored[2]) or nowMs
-  t = math.min(limit, t + math.max(0, nowMs - ts) * rate) - delta
-  t = math.min(limit, t)
-  redis.call('HSET', KEYS[i], 't', tostring(t), 'ts', nowMs)
-  redis.call('PEXPIRE', KEYS[i], math.ceil((limit - t) / rate) + 1000)
-end
-return 1
-`;
-
 interface Bucket {
   key: string;
   kind: 'requests' | 'tokens';
@@ -72,18 +26,34 @@ interface Bucket {
 }
 
 type LimiterRedis = Redis & {
-  lpAdmit(numKeys: number, ...args: (string | number)[]): Promise<string[]>;
+  lpAdmitBatch(numKeys: number, ...args: (string | number)[]): Promise<(string | number)[]>;
   lpSettle(numKeys: number, ...args: (string | number)[]): Promise<number>;
 };
 
+interface QueuedAdmit {
+  buckets: Bucket[];
+  resolve: (verdict: LimitVerdict) => void;
+  reject: (err: Error) => void;
+}
+
+/** Settlements wait this long to be summed into one call (a later admission sees them at most this late). */
+const SETTLE_BATCH_MS = 25;
+/** Requests per admission call (the script's arguments stay a few thousand at most). */
+const MAX_BATCH = 256;
+
 @Injectable()
 export class RateLimiter implements OnModuleDestroy {
+  private readonly logger = new Logger(RateLimiter.name);
   private readonly redis: LimiterRedis;
   private readonly prefix: string;
+  private admits: QueuedAdmit[] = [];
+  /** bucket key -> its limit and the tokens still to debit (negative: refund) */
+  private settlements = new Map<string, { limit: number; delta: number }>();
+  private settling: Promise<void> | null = null;
 
   constructor(config: Config) {
     const redis = new Redis({ ...redisOptions(config.env.REDIS_URL), lazyConnect: true, maxRetriesPerRequest: 2 });
-    redis.defineCommand('lpAdmit', { lua: ADMIT });
+    redis.defineCommand('lpAdmitBatch', { lua: ADMIT_BATCH });
     redis.defineCommand('lpSettle', { lua: SETTLE });
     this.redis = redis as LimiterRedis;
     this.prefix = `${config.env.QUEUE_PREFIX}:ratelimit`;
@@ -93,27 +63,81 @@ export class RateLimiter implements OnModuleDestroy {
    * Admits a request of `estimatedTokens` against every limit that is set, or refuses it with how long to wait.
    * No limit set: no round trip at all.
    */
-  async admit(limits: Limits, estimatedTokens: number): Promise<LimitVerdict> {
+  admit(limits: Limits, estimatedTokens: number): Promise<LimitVerdict> {
     const buckets = this.buckets(limits, estimatedTokens);
-    if (buckets.length === 0) return { allowed: true, retryAfterMs: 0, headers: {} };
-    const args = buckets.flatMap((b) => [b.limit, b.cost]);
-    const [ok, ...left] = await this.redis.lpAdmit(buckets.length, ...buckets.map((b) => b.key), ...args);
-    return verdictOf(
-      Number(ok) === 1,
-      buckets.map((b, i) => ({ kind: b.kind, limit: b.limit, cost: b.cost, remaining: Number(left[i]) })),
-    );
+    if (buckets.length === 0) return Promise.resolve({ allowed: true, retryAfterMs: 0, headers: {} });
+    return new Promise((resolve, reject) => {
+      // The first request of a turn schedules the call; the others of that turn join it.
+      if (this.admits.push({ buckets, resolve, reject }) === 1) setImmediate(() => this.sendAdmits());
+    });
   }
 
-  /** The answer used `actualTokens` where admit debited `estimatedTokens`: debit (or refund) the difference. */
-  async settle(limits: Limits, estimatedTokens: number, actualTokens: number): Promise<void> {
+  /**
+   * The answer used `actualTokens` where admit debited `estimatedTokens`: debit (or refund) the difference. Resolves
+   * once it is written (with the others of its batch), and rejects with that batch when Redis failed.
+   */
+  settle(limits: Limits, estimatedTokens: number, actualTokens: number): Promise<void> {
     const delta = actualTokens - estimatedTokens;
-    const buckets = this.buckets(limits, delta).filter((b) => b.kind === 'tokens');
-    if (buckets.length === 0 || delta === 0) return;
-    await this.redis.lpSettle(buckets.length, ...buckets.map((b) => b.key), ...buckets.flatMap((b) => [b.limit, b.cost]));
+    if (delta === 0) return Promise.resolve();
+    let queued = false;
+    for (const b of this.buckets(limits, delta)) {
+      if (b.kind !== 'tokens') continue;
+      const s = this.settlements.get(b.key);
+      if (s) {
+        s.limit = b.limit;
+        s.delta += b.cost;
+      } else this.settlements.set(b.key, { limit: b.limit, delta: b.cost });
+      queued = true;
+    }
+    if (!queued) return Promise.resolve();
+    this.settling ??= new Promise<void>((resolve) => setTimeout(resolve, SETTLE_BATCH_MS)).then(() => this.sendSettlements());
+    return this.settling;
   }
 
   async onModuleDestroy() {
+    await this.settling?.catch((err: Error) => this.logger.warn({ error: err.message }, 'rate limiter: settlements lost at stop'));
     await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+
+  private sendAdmits(): void {
+    const queued = this.admits;
+    this.admits = [];
+    for (let i = 0; i < queued.length; i += MAX_BATCH) void this.admitBatch(queued.slice(i, i + MAX_BATCH));
+  }
+
+  private async admitBatch(batch: QueuedAdmit[]): Promise<void> {
+    const index = new Map<string, number>();
+    const keys: string[] = [];
+    const args: number[] = [];
+    for (const q of batch) {
+      args.push(q.buckets.length);
+      for (const b of q.buckets) {
+        let k = index.get(b.key);
+        if (k === undefined) index.set(b.key, (k = keys.push(b.key)));
+        args.push(k, b.limit, b.cost);
+      }
+    }
+    let reply: (string | number)[];
+    try {
+      reply = await this.redis.lpAdmitBatch(keys.length, ...keys, ...args);
+    } catch (err) {
+      for (const q of batch) q.reject(err as Error);
+      return;
+    }
+    let at = 0;
+    for (const q of batch) {
+      const allowed = Number(reply[at++]) === 1;
+      q.resolve(verdictOf(allowed, q.buckets.map((b) => ({ kind: b.kind, limit: b.limit, cost: b.cost, remaining: Number(reply[at++]) }))));
+    }
+  }
+
+  private async sendSettlements(): Promise<void> {
+    const batch = this.settlements;
+    this.settlements = new Map();
+    this.settling = null;
+    const keys = [...batch.keys()];
+    const args = [...batch.values()].flatMap((s) => [s.limit, s.delta]);
+    if (keys.length > 0) await this.redis.lpSettle(keys.length, ...keys, ...args);
   }
 
   private buckets(l: Limits, tokens: number): Bucket[] {
