@@ -4,11 +4,13 @@
  * at limit/60000 per ms up to `limit` and expires once it would be full again.
  *
  * ADMIT_BATCH admits every request that reached one gateway in one turn of its event loop, in one round trip:
- * KEYS are the batch's buckets, each once; ARGV holds, per request in arrival order, n and then n triples
- * (index into KEYS, limit, cost). Requests are decided in that order, each seeing what the ones before it debited,
- * so the outcome is what n separate calls would have given. Each request debits all of its buckets or none.
- * The reply holds, per request: 1 or 0 (admitted), then the tokens left in each of its buckets (before the debit
- * when refused), as strings (Lua numbers would be truncated to integers).
+ * KEYS are the batch's buckets, each once; ARGV holds, per request in arrival order, n and then n quadruples
+ * (index into KEYS, limit, cost, grant). Requests are decided in that order, each seeing what the ones before it
+ * debited, so the outcome is what n separate calls would have given. Each request debits all of its buckets or none.
+ * An admitted request also takes `grant` tokens more from a bucket that still holds them after its cost (the
+ * gateway's local allowance, local-allowance.ts). The reply holds, per request: 1 or 0 (admitted), then per bucket
+ * the tokens left (before the debit when refused; a string, as Lua numbers would be truncated to integers) and the
+ * tokens granted.
  */
 export const ADMIT_BATCH = `
 local now = redis.call('TIME')
@@ -33,26 +35,33 @@ while i <= #ARGV do
   local denied = false
   local cur = {}
   for j = 0, n - 1 do
-    local k = tonumber(ARGV[i + 1 + 3 * j])
-    local limit = tonumber(ARGV[i + 2 + 3 * j])
-    local cost = tonumber(ARGV[i + 3 + 3 * j])
+    local k = tonumber(ARGV[i + 1 + 4 * j])
+    local limit = tonumber(ARGV[i + 2 + 4 * j])
+    local cost = tonumber(ARGV[i + 3 + 4 * j])
     cur[j] = levelOf(k, limit)
     level[k] = cur[j]
     if cur[j] < math.min(cost, limit) then denied = true end
   end
   table.insert(out, denied and 0 or 1)
   for j = 0, n - 1 do
-    local k = tonumber(ARGV[i + 1 + 3 * j])
+    local k = tonumber(ARGV[i + 1 + 4 * j])
     local t = cur[j]
+    local granted = 0
     if not denied then
-      t = t - tonumber(ARGV[i + 3 + 3 * j])
+      t = t - tonumber(ARGV[i + 3 + 4 * j])
+      local grant = tonumber(ARGV[i + 4 + 4 * j])
+      if grant > 0 and t >= grant then
+        granted = grant
+        t = t - grant
+      end
       level[k] = t
-      limitOf[k] = tonumber(ARGV[i + 2 + 3 * j])
+      limitOf[k] = tonumber(ARGV[i + 2 + 4 * j])
       debited[k] = true
     end
     table.insert(out, tostring(t))
+    table.insert(out, granted)
   end
-  i = i + 1 + 3 * n
+  i = i + 1 + 4 * n
 end
 for k in pairs(debited) do
   local limit = limitOf[k]

@@ -2,6 +2,7 @@ import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import Redis from 'ioredis';
 import { Config } from '../config/config';
 import { redisOptions } from '../queue/redis-options';
+import { LEASE_MS, leaseFor, LocalAllowances } from './local-allowance';
 import { ADMIT_BATCH, SETTLE } from './rate-limit.scripts';
 import { Limits, LimitVerdict, verdictOf } from './rate-limits';
 
@@ -17,6 +18,8 @@ import { Limits, LimitVerdict, verdictOf } from './rate-limits';
  * admission debits an estimate and `settle` adds the difference once the usage is known (a refund when the answer
  * was shorter); settlements are summed per bucket and written every SETTLE_BATCH_MS in one call. A bucket can go
  * into debt that way; later requests then wait until it refills, which keeps the tokens per minute at the limit.
+ * Under a large limit a gateway also takes a small allowance ahead of use and admits from it in memory
+ * (local-allowance.ts); small limits are decided in Redis, request by request.
  */
 interface Bucket {
   key: string;
@@ -46,10 +49,15 @@ export class RateLimiter implements OnModuleDestroy {
   private readonly logger = new Logger(RateLimiter.name);
   private readonly redis: LimiterRedis;
   private readonly prefix: string;
+  private readonly local = new LocalAllowances();
+  private readonly sweep: NodeJS.Timeout;
   private admits: QueuedAdmit[] = [];
+  /** An admission call is out (at most one at a time: the next batch forms while it is). */
+  private admitting = false;
   /** bucket key -> its limit and the tokens still to debit (negative: refund) */
   private settlements = new Map<string, { limit: number; delta: number }>();
   private settling: Promise<void> | null = null;
+  private readonly giveBack = (key: string, limit: number, tokens: number) => void this.queueDelta(key, limit, -tokens).catch((err: Error) => this.lost(err));
 
   constructor(config: Config) {
     const redis = new Redis({ ...redisOptions(config.env.REDIS_URL), lazyConnect: true, maxRetriesPerRequest: 2 });
@@ -57,54 +65,71 @@ export class RateLimiter implements OnModuleDestroy {
     redis.defineCommand('lpSettle', { lua: SETTLE });
     this.redis = redis as LimiterRedis;
     this.prefix = `${config.env.QUEUE_PREFIX}:ratelimit`;
+    this.sweep = setInterval(() => this.local.expire(Date.now(), this.giveBack), LEASE_MS);
+    this.sweep.unref();
   }
 
   /**
    * Admits a request of `estimatedTokens` against every limit that is set, or refuses it with how long to wait.
-   * No limit set: no round trip at all.
+   * No limit set, or this gateway holds enough of every bucket: no round trip.
    */
   admit(limits: Limits, estimatedTokens: number): Promise<LimitVerdict> {
     const buckets = this.buckets(limits, estimatedTokens);
     if (buckets.length === 0) return Promise.resolve({ allowed: true, retryAfterMs: 0, headers: {} });
+    const left = this.local.take(buckets, Date.now());
+    if (left) return Promise.resolve(verdictOf(true, buckets.map((b, i) => ({ kind: b.kind, limit: b.limit, cost: b.cost, remaining: left[i] }))));
     return new Promise((resolve, reject) => {
-      // The first request of a turn schedules the call; the others of that turn join it.
-      if (this.admits.push({ buckets, resolve, reject }) === 1) setImmediate(() => this.sendAdmits());
+      // The first request of a turn schedules the call and the others of that turn join it; while a call is out,
+      // everything that comes meanwhile waits for its answer and goes in the next one (busier: bigger batches).
+      if (this.admits.push({ buckets, resolve, reject }) === 1 && !this.admitting) setImmediate(() => void this.sendAdmits());
     });
   }
 
   /**
-   * The answer used `actualTokens` where admit debited `estimatedTokens`: debit (or refund) the difference. Resolves
-   * once it is written (with the others of its batch), and rejects with that batch when Redis failed.
+   * The answer used `actualTokens` where admit debited `estimatedTokens`: debit (or refund) the difference. A debit
+   * this gateway's allowance covers is done at once; the rest is summed per bucket and written every
+   * SETTLE_BATCH_MS. Resolves once written, and rejects with its batch when Redis failed.
    */
   settle(limits: Limits, estimatedTokens: number, actualTokens: number): Promise<void> {
     const delta = actualTokens - estimatedTokens;
-    if (delta === 0) return Promise.resolve();
-    let queued = false;
-    for (const b of this.buckets(limits, delta)) {
-      if (b.kind !== 'tokens') continue;
-      const s = this.settlements.get(b.key);
-      if (s) {
-        s.limit = b.limit;
-        s.delta += b.cost;
-      } else this.settlements.set(b.key, { limit: b.limit, delta: b.cost });
-      queued = true;
+    const now = Date.now();
+    let written: Promise<void> = Promise.resolve();
+    for (const b of delta === 0 ? [] : this.buckets(limits, delta)) {
+      // A refund goes to Redis, where every gateway sees it; a debit comes out of what this one holds if it can.
+      if (b.kind !== 'tokens' || (delta > 0 && this.local.spend(b.key, delta, now))) continue;
+      written = this.queueDelta(b.key, b.limit, delta);
     }
-    if (!queued) return Promise.resolve();
-    this.settling ??= new Promise<void>((resolve) => setTimeout(resolve, SETTLE_BATCH_MS)).then(() => this.sendSettlements());
-    return this.settling;
+    return written;
   }
 
   async onModuleDestroy() {
+    clearInterval(this.sweep);
+    this.local.expire(Date.now(), this.giveBack, true);
     await this.settling?.catch((err: Error) => this.logger.warn({ error: err.message }, 'rate limiter: settlements lost at stop'));
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 
-  private sendAdmits(): void {
-    const queued = this.admits;
-    this.admits = [];
-    for (let i = 0; i < queued.length; i += MAX_BATCH) void this.admitBatch(queued.slice(i, i + MAX_BATCH));
+  private queueDelta(key: string, limit: number, delta: number): Promise<void> {
+    const s = this.settlements.get(key);
+    if (s) {
+      s.limit = limit;
+      s.delta += delta;
+    } else this.settlements.set(key, { limit, delta });
+    this.settling ??= new Promise<void>((resolve) => setTimeout(resolve, SETTLE_BATCH_MS)).then(() => this.sendSettlements());
+    return this.settling;
   }
 
+  private lost(err: Error) {
+    this.logger.warn({ error: err.message }, 'rate limiter: unused allowance could not be handed back');
+  }
+
+  private async sendAdmits(): Promise<void> {
+    this.admitting = true;
+    while (this.admits.length > 0) await this.admitBatch(this.admits.splice(0, MAX_BATCH));
+    this.admitting = false;
+  }
+
+  /** Never rejects: each request gets its verdict, or the error (the caller admits unchecked then). */
   private async admitBatch(batch: QueuedAdmit[]): Promise<void> {
     const index = new Map<string, number>();
     const keys: string[] = [];
@@ -114,20 +139,25 @@ export class RateLimiter implements OnModuleDestroy {
       for (const b of q.buckets) {
         let k = index.get(b.key);
         if (k === undefined) index.set(b.key, (k = keys.push(b.key)));
-        args.push(k, b.limit, b.cost);
+        args.push(k, b.limit, b.cost, leaseFor(b.limit));
       }
     }
-    let reply: (string | number)[];
     try {
-      reply = await this.redis.lpAdmitBatch(keys.length, ...keys, ...args);
+      const reply = await this.redis.lpAdmitBatch(keys.length, ...keys, ...args);
+      const now = Date.now();
+      let at = 0;
+      for (const q of batch) {
+        const allowed = Number(reply[at++]) === 1;
+        const states = q.buckets.map((b) => {
+          const level = Number(reply[at++]);
+          const held = this.local.grant(b.key, b.limit, Number(reply[at++]), level, now, this.giveBack);
+          return { kind: b.kind, limit: b.limit, cost: b.cost, remaining: level + held };
+        });
+        q.resolve(verdictOf(allowed, states));
+      }
     } catch (err) {
+      // A promise already resolved ignores this.
       for (const q of batch) q.reject(err as Error);
-      return;
-    }
-    let at = 0;
-    for (const q of batch) {
-      const allowed = Number(reply[at++]) === 1;
-      q.resolve(verdictOf(allowed, q.buckets.map((b) => ({ kind: b.kind, limit: b.limit, cost: b.cost, remaining: Number(reply[at++]) }))));
     }
   }
 
