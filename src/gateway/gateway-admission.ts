@@ -24,10 +24,16 @@ export class GatewayAdmission {
 
   constructor(private readonly limiter: RateLimiter, private readonly metrics: Metrics) {}
 
-  /** Returns the settle function of an admitted, limited request (null when no limit applies). */
-  async admit(who: Principal, body: InferenceBody, res: ServerResponse): Promise<((actualTokens: number) => void) | null> {
+  /**
+   * Null at once when no limit applies (no promise to wait for: most keys have none); else resolves with the settle
+   * function of the admitted request, or rejects with the 429.
+   */
+  admit(who: Principal, body: InferenceBody, res: ServerResponse): Promise<((actualTokens: number) => void) | null> | null {
     if (!who.limits || noLimits(who.limits)) return null;
-    const limits: Limits = { projectId: who.projectId, keyId: who.keyId, ...who.limits };
+    return this.check({ projectId: who.projectId, keyId: who.keyId, ...who.limits }, body, res);
+  }
+
+  private async check(limits: Limits, body: InferenceBody, res: ServerResponse): Promise<((actualTokens: number) => void) | null> {
     const estimate = estimateTokens(body);
     let verdict;
     try {
