@@ -21,6 +21,7 @@ export class GatewayAdmission {
   private readonly logger = new Logger('GatewayAdmission');
   /** The settlement batch already watched for failure (one warning per failed batch, not one per request). */
   private watched: Promise<void> | null = null;
+  private readonly limitsOf = new WeakMap<Principal, Limits>();
 
   constructor(private readonly limiter: RateLimiter, private readonly metrics: Metrics) {}
 
@@ -30,7 +31,10 @@ export class GatewayAdmission {
    */
   admit(who: Principal, body: InferenceBody, res: ServerResponse): Promise<((actualTokens: number) => void) | null> | null {
     if (!who.limits || noLimits(who.limits)) return null;
-    return this.check({ projectId: who.projectId, keyId: who.keyId, ...who.limits }, body, res);
+    // A principal lives as long as the key table that holds it: its limits are put together once.
+    let limits = this.limitsOf.get(who);
+    if (!limits) this.limitsOf.set(who, (limits = { projectId: who.projectId, keyId: who.keyId, ...who.limits }));
+    return this.check(limits, body, res);
   }
 
   private async check(limits: Limits, body: InferenceBody, res: ServerResponse): Promise<((actualTokens: number) => void) | null> {
@@ -42,7 +46,7 @@ export class GatewayAdmission {
       this.logger.warn({ error: (err as Error).message }, 'rate limiter unreachable: request admitted unchecked');
       return null;
     }
-    for (const [name, value] of Object.entries(verdict.headers)) res.setHeader(name, value);
+    for (const name in verdict.headers) res.setHeader(name, verdict.headers[name]);
     if (!verdict.allowed) {
       this.metrics.rateLimited.inc();
       const kind = verdict.headers['x-ratelimit-remaining-requests'] === '0' ? 'requests' : 'tokens';

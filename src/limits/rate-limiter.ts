@@ -43,6 +43,8 @@ interface QueuedAdmit {
 const SETTLE_BATCH_MS = 25;
 /** Requests per admission call (the script's arguments stay a few thousand at most). */
 const MAX_BATCH = 256;
+/** Keys and projects whose bucket names are kept; past this the cache starts over. */
+const MAX_NAMES = 10_000;
 
 @Injectable()
 export class RateLimiter implements OnModuleDestroy {
@@ -57,6 +59,8 @@ export class RateLimiter implements OnModuleDestroy {
   /** bucket key -> its limit and the tokens still to debit (negative: refund) */
   private settlements = new Map<string, { limit: number; delta: number }>();
   private settling: Promise<void> | null = null;
+  private readonly keyNames = new Map<string, { requests: string; tokens: string }>();
+  private readonly projectNames = new Map<string, { requests: string; tokens: string }>();
   private readonly giveBack = (key: string, limit: number, tokens: number) => void this.queueDelta(key, limit, -tokens).catch((err: Error) => this.lost(err));
 
   constructor(config: Config) {
@@ -172,13 +176,23 @@ export class RateLimiter implements OnModuleDestroy {
 
   private buckets(l: Limits, tokens: number): Bucket[] {
     const out: Bucket[] = [];
-    const add = (scope: string, id: string, kind: Bucket['kind'], limit: number | null, cost: number) => {
-      if (limit !== null) out.push({ key: `${this.prefix}:${scope}:${id}:${kind}`, kind, limit, cost });
-    };
-    add('key', l.keyId, 'requests', l.key.rpm, 1);
-    add('key', l.keyId, 'tokens', l.key.tpm, tokens);
-    add('project', l.projectId, 'requests', l.project.rpm, 1);
-    add('project', l.projectId, 'tokens', l.project.tpm, tokens);
+    const key = this.names('key', l.keyId);
+    const project = this.names('project', l.projectId);
+    if (l.key.rpm !== null) out.push({ key: key.requests, kind: 'requests', limit: l.key.rpm, cost: 1 });
+    if (l.key.tpm !== null) out.push({ key: key.tokens, kind: 'tokens', limit: l.key.tpm, cost: tokens });
+    if (l.project.rpm !== null) out.push({ key: project.requests, kind: 'requests', limit: l.project.rpm, cost: 1 });
+    if (l.project.tpm !== null) out.push({ key: project.tokens, kind: 'tokens', limit: l.project.tpm, cost: tokens });
     return out;
+  }
+
+  /** The Redis keys of a key's or project's two buckets, spelled once (this runs per request). */
+  private names(scope: 'key' | 'project', id: string): { requests: string; tokens: string } {
+    const cache = scope === 'key' ? this.keyNames : this.projectNames;
+    let n = cache.get(id);
+    if (!n) {
+      if (cache.size >= MAX_NAMES) cache.clear();
+      cache.set(id, (n = { requests: `${this.prefix}:${scope}:${id}:requests`, tokens: `${this.prefix}:${scope}:${id}:tokens` }));
+    }
+    return n;
   }
 }
