@@ -1,27 +1,35 @@
 #!/usr/bin/env node
-// npm run bench:gateway [-- --requests=N --rounds=N --concurrency=64 --limits]
+// npm run bench:gateway [-- --requests=N --rounds=N --concurrency=64 --profile]
 // Brings up the test stack (LORAPLANE_TEST_SLOT picks which), builds, boots the control plane (api + worker) in this
-// process and the gateway role as its own process (dist/main.js, LORAPLANE_ROLE=gateway), with one tiny
-// vLLM-compatible replica and its agent. Prints, side by side in one run:
-//  1. 64 concurrent non-streaming chat completions, directly to the replica vs through the gateway (alternating
-//     rounds, median): throughput ratio (target >= 0.9) and added p50 latency (target <= 2 ms);
-//  2. streaming time to first token, direct vs gateway, p50 and the difference (target <= 2 ms);
-//  3. the gateway process's own CPU time per request against a zero-latency upstream (aim <= 100 us).
-// Everything shares this machine's cores (load generator, gateway, replica), which production does not.
+// process and two gateway processes (dist/main.js, LORAPLANE_ROLE=gateway), with one tiny vLLM-compatible replica
+// and its agent:
+//   off: GATEWAY_RECORD_USAGE=false, called with a key without limits (no usage, metrics or per-adapter figures,
+//        no Redis round trip);
+//   on:  everything recorded, called with a key that has rpm and tpm limits (every request pays the Redis check).
+// Rounds alternate direct / off / on, so machine load hits all three alike. Prints, side by side in one run:
+//  1. 64 concurrent non-streaming chat completions: throughput ratio vs direct (target >= 0.9) and added p50
+//     latency (target <= 2 ms);
+//  2. streaming time to first token p50 and what each gateway adds (target <= 2 ms);
+//  3. each gateway process's own CPU time per request against a zero-latency upstream (aim <= 100 us), all its
+//     threads, in alternating slices of 1,000 requests;
+//  and how much worse "on" is than "off" (issue 13: at most 5 %).
+// --profile: both gateways run under --cpu-prof; the .cpuprofile files are summarised (scripts/lib/cpu-profile.mjs).
+// Everything shares this machine's cores (load generator, gateways, replica), which production does not.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { prepareBench, until } from './lib/bench-app.mjs';
-import { arg, freePort, log, p50, ROOT } from './lib/bench.mjs';
+import { arg, cpuSeconds, freePort, log, p50, ROOT } from './lib/bench.mjs';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const REQUESTS = arg('requests', 3000);
 const ROUNDS = arg('rounds', 3);
 const CONCURRENCY = arg('concurrency', 64);
-// --limits: per-key and per-project limits set (usage metering, metrics and per-adapter figures are always on).
-const LIMITS = process.argv.includes('--limits');
+const PROFILE = process.argv.includes('--profile');
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
 /** One request over a keep-alive agent; resolves with the latency, or the time to the first content event. */
 function request(agent, url, headers, body, { ttft = false } = {}) {
   return new Promise((resolve, reject) => {
@@ -66,22 +74,45 @@ async function ttfts(url, headers, body, n) {
   return p50(xs);
 }
 
-/** user + system CPU seconds of a process, from /proc (Linux). */
-function cpuSeconds(pid) {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+/** The gateway's own CPU per request (us) over `n` requests at 16 concurrent to the zero-latency upstream. */
+async function cpuSlice(gw, auth, body, n) {
+  const cpu0 = cpuSeconds(gw.child.pid);
+  await load(`${gw.url}/v1/chat/completions`, auth, body, 16, n);
+  return cpuSeconds(gw.child.pid) - cpu0;
+}
+
+/** CPU per request (us) of each gateway, measured in alternating slices so that the machine's load hits all alike. */
+async function cpuPerRequest(gateways, body, slices, n) {
+  const seconds = gateways.map(() => 0);
+  for (let s = 0; s < slices; s++) for (const [i, gw] of gateways.entries()) seconds[i] += await cpuSlice(gw, gw.auth, body, n);
+  return seconds.map((x) => (x / (slices * n)) * 1e6);
+}
+
+/** Stops a gateway with SIGTERM (a graceful stop writes its --cpu-prof file) and waits for it to exit. */
+async function stopGracefully(child) {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await Promise.race([exited, sleep(15_000)]);
+}
+
+function printTable(rows) {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  for (const r of rows) console.log(r.map((cell, c) => cell.padEnd(widths[c])).join('  '));
 }
 
 const bench = await prepareBench({ log, prefix: 'bgw', overrides: { RECONCILE_INTERVAL_MS: '1000' } });
 const { appEnv, auth } = bench;
+const profileDir = PROFILE ? fs.mkdtempSync(path.join(os.tmpdir(), 'bench-gw-profile-')) : null;
 let app;
 let code = 1;
 try {
   app = await bench.startInProcess();
-  const api = (route, body) => fetch(`${app.url}/v1${route}`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const call = (method, route, body) => fetch(`${app.url}/v1${route}`, { method, headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const api = (route, body) => call('POST', route, body);
 
   // The replica: the tiny server and its agent, as production runs them.
-  const [vp, ap, gp] = [await freePort(), await freePort(), await freePort()];
+  const [vp, ap] = [await freePort(), await freePort()];
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-gw-'));
   const token = `bench-token-${randomBytes(8).toString('hex')}`;
   const vllmUrl = `http://127.0.0.1:${vp}`;
@@ -91,15 +122,12 @@ try {
   await until('the agent', () => fetch(`http://127.0.0.1:${ap}/healthz`).then((r) => r.ok));
   await api('/serving/pools', { name: 'bench', base_model: 'tiny-lora', max_lora_rank: 8, max_loras: 4 });
   await api('/serving/pools/bench/replicas', { name: 'r0', vllm_url: vllmUrl, agent_url: `http://127.0.0.1:${ap}`, agent_token: token });
-  if (LIMITS) {
-    // Limits on the key and its project, high enough never to refuse: every request pays the Redis round trip.
-    const put = (route, body) => fetch(`${app.url}/v1${route}`, { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    const keys = (await (await fetch(`${app.url}/v1/api_keys`, { headers: auth })).json()).data;
-    const project = await (await fetch(`${app.url}/v1/project`, { headers: auth })).json();
-    for (const k of keys) await put(`/api_keys/${k.id}/rate_limits`, { rpm: 1e9, tpm: 1e9 });
-    await put(`/admin/projects/${project.id}/rate_limits`, { rpm: 1e9, tpm: 1e9 });
-    log('limits on: rpm and tpm set on the key and on its project (checked in Redis on every request)');
-  }
+
+  // The "on" key: limits high enough never to refuse, so every request pays the Redis check. The bootstrap key
+  // (and its project) has none: the "off" gateway makes no Redis round trip.
+  const limited = await (await api('/api_keys', { name: 'bench limited' })).json();
+  await call('PUT', `/api_keys/${limited.id}/rate_limits`, { rpm: 1e9, tpm: 1e9 });
+  const authOn = { authorization: `Bearer ${limited.value}` };
 
   // A zero-latency upstream (canned answer at once) for the gateway's own CPU cost, as a provider model.
   const canned = JSON.stringify({ id: 'x', object: 'chat.completion', created: 1, model: 'zero', choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }], usage: { prompt_tokens: 5, completion_tokens: 1, total_tokens: 6 } });
@@ -110,54 +138,49 @@ try {
   await new Promise((r) => zero.listen(0, '127.0.0.1', r));
   await api('/provider_models', { name: 'zero', base_url: `http://127.0.0.1:${zero.address().port}/v1` });
 
-  const gateway = bench.spawnNode([path.join(ROOT, 'dist/main.js')], { ...appEnv, LORAPLANE_ROLE: 'gateway', PORT: String(gp) });
-  const gw = `http://127.0.0.1:${gp}`;
+  const startGateway = async (name, extraEnv, headers) => {
+    const port = await freePort();
+    const args = PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profileDir, name)}`] : [];
+    const child = bench.spawnNode([path.join(ROOT, 'dist/main.js')], { ...appEnv, ...extraEnv, LORAPLANE_ROLE: 'gateway', PORT: String(port) }, { nodeArgs: args });
+    return { name, child, url: `http://127.0.0.1:${port}`, auth: headers, spawnedAt: performance.now() };
+  };
+  const off = await startGateway('off', { GATEWAY_RECORD_USAGE: 'false' }, auth);
+  const on = await startGateway('on', {}, authOn);
   await until('the replica to be ready', async () => (await (await fetch(`${app.url}/v1/serving/pools/bench`, { headers: auth })).json()).replicas[0].status === 'ready', 30_000);
-  await until('the gateway to route tiny-lora and zero', async () => {
-    const res = await fetch(`${gw}/v1/models`, { headers: auth });
-    const ids = (await res.json()).data?.map((m) => m.id) ?? [];
-    if (!ids.includes('tiny-lora') || !ids.includes('zero')) throw new Error(`gateway answered ${res.status} with ${JSON.stringify(ids)}`);
-    return true;
-  }, 30_000);
-
-  const body = JSON.stringify({ model: 'tiny-lora', messages: [{ role: 'user', content: 'my card was charged twice' }], max_tokens: 4, temperature: 0 });
-  const streamBody = JSON.stringify({ model: 'tiny-lora', messages: [{ role: 'user', content: 'my card was charged twice' }], max_tokens: 8, temperature: 0, stream: true });
-  log(`warming up; then ${ROUNDS} rounds of ${REQUESTS} requests at ${CONCURRENCY} concurrent, direct and through the gateway`);
-  await load(`${vllmUrl}/v1/chat/completions`, {}, body, CONCURRENCY, 500);
-  await load(`${gw}/v1/chat/completions`, auth, body, CONCURRENCY, 500);
-  const direct = [];
-  const via = [];
-  for (let i = 0; i < ROUNDS; i++) {
-    direct.push(await load(`${vllmUrl}/v1/chat/completions`, {}, body, CONCURRENCY, REQUESTS));
-    via.push(await load(`${gw}/v1/chat/completions`, auth, body, CONCURRENCY, REQUESTS));
-    log(`round ${i + 1}: direct ${direct.at(-1).rps.toFixed(0)} req/s, gateway ${via.at(-1).rps.toFixed(0)} req/s`);
-  }
-  const med = (xs, f) => p50(xs.map(f));
-  const [dRps, gRps, dP50, gP50] = [med(direct, (x) => x.rps), med(via, (x) => x.rps), med(direct, (x) => x.p50), med(via, (x) => x.p50)];
-
-  const [tDirect, tVia] = [[], []];
-  for (let i = 0; i < ROUNDS; i++) {
-    tDirect.push(await ttfts(`${vllmUrl}/v1/chat/completions`, {}, streamBody, 200));
-    tVia.push(await ttfts(`${gw}/v1/chat/completions`, auth, streamBody, 200));
+  for (const gw of [off, on]) {
+    await until(`gateway ${gw.name} to route tiny-lora and zero`, async () => {
+      const res = await fetch(`${gw.url}/v1/models`, { headers: gw.auth });
+      const ids = (await res.json()).data?.map((m) => m.id) ?? [];
+      if (!ids.includes('tiny-lora') || !ids.includes('zero')) throw new Error(`gateway answered ${res.status} with ${JSON.stringify(ids)}`);
+      return true;
+    }, 30_000);
   }
 
-  const zeroBody = JSON.stringify({ model: 'zero', messages: [{ role: 'user', content: 'hello' }] });
-  await load(`${gw}/v1/chat/completions`, auth, zeroBody, 16, 1000);
-  const cpu0 = cpuSeconds(gateway.pid);
-  const N = 10_000;
-  await load(`${gw}/v1/chat/completions`, auth, zeroBody, 16, N);
-  const usPerRequest = ((cpuSeconds(gateway.pid) - cpu0) / N) * 1e6;
-
-  const rows = [
-    ['', 'direct', 'gateway', 'figure', 'target'],
-    [`non-streaming, ${CONCURRENCY} concurrent: req/s`, dRps.toFixed(0), gRps.toFixed(0), `ratio ${(gRps / dRps).toFixed(3)}`, '>= 0.9'],
-    ['non-streaming: p50 latency (ms)', dP50.toFixed(2), gP50.toFixed(2), `added ${(gP50 - dP50).toFixed(2)} ms`, '<= 2 ms'],
-    ['streaming: time to first token p50 (ms)', p50(tDirect).toFixed(2), p50(tVia).toFixed(2), `added ${(p50(tVia) - p50(tDirect)).toFixed(2)} ms`, '<= 2 ms'],
-    ['gateway CPU per request, zero-latency upstream', '', '', `${usPerRequest.toFixed(0)} us`, 'aim <= 100 us'],
-  ];
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  for (const r of rows) console.log(r.map((cell, c) => cell.padEnd(widths[c])).join('  '));
+  const measuredFrom = performance.now();
+  const figures = await measure(vllmUrl, [off, on]);
+  const f = (x, d = 2) => x.toFixed(d);
+  const worse = (offV, onV, higherIsBetter = false) => `${f(((higherIsBetter ? offV / onV : onV / offV) - 1) * 100, 1)} %`;
+  const [d, o, n] = [figures.direct, figures.off, figures.on];
+  printTable([
+    ['', 'direct', 'gw off', 'gw on', 'off: figure', 'on: figure', 'target', 'on vs off (<= 5 % worse)'],
+    [`non-streaming, ${CONCURRENCY} concurrent: req/s`, f(d.rps, 0), f(o.rps, 0), f(n.rps, 0), `ratio ${f(o.rps / d.rps, 3)}`, `ratio ${f(n.rps / d.rps, 3)}`, '>= 0.9', worse(o.rps, n.rps, true)],
+    ['non-streaming: p50 latency (ms)', f(d.p50), f(o.p50), f(n.p50), `added ${f(o.p50 - d.p50)} ms`, `added ${f(n.p50 - d.p50)} ms`, '<= 2 ms', worse(o.p50, n.p50)],
+    ['streaming: time to first token p50 (ms)', f(d.ttft), f(o.ttft), f(n.ttft), `added ${f(o.ttft - d.ttft)} ms`, `added ${f(n.ttft - d.ttft)} ms`, '<= 2 ms', worse(o.ttft, n.ttft)],
+    ['gateway CPU per request, zero-latency upstream', '', '', '', `${f(o.cpuUs, 0)} us`, `${f(n.cpuUs, 0)} us`, 'aim <= 100 us', worse(o.cpuUs, n.cpuUs)],
+  ]);
+  console.log('off: GATEWAY_RECORD_USAGE=false, a key without limits. on: usage, metrics and per-adapter figures recorded, a key with rpm+tpm limits.');
   console.log(`(load average during the run: ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} on ${os.cpus().length} cores)`);
+  if (PROFILE) {
+    await Promise.all([off, on].map((gw) => stopGracefully(gw.child)));
+    const { summarize } = await import('./lib/cpu-profile.mjs');
+    for (const gw of [off, on]) {
+      const folder = path.join(profileDir, gw.name);
+      for (const file of fs.readdirSync(folder)) {
+        const profile = JSON.parse(fs.readFileSync(path.join(folder, file), 'utf8'));
+        console.log(`\nprofile of gateway ${gw.name} (its start-up left out): ${path.join(folder, file)}\n${summarize(profile, { skipMs: measuredFrom - gw.spawnedAt })}`);
+      }
+    }
+  }
   zero.close();
   code = 0;
 } catch (err) {
@@ -165,4 +188,32 @@ try {
 } finally {
   await bench.close({ then: () => app?.close() });
   process.exit(code);
+}
+
+/** Direct, then each gateway, round after round (medians): throughput, p50, TTFT p50, CPU per request. */
+async function measure(vllmUrl, gateways) {
+  const body = JSON.stringify({ model: 'tiny-lora', messages: [{ role: 'user', content: 'my card was charged twice' }], max_tokens: 4, temperature: 0 });
+  const streamBody = JSON.stringify({ model: 'tiny-lora', messages: [{ role: 'user', content: 'my card was charged twice' }], max_tokens: 8, temperature: 0, stream: true });
+  const zeroBody = JSON.stringify({ model: 'zero', messages: [{ role: 'user', content: 'hello' }] });
+  const direct = { url: vllmUrl, auth: {}, name: 'direct' };
+  const all = [direct, ...gateways];
+  const runs = Object.fromEntries(all.map((t) => [t.name, { loads: [], ttfts: [], cpu: [] }]));
+  log(`warming up; then ${ROUNDS} rounds of ${REQUESTS} requests at ${CONCURRENCY} concurrent, direct and through each gateway`);
+  for (const t of all) await load(`${t.url}/v1/chat/completions`, t.auth, body, CONCURRENCY, 500);
+  for (const gw of gateways) await load(`${gw.url}/v1/chat/completions`, gw.auth, zeroBody, 16, 1000);
+  for (let i = 0; i < ROUNDS; i++) {
+    for (const t of all) runs[t.name].loads.push(await load(`${t.url}/v1/chat/completions`, t.auth, body, CONCURRENCY, REQUESTS));
+    log(`round ${i + 1}: ${all.map((t) => `${t.name} ${runs[t.name].loads.at(-1).rps.toFixed(0)} req/s`).join(', ')}`);
+    for (const t of all) runs[t.name].ttfts.push(await ttfts(`${t.url}/v1/chat/completions`, t.auth, streamBody, 200));
+    const cpu = await cpuPerRequest(gateways, zeroBody, 4, 1000);
+    gateways.forEach((gw, i) => runs[gw.name].cpu.push(cpu[i]));
+    log(`round ${i + 1}: CPU per request ${gateways.map((gw) => `${gw.name} ${runs[gw.name].cpu.at(-1).toFixed(0)} us`).join(', ')}`);
+  }
+  const med = (xs, fn) => p50(xs.map(fn));
+  return Object.fromEntries(
+    all.map((t) => {
+      const r = runs[t.name];
+      return [t.name, { rps: med(r.loads, (x) => x.rps), p50: med(r.loads, (x) => x.p50), ttft: p50(r.ttfts), cpuUs: r.cpu.length ? p50(r.cpu) : NaN }];
+    }),
+  );
 }

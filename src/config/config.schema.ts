@@ -209,6 +209,12 @@ export const envSchema = z.object({
    */
   USAGE_FLUSH_INTERVAL_MS: int(100, 5000).default(5000),
   /**
+   * Gateway: `false` records no usage, Prometheus request series or per-adapter figures for inference requests in
+   * this process (limits still apply). For a gateway whose traffic nobody bills, and for measuring what the
+   * recording costs (`npm run bench:gateway` runs a gateway each way).
+   */
+  GATEWAY_RECORD_USAGE: bool.default(true),
+  /**
    * Prometheus metrics at GET /metrics. METRICS_PORT: served on that port alone, without a token (keep the port
    * off the public network). METRICS_TOKEN: served on PORT (every role; the worker then listens on PORT for it) to
    * `Authorization: Bearer <token>`. Neither: no /metrics.

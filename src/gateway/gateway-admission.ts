@@ -19,13 +19,25 @@ export const SessionHeader = 'x-session-id';
 @Injectable()
 export class GatewayAdmission {
   private readonly logger = new Logger('GatewayAdmission');
+  /** The settlement batch already watched for failure (one warning per failed batch, not one per request). */
+  private watched: Promise<void> | null = null;
+  private readonly limitsOf = new WeakMap<Principal, Limits>();
 
   constructor(private readonly limiter: RateLimiter, private readonly metrics: Metrics) {}
 
-  /** Returns the settle function of an admitted, limited request (null when no limit applies). */
-  async admit(who: Principal, body: InferenceBody, res: ServerResponse): Promise<((actualTokens: number) => void) | null> {
+  /**
+   * Null at once when no limit applies (no promise to wait for: most keys have none); else resolves with the settle
+   * function of the admitted request, or rejects with the 429.
+   */
+  admit(who: Principal, body: InferenceBody, res: ServerResponse): Promise<((actualTokens: number) => void) | null> | null {
     if (!who.limits || noLimits(who.limits)) return null;
-    const limits: Limits = { projectId: who.projectId, keyId: who.keyId, ...who.limits };
+    // A principal lives as long as the key table that holds it: its limits are put together once.
+    let limits = this.limitsOf.get(who);
+    if (!limits) this.limitsOf.set(who, (limits = { projectId: who.projectId, keyId: who.keyId, ...who.limits }));
+    return this.check(limits, body, res);
+  }
+
+  private async check(limits: Limits, body: InferenceBody, res: ServerResponse): Promise<((actualTokens: number) => void) | null> {
     const estimate = estimateTokens(body);
     let verdict;
     try {
@@ -34,7 +46,7 @@ export class GatewayAdmission {
       this.logger.warn({ error: (err as Error).message }, 'rate limiter unreachable: request admitted unchecked');
       return null;
     }
-    for (const [name, value] of Object.entries(verdict.headers)) res.setHeader(name, value);
+    for (const name in verdict.headers) res.setHeader(name, verdict.headers[name]);
     if (!verdict.allowed) {
       this.metrics.rateLimited.inc();
       const kind = verdict.headers['x-ratelimit-remaining-requests'] === '0' ? 'requests' : 'tokens';
@@ -43,7 +55,10 @@ export class GatewayAdmission {
       });
     }
     return (actual) => {
-      this.limiter.settle(limits, estimate, actual).catch((err: Error) => this.logger.warn({ error: err.message }, 'rate limiter settle failed'));
+      const batch = this.limiter.settle(limits, estimate, actual);
+      if (batch === this.watched) return;
+      this.watched = batch;
+      batch.catch((err: Error) => this.logger.warn({ error: err.message }, 'rate limiter settle failed: the batch of token counts is lost'));
     };
   }
 }

@@ -35,10 +35,16 @@ export function createGatewayServer(handler: GatewayHandler, table: RoutingTable
     if (!card) throw new DomainError('model_not_found', `The model '${id}' does not exist or you do not have access to it.`, 'model');
     send(res, 200, card);
   };
+  // Access lines are info: at a quieter level no listener is added at all (it would cost every request).
+  const accessLog = log.isLevelEnabled('info');
   return http.createServer((req, res) => {
-    const t0 = performance.now();
-    const path = (req.url ?? '/').split('?')[0];
-    res.once('finish', () => log.info({ method: req.method, path, status: res.statusCode, ms: Math.round((performance.now() - t0) * 10) / 10 }, 'request'));
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    if (accessLog) {
+      const t0 = performance.now();
+      res.once('finish', () => log.info({ method: req.method, path, status: res.statusCode, ms: Math.round((performance.now() - t0) * 10) / 10 }, 'request'));
+    }
     if (req.method === 'POST' && path === '/v1/chat/completions') return void handler.handle('chat', req, res);
     if (req.method === 'POST' && path === '/v1/completions') return void handler.handle('completions', req, res);
     if (req.method === 'GET' && (path === '/healthz' || path === '/readyz')) return send(res, 200, { status: 'ok', role: 'gateway' });

@@ -1,4 +1,6 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
+import { Config } from '../config/config';
+import { GatewaySeries, Outcome } from '../metrics/gateway-series';
 import { Metrics } from '../metrics/metrics';
 import { AdapterStats } from '../serving/adapter-stats';
 import { parseServedName } from '../serving/served-name';
@@ -14,7 +16,7 @@ function labelsOf(rec: InferenceRecord): { pool: string; adapter: string; versio
   return v ? { pool: rec.poolName, adapter: v.adapter, version: `v${v.version}` } : { pool: rec.poolName, adapter: 'base', version: rec.served };
 }
 
-function outcomeOf(rec: InferenceRecord): string {
+function outcomeOf(rec: InferenceRecord): Outcome {
   if (rec.errorKind === null && rec.status < 400) return 'ok';
   if (rec.errorKind === 'rate_limit_exceeded') return 'rate_limited';
   if (rec.errorKind === 'client_abort') return 'client_abort';
@@ -36,14 +38,29 @@ function upstreamKind(rec: InferenceRecord): string | null {
  * usage (per project, key, model name, resolved version; flushed to Postgres), Prometheus series, and the
  * per-adapter figures (flushed to Redis).
  */
+/** What a served name means for the metrics and the per-adapter figures, worked out once per name. */
+interface ServedEntry {
+  series: GatewaySeries;
+  version: { adapter: string; version: number } | null;
+}
+
 @Injectable()
 export class OperationsObserver extends InferenceObserver implements OnModuleInit {
-  constructor(private readonly handler: GatewayHandler, private readonly usage: UsageMeter, private readonly metrics: Metrics, private readonly stats: AdapterStats) {
+  /** pool name (or a marker for provider / nothing served) -> served name -> entry. Bounded like the routes. */
+  private readonly served = new Map<string, Map<string, ServedEntry>>();
+
+  constructor(
+    private readonly handler: GatewayHandler,
+    private readonly usage: UsageMeter,
+    private readonly metrics: Metrics,
+    private readonly stats: AdapterStats,
+    private readonly config: Config,
+  ) {
     super();
   }
 
   onModuleInit() {
-    this.handler.observe(this);
+    if (this.config.env.GATEWAY_RECORD_USAGE) this.handler.observe(this);
   }
 
   onRequestEnd(rec: InferenceRecord): void {
@@ -54,19 +71,31 @@ export class OperationsObserver extends InferenceObserver implements OnModuleIni
     if (rec.projectId && rec.keyId && rec.model) {
       this.usage.record({ projectId: rec.projectId, apiKeyId: rec.keyId, model: rec.model, resolved: rec.served ?? '-', inputTokens, outputTokens, latencyMs: rec.latencyMs, error: outcome !== 'ok' });
     }
-    const labels = labelsOf(rec);
-    this.metrics.gatewayRequests.inc({ ...labels, arm: rec.arm ?? 'none', outcome });
+    const entry = this.entryOf(rec);
+    entry.series.request(rec.arm ?? 'none', outcome);
     const kind = upstreamKind(rec);
-    if (kind) this.metrics.upstreamErrors.inc({ pool: labels.pool, kind });
+    if (kind) this.metrics.upstreamErrors.inc({ pool: entry.series.labels.pool, kind });
     if (outcome === 'ok') {
-      this.metrics.gatewayLatency.observe(labels, rec.latencyMs / 1000);
-      if (rec.ttftMs !== null) this.metrics.gatewayTtft.observe(labels, rec.ttftMs / 1000);
-      if (inputTokens) this.metrics.gatewayTokens.inc({ ...labels, direction: 'input' }, inputTokens);
-      if (outputTokens) this.metrics.gatewayTokens.inc({ ...labels, direction: 'output' }, outputTokens);
+      entry.series.latency(rec.latencyMs / 1000, rec.ttftMs === null ? null : rec.ttftMs / 1000);
+      entry.series.tokens(inputTokens, outputTokens);
     }
-    const served = rec.served ? parseServedName(rec.served) : null;
-    if (served && rec.poolId && rec.replicaName) {
-      this.stats.record({ poolId: rec.poolId, adapter: served.adapter, version: served.version, replica: rec.replicaName, latencyMs: rec.latencyMs, ttftMs: rec.ttftMs, error: outcome !== 'ok' });
+    if (entry.version && rec.poolId && rec.replicaName) {
+      this.stats.record({ poolId: rec.poolId, adapter: entry.version.adapter, version: entry.version.version, replica: rec.replicaName, latencyMs: rec.latencyMs, ttftMs: rec.ttftMs, error: outcome !== 'ok' });
     }
+  }
+
+  private entryOf(rec: InferenceRecord): ServedEntry {
+    const provider = rec.kind === 'provider';
+    const pool = provider ? '\u0000provider' : rec.served && rec.poolName ? rec.poolName : '\u0000none';
+    const name = rec.served ?? '';
+    let byName = this.served.get(pool);
+    if (!byName) this.served.set(pool, (byName = new Map()));
+    let entry = byName.get(name);
+    if (!entry) {
+      const l = labelsOf(rec);
+      entry = { series: this.metrics.gatewaySeries(l.pool, l.adapter, l.version), version: rec.served ? parseServedName(rec.served) : null };
+      byName.set(name, entry);
+    }
+    return entry;
   }
 }

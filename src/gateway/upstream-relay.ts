@@ -25,18 +25,46 @@ function toUsage(u: unknown): Usage | null {
   return { prompt_tokens: v.prompt_tokens, completion_tokens: completion, total_tokens: typeof v.total_tokens === 'number' ? v.total_tokens : v.prompt_tokens + completion };
 }
 
+/** Index just past the JSON object that starts at `from` (strings and nesting respected), -1 if it does not close. */
+function objectEnd(text: string, from: number): number {
+  let depth = 0;
+  for (let i = from; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      for (i++; i < text.length && text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c /* \ */) i++;
+    } else if (c === 0x7b /* { */) depth++;
+    else if (c === 0x7d /* } */ && --depth === 0) return i + 1;
+  }
+  return -1;
+}
+
+/**
+ * The usage block of a whole answer. OpenAI-compatible servers put it last at the top level, and a `"usage"` inside
+ * the generated text is escaped (`\"usage\"`), so the last `"usage":` is the top-level one: only that small object
+ * is parsed, not the whole answer (which can be long). Anything unexpected: the whole answer is parsed after all.
+ */
+export function usageOf(text: string): Usage | null {
+  const at = text.lastIndexOf('"usage"');
+  if (at < 0) return null;
+  const m = /^"usage"\s*:\s*/.exec(text.slice(at, at + 40));
+  const start = m ? at + m[0].length : -1;
+  if (start >= 0 && text.startsWith('null', start)) return null;
+  const end = start >= 0 && text.charCodeAt(start) === 0x7b ? objectEnd(text, start) : -1;
+  try {
+    if (end > 0) {
+      const usage = toUsage(JSON.parse(text.slice(start, end)));
+      if (usage) return usage;
+    }
+    return toUsage((JSON.parse(text) as { usage?: unknown }).usage);
+  } catch {
+    return null;
+  }
+}
+
 /** A whole JSON answer: usage read from it, `model` renamed, sent on. */
 export function relayJson(body: Buffer, status: number, res: ServerResponse, clientModel: string): RelayOutcome {
   const text = body.toString('utf8');
-  let usage: Usage | null = null;
-  const at = text.lastIndexOf('"usage"');
-  if (at >= 0) {
-    try {
-      usage = toUsage((JSON.parse(text) as { usage?: unknown }).usage);
-    } catch {
-      usage = null;
-    }
-  }
+  const usage = usageOf(text);
   const out = renameModel(text, JSON.stringify(clientModel));
   const bytes = Buffer.byteLength(out);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': bytes });

@@ -46,8 +46,21 @@ export function formatDuration(ms: number): string {
 
 const trim = (s: number) => String(Math.round(s * 1000) / 1000);
 
+const HEADER_NAMES = {
+  requests: ['x-ratelimit-limit-requests', 'x-ratelimit-remaining-requests', 'x-ratelimit-reset-requests'],
+  tokens: ['x-ratelimit-limit-tokens', 'x-ratelimit-remaining-tokens', 'x-ratelimit-reset-tokens'],
+} as const;
+
+const refill = (b: BucketState, target: number) => Math.max(0, ((target - b.remaining) * 60_000) / b.limit);
+
+/** The first bucket of a kind with the least share left (runs per request: one pass, nothing sorted). */
+function tightest(buckets: BucketState[], kind: BucketState['kind']): BucketState | null {
+  let out: BucketState | null = null;
+  for (const b of buckets) if (b.kind === kind && (out === null || b.remaining / b.limit < out.remaining / out.limit)) out = b;
+  return out;
+}
+
 export function verdictOf(allowed: boolean, buckets: BucketState[]): LimitVerdict {
-  const refill = (b: BucketState, target: number) => Math.max(0, ((target - b.remaining) * 60_000) / b.limit);
   let retryAfterMs = 0;
   if (!allowed) {
     for (const b of buckets) {
@@ -57,11 +70,12 @@ export function verdictOf(allowed: boolean, buckets: BucketState[]): LimitVerdic
   }
   const headers: Record<string, string> = {};
   for (const kind of ['requests', 'tokens'] as const) {
-    const tightest = buckets.filter((b) => b.kind === kind).sort((a, b) => a.remaining / a.limit - b.remaining / b.limit)[0];
-    if (!tightest) continue;
-    headers[`x-ratelimit-limit-${kind}`] = String(tightest.limit);
-    headers[`x-ratelimit-remaining-${kind}`] = String(Math.max(0, Math.floor(tightest.remaining)));
-    headers[`x-ratelimit-reset-${kind}`] = formatDuration(refill(tightest, tightest.limit));
+    const b = tightest(buckets, kind);
+    if (!b) continue;
+    const [limit, remaining, reset] = HEADER_NAMES[kind];
+    headers[limit] = String(b.limit);
+    headers[remaining] = String(Math.max(0, Math.floor(b.remaining)));
+    headers[reset] = formatDuration(refill(b, b.limit));
   }
   return { allowed, retryAfterMs, headers };
 }
@@ -82,6 +96,6 @@ function textLength(v: unknown, depth = 0): number {
   if (depth > 6 || v === null || typeof v !== 'object') return 0;
   let n = 0;
   if (Array.isArray(v)) for (const x of v) n += textLength(x, depth + 1);
-  else for (const x of Object.values(v)) n += textLength(x, depth + 1);
+  else for (const k in v) n += textLength((v as Record<string, unknown>)[k], depth + 1);
   return n;
 }

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { GatewaySeries } from './gateway-series';
 
 /**
  * The process's Prometheus registry (its own, not prom-client's global one: tests start several apps in one process)
@@ -9,6 +10,11 @@ import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client
 @Injectable()
 export class Metrics {
   readonly registry = new Registry();
+  /** pool, adapter, version (joined) -> its series; bounded like the labels themselves. */
+  private readonly series = new Map<string, GatewaySeries>();
+  private readonly drainSeries = () => {
+    for (const s of this.series.values()) s.drain();
+  };
 
   /** `arm`: none (no canary), stable or canary. `outcome`: ok, client_error, upstream_error, rate_limited. */
   readonly gatewayRequests = new Counter({
@@ -16,6 +22,7 @@ export class Metrics {
     help: 'Requests the gateway answered, by pool, adapter, version, canary arm and outcome',
     labelNames: ['pool', 'adapter', 'version', 'arm', 'outcome'] as const,
     registers: [this.registry],
+    collect: this.drainSeries,
   });
 
   readonly gatewayLatency = new Histogram({
@@ -39,6 +46,7 @@ export class Metrics {
     help: 'Tokens through the gateway (from the upstream usage blocks), by direction: input or output',
     labelNames: ['pool', 'adapter', 'version', 'direction'] as const,
     registers: [this.registry],
+    collect: this.drainSeries,
   });
 
   /** `kind`: connect, reset, timeout, http_4xx, http_5xx, bad_response, no_replica. */
@@ -64,6 +72,14 @@ export class Metrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'loraplane_' });
+  }
+
+  /** The gateway's request series of one (pool, adapter, version): look it up once, then count into it. */
+  gatewaySeries(pool: string, adapter: string, version: string): GatewaySeries {
+    const id = `${pool}\u0000${adapter}\u0000${version}`;
+    let s = this.series.get(id);
+    if (!s) this.series.set(id, (s = new GatewaySeries({ pool, adapter, version }, this)));
+    return s;
   }
 
   text(): Promise<string> {

@@ -46,6 +46,16 @@ export interface ErrorEnvelope {
   code: string | number | null;
 }
 
+/**
+ * What the transport needs of an AbortSignal. An AbortSignal is one; the gateway passes a lighter one of its own
+ * (src/gateway/client-gone.ts), since an AbortController per request showed in its profile.
+ */
+export interface CancelSignal {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
 export interface UpstreamRequest {
   url: string;
   method?: 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -53,8 +63,20 @@ export interface UpstreamRequest {
   body?: string | Buffer;
   /** Time to the answer's headers (and, for `json`/`text`, to its whole body). */
   timeoutMs: number;
-  signal?: AbortSignal;
+  signal?: CancelSignal;
 }
+
+/** A URL taken apart once: the gateway calls the same few replica URLs over and over. */
+interface ParsedTarget {
+  host: string;
+  isHttps: boolean;
+  /** What http.request takes (as node's own urlToHttpOptions makes it from a URL). */
+  options: http.RequestOptions;
+  refused: Error | null;
+}
+
+/** Distinct URLs whose parse is kept (replicas, providers, agents); past this the cache starts over. */
+const MAX_PARSED_TARGETS = 1024;
 
 export interface TransportOptions {
   /** Largest body `json`/`text`/`readCapped` accept. */
@@ -70,6 +92,7 @@ const CONNECT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND
 export class OpenAIHttp {
   private readonly httpAgent: http.Agent;
   private readonly httpsAgent: https.Agent;
+  private readonly targets = new Map<string, ParsedTarget>();
 
   constructor(readonly options: TransportOptions) {
     const agentOptions = { keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256, scheduling: 'lifo' as const, lookup: options.lookup };
@@ -87,16 +110,14 @@ export class OpenAIHttp {
 
   private attempt(req: UpstreamRequest, mayRetryStale: boolean): Promise<http.IncomingMessage> {
     return new Promise((resolve, reject) => {
-      const url = new URL(req.url);
-      const literal = url.hostname.replace(/^\[(.*)\]$/, '$1');
-      const refused = isIP(literal) ? this.options.refusal?.(literal) : null;
-      if (refused) return reject(new UpstreamError(`${url.host}: ${refused.message}`, 'refused', null, null, null, { cause: refused }));
-      const isHttps = url.protocol === 'https:';
+      const target = this.target(req.url);
+      const { host, refused, isHttps } = target;
+      if (refused) return reject(new UpstreamError(`${host}: ${refused.message}`, 'refused', null, null, null, { cause: refused }));
       const headers: Record<string, string | number> = { ...req.headers };
       if (req.body !== undefined) headers['content-length'] = Buffer.byteLength(req.body);
-      const out = (isHttps ? https : http).request(url, { method: req.method ?? 'GET', headers, agent: isHttps ? this.httpsAgent : this.httpAgent });
+      const out = (isHttps ? https : http).request({ ...target.options, method: req.method ?? 'GET', headers, agent: isHttps ? this.httpsAgent : this.httpAgent });
       let settled = false;
-      const timer = setTimeout(() => fail(new UpstreamError(`no answer from ${url.host} within ${req.timeoutMs} ms`, 'timeout')), req.timeoutMs);
+      const timer = setTimeout(() => fail(new UpstreamError(`no answer from ${host} within ${req.timeoutMs} ms`, 'timeout')), req.timeoutMs);
       const onAbort = () => fail(new UpstreamError('the request was aborted', 'aborted'));
       const fail = (err: UpstreamError) => {
         if (settled) return;
@@ -123,7 +144,7 @@ export class OpenAIHttp {
       });
       out.on('error', (err: NodeJS.ErrnoException) => {
         const code = err.code ?? '';
-        if (err.name === 'RefusedTarget') return fail(new UpstreamError(`${url.host}: ${err.message}`, 'refused', null, null, null, { cause: err }));
+        if (err.name === 'RefusedTarget') return fail(new UpstreamError(`${host}: ${err.message}`, 'refused', null, null, null, { cause: err }));
         // A kept-alive socket the server had just closed: the request never reached it. Once more, on a new socket.
         if (!settled && mayRetryStale && out.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE')) {
           settled = true;
@@ -132,10 +153,26 @@ export class OpenAIHttp {
           return void this.attempt(req, false).then(resolve, reject);
         }
         const kind = CONNECT_CODES.has(code) ? 'connect' : 'invalid';
-        fail(new UpstreamError(`${url.host}: ${code || err.message}`, kind, null, null, null, { cause: err }));
+        fail(new UpstreamError(`${host}: ${code || err.message}`, kind, null, null, null, { cause: err }));
       });
       out.end(req.body);
     });
+  }
+
+  /** The URL taken apart, and the address guard's verdict on an IP literal in it (both depend on the URL alone). */
+  private target(href: string): ParsedTarget {
+    let t = this.targets.get(href);
+    if (t) return t;
+    const url = new URL(href);
+    const literal = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    // url.hostname keeps an IPv6 literal's brackets; http.request wants the bare address.
+    const options: http.RequestOptions = { protocol: url.protocol, hostname: literal, path: url.pathname + url.search };
+    if (url.port !== '') options.port = Number(url.port);
+    if (url.username || url.password) options.auth = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+    t = { host: url.host, isHttps: url.protocol === 'https:', options, refused: (isIP(literal) ? this.options.refusal?.(literal) : null) ?? null };
+    if (this.targets.size >= MAX_PARSED_TARGETS) this.targets.clear();
+    this.targets.set(href, t);
+    return t;
   }
 
   /** Reads a whole answer, failing (and dropping the connection) past `maxBytes`. */

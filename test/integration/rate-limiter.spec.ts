@@ -44,6 +44,16 @@ describe('RateLimiter (Redis)', () => {
     expect((await b.admit({ ...l, keyId: 'another' }, 5)).allowed).toBe(true);
   });
 
+  it('decides a burst that shares one round trip in arrival order, as separate calls would', async () => {
+    const l = limits({ key: { rpm: 3, tpm: null }, project: { rpm: 100, tpm: 1000 } });
+    const burst = await Promise.all(Array.from({ length: 5 }, () => a.admit(l, 100)));
+    expect(burst.map((v) => v.allowed)).toEqual([true, true, true, false, false]);
+    expect(burst.slice(0, 3).map((v) => v.headers['x-ratelimit-remaining-requests'])).toEqual(['2', '1', '0']);
+    // Refused requests debited nothing: the project's tokens went down by three requests' worth only.
+    expect(burst[2].headers['x-ratelimit-remaining-tokens']).toBe('700');
+    expect(burst[4].headers['x-ratelimit-remaining-tokens']).toBe('700');
+  });
+
   it('caps the project over all its keys, and the tightest limit fills the headers', async () => {
     const base = limits({ project: { rpm: 3, tpm: null } });
     const results = [];
