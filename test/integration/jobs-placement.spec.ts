@@ -60,8 +60,8 @@ describe('GPU hosts and placement (integration)', () => {
     return res.body;
   }
   /** Queued jobs straight in Postgres (no queue task), created 1 ms apart so FIFO order is known. */
-  async function queuedJobs(model: string, n: number, priority = 0): Promise<string[]> {
-    const project = await prisma.project.findFirstOrThrow({ where: { datasets: { some: { id: fileId } } } });
+  async function queuedJobs(model: string, n: number, priority = 0, projectId?: string): Promise<string[]> {
+    const project = projectId ? { id: projectId } : await prisma.project.findFirstOrThrow({ where: { datasets: { some: { id: fileId } } } });
     const ids: string[] = [];
     for (let i = 0; i < n; i++) {
       const id = newId.job();
@@ -125,6 +125,23 @@ describe('GPU hosts and placement (integration)', () => {
     expect(big).toEqual({ waiting: expect.stringContaining('no registered host has that many such GPUs (prio: 1/1 suitable free)') });
     const top = await placement.place({ id: urgent }, 1, catalog.get('gpu-one'));
     expect('placed' in top && top.placement).toMatchObject({ host_name: 'prio', gpu_indices: [0], usd_per_gpu_hour: 2 });
+  });
+
+  it('at equal priority, a project running no job goes before an older job of a project already running one', async () => {
+    await host('fair', 1);
+    const busy = (await prisma.project.findFirstOrThrow({ where: { datasets: { some: { id: fileId } } } })).id;
+    const idle = (await admin('POST', '/v1/admin/projects', { name: `fair placement ${Date.now()}` })).body.id as string;
+    // The busy project already runs a job (elsewhere: it holds none of this host's GPUs).
+    const [running] = await queuedJobs('gpu-one', 1, 0, busy);
+    await prisma.fineTuningJob.update({ where: { id: running }, data: { status: 'running', attempt: 1 } });
+    const [older] = await queuedJobs('gpu-one', 1, 0, busy);
+    const [newer] = await queuedJobs('gpu-one', 1, 0, idle);
+    const placement = worker.started.app.get(PlacementService);
+    const gpuOne = worker.started.app.get(ModelCatalog).get('gpu-one');
+    // First come, first served would give the one GPU to the older job; fair order keeps it for the idle project.
+    expect(await placement.place({ id: older }, 1, gpuOne)).toEqual({ waiting: expect.stringMatching(/all are in use/) });
+    const placed = await placement.place({ id: newer }, 1, gpuOne);
+    expect('placed' in placed && placed.placement).toMatchObject({ host_name: 'fair', gpu_indices: [0] });
   });
 
   it('pins exact device ids in the container, says what a queued job waits for, and frees GPUs on cancel', async () => {

@@ -8,6 +8,9 @@ import { EvalRunner } from '../../src/evals/eval-runner';
 import { EvalsProcessor } from '../../src/evals/evals.processor';
 import { EvalsQueue } from '../../src/evals/evals.queue';
 import { Prisma } from '../../src/generated/prisma/client';
+import { JobRunner } from '../../src/training/job-runner';
+import { JobState } from '../../src/training/job-state';
+import { TrainingProcessor } from '../../src/training/training.processor';
 
 /** What Prisma throws when PostgreSQL restarts under a query (the case the review found in a user-facing event). */
 const driverError = () =>
@@ -50,5 +53,28 @@ describe('errors shown to users', () => {
     expect(gaveUp[0][0]).toBe('evalrun-9');
     expect(gaveUp[0][1]).toMatch(/error id err_/);
     expect(gaveUp[0][1]).not.toMatch(/prisma|57P03/i);
+  });
+
+  it("a job's retry event and its failure after the last attempt carry a sentence and an error id, not the driver text", async () => {
+    const shown: string[] = [];
+    const state = {
+      event: async (_job: unknown, e: { message: string }) => void shown.push(e.message),
+      transition: async (_id: string, _from: unknown, _to: string, e: { message: string }, data: { error: { message: string } }) => void shown.push(e.message, data.error.message),
+    };
+    const prisma = { fineTuningJob: { findUnique: async () => ({ id: 'ftjob-9', projectId: 'proj_1' }) } };
+    const config = Config.fromEnv({ DATABASE_URL: 'postgresql://x@127.0.0.1/x', REDIS_URL: 'redis://127.0.0.1', S3_BUCKET: 'bucket', LORAPLANE_MODE: 'dev' });
+    // Only the database and the job's state are touched on these paths; nothing else is reached.
+    const unused = null as never;
+    const runner = new JobRunner(prisma as unknown as PrismaService, unused, unused, state as unknown as JobState, unused, unused, unused, config, unused);
+    const processor = new TrainingProcessor(runner, unused, unused, unused, config);
+    const task = (attemptsMade: number) => ({ name: 'job.run', data: { jobId: 'ftjob-9', attempt: 1 }, attemptsMade, opts: { attempts: 3 } }) as unknown as Job;
+    await processor.onFailed(task(1), driverError());
+    await processor.onFailed(task(3), driverError());
+    expect(shown).toEqual([
+      expect.stringMatching(/^loraplane hit an infrastructure problem \(the database was unavailable; error id err_\w+\) and will retry \(1 of 3 attempts used\)$/),
+      expect.stringMatching(/^The job failed: loraplane could not run the job \(the database was unavailable; error id err_\w+\)$/),
+      expect.stringMatching(/^loraplane could not run the job \(the database was unavailable; error id err_\w+\)$/),
+    ]);
+    for (const message of shown) expect(message).not.toMatch(/prisma|57P03|invocation|starting up/i);
   });
 });
