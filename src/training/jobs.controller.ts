@@ -5,15 +5,19 @@ import { CurrentPrincipal, isAdmin, Principal, ProjectId } from '../common/auth/
 import { DomainError } from '../common/domain-error';
 import { pageQuery, toPage } from '../common/http/pagination';
 import { ApiDoc, ZBody, ZParam, ZQuery } from '../common/http/zod-validation';
+import { JobMetricsService, metricsHistoryObject, MetricsQuery, metricsQuery } from './job-metrics.service';
 import { toCheckpointObject, toEventObject, toJobObject } from './job-views';
-import { createJobBody, CreateJobBody, idempotencyKey, JobsService } from './jobs.service';
+import { createJobBody, CreateJobBody, eventsQuery, EventsQuery, idempotencyKey, JobsService } from './jobs.service';
 
 const jobId = z.string().min(1);
 
 /** OpenAI's fine-tuning jobs API. */
 @Controller('v1/fine_tuning/jobs')
 export class JobsController {
-  constructor(private readonly jobs: JobsService) {}
+  constructor(
+    private readonly jobs: JobsService,
+    private readonly metrics: JobMetricsService,
+  ) {}
 
   @Post()
   @HttpCode(200) // OpenAI answers a create with 200; clients generated from its document expect it
@@ -78,9 +82,19 @@ export class JobsController {
     });
   }
 
+  @Get(':fine_tuning_job_id/metrics')
+  @ApiDoc({
+    summary: "A job's metric history as columns (step, losses, learning rate, tokens/s), oldest first, up to 100,000 points a page; follow events/stream from `last_event_id` for newer ones",
+    tags: ['fine-tuning'],
+    response: metricsHistoryObject,
+  })
+  async metricHistory(@ProjectId() projectId: string, @ZParam('fine_tuning_job_id', jobId) id: string, @ZQuery(metricsQuery) query: MetricsQuery) {
+    return this.metrics.history(projectId, id, query);
+  }
+
   @Get(':fine_tuning_job_id/events')
-  @ApiDoc({ summary: "A job's events, newest first (messages and metrics: the loss curve)", tags: ['fine-tuning'] })
-  async events(@ProjectId() projectId: string, @ZParam('fine_tuning_job_id', jobId) id: string, @ZQuery(pageQuery) page: z.infer<typeof pageQuery>) {
+  @ApiDoc({ summary: "A job's events, newest first (messages and metrics: the loss curve); `type` keeps one kind", tags: ['fine-tuning'] })
+  async events(@ProjectId() projectId: string, @ZParam('fine_tuning_job_id', jobId) id: string, @ZQuery(eventsQuery) page: EventsQuery) {
     return toPage(await this.jobs.events(projectId, id, page), page.limit, toEventObject);
   }
 }

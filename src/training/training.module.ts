@@ -3,6 +3,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { JobRunner } from './job-runner';
 import { JobStopper } from './job-stopper';
 import { JobState } from './job-state';
+import { JobMetricsService } from './job-metrics.service';
 import { JobsController } from './jobs.controller';
 import { JobsService } from './jobs.service';
 import { ModelCatalogModule } from './model-catalog.module';
@@ -30,6 +31,7 @@ export class TrainingModule {
       providers: [
         JobState,
         JobsService,
+        JobMetricsService,
         TrainingQueue,
         TrainingRuntimes,
         GpuHostsService,

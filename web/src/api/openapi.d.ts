@@ -3102,12 +3102,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A job's events, newest first (messages and metrics: the loss curve) */
+        /** A job's events, newest first (messages and metrics: the loss curve); `type` keeps one kind */
         get: {
             parameters: {
                 query?: {
                     after?: string;
                     limit?: number;
+                    type?: "message" | "metrics";
                 };
                 header?: never;
                 path: {
@@ -3171,6 +3172,70 @@ export interface paths {
                     };
                     content: {
                         "application/json": unknown;
+                    };
+                };
+                /** @description Error in OpenAI's envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/fine_tuning/jobs/{fine_tuning_job_id}/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A job's metric history as columns (step, losses, learning rate, tokens/s), oldest first, up to 100,000 points a page; follow events/stream from `last_event_id` for newer ones */
+        get: {
+            parameters: {
+                query?: {
+                    after?: string;
+                    limit?: number;
+                };
+                header?: never;
+                path: {
+                    fine_tuning_job_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            epoch: (number | null)[];
+                            has_more: boolean;
+                            job_id: string;
+                            /** @description Where this history ends: pass it as `after` for the next page while `has_more`; then as Last-Event-ID to events/stream, which sends exactly the events after it */
+                            last_event_id: string | null;
+                            learning_rate: (number | null)[];
+                            /** @constant */
+                            object: "fine_tuning.job.metrics";
+                            /** @description x of every point; the other arrays are aligned with it (null: not in that line) */
+                            step: number[];
+                            tokens_per_second: (number | null)[];
+                            train_loss: (number | null)[];
+                            valid_loss: (number | null)[];
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
