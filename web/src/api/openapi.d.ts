@@ -1697,7 +1697,48 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            data: {
+                                baseline_target_id: string | null;
+                                created_at: number | null;
+                                id: string;
+                                name: string;
+                                /** @constant */
+                                object: "eval.comparison";
+                                /** @description answers scored so far over every suite and target; null in lists */
+                                progress: {
+                                    done: number;
+                                    total: number;
+                                } | null;
+                                runs: {
+                                    id: string;
+                                    progress: {
+                                        done: number;
+                                        targets: {
+                                            correct: number;
+                                            done: number;
+                                            errors: number;
+                                            target: string;
+                                        }[];
+                                        total: number;
+                                    } | null;
+                                    /** @enum {string} */
+                                    status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                                    suite: {
+                                        id: string;
+                                        name: string;
+                                    };
+                                    total: number;
+                                }[];
+                                /** @enum {string} */
+                                status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                                suite_ids: string[];
+                                target_ids: string[];
+                            }[];
+                            has_more: boolean;
+                            /** @constant */
+                            object: "list";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -1740,7 +1781,43 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            baseline_target_id: string | null;
+                            created_at: number | null;
+                            id: string;
+                            name: string;
+                            /** @constant */
+                            object: "eval.comparison";
+                            /** @description answers scored so far over every suite and target; null in lists */
+                            progress: {
+                                done: number;
+                                total: number;
+                            } | null;
+                            runs: {
+                                id: string;
+                                progress: {
+                                    done: number;
+                                    targets: {
+                                        correct: number;
+                                        done: number;
+                                        errors: number;
+                                        target: string;
+                                    }[];
+                                    total: number;
+                                } | null;
+                                /** @enum {string} */
+                                status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                                suite: {
+                                    id: string;
+                                    name: string;
+                                };
+                                total: number;
+                            }[];
+                            /** @enum {string} */
+                            status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                            suite_ids: string[];
+                            target_ids: string[];
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -1785,7 +1862,43 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            baseline_target_id: string | null;
+                            created_at: number | null;
+                            id: string;
+                            name: string;
+                            /** @constant */
+                            object: "eval.comparison";
+                            /** @description answers scored so far over every suite and target; null in lists */
+                            progress: {
+                                done: number;
+                                total: number;
+                            } | null;
+                            runs: {
+                                id: string;
+                                progress: {
+                                    done: number;
+                                    targets: {
+                                        correct: number;
+                                        done: number;
+                                        errors: number;
+                                        target: string;
+                                    }[];
+                                    total: number;
+                                } | null;
+                                /** @enum {string} */
+                                status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                                suite: {
+                                    id: string;
+                                    name: string;
+                                };
+                                total: number;
+                            }[];
+                            /** @enum {string} */
+                            status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                            suite_ids: string[];
+                            target_ids: string[];
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -1834,7 +1947,43 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            baseline_target_id: string | null;
+                            created_at: number | null;
+                            id: string;
+                            name: string;
+                            /** @constant */
+                            object: "eval.comparison";
+                            /** @description answers scored so far over every suite and target; null in lists */
+                            progress: {
+                                done: number;
+                                total: number;
+                            } | null;
+                            runs: {
+                                id: string;
+                                progress: {
+                                    done: number;
+                                    targets: {
+                                        correct: number;
+                                        done: number;
+                                        errors: number;
+                                        target: string;
+                                    }[];
+                                    total: number;
+                                } | null;
+                                /** @enum {string} */
+                                status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                                suite: {
+                                    id: string;
+                                    name: string;
+                                };
+                                total: number;
+                            }[];
+                            /** @enum {string} */
+                            status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                            suite_ids: string[];
+                            target_ids: string[];
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -2846,7 +2995,60 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            data: {
+                                adapter: {
+                                    files: {
+                                        bytes: number;
+                                        name: string;
+                                        sha256: string;
+                                    }[];
+                                    key_prefix: string;
+                                } | null;
+                                cost: unknown;
+                                created_at: number;
+                                error: {
+                                    code: string;
+                                    message: string;
+                                    param?: string | null;
+                                } | null;
+                                estimated_cost: unknown;
+                                estimated_finish: null;
+                                fine_tuned_model: string | null;
+                                finished_at: number | null;
+                                hyperparameters: {
+                                    [key: string]: unknown;
+                                };
+                                id: string;
+                                integrations: unknown;
+                                lora: {
+                                    [key: string]: unknown;
+                                };
+                                metadata: unknown;
+                                method: {
+                                    [key: string]: unknown;
+                                };
+                                model: string;
+                                /** @constant */
+                                object: "fine_tuning.job";
+                                organization_id: string;
+                                placement: unknown;
+                                priority: number;
+                                result_files: string[];
+                                seed: number | null;
+                                /** @enum {string} */
+                                status: "validating_files" | "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                                trained_tokens: number | null;
+                                training_file: string;
+                                user_provided_suffix: string | null;
+                                validation_file: string | null;
+                            }[];
+                            first_id: string | null;
+                            has_more: boolean;
+                            last_id: string | null;
+                            /** @constant */
+                            object: "list";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -2931,7 +3133,53 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            adapter: {
+                                files: {
+                                    bytes: number;
+                                    name: string;
+                                    sha256: string;
+                                }[];
+                                key_prefix: string;
+                            } | null;
+                            cost: unknown;
+                            created_at: number;
+                            error: {
+                                code: string;
+                                message: string;
+                                param?: string | null;
+                            } | null;
+                            estimated_cost: unknown;
+                            estimated_finish: null;
+                            fine_tuned_model: string | null;
+                            finished_at: number | null;
+                            hyperparameters: {
+                                [key: string]: unknown;
+                            };
+                            id: string;
+                            integrations: unknown;
+                            lora: {
+                                [key: string]: unknown;
+                            };
+                            metadata: unknown;
+                            method: {
+                                [key: string]: unknown;
+                            };
+                            model: string;
+                            /** @constant */
+                            object: "fine_tuning.job";
+                            organization_id: string;
+                            placement: unknown;
+                            priority: number;
+                            result_files: string[];
+                            seed: number | null;
+                            /** @enum {string} */
+                            status: "validating_files" | "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                            trained_tokens: number | null;
+                            training_file: string;
+                            user_provided_suffix: string | null;
+                            validation_file: string | null;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -2976,7 +3224,53 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            adapter: {
+                                files: {
+                                    bytes: number;
+                                    name: string;
+                                    sha256: string;
+                                }[];
+                                key_prefix: string;
+                            } | null;
+                            cost: unknown;
+                            created_at: number;
+                            error: {
+                                code: string;
+                                message: string;
+                                param?: string | null;
+                            } | null;
+                            estimated_cost: unknown;
+                            estimated_finish: null;
+                            fine_tuned_model: string | null;
+                            finished_at: number | null;
+                            hyperparameters: {
+                                [key: string]: unknown;
+                            };
+                            id: string;
+                            integrations: unknown;
+                            lora: {
+                                [key: string]: unknown;
+                            };
+                            metadata: unknown;
+                            method: {
+                                [key: string]: unknown;
+                            };
+                            model: string;
+                            /** @constant */
+                            object: "fine_tuning.job";
+                            organization_id: string;
+                            placement: unknown;
+                            priority: number;
+                            result_files: string[];
+                            seed: number | null;
+                            /** @enum {string} */
+                            status: "validating_files" | "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                            trained_tokens: number | null;
+                            training_file: string;
+                            user_provided_suffix: string | null;
+                            validation_file: string | null;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -3025,7 +3319,53 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            adapter: {
+                                files: {
+                                    bytes: number;
+                                    name: string;
+                                    sha256: string;
+                                }[];
+                                key_prefix: string;
+                            } | null;
+                            cost: unknown;
+                            created_at: number;
+                            error: {
+                                code: string;
+                                message: string;
+                                param?: string | null;
+                            } | null;
+                            estimated_cost: unknown;
+                            estimated_finish: null;
+                            fine_tuned_model: string | null;
+                            finished_at: number | null;
+                            hyperparameters: {
+                                [key: string]: unknown;
+                            };
+                            id: string;
+                            integrations: unknown;
+                            lora: {
+                                [key: string]: unknown;
+                            };
+                            metadata: unknown;
+                            method: {
+                                [key: string]: unknown;
+                            };
+                            model: string;
+                            /** @constant */
+                            object: "fine_tuning.job";
+                            organization_id: string;
+                            placement: unknown;
+                            priority: number;
+                            result_files: string[];
+                            seed: number | null;
+                            /** @enum {string} */
+                            status: "validating_files" | "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                            trained_tokens: number | null;
+                            training_file: string;
+                            user_provided_suffix: string | null;
+                            validation_file: string | null;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -3124,7 +3464,28 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            data: {
+                                created_at: number;
+                                /** @description a metrics event: the trainer's metrics line (jobs/CONTRACT.md) */
+                                data: {
+                                    [key: string]: unknown;
+                                } | null;
+                                id: string;
+                                /** @enum {string} */
+                                level: "info" | "warn" | "error";
+                                message: string;
+                                /** @constant */
+                                object: "fine_tuning.job.event";
+                                /** @enum {string} */
+                                type: "message" | "metrics";
+                            }[];
+                            first_id: string | null;
+                            has_more: boolean;
+                            last_id: string | null;
+                            /** @constant */
+                            object: "list";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
