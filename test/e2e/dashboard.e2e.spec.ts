@@ -1,13 +1,13 @@
-import { PutObjectCommand } from '@aws-sdk/client-s3';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createHash } from 'node:crypto';
 import { Browser, BrowserContext, chromium, Page } from 'playwright-core';
 import { newId } from '../../src/common/ids';
 import { PrismaService } from '../../src/db/prisma.service';
 import { ModelCatalog } from '../../src/training/model-catalog';
 import { writeFakeCatalog } from '../fixtures/fake-trainers';
 import { requireEnv, startTestApp, TestApp, testS3, waitFor } from '../support/app';
+import { axeSeriousViolations, payloadTraces } from '../support/dashboard-checks';
+import { seedAdapterVersion } from '../support/seed-adapter';
 import { OpenAIStandIn, startOpenAIStandIn } from '../support/openai-stand-in';
 
 const ARTIFACTS = path.resolve(__dirname, '../../test-artifacts/dashboard');
@@ -63,26 +63,10 @@ describe('dashboard in Chromium (e2e)', () => {
     await page.screenshot({ path: file, fullPage: true });
     screenshots.push(file);
   };
-  /** axe-core in the page (evaluated over the DevTools protocol, so the page's CSP still holds for its own scripts). */
-  const axeSerious = async () => {
-    await page.evaluate(fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8'));
-    // A string: the page's DOM types are not in this Node project's typecheck.
-    const violations = (await page.evaluate(
-      `axe.run(document).then((r) => r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).join(', ')))`,
-    )) as string[];
-    return violations;
-  };
-  const noPayloadRan = async () => {
-    expect(await page.evaluate('window.__pwned ?? null')).toBeNull();
-    expect(await page.locator('main img').count()).toBe(0);
-    expect(await page.locator('main script').count()).toBe(0);
-  };
+  const axeSerious = () => axeSeriousViolations(page);
+  const noPayloadRan = async () => expect(await payloadTraces(page)).toEqual({ pwned: null, images: 0, scripts: 0 });
 
   async function seedVersion(adapter: string, version: number) {
-    const s3 = testS3();
-    const row = await prisma.adapter.upsert({ where: { projectId_name: { projectId, name: adapter } }, update: {}, create: { id: newId.adapter(), projectId, name: adapter } });
-    const id = newId.adapterVersion();
-    const prefix = `projects/${projectId}/adapters/${row.id}/${id}/`;
     // The pool's preflight wants the base weights the tiny model's catalog entry names.
     const revision = app.started.app.get(ModelCatalog).find('tiny-lora')?.weights.ref;
     const config = { base_model_name_or_path: 'tiny-lora', revision, r: 8, lora_alpha: 16, target_modules: ['lm_head'], peft_type: 'LORA' };
@@ -90,14 +74,7 @@ describe('dashboard in Chromium (e2e)', () => {
       { name: 'adapter_config.json', data: Buffer.from(JSON.stringify(config)) },
       { name: 'adapter_model.safetensors', data: Buffer.from(`weights v${version}`) },
     ];
-    for (const f of files) await s3.send(new PutObjectCommand({ Bucket: requireEnv('S3_BUCKET'), Key: prefix + f.name, Body: f.data }));
-    await prisma.adapterVersion.create({
-      data: {
-        id, adapterId: row.id, projectId, version, s3Prefix: prefix, source: 'import', importedFrom: 'dashboard test',
-        files: files.map((f) => ({ name: f.name, bytes: f.data.length, sha256: createHash('sha256').update(f.data).digest('hex') })),
-        peftConfig: config, baseModel: 'tiny-lora', rank: 8, targetModules: ['lm_head'],
-      },
-    });
+    expect(await seedAdapterVersion({ prisma, s3: testS3(), bucket: requireEnv('S3_BUCKET'), projectId }, adapter, files)).toBe(version);
   }
 
   beforeAll(async () => {
