@@ -4288,7 +4288,40 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            adapter: string;
+                            canary: {
+                                /** @enum {string} */
+                                by: "replicas" | "requests";
+                                replicas: number;
+                                request_share: number | null;
+                                version?: number;
+                            } | null;
+                            /** @constant */
+                            object: "serving.alias";
+                            pool: string;
+                            previous_version: number | null;
+                            replicas: {
+                                canary: boolean;
+                                canary_state: string | null;
+                                error: string | null;
+                                replica: string;
+                                state: string;
+                                status: string;
+                                version: number;
+                            }[];
+                            traffic: {
+                                versions: ({
+                                    arm: ("stable" | "canary") | null;
+                                    version: number;
+                                } & {
+                                    [key: string]: unknown;
+                                })[];
+                                window_minutes: number;
+                            };
+                            updated_at: number | null;
+                            version?: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -4347,7 +4380,31 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            adapter: string;
+                            canary: {
+                                /** @enum {string} */
+                                by: "replicas" | "requests";
+                                replicas: number;
+                                request_share: number | null;
+                                version?: number;
+                            } | null;
+                            /** @constant */
+                            object: "serving.alias";
+                            pool: string;
+                            previous_version: number | null;
+                            replicas: {
+                                canary: boolean;
+                                canary_state: string | null;
+                                error: string | null;
+                                replica: string;
+                                state: string;
+                                status: string;
+                                version: number;
+                            }[];
+                            updated_at: number | null;
+                            version?: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -4574,7 +4631,31 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            adapter: string;
+                            canary: {
+                                /** @enum {string} */
+                                by: "replicas" | "requests";
+                                replicas: number;
+                                request_share: number | null;
+                                version?: number;
+                            } | null;
+                            /** @constant */
+                            object: "serving.alias";
+                            pool: string;
+                            previous_version: number | null;
+                            replicas: {
+                                canary: boolean;
+                                canary_state: string | null;
+                                error: string | null;
+                                replica: string;
+                                state: string;
+                                status: string;
+                                version: number;
+                            }[];
+                            updated_at: number | null;
+                            version?: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -4628,7 +4709,31 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            adapter: string;
+                            canary: {
+                                /** @enum {string} */
+                                by: "replicas" | "requests";
+                                replicas: number;
+                                request_share: number | null;
+                                version?: number;
+                            } | null;
+                            /** @constant */
+                            object: "serving.alias";
+                            pool: string;
+                            previous_version: number | null;
+                            replicas: {
+                                canary: boolean;
+                                canary_state: string | null;
+                                error: string | null;
+                                replica: string;
+                                state: string;
+                                status: string;
+                                version: number;
+                            }[];
+                            updated_at: number | null;
+                            version?: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -4683,7 +4788,31 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            adapter: string;
+                            canary: {
+                                /** @enum {string} */
+                                by: "replicas" | "requests";
+                                replicas: number;
+                                request_share: number | null;
+                                version?: number;
+                            } | null;
+                            /** @constant */
+                            object: "serving.alias";
+                            pool: string;
+                            previous_version: number | null;
+                            replicas: {
+                                canary: boolean;
+                                canary_state: string | null;
+                                error: string | null;
+                                replica: string;
+                                state: string;
+                                status: string;
+                                version: number;
+                            }[];
+                            updated_at: number | null;
+                            version?: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
