@@ -61,14 +61,18 @@ function Accuracy({ r, targets }: { r: BenchmarkReport; targets: ComparisonTarge
   return (
     <Card title="Accuracy per benchmark (95% Wilson intervals)" wide>
       {r.benchmarks.map((b) => (
-        <BarChart
-          key={b.suite}
-          label={`accuracy per target with 95% intervals on ${b.suite}`}
-          bars={names.map((n) => ({ label: n, value: (b.accuracy[n]?.rate ?? 0) * 100, low: (b.accuracy[n]?.low ?? 0) * 100, high: (b.accuracy[n]?.high ?? 0) * 100 }))}
-          max={100}
-          format={(v) => v.toFixed(1)}
-          unit="%"
-        />
+        <section key={b.suite}>
+          <h3>
+            {b.suite} ({b.items} items, {b.scorer})
+          </h3>
+          <BarChart
+            label={`accuracy per target with 95% intervals on ${b.suite}`}
+            bars={names.map((n) => ({ label: n, value: (b.accuracy[n]?.rate ?? 0) * 100, low: (b.accuracy[n]?.low ?? 0) * 100, high: (b.accuracy[n]?.high ?? 0) * 100 }))}
+            max={100}
+            format={(v) => v.toFixed(1)}
+            unit="%"
+          />
+        </section>
       ))}
       <Table
         caption="Accuracy per benchmark and target"
@@ -109,9 +113,13 @@ function Cost({ r, targets }: { r: BenchmarkReport; targets: ComparisonTarget[] 
   const selfHosted = r.targets.filter((t) => t.kind !== 'api');
   return (
     <Card title="Cost" wide>
+      <h3>Per 1M tokens</h3>
       <BarChart label="cost per 1M tokens per target in dollars" bars={targets.map((t) => ({ label: t.name, value: t.usd_per_1m_tokens ?? 0 }))} format={(v) => usd(v)} />
       {volumes.map((v) => (
-        <BarChart key={v} label={`cost per month at ${fmtCount(v)} tokens a day per target in dollars`} bars={targets.map((t) => ({ label: t.name, value: perMonth(t, v) ?? 0 }))} format={(x) => usd(x)} />
+        <section key={v}>
+          <h3>Per month at {fmtCount(v)} tokens a day</h3>
+          <BarChart label={`cost per month at ${fmtCount(v)} tokens a day per target in dollars`} bars={targets.map((t) => ({ label: t.name, value: perMonth(t, v) ?? 0 }))} format={(x) => usd(x)} />
+        </section>
       ))}
       <Table
         caption="Cost per target"
