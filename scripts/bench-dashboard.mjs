@@ -7,6 +7,7 @@
 // loads, reads the history in one call to the metrics route, uPlot draws) against the 1 s target, the draw alone,
 // the history route's time seen from Node, and the first load's gzipped JavaScript.
 import { randomBytes } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -85,6 +86,8 @@ try {
       window.__long = [];
       new PerformanceObserver((l) => window.__long.push(...l.getEntries().map((e) => `${e.startTime.toFixed(0)}+${e.duration.toFixed(0)}`))).observe({ type: 'longtask' });
     });
+    const lag = monitorEventLoopDelay({ resolution: 10 });
+    lag.enable();
     const started = Date.now();
     await page.goto(`${app.url}/#/jobs/${job.id}`);
     const gotoMs = Date.now() - started;
@@ -93,6 +96,7 @@ try {
     const chart = page.locator(`figure.chart[data-drawn-points="${POINTS}"]`, { has: page.getByRole('img', { name: /training and validation loss/ }) });
     await page.waitForFunction((n) => document.querySelector(`figure.chart[data-drawn-points="${n}"]`), POINTS, { polling: 50, timeout: 120_000 });
     walls.push(Date.now() - started);
+    lag.disable();
     loads.push(Number(await chart.getAttribute('data-drawn-at')));
     renders.push(Number(await chart.getAttribute('data-render-ms')));
     // Where the time went, by the browser's own clock: the document, the history request, the draw.
@@ -102,13 +106,19 @@ try {
       return { dom: nav?.domContentLoadedEventEnd, reqStart: req?.startTime, reqEnd: req?.responseEnd, now: performance.now(), long: window.__long.join(' ') };
     });
     const ms = (v) => (v === undefined ? '?' : v.toFixed(0));
-    log(`round ${round + 1}: chart drawn ${loads.at(-1)} ms after navigation (document ready ${ms(t.dom)}, history request ${ms(t.reqStart)}-${ms(t.reqEnd)}, draw ${renders.at(-1)} ms; goto returned after ${gotoMs} ms, chart seen at ${ms(t.now)}; long tasks ${t.long})`);
+    log(`round ${round + 1}: chart drawn ${loads.at(-1)} ms after navigation (document ready ${ms(t.dom)}, history request ${ms(t.reqStart)}-${ms(t.reqEnd)}, draw ${renders.at(-1)} ms; goto returned after ${gotoMs} ms, chart seen at ${ms(t.now)}; long tasks ${t.long}; this process's event loop blocked up to ${(lag.max / 1e6).toFixed(0)} ms)`);
+    // The live stream takes over where the history ended: nothing may arrive twice (the job has no newer events).
+    await page.waitForTimeout(2000);
+    const after = Number(await page.locator('figure.chart', { has: page.getByRole('img', { name: /training and validation loss/ }) }).getAttribute('data-points'));
+    if (after !== POINTS) throw new Error(`the chart holds ${after} points two seconds later, not ${POINTS}: the stream repeated the history`);
     await page.close();
   }
   const size = firstLoadJs().reduce((s, f) => s + f.gzip, 0);
   const n = POINTS.toLocaleString('en-US');
   console.log(`job page with ${n} metric points, navigation start to loss chart drawn (browser clock): ${fmt(loads)} (target < ${TARGET_MS} ms)`);
-  console.log(`  the same seen from this script (goto until it finds the drawn chart; the app runs in this process): ${fmt(walls)}`);
+  // Longer than the page's own figure: Playwright's round trips on a busy machine (the page has no long task after the
+  // draw and this process's event loop is logged above), not what a user waits for.
+  console.log(`  the same seen from this script (goto until Playwright reports the drawn chart): ${fmt(walls)}`);
   console.log(`  uPlot setData + draw of ${n} points: ${fmt(renders)}`);
   console.log(`  GET /v1/fine_tuning/jobs/{id}/metrics read by Node alone: ${historyMs} ms`);
   console.log(`first load JavaScript: ${(size / 1024).toFixed(1)} KB gzipped (budget 300 KB)`);
