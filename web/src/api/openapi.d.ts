@@ -5530,7 +5530,43 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            data: {
+                                api_key_id?: string;
+                                avg_latency_ms: number | null;
+                                day?: string;
+                                errors: number;
+                                input_tokens: number;
+                                model?: string;
+                                /** @constant */
+                                object: "usage.bucket";
+                                output_tokens: number;
+                                requests: number;
+                                total_tokens: number;
+                                version?: string;
+                            }[];
+                            end: number;
+                            group_by: ("model" | "key" | "version" | "day")[];
+                            has_more: boolean;
+                            /** @constant */
+                            object: "list";
+                            start: number;
+                            /** @description over the whole range; absent when nothing was served */
+                            totals?: {
+                                api_key_id?: string;
+                                avg_latency_ms: number | null;
+                                day?: string;
+                                errors: number;
+                                input_tokens: number;
+                                model?: string;
+                                /** @constant */
+                                object: "usage.bucket";
+                                output_tokens: number;
+                                requests: number;
+                                total_tokens: number;
+                                version?: string;
+                            };
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
