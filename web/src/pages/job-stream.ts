@@ -74,11 +74,14 @@ export function useJobStream(id: string, onDone: () => void) {
       const others = batch.filter((e) => e.type !== 'metrics');
       if (others.length) setEvents((prev) => mergeById(prev, others));
     };
+    const fail = (err: Error) => abort.signal.aborted || setError(err);
     const follow = async () => {
-      const [history, messages] = await Promise.all([loadHistory(id), loadMessages(id)]);
+      // Both requests at once, but the chart waits for its history only: the timeline's query is the slower one
+      // on a long job (its few messages sit behind every metrics row). Older messages go first, whenever they come.
+      loadMessages(id).then((m) => abort.signal.aborted || setEvents((prev) => mergeById(m, prev)), fail);
+      const history = await loadHistory(id);
       if (abort.signal.aborted) return;
       setCurve((acc = history.curve));
-      setEvents((prev) => mergeById(messages, prev));
       const headers = history.lastEventId ? { 'last-event-id': history.lastEventId } : undefined;
       await readSse(
         `/v1/fine_tuning/jobs/${encodeURIComponent(id)}/events/stream`,
@@ -94,7 +97,7 @@ export function useJobStream(id: string, onDone: () => void) {
       );
       flush();
     };
-    follow().catch((err: Error) => abort.signal.aborted || setError(err));
+    follow().catch(fail);
     return () => {
       abort.abort();
       clearTimeout(timer);
