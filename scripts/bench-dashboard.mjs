@@ -3,10 +3,11 @@
 // The dashboard's loss chart with a big job: brings up the test stack (LORAPLANE_TEST_SLOT picks which), builds
 // (server and dashboard), boots the real app, creates a job through the API, cancels it, and gives it N metric
 // events (the rows a trainer's metrics lines become). Then Debian's Chromium opens the job page as a user would.
-// Prints, per round: the chart's draw time for all N points (uPlot setData + draw, read from the chart's
-// data-render-ms) against the 1 s target, and the time from navigation until the chart holds all N points (which
-// includes streaming N events over server-sent events), plus the first load's gzipped JavaScript.
+// Prints, per round, the time from the navigation's start until the loss chart has drawn all N points (the page
+// loads, reads the history in one call to the metrics route, uPlot draws) against the 1 s target, the draw alone,
+// the history route's time seen from Node, and the first load's gzipped JavaScript.
 import { randomBytes } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -61,49 +62,67 @@ try {
   }
   log(`${POINTS} metric events written in ${Date.now() - t0} ms`);
 
-  // The same stream read by Node alone: how much of the page's time is the server sending the events.
-  const s0 = Date.now();
-  const stream = await fetch(`${app.url}/v1/fine_tuning/jobs/${job.id}/events/stream`, { headers: { authorization: `Bearer ${key}` } });
-  let bytes = 0;
-  for await (const chunk of stream.body) bytes += chunk.length;
-  const streamMs = Date.now() - s0;
-  log(`SSE stream of ${POINTS} events: ${(bytes / 1e6).toFixed(1)} MB in ${streamMs} ms`);
+  // The history route read by Node alone: how much of the page's time is the server answering it.
+  const h0 = Date.now();
+  const history = await call('GET', `/fine_tuning/jobs/${job.id}/metrics`);
+  const historyMs = Date.now() - h0;
+  if (history.step.length !== POINTS) throw new Error(`the history holds ${history.step.length} of ${POINTS} points`);
+  log(`metric history of ${POINTS} points: ${(JSON.stringify(history).length / 1e6).toFixed(1)} MB in ${historyMs} ms`);
 
   const { chromium } = require('playwright-core');
   browser = await chromium.launch({
     executablePath: env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
-  const renders = [];
   const loads = [];
+  const renders = [];
+  const walls = [];
   for (let round = 0; round < ROUNDS; round++) {
     const page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
     // Signed in before the page loads, as after the sign-in form (the key in sessionStorage).
     await page.addInitScript((k) => sessionStorage.setItem('loraplane.apiKey', k), key);
+    // Main-thread tasks over 50 ms, to tell where the page was busy.
+    await page.addInitScript(() => {
+      window.__long = [];
+      new PerformanceObserver((l) => window.__long.push(...l.getEntries().map((e) => `${e.startTime.toFixed(0)}+${e.duration.toFixed(0)}`))).observe({ type: 'longtask' });
+    });
+    const lag = monitorEventLoopDelay({ resolution: 10 });
+    lag.enable();
     const started = Date.now();
     await page.goto(`${app.url}/#/jobs/${job.id}`);
-    const chart = page.locator('figure.chart', { has: page.getByRole('img', { name: /training and validation loss/ }) });
-    for (let last = -1; ; ) {
-      const n = Number(await chart.getAttribute('data-points').catch(() => 0));
-      if (n === POINTS) break;
-      if (Date.now() - started > 600_000) throw new Error(`the chart holds ${n} of ${POINTS} points after 10 minutes`);
-      if (n !== last && n % 10_000 < 500) log(`round ${round + 1}: ${n} points after ${Date.now() - started} ms`);
-      last = n;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    loads.push(Date.now() - started);
-    // The stream delivers in batches; the chart's last draw is the one that holds every point (its time lands
-    // in the attribute once uPlot's draw hook ran, just after the points did).
-    await new Promise((r) => setTimeout(r, 1000));
+    const gotoMs = Date.now() - started;
+    // The loss chart once uPlot has drawn all N points: its draw hook stamps when (performance.now(), which counts
+    // from the navigation's start) and how many points that draw held.
+    const chart = page.locator(`figure.chart[data-drawn-points="${POINTS}"]`, { has: page.getByRole('img', { name: /training and validation loss/ }) });
+    await page.waitForFunction((n) => document.querySelector(`figure.chart[data-drawn-points="${n}"]`), POINTS, { polling: 50, timeout: 120_000 });
+    walls.push(Date.now() - started);
+    lag.disable();
+    loads.push(Number(await chart.getAttribute('data-drawn-at')));
     renders.push(Number(await chart.getAttribute('data-render-ms')));
+    // Where the time went, by the browser's own clock: the document, the history request, the draw.
+    const t = await page.evaluate(() => {
+      const nav = performance.getEntriesByType('navigation')[0];
+      const req = performance.getEntriesByType('resource').find((e) => e.name.includes('/metrics'));
+      return { dom: nav?.domContentLoadedEventEnd, reqStart: req?.startTime, reqEnd: req?.responseEnd, now: performance.now(), long: window.__long.join(' ') };
+    });
+    const ms = (v) => (v === undefined ? '?' : v.toFixed(0));
+    log(`round ${round + 1}: chart drawn ${loads.at(-1)} ms after navigation (document ready ${ms(t.dom)}, history request ${ms(t.reqStart)}-${ms(t.reqEnd)}, draw ${renders.at(-1)} ms; goto returned after ${gotoMs} ms, chart seen at ${ms(t.now)}; long tasks ${t.long}; this process's event loop blocked up to ${(lag.max / 1e6).toFixed(0)} ms)`);
+    // The live stream takes over where the history ended: nothing may arrive twice (the job has no newer events).
+    await page.waitForTimeout(2000);
+    const after = Number(await page.locator('figure.chart', { has: page.getByRole('img', { name: /training and validation loss/ }) }).getAttribute('data-points'));
+    if (after !== POINTS) throw new Error(`the chart holds ${after} points two seconds later, not ${POINTS}: the stream repeated the history`);
     await page.close();
   }
   const size = firstLoadJs().reduce((s, f) => s + f.gzip, 0);
-  console.log(`loss chart draw with ${POINTS.toLocaleString('en-US')} points: ${fmt(renders)} (target < ${TARGET_MS} ms)`);
-  console.log(`job page open until the chart holds all ${POINTS.toLocaleString('en-US')} points (SSE included): ${fmt(loads)}`);
-  console.log(`the same SSE stream read by Node alone: ${streamMs} ms`);
+  const n = POINTS.toLocaleString('en-US');
+  console.log(`job page with ${n} metric points, navigation start to loss chart drawn (browser clock): ${fmt(loads)} (target < ${TARGET_MS} ms)`);
+  // Longer than the page's own figure: Playwright's round trips on a busy machine (the page has no long task after the
+  // draw and this process's event loop is logged above), not what a user waits for.
+  console.log(`  the same seen from this script (goto until Playwright reports the drawn chart): ${fmt(walls)}`);
+  console.log(`  uPlot setData + draw of ${n} points: ${fmt(renders)}`);
+  console.log(`  GET /v1/fine_tuning/jobs/{id}/metrics read by Node alone: ${historyMs} ms`);
   console.log(`first load JavaScript: ${(size / 1024).toFixed(1)} KB gzipped (budget 300 KB)`);
-  code = p50(renders) < TARGET_MS ? 0 : 1;
+  code = p50(loads) < TARGET_MS ? 0 : 1;
 } finally {
   await browser?.close();
   await app?.close();

@@ -19,7 +19,26 @@ const reportQuery = z.object({ format: z.enum(['json', 'md', 'html']).default('j
 const listQuery = z.object({ limit: z.coerce.number().int().min(1).max(100).default(20) });
 const unix = (d: Date | null) => (d ? Math.floor(d.getTime() / 1000) : null);
 
-export function comparisonView(c: ComparisonWithRuns, progress?: Awaited<ReturnType<ComparisonsService['progress']>>) {
+const status = z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled']);
+const progressObject = z.object({ done: z.number(), total: z.number() });
+const targetProgress = z.object({ target: z.string(), done: z.number(), correct: z.number(), errors: z.number() });
+/** A comparison as every route answers it, documented, so the dashboard and the CLI use the generated type. */
+const comparisonObject = z.object({
+  object: z.literal('eval.comparison'),
+  id: z.string(),
+  name: z.string(),
+  status,
+  suite_ids: z.array(z.string()),
+  target_ids: z.array(z.string()),
+  baseline_target_id: z.string().nullable(),
+  runs: z.array(
+    z.object({ id: z.string(), suite: z.object({ id: z.string(), name: z.string() }), status, total: z.number(), progress: progressObject.extend({ targets: z.array(targetProgress) }).nullable() }),
+  ),
+  progress: progressObject.nullable().describe('answers scored so far over every suite and target; null in lists'),
+  created_at: z.number().nullable(),
+});
+
+export function comparisonView(c: ComparisonWithRuns, progress?: Awaited<ReturnType<ComparisonsService['progress']>>): z.infer<typeof comparisonObject> {
   return {
     object: 'eval.comparison' as const,
     id: c.id,
@@ -40,20 +59,20 @@ export class ComparisonsController {
   constructor(private readonly comparisons: ComparisonsService, private readonly reports: ComparisonReports) {}
 
   @Post()
-  @ApiDoc({ summary: 'Run every suite on every target (one eval run per suite); progress in GET', tags: ['evals'] })
+  @ApiDoc({ summary: 'Run every suite on every target (one eval run per suite); progress in GET', tags: ['evals'], response: comparisonObject })
   async create(@ProjectId() projectId: string, @ZBody(createComparison) b: z.infer<typeof createComparison>) {
     const c = await this.comparisons.create(projectId, b);
     return comparisonView(c, await this.comparisons.progress(c));
   }
 
   @Get()
-  @ApiDoc({ summary: 'Recent comparisons, newest first', tags: ['evals'] })
+  @ApiDoc({ summary: 'Recent comparisons, newest first', tags: ['evals'], response: z.object({ object: z.literal('list'), data: z.array(comparisonObject), has_more: z.boolean() }) })
   async list(@ProjectId() projectId: string, @ZQuery(listQuery) q: z.infer<typeof listQuery>) {
-    return { object: 'list', data: (await this.comparisons.list(projectId, q.limit)).map((c) => comparisonView(c)), has_more: false };
+    return { object: 'list' as const, data: (await this.comparisons.list(projectId, q.limit)).map((c) => comparisonView(c)), has_more: false };
   }
 
   @Get(':comparison_id')
-  @ApiDoc({ summary: 'A comparison, by id or name: status and progress per suite', tags: ['evals'] })
+  @ApiDoc({ summary: 'A comparison, by id or name: status and progress per suite', tags: ['evals'], response: comparisonObject })
   async get(@ProjectId() projectId: string, @ZParam('comparison_id', ref) id: string) {
     const c = await this.comparisons.get(projectId, id);
     return comparisonView(c, await this.comparisons.progress(c));
@@ -61,7 +80,7 @@ export class ComparisonsController {
 
   @Post(':comparison_id/cancel')
   @HttpCode(200)
-  @ApiDoc({ summary: 'Cancel the unfinished runs of a comparison (results so far stay)', tags: ['evals'] })
+  @ApiDoc({ summary: 'Cancel the unfinished runs of a comparison (results so far stay)', tags: ['evals'], response: comparisonObject })
   async cancel(@ProjectId() projectId: string, @ZParam('comparison_id', ref) id: string) {
     const c = await this.comparisons.cancel(projectId, id);
     return comparisonView(c, await this.comparisons.progress(c));

@@ -4,7 +4,7 @@ import { CurrentPrincipal, Principal, ProjectId } from '../common/auth/auth.deco
 import { ApiDoc, ZBody, ZParam, ZQuery } from '../common/http/zod-validation';
 import { MAX_WINDOW_MINUTES } from './adapter-stats';
 import { ServingService } from './serving.service';
-import { aliasEventView, aliasFiguresView, aliasStateView, poolView } from './serving.views';
+import { aliasEventView, aliasFiguresObject, aliasFiguresView, aliasStateObject, aliasStateView, poolView } from './serving.views';
 
 const name = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'lowercase letters, digits, . _ - (at most 63)');
 const versionNumber = z.coerce.number().int().min(1);
@@ -108,35 +108,35 @@ export class ServingController {
   }
 
   @Get(':pool/aliases/:adapter_name')
-  @ApiDoc({ summary: 'Where an alias points, its canary, per replica its load state, and per version and replica what the gateways measured over the last minutes (the canary arms side by side)', tags: ['serving'] })
+  @ApiDoc({ summary: 'Where an alias points, its canary, per replica its load state, and per version and replica what the gateways measured over the last minutes (the canary arms side by side)', tags: ['serving'], response: aliasFiguresObject })
   async alias(@ProjectId() projectId: string, @ZParam('pool', name) pool: string, @ZParam('adapter_name', name) adapter: string, @ZQuery(figuresQuery) q: z.infer<typeof figuresQuery>) {
     return aliasFiguresView(await this.serving.aliasFigures(projectId, pool, adapter, q.window_minutes));
   }
 
   @Post(':pool/aliases/:adapter_name/rollout')
   @HttpCode(200)
-  @ApiDoc({ summary: 'Point the alias at a version on every replica (through the promotion gate)', tags: ['serving'] })
+  @ApiDoc({ summary: 'Point the alias at a version on every replica (through the promotion gate)', tags: ['serving'], response: aliasStateObject })
   async rollout(@ProjectId() projectId: string, @CurrentPrincipal() who: Principal, @ZParam('pool', name) pool: string, @ZParam('adapter_name', name) adapter: string, @ZBody(rollout) b: z.infer<typeof rollout>) {
     return aliasStateView(await this.serving.rollout(projectId, pool, adapter, b.version, { actor: who.keyId, reason: b.reason }));
   }
 
   @Post(':pool/aliases/:adapter_name/canary')
   @HttpCode(200)
-  @ApiDoc({ summary: 'A canary: the candidate serves the alias on the first k replicas, or a share (percent) of its requests, sticky per user or session', tags: ['serving'] })
+  @ApiDoc({ summary: 'A canary: the candidate serves the alias on the first k replicas, or a share (percent) of its requests, sticky per user or session', tags: ['serving'], response: aliasStateObject })
   async canary(@ProjectId() projectId: string, @CurrentPrincipal() who: Principal, @ZParam('pool', name) pool: string, @ZParam('adapter_name', name) adapter: string, @ZBody(canary) b: z.infer<typeof canary>) {
     return aliasStateView(await this.serving.canary(projectId, pool, adapter, b.version, { replicas: b.replicas, requestShare: b.request_share }, { actor: who.keyId, reason: b.reason }));
   }
 
   @Post(':pool/aliases/:adapter_name/promote')
   @HttpCode(200)
-  @ApiDoc({ summary: 'Make the canary version the alias everywhere (through the promotion gate)', tags: ['serving'] })
+  @ApiDoc({ summary: 'Make the canary version the alias everywhere (through the promotion gate)', tags: ['serving'], response: aliasStateObject })
   async promote(@ProjectId() projectId: string, @CurrentPrincipal() who: Principal, @ZParam('pool', name) pool: string, @ZParam('adapter_name', name) adapter: string, @ZBody(plain) b: z.infer<typeof plain>) {
     return aliasStateView(await this.serving.promote(projectId, pool, adapter, { actor: who.keyId, reason: b.reason }));
   }
 
   @Post(':pool/aliases/:adapter_name/rollback')
   @HttpCode(200)
-  @ApiDoc({ summary: 'Call off a canary, or return the alias to its previous version, in one call', tags: ['serving'] })
+  @ApiDoc({ summary: 'Call off a canary, or return the alias to its previous version, in one call', tags: ['serving'], response: aliasStateObject })
   async rollback(@ProjectId() projectId: string, @CurrentPrincipal() who: Principal, @ZParam('pool', name) pool: string, @ZParam('adapter_name', name) adapter: string, @ZBody(plain) b: z.infer<typeof plain>) {
     return aliasStateView(await this.serving.rollback(projectId, pool, adapter, { actor: who.keyId, reason: b.reason }));
   }

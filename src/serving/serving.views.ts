@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { AliasEvent } from '../generated/prisma/client';
 import type { VersionFigures } from './adapter-stats';
 import type { ServingService } from './serving.service';
@@ -70,7 +71,25 @@ export function poolView(pool: Pool) {
   };
 }
 
-export function aliasStateView(s: AliasState) {
+/** An alias as its moves answer it: documented, so the CLI and the dashboard read it through the generated types. */
+export const aliasStateObject = z.object({
+  object: z.literal('serving.alias'),
+  pool: z.string(),
+  adapter: z.string(),
+  version: z.number().optional(),
+  canary: z.object({ version: z.number().optional(), by: z.enum(['replicas', 'requests']), replicas: z.number(), request_share: z.number().nullable() }).nullable(),
+  previous_version: z.number().nullable(),
+  updated_at: z.number().nullable(),
+  replicas: z.array(
+    z.object({ replica: z.string(), status: z.string(), version: z.number(), canary: z.boolean(), state: z.string(), error: z.string().nullable(), canary_state: z.string().nullable() }),
+  ),
+});
+/** GET of an alias: its state and what the gateways measured per version (VersionFigures, adapter-stats.ts). */
+export const aliasFiguresObject = aliasStateObject.extend({
+  traffic: z.object({ window_minutes: z.number(), versions: z.array(z.object({ arm: z.enum(['stable', 'canary']).nullable(), version: z.number() }).catchall(z.unknown())) }),
+});
+
+export function aliasStateView(s: AliasState): z.infer<typeof aliasStateObject> {
   return {
     object: 'serving.alias' as const,
     pool: s.pool.name,

@@ -1,20 +1,72 @@
+import { z } from 'zod';
 import { readPlacement } from './placement/job-placement';
 import { Checkpoint, FineTuningJob, JobEvent, Prisma } from '../generated/prisma/client';
 import { fineTunedModelName } from './fine-tuned-model-name';
 import { openaiHyperparameters, readHyperparameters } from './hyperparameters';
 
 const unix = (d: Date | null) => (d ? Math.floor(d.getTime() / 1000) : null);
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+const record = z.record(z.string(), z.unknown());
+const adapterFiles = z.object({ key_prefix: z.string(), files: z.array(z.object({ name: z.string(), bytes: z.number(), sha256: z.string() })) });
+/** How a job failed (job-runner.ts writes it; `code` is a JobFailureCode). */
+const jobError = z.object({ code: z.string(), message: z.string(), param: z.string().nullable().optional() });
+
+/**
+ * The answer of every job route: documented in the OpenAPI document, so the dashboard and the CLI read it through
+ * the generated types. JSON columns the clients only show are `unknown` there.
+ */
+export const jobObject = z.object({
+  id: z.string(),
+  object: z.literal('fine_tuning.job'),
+  created_at: z.number(),
+  error: jobError.nullable(),
+  fine_tuned_model: z.string().nullable(),
+  finished_at: z.number().nullable(),
+  estimated_finish: z.null(),
+  hyperparameters: record,
+  method: record,
+  model: z.string(),
+  organization_id: z.string(),
+  result_files: z.array(z.string()),
+  seed: z.number().nullable(),
+  status: z.enum(['validating_files', 'queued', 'running', 'succeeded', 'failed', 'cancelled']),
+  trained_tokens: z.number().nullable(),
+  training_file: z.string(),
+  validation_file: z.string().nullable(),
+  integrations: z.unknown(),
+  metadata: z.unknown(),
+  user_provided_suffix: z.string().nullable(),
+  lora: record,
+  adapter: adapterFiles.nullable(),
+  priority: z.number(),
+  placement: z.unknown(),
+  estimated_cost: z.unknown(),
+  cost: z.unknown(),
+});
+export type JobObject = z.infer<typeof jobObject>;
+
+export const jobEventObject = z.object({
+  id: z.string(),
+  object: z.literal('fine_tuning.job.event'),
+  created_at: z.number(),
+  level: z.enum(['info', 'warn', 'error']),
+  message: z.string(),
+  type: z.enum(['message', 'metrics']),
+  data: record.nullable().describe('a metrics event: the trainer\'s metrics line (jobs/CONTRACT.md)'),
+});
+export type JobEventObject = z.infer<typeof jobEventObject>;
 
 /** OpenAI's fine_tuning.job object, plus loraplane's `lora` and `adapter` fields. */
-export function toJobObject(job: FineTuningJob) {
+export function toJobObject(job: FineTuningJob): JobObject {
   const hp = readHyperparameters(job);
   const openaiHp = openaiHyperparameters(hp);
-  const result = job.resultFiles as { key_prefix: string; files: { name: string; bytes: number; sha256: string }[] } | null;
+  const result = job.resultFiles === null ? null : adapterFiles.parse(job.resultFiles);
   return {
     id: job.id,
     object: 'fine_tuning.job' as const,
     created_at: unix(job.createdAt)!,
-    error: job.error ?? null,
+    error: job.error === null ? null : jobError.parse(job.error),
     fine_tuned_model: job.fineTunedModel,
     finished_at: unix(job.finishedAt),
     estimated_finish: null,
@@ -71,7 +123,7 @@ export function toCheckpointObject(c: Checkpoint, job: Pick<FineTuningJob, 'id' 
   };
 }
 
-export function toEventObject(e: JobEvent) {
+export function toEventObject(e: JobEvent): JobEventObject {
   return {
     id: e.id,
     object: 'fine_tuning.job.event' as const,
@@ -79,6 +131,6 @@ export function toEventObject(e: JobEvent) {
     level: e.level,
     message: e.message,
     type: e.type,
-    data: e.data ?? null,
+    data: isRecord(e.data) ? e.data : null,
   };
 }

@@ -3,21 +3,25 @@ import { Observable } from 'rxjs';
 import { z } from 'zod';
 import { CurrentPrincipal, isAdmin, Principal, ProjectId } from '../common/auth/auth.decorators';
 import { DomainError } from '../common/domain-error';
-import { pageQuery, toPage } from '../common/http/pagination';
+import { pageOf, pageQuery, toPage } from '../common/http/pagination';
 import { ApiDoc, ZBody, ZParam, ZQuery } from '../common/http/zod-validation';
-import { toCheckpointObject, toEventObject, toJobObject } from './job-views';
-import { createJobBody, CreateJobBody, idempotencyKey, JobsService } from './jobs.service';
+import { JobMetricsService, metricsHistoryObject, MetricsQuery, metricsQuery } from './job-metrics.service';
+import { jobEventObject, jobObject, toCheckpointObject, toEventObject, toJobObject } from './job-views';
+import { createJobBody, CreateJobBody, eventsQuery, EventsQuery, idempotencyKey, JobsService } from './jobs.service';
 
 const jobId = z.string().min(1);
 
 /** OpenAI's fine-tuning jobs API. */
 @Controller('v1/fine_tuning/jobs')
 export class JobsController {
-  constructor(private readonly jobs: JobsService) {}
+  constructor(
+    private readonly jobs: JobsService,
+    private readonly metrics: JobMetricsService,
+  ) {}
 
   @Post()
   @HttpCode(200) // OpenAI answers a create with 200; clients generated from its document expect it
-  @ApiDoc({ summary: 'Create a fine-tuning job (LoRA); `lora` is a loraplane extension', tags: ['fine-tuning'] })
+  @ApiDoc({ summary: 'Create a fine-tuning job (LoRA); `lora` is a loraplane extension', tags: ['fine-tuning'], response: jobObject })
   async create(@ProjectId() projectId: string, @CurrentPrincipal() caller: Principal, @ZBody(createJobBody) body: CreateJobBody, @Headers('idempotency-key') key?: string) {
     return toJobObject(await this.jobs.create(projectId, body, parseIdempotencyKey(key), { admin: isAdmin(caller) }));
   }
@@ -31,20 +35,20 @@ export class JobsController {
   }
 
   @Get()
-  @ApiDoc({ summary: 'List fine-tuning jobs, newest first; filter with metadata[k]=v', tags: ['fine-tuning'] })
+  @ApiDoc({ summary: 'List fine-tuning jobs, newest first; filter with metadata[k]=v', tags: ['fine-tuning'], response: pageOf(jobObject) })
   async list(@ProjectId() projectId: string, @ZQuery(pageQuery) page: z.infer<typeof pageQuery>, @Query() raw: Record<string, unknown>) {
     return toPage(await this.jobs.list(projectId, page, metadataFilter(raw)), page.limit, toJobObject);
   }
 
   @Get(':fine_tuning_job_id')
-  @ApiDoc({ summary: 'Retrieve a fine-tuning job', tags: ['fine-tuning'] })
+  @ApiDoc({ summary: 'Retrieve a fine-tuning job', tags: ['fine-tuning'], response: jobObject })
   async get(@ProjectId() projectId: string, @ZParam('fine_tuning_job_id', jobId) id: string) {
     return toJobObject(await this.jobs.get(projectId, id));
   }
 
   @Post(':fine_tuning_job_id/cancel')
   @HttpCode(200) // as OpenAI's document says
-  @ApiDoc({ summary: 'Cancel a fine-tuning job', tags: ['fine-tuning'] })
+  @ApiDoc({ summary: 'Cancel a fine-tuning job', tags: ['fine-tuning'], response: jobObject })
   async cancel(@ProjectId() projectId: string, @ZParam('fine_tuning_job_id', jobId) id: string) {
     return toJobObject(await this.jobs.cancel(projectId, id));
   }
@@ -78,9 +82,19 @@ export class JobsController {
     });
   }
 
+  @Get(':fine_tuning_job_id/metrics')
+  @ApiDoc({
+    summary: "A job's metric history as columns (step, losses, learning rate, tokens/s), oldest first, up to 100,000 points a page; follow events/stream from `last_event_id` for newer ones",
+    tags: ['fine-tuning'],
+    response: metricsHistoryObject,
+  })
+  async metricHistory(@ProjectId() projectId: string, @ZParam('fine_tuning_job_id', jobId) id: string, @ZQuery(metricsQuery) query: MetricsQuery) {
+    return this.metrics.history(projectId, id, query);
+  }
+
   @Get(':fine_tuning_job_id/events')
-  @ApiDoc({ summary: "A job's events, newest first (messages and metrics: the loss curve)", tags: ['fine-tuning'] })
-  async events(@ProjectId() projectId: string, @ZParam('fine_tuning_job_id', jobId) id: string, @ZQuery(pageQuery) page: z.infer<typeof pageQuery>) {
+  @ApiDoc({ summary: "A job's events, newest first (messages and metrics: the loss curve); `type` keeps one kind", tags: ['fine-tuning'], response: pageOf(jobEventObject) })
+  async events(@ProjectId() projectId: string, @ZParam('fine_tuning_job_id', jobId) id: string, @ZQuery(eventsQuery) page: EventsQuery) {
     return toPage(await this.jobs.events(projectId, id, page), page.limit, toEventObject);
   }
 }

@@ -6,7 +6,7 @@ import { Quotas } from '../projects/quotas';
 import { Config } from '../config/config';
 import { DomainError, notFound } from '../common/domain-error';
 import { newId } from '../common/ids';
-import { PageQuery } from '../common/http/pagination';
+import { pageQuery, PageQuery } from '../common/http/pagination';
 import { PrismaService } from '../db/prisma.service';
 import { Checkpoint, Dataset, FineTuningJob, JobEvent, Prisma } from '../generated/prisma/client';
 import { CostEstimate, estimateCost } from './job-cost';
@@ -43,13 +43,17 @@ export const createJobBody = z.object({
 });
 export type CreateJobBody = z.infer<typeof createJobBody>;
 
-/** Stripe-style idempotency keys: printable, at most 255 characters. */
 /** How often the live stream looks for new events. */
 const STREAM_POLL_MS = 250;
 
 export type LiveItem = { kind: 'event'; event: JobEvent } | { kind: 'done'; job: FineTuningJob };
 
+/** Stripe-style idempotency keys: printable, at most 255 characters. */
 export const idempotencyKey = z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
+
+/** A job's event list: OpenAI's pagination, and `type` to keep only messages (the timeline) or only metrics. */
+export const eventsQuery = pageQuery.extend({ type: z.enum(['message', 'metrics']).optional() });
+export type EventsQuery = z.infer<typeof eventsQuery>;
 
 interface JobPlan {
   model: BaseModel;
@@ -207,9 +211,9 @@ export class JobsService {
   }
 
   /** Newest first, like OpenAI's; `after` is an event id. */
-  async events(projectId: string, jobId: string, page: PageQuery): Promise<JobEvent[]> {
+  async events(projectId: string, jobId: string, page: EventsQuery): Promise<JobEvent[]> {
     await this.get(projectId, jobId);
-    const where: Prisma.JobEventWhereInput = { jobId, projectId };
+    const where: Prisma.JobEventWhereInput = { jobId, projectId, ...(page.type ? { type: page.type } : {}) };
     if (page.after) {
       const cursor = await this.prisma.jobEvent.findFirst({ where: { id: page.after, jobId }, select: { seq: true } });
       if (!cursor) throw notFound('event', page.after, 'after');

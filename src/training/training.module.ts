@@ -3,6 +3,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { JobRunner } from './job-runner';
 import { JobStopper } from './job-stopper';
 import { JobState } from './job-state';
+import { JobMetricsService } from './job-metrics.service';
 import { JobsController } from './jobs.controller';
 import { JobsService } from './jobs.service';
 import { JobReadCacheModule } from './job-read-cache.module';
@@ -31,6 +32,7 @@ export class TrainingModule {
       providers: [
         JobState,
         JobsService,
+        JobMetricsService,
         TrainingQueue,
         TrainingRuntimes,
         GpuHostsService,

@@ -33,7 +33,31 @@ const usageQuery = z
   .refine((q) => q.start < q.end, { message: 'start must be before end', path: ['start'] });
 
 const unix = (d: Date) => Math.floor(d.getTime() / 1000);
-const rowView = (r: UsageRow) => ({
+const bucketObject = z.object({
+  object: z.literal('usage.bucket'),
+  model: z.string().optional(),
+  api_key_id: z.string().optional(),
+  version: z.string().optional(),
+  day: z.string().optional(),
+  requests: z.number(),
+  errors: z.number(),
+  input_tokens: z.number(),
+  output_tokens: z.number(),
+  total_tokens: z.number(),
+  avg_latency_ms: z.number().nullable(),
+});
+/** Documented, so the dashboard and the CLI read it through the generated types. */
+const usageObject = z.object({
+  object: z.literal('list'),
+  start: z.number(),
+  end: z.number(),
+  group_by: z.array(z.enum(USAGE_GROUPS)),
+  data: z.array(bucketObject),
+  totals: bucketObject.optional().describe('over the whole range; absent when nothing was served'),
+  has_more: z.boolean(),
+});
+
+const rowView = (r: UsageRow): z.infer<typeof bucketObject> => ({
   object: 'usage.bucket' as const,
   ...(r.model !== undefined ? { model: r.model } : {}),
   ...(r.apiKeyId !== undefined ? { api_key_id: r.apiKeyId } : {}),
@@ -53,10 +77,10 @@ export class UsageController {
   constructor(private readonly usage: UsageService) {}
 
   @Get()
-  @ApiDoc({ summary: 'Gateway usage between start and end (unix seconds or ISO), grouped by model, key, version and/or day', tags: ['usage'] })
-  async get(@ProjectId() projectId: string, @ZQuery(usageQuery) q: z.infer<typeof usageQuery>) {
+  @ApiDoc({ summary: 'Gateway usage between start and end (unix seconds or ISO), grouped by model, key, version and/or day', tags: ['usage'], response: usageObject })
+  async get(@ProjectId() projectId: string, @ZQuery(usageQuery) q: z.infer<typeof usageQuery>): Promise<z.infer<typeof usageObject>> {
     const [rows, [totals]] = await Promise.all([this.usage.usage(projectId, q), q.groupBy.length ? this.usage.usage(projectId, { ...q, groupBy: [] }) : Promise.resolve([] as UsageRow[])]);
     const data = rows.map(rowView);
-    return { object: 'list', start: unix(q.start), end: unix(q.end), group_by: q.groupBy, data, totals: totals ? rowView(totals) : data[0], has_more: false };
+    return { object: 'list' as const, start: unix(q.start), end: unix(q.end), group_by: q.groupBy, data, totals: totals ? rowView(totals) : data[0], has_more: false };
   }
 }

@@ -1,13 +1,13 @@
-import { PutObjectCommand } from '@aws-sdk/client-s3';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createHash } from 'node:crypto';
 import { Browser, BrowserContext, chromium, Page } from 'playwright-core';
 import { newId } from '../../src/common/ids';
 import { PrismaService } from '../../src/db/prisma.service';
 import { ModelCatalog } from '../../src/training/model-catalog';
 import { writeFakeCatalog } from '../fixtures/fake-trainers';
 import { requireEnv, startTestApp, TestApp, testS3, waitFor } from '../support/app';
+import { axeSeriousViolations, payloadTraces } from '../support/dashboard-checks';
+import { seedAdapterVersion } from '../support/seed-adapter';
 import { OpenAIStandIn, startOpenAIStandIn } from '../support/openai-stand-in';
 
 const ARTIFACTS = path.resolve(__dirname, '../../test-artifacts/dashboard');
@@ -63,26 +63,10 @@ describe('dashboard in Chromium (e2e)', () => {
     await page.screenshot({ path: file, fullPage: true });
     screenshots.push(file);
   };
-  /** axe-core in the page (evaluated over the DevTools protocol, so the page's CSP still holds for its own scripts). */
-  const axeSerious = async () => {
-    await page.evaluate(fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8'));
-    // A string: the page's DOM types are not in this Node project's typecheck.
-    const violations = (await page.evaluate(
-      `axe.run(document).then((r) => r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).join(', ')))`,
-    )) as string[];
-    return violations;
-  };
-  const noPayloadRan = async () => {
-    expect(await page.evaluate('window.__pwned ?? null')).toBeNull();
-    expect(await page.locator('main img').count()).toBe(0);
-    expect(await page.locator('main script').count()).toBe(0);
-  };
+  const axeSerious = () => axeSeriousViolations(page);
+  const noPayloadRan = async () => expect(await payloadTraces(page)).toEqual({ pwned: null, images: 0, scripts: 0 });
 
   async function seedVersion(adapter: string, version: number) {
-    const s3 = testS3();
-    const row = await prisma.adapter.upsert({ where: { projectId_name: { projectId, name: adapter } }, update: {}, create: { id: newId.adapter(), projectId, name: adapter } });
-    const id = newId.adapterVersion();
-    const prefix = `projects/${projectId}/adapters/${row.id}/${id}/`;
     // The pool's preflight wants the base weights the tiny model's catalog entry names.
     const revision = app.started.app.get(ModelCatalog).find('tiny-lora')?.weights.ref;
     const config = { base_model_name_or_path: 'tiny-lora', revision, r: 8, lora_alpha: 16, target_modules: ['lm_head'], peft_type: 'LORA' };
@@ -90,14 +74,7 @@ describe('dashboard in Chromium (e2e)', () => {
       { name: 'adapter_config.json', data: Buffer.from(JSON.stringify(config)) },
       { name: 'adapter_model.safetensors', data: Buffer.from(`weights v${version}`) },
     ];
-    for (const f of files) await s3.send(new PutObjectCommand({ Bucket: requireEnv('S3_BUCKET'), Key: prefix + f.name, Body: f.data }));
-    await prisma.adapterVersion.create({
-      data: {
-        id, adapterId: row.id, projectId, version, s3Prefix: prefix, source: 'import', importedFrom: 'dashboard test',
-        files: files.map((f) => ({ name: f.name, bytes: f.data.length, sha256: createHash('sha256').update(f.data).digest('hex') })),
-        peftConfig: config, baseModel: 'tiny-lora', rank: 8, targetModules: ['lm_head'],
-      },
-    });
+    expect(await seedAdapterVersion({ prisma, s3: testS3(), bucket: requireEnv('S3_BUCKET'), projectId }, adapter, files)).toBe(version);
   }
 
   beforeAll(async () => {
@@ -280,6 +257,8 @@ describe('dashboard in Chromium (e2e)', () => {
     await shoot('adapters');
   });
 
+  let suiteId: string;
+  let evalFileId: string;
   it("renders an eval run's comparison with both targets, intervals, latency and cost", async () => {
     const items = ['billing', 'shipping', 'billing', 'shipping', 'billing', 'billing', 'shipping', 'billing', 'shipping', 'billing'].map((label, i) => JSON.stringify({ prompt: [{ role: 'user', content: `ticket ${i}` }], reference: label }));
     const file = await upload('eval.jsonl', items.join('\n'), '?format=eval&purpose=evals');
@@ -288,6 +267,8 @@ describe('dashboard in Chromium (e2e)', () => {
       expect((await api('POST', '/evals/targets', { name: model, kind: 'api', base_url: openai.url, api_key: 'sk-dashboard-test', model })).status).toBe(201);
     }
     const suite = (await api('POST', '/evals/suites', { name: 'tickets-ui', dataset_id: file.id, scorer: 'exact_match' })).body;
+    suiteId = suite.id;
+    evalFileId = file.id;
     const run = (await api('POST', '/evals/runs', { suite_id: suite.id, targets: ['o3-mini', 'o4-mini'] })).body;
     await waitFor('the eval run', async () => (await api('GET', `/evals/runs/${run.id}`)).body.status === 'succeeded', 60_000);
     await go('evals');
@@ -302,6 +283,92 @@ describe('dashboard in Chromium (e2e)', () => {
     expect(text).toContain('40.0% (4/10)');
     expect(await chart.locator('.whisker').count()).toBe(2);
     await shoot('eval-run');
+  });
+
+  let comparisonId: string;
+  it('renders a comparison across two benchmarks: both targets, intervals, latency, cost, wins and losses', async () => {
+    const second = (await api('POST', '/evals/suites', { name: 'tickets-ui-again', dataset_id: evalFileId, scorer: 'exact_match' })).body;
+    const created = await api('POST', '/evals/comparisons', { name: 'tickets-cmp', suites: [suiteId, second.id], targets: ['o3-mini', 'o4-mini'] });
+    expect(created.status).toBe(201);
+    comparisonId = created.body.id;
+    await waitFor('the comparison', async () => (await api('GET', `/evals/comparisons/${comparisonId}`)).body.status === 'succeeded', 60_000);
+    await go('evals');
+    await page.getByRole('link', { name: 'tickets-cmp' }).click();
+    for (const suite of ['tickets-ui', 'tickets-ui-again']) {
+      const chart = page.getByRole('img', { name: `accuracy per target with 95% intervals on ${suite}`, exact: true });
+      await chart.waitFor();
+      expect(await chart.locator('.whisker').count()).toBe(2);
+    }
+    const accuracy = await page.locator('.card', { has: page.getByRole('heading', { name: /^Accuracy per benchmark/ }) }).innerText();
+    expect(accuracy).toMatch(/tickets-ui\s+exact_match\s+10\s+60\.0% \[[\d.]+%–[\d.]+%\] \(6\/10\)\s+40\.0% \[[\d.]+%–[\d.]+%\] \(4\/10\)/);
+    expect(accuracy).toMatch(/All\s+20\s+60\.0% .*\(12\/20\)\s+40\.0% .*\(8\/20\)/);
+    for (const name of ['latency p50 and p95 per target in milliseconds', 'cost per 1M tokens per target in dollars', 'cost per month at 1M tokens a day per target in dollars', 'cost per month at 10M tokens a day per target in dollars']) {
+      await page.getByRole('img', { name }).waitFor();
+    }
+    const cost = await page.locator('.card', { has: page.getByRole('heading', { name: 'Cost' }) }).innerText();
+    expect(cost).toContain('$ / month @ 10M tokens/day');
+    for (const target of ['o3-mini', 'o4-mini']) expect(cost).toContain(target);
+    // o4-mini ("shipping") is right on the 4 shipping items of each benchmark, where the baseline o3-mini is wrong.
+    const diff = page.locator('.card', { has: page.getByRole('heading', { name: 'o4-mini vs o3-mini: 8 wins, 12 losses' }) });
+    expect(await diff.locator('tbody tr').count()).toBe(20);
+    expect(await diff.innerText()).toContain('tickets-ui-again #1');
+    await shoot('eval-comparison');
+  });
+
+  it('canary, a promote the gate refuses (shown as the API words it), and a promote that passes, clicked in the UI', async () => {
+    expect((await api('POST', '/serving/pools/ui-pool/aliases/tickets/gate', { suite_id: suiteId, baseline_target: 'o3-mini' })).status).toBe(201);
+    await go('serving');
+    const alias = page.locator('[data-alias="tickets"]');
+    await alias.getByTestId('alias-version').filter({ hasText: 'v1' }).waitFor();
+    // The pool has no replicas, so the canary takes a share of the requests.
+    await alias.getByLabel('Action').selectOption('canary');
+    await alias.getByLabel('Version').fill('2');
+    await alias.getByLabel('Canary by').selectOption('requests');
+    await alias.getByLabel('Share of requests (%)').fill('20');
+    await alias.getByLabel('Reason').fill('try v2 on a fifth');
+    await alias.getByRole('button', { name: 'Canary' }).click();
+    await waitFor('the canary', async () => (await api('GET', '/serving/pools/ui-pool/aliases/tickets')).body.canary?.version === 2, 10_000, 100);
+    expect((await api('GET', '/serving/pools/ui-pool/aliases/tickets')).body).toMatchObject({ version: 1, canary: { version: 2, by: 'requests', request_share: 20 } });
+    await alias.getByTestId('alias-canary').filter({ hasText: 'canary v2 on 20% of requests' }).waitFor();
+
+    // No eval of tickets@v2 yet: the gate refuses, and the page shows the API's own words.
+    await alias.getByLabel('Action').selectOption('promote');
+    await alias.getByLabel('Reason').fill('looks fine');
+    expected.push(/status of 400/);
+    await alias.getByRole('button', { name: 'Promote' }).click();
+    const refusal = alias.getByRole('alert');
+    await refusal.waitFor();
+    const fromApi = await api('POST', '/serving/pools/ui-pool/aliases/tickets/promote', { reason: 'looks fine' });
+    expect(fromApi.status).toBe(400);
+    expect(fromApi.body.error.code).toBe('gate_not_met');
+    expect(await refusal.innerText()).toContain(fromApi.body.error.message);
+    expect((await api('GET', '/serving/pools/ui-pool/aliases/tickets')).body).toMatchObject({ version: 1, canary: { version: 2 } });
+    await shoot('serving-gate-refused');
+
+    // tickets@v2 beats the baseline on the gate's suite. The run is written as the eval worker writes one: a real
+    // one needs a vLLM replica serving the adapter, which this test has not (the eval runner has its own suites).
+    const candidate = (await api('POST', '/evals/targets', { name: 'tickets-v2', kind: 'adapter', pool: 'ui-pool', adapter: 'tickets', version: 2 })).body;
+    const baseline = (await api('GET', '/evals/targets')).body.data.find((t: { name: string }) => t.name === 'o3-mini');
+    const runId = newId.evalRun();
+    await prisma.evalRun.create({ data: { id: runId, projectId, suiteId, status: 'succeeded', targetIds: [baseline.id, candidate.id], total: 20, finishedAt: new Date() } });
+    await prisma.evalResult.createMany({
+      data: Array.from({ length: 10 }, (_, i) => [
+        { runId, targetId: candidate.id, itemIndex: i, correct: true },
+        { runId, targetId: baseline.id, itemIndex: i, correct: i < 6 },
+      ]).flat(),
+    });
+    await alias.getByLabel('Reason').fill(`beats o3-mini ${XSS_SCRIPT}`);
+    await alias.getByRole('button', { name: 'Promote' }).click();
+    await waitFor('the promotion', async () => (await api('GET', '/serving/pools/ui-pool/aliases/tickets')).body.version === 2, 10_000, 100);
+    expect((await api('GET', '/serving/pools/ui-pool/aliases/tickets')).body.canary).toBeNull();
+    const history = (await api('GET', '/serving/pools/ui-pool/aliases/tickets/history')).body.data;
+    expect(history[0]).toMatchObject({ action: 'promote', from_version: 1, to_version: 2, reason: `beats o3-mini ${XSS_SCRIPT}` });
+    expect(history[1]).toMatchObject({ action: 'canary', from_version: 1, to_version: 2, canary_request_share: 20, reason: 'try v2 on a fifth' });
+    await alias.getByTestId('alias-version').filter({ hasText: 'v2' }).waitFor();
+    expect(await alias.getByRole('alert').count()).toBe(0);
+    await alias.getByText(`beats o3-mini ${XSS_SCRIPT}`).waitFor();
+    await noPayloadRan();
+    await shoot('serving-promoted');
   });
 
   it('chats with two models side by side through the gateway, streamed, with latency and tokens; output stays text', async () => {
@@ -326,7 +393,7 @@ describe('dashboard in Chromium (e2e)', () => {
   });
 
   it('passes axe-core with no serious violations on every page; no request URL carries the key', async () => {
-    const pages = ['jobs', `jobs/${jobId}`, 'new-job', 'datasets', `datasets/${datasetId}`, 'adapters', 'serving', 'evals', 'playground', 'usage'];
+    const pages = ['jobs', `jobs/${jobId}`, 'new-job', 'datasets', `datasets/${datasetId}`, 'adapters', 'serving', 'evals', `evals/comparisons/${comparisonId}`, 'playground', 'usage'];
     const found: Record<string, string[]> = {};
     // Until the gateway's metering (issue 13) is merged, /v1/usage answers 404 and the page shows that error.
     const usageMissing = (await api('GET', `/usage?start=${Math.floor(Date.now() / 1000) - 86400}&group_by=model,day`)).status === 404;

@@ -78,6 +78,43 @@ describe('fine-tuning job API (e2e)', () => {
     expect(missing.status).toBe(404);
   });
 
+  it('answers the metric history as columns in pages, hands over to the stream with no gap or duplicate, and only to its project', async () => {
+    const job = await client.fineTuning.jobs.create({ model: 'fake-ok', training_file: fileId, suffix: 'history' });
+    await settled(job.id);
+    const stored = [];
+    for await (const e of client.fineTuning.jobs.listEvents(job.id, { limit: 100 })) stored.unshift(e); // oldest first
+    const metrics = stored.filter((e) => e.type === 'metrics').map((e) => e.data as { step: number; train_loss: number; learning_rate: number });
+    expect(metrics).toHaveLength(3);
+    const route = `/v1/fine_tuning/jobs/${job.id}/metrics`;
+    const all = (await api('GET', route)).body;
+    expect(all).toMatchObject({ object: 'fine_tuning.job.metrics', job_id: job.id, has_more: false, last_event_id: stored.at(-1)!.id });
+    expect(all.step).toEqual(metrics.map((m) => m.step));
+    // float4 on the wire: the trainer's float32 values, to float32's precision.
+    all.train_loss.forEach((v: number, i: number) => expect(v).toBeCloseTo(metrics[i].train_loss, 6));
+    all.learning_rate.forEach((v: number, i: number) => expect(v).toBeCloseTo(metrics[i].learning_rate, 9));
+    for (const column of ['epoch', 'valid_loss', 'tokens_per_second']) expect(all[column]).toHaveLength(3);
+
+    const first = (await api('GET', `${route}?limit=2`)).body;
+    expect(first).toMatchObject({ step: metrics.slice(0, 2).map((m) => m.step), has_more: true });
+    const second = (await api('GET', `${route}?limit=2&after=${first.last_event_id}`)).body;
+    expect(second).toMatchObject({ step: [metrics[2].step], has_more: false, last_event_id: stored.at(-1)!.id });
+    // Where a page ends, the stream resumes: exactly the events after it, the next point among them.
+    const read = async (lastEventId: string) => {
+      const res = await fetch(`${app.url}/v1/fine_tuning/jobs/${job.id}/events/stream`, { headers: { authorization: `Bearer ${app.apiKey}`, 'last-event-id': lastEventId } });
+      return (await res.text()).split('\n\n').filter(Boolean).map(parseFrame);
+    };
+    const after = stored.findIndex((e) => e.id === first.last_event_id);
+    expect((await read(first.last_event_id)).filter((f) => f.event === 'event').map((f) => f.id)).toEqual(stored.slice(after + 1).map((e) => e.id));
+    expect((await read(all.last_event_id)).map((f) => f.event)).toEqual(['done']);
+
+    expect((await api('GET', `${route}?after=ftevent-nope`)).status).toBe(404);
+    expect((await api('GET', `${route}?limit=100001`)).status).toBe(400);
+    const other = (await api('POST', '/v1/admin/projects', { name: 'metrics other' })).body.api_key.value;
+    const foreign = await rawApi('GET', route, undefined, other);
+    expect(foreign.status).toBe(404);
+    expect(foreign.body.error.param).toBe('fine_tuning_job_id');
+  });
+
   it('records checkpoints, costs the run, and serves and deletes the fine-tuned model', async () => {
     const job = await client.fineTuning.jobs.create({ model: 'fake-ok', training_file: fileId, suffix: 'ckpt' });
     const done = await settled(job.id);

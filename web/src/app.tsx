@@ -5,6 +5,7 @@ import { ErrorBox } from './components/ui';
 import { AdaptersPage } from './pages/adapters-page';
 import { AdminPage } from './pages/admin-page';
 import { DatasetPage, DatasetsPage } from './pages/datasets-page';
+import { ComparisonPage } from './pages/comparison-page';
 import { EvalRunPage, EvalsPage } from './pages/evals-page';
 import { JobPage } from './pages/job-page';
 import { JobsPage } from './pages/jobs-page';
@@ -79,7 +80,7 @@ function SignIn({ onSignedIn }: { onSignedIn: (p: Project) => void }) {
 }
 
 function Shell({ project, onSignOut }: { project: Project; onSignOut: () => void }) {
-  const [page = 'jobs', id] = useRoute();
+  const [page = 'jobs', id, sub] = useRoute();
   const admin = project.scopes.includes('admin') || project.scopes.includes('*');
   const nav = admin ? [...NAV, ['admin', 'Admin'] as [string, string]] : NAV;
   return (
@@ -103,12 +104,12 @@ function Shell({ project, onSignOut }: { project: Project; onSignOut: () => void
           </button>
         </div>
       </nav>
-      <main>{route(page, id, admin)}</main>
+      <main>{route(page, id, admin, sub)}</main>
     </div>
   );
 }
 
-function route(page: string, id: string | undefined, admin: boolean) {
+function route(page: string, id: string | undefined, admin: boolean, sub?: string) {
   switch (page) {
     case 'jobs':
       return id ? <JobPage id={id} /> : <JobsPage />;
@@ -121,6 +122,7 @@ function route(page: string, id: string | undefined, admin: boolean) {
     case 'serving':
       return <ServingPage />;
     case 'evals':
+      if (id === 'comparisons' && sub) return <ComparisonPage id={sub} />;
       return id ? <EvalRunPage id={id} /> : <EvalsPage />;
     case 'playground':
       return <PlaygroundPage />;

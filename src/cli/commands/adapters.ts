@@ -2,7 +2,7 @@ import { servedName } from '../../serving/served-name';
 import { Command, num, str } from '../command';
 import { CliError, EXIT } from '../exit-codes';
 import { table } from '../output';
-import type { Body } from '../api-types';
+import type { Body, Reply } from '../api-types';
 
 const need = (v: string | undefined, what: string) => {
   if (!v) throw new CliError(`missing ${what}`, EXIT.badInput);
@@ -15,14 +15,11 @@ const version = (v: string | undefined) => {
 };
 const reasonOf = (v: Record<string, unknown>) => (str(v.reason as string) ? { reason: str(v.reason as string) } : {});
 
-interface AliasState {
-  version: number;
-  canary: { version: number; by: 'replicas' | 'requests'; replicas: number; request_share: number | null } | null;
-  replicas: { replica: string; version: number; canary: boolean; state: string; error: string | null }[];
-}
+/** An alias after a move, as the OpenAPI document describes it (the GET adds its traffic). */
+type AliasState = Reply<'/v1/serving/pools/{pool}/aliases/{adapter_name}/rollout', 'post'>;
 const aliasText = (a: AliasState) =>
   `alias -> v${a.version}${a.canary ? ` (canary v${a.canary.version} ${a.canary.by === 'requests' ? `on ${a.canary.request_share}% of requests` : `on ${a.canary.replicas} replica(s)`})` : ''}\n` +
-  table(a.replicas as unknown as Record<string, unknown>[], ['replica', 'version', 'canary', 'state', 'error']);
+  table(a.replicas, ['replica', 'version', 'canary', 'state', 'error']);
 
 /** A canary by --request-share when given, else by --replicas (1 by default); the API refuses both at once. */
 const canarySplit = (replicas: number | undefined, requestShare: number | undefined) =>

@@ -4,6 +4,7 @@ import { CliError, EXIT } from '../exit-codes';
 import { table } from '../output';
 import { Progress } from '../progress';
 import { postFile } from './datasets';
+import type { Reply } from '../api-types';
 
 interface Run {
   id: string;
@@ -38,13 +39,8 @@ async function waitForRun(ctx: Context, id: string): Promise<Run> {
   }
 }
 
-interface Comparison {
-  id: string;
-  name: string;
-  status: string;
-  progress: { done: number; total: number } | null;
-  runs: { suite: { name: string }; status: string }[];
-}
+/** As the OpenAPI document describes it (web/src/api/openapi.d.ts). */
+type Comparison = Reply<'/v1/evals/comparisons/{comparison_id}'>;
 
 export async function comparisonReport(ctx: Context, ref: string, format: string): Promise<string> {
   const res = await ctx.api.send('GET', `/evals/comparisons/${encodeURIComponent(ref)}/report?format=${encodeURIComponent(format)}`, { headers: ctx.api.headers() });

@@ -1,12 +1,10 @@
 import { Command, str } from '../command';
 import { CliError, EXIT } from '../exit-codes';
 import { table } from '../output';
+import type { Reply } from '../api-types';
 
-interface UsagePage {
-  group_by: string[];
-  data: Record<string, unknown>[];
-  totals: Record<string, unknown>;
-}
+/** As the OpenAPI document describes it (web/src/api/openapi.d.ts). */
+type UsagePage = Reply<'/v1/usage'>;
 
 const GROUP_COLUMNS: Record<string, string> = { model: 'model', key: 'api_key_id', version: 'version', day: 'day' };
 const FIGURES = ['requests', 'errors', 'input_tokens', 'output_tokens', 'avg_latency_ms'];

@@ -7,6 +7,10 @@ export const pageQuery = z.object({
 });
 export type PageQuery = z.infer<typeof pageQuery>;
 
+/** The response schema of a list route, for the OpenAPI document (the shape `toPage` builds). */
+export const pageOf = <T extends z.ZodType>(item: T) =>
+  z.object({ object: z.literal('list'), data: z.array(item), has_more: z.boolean(), first_id: z.string().nullable(), last_id: z.string().nullable() });
+
 export interface ListPage<T> {
   object: 'list';
   data: T[];

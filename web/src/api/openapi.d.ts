@@ -1697,7 +1697,48 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            data: {
+                                baseline_target_id: string | null;
+                                created_at: number | null;
+                                id: string;
+                                name: string;
+                                /** @constant */
+                                object: "eval.comparison";
+                                /** @description answers scored so far over every suite and target; null in lists */
+                                progress: {
+                                    done: number;
+                                    total: number;
+                                } | null;
+                                runs: {
+                                    id: string;
+                                    progress: {
+                                        done: number;
+                                        targets: {
+                                            correct: number;
+                                            done: number;
+                                            errors: number;
+                                            target: string;
+                                        }[];
+                                        total: number;
+                                    } | null;
+                                    /** @enum {string} */
+                                    status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                                    suite: {
+                                        id: string;
+                                        name: string;
+                                    };
+                                    total: number;
+                                }[];
+                                /** @enum {string} */
+                                status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                                suite_ids: string[];
+                                target_ids: string[];
+                            }[];
+                            has_more: boolean;
+                            /** @constant */
+                            object: "list";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -1740,7 +1781,43 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            baseline_target_id: string | null;
+                            created_at: number | null;
+                            id: string;
+                            name: string;
+                            /** @constant */
+                            object: "eval.comparison";
+                            /** @description answers scored so far over every suite and target; null in lists */
+                            progress: {
+                                done: number;
+                                total: number;
+                            } | null;
+                            runs: {
+                                id: string;
+                                progress: {
+                                    done: number;
+                                    targets: {
+                                        correct: number;
+                                        done: number;
+                                        errors: number;
+                                        target: string;
+                                    }[];
+                                    total: number;
+                                } | null;
+                                /** @enum {string} */
+                                status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                                suite: {
+                                    id: string;
+                                    name: string;
+                                };
+                                total: number;
+                            }[];
+                            /** @enum {string} */
+                            status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                            suite_ids: string[];
+                            target_ids: string[];
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -1785,7 +1862,43 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            baseline_target_id: string | null;
+                            created_at: number | null;
+                            id: string;
+                            name: string;
+                            /** @constant */
+                            object: "eval.comparison";
+                            /** @description answers scored so far over every suite and target; null in lists */
+                            progress: {
+                                done: number;
+                                total: number;
+                            } | null;
+                            runs: {
+                                id: string;
+                                progress: {
+                                    done: number;
+                                    targets: {
+                                        correct: number;
+                                        done: number;
+                                        errors: number;
+                                        target: string;
+                                    }[];
+                                    total: number;
+                                } | null;
+                                /** @enum {string} */
+                                status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                                suite: {
+                                    id: string;
+                                    name: string;
+                                };
+                                total: number;
+                            }[];
+                            /** @enum {string} */
+                            status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                            suite_ids: string[];
+                            target_ids: string[];
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -1834,7 +1947,43 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            baseline_target_id: string | null;
+                            created_at: number | null;
+                            id: string;
+                            name: string;
+                            /** @constant */
+                            object: "eval.comparison";
+                            /** @description answers scored so far over every suite and target; null in lists */
+                            progress: {
+                                done: number;
+                                total: number;
+                            } | null;
+                            runs: {
+                                id: string;
+                                progress: {
+                                    done: number;
+                                    targets: {
+                                        correct: number;
+                                        done: number;
+                                        errors: number;
+                                        target: string;
+                                    }[];
+                                    total: number;
+                                } | null;
+                                /** @enum {string} */
+                                status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                                suite: {
+                                    id: string;
+                                    name: string;
+                                };
+                                total: number;
+                            }[];
+                            /** @enum {string} */
+                            status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                            suite_ids: string[];
+                            target_ids: string[];
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -2846,7 +2995,60 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            data: {
+                                adapter: {
+                                    files: {
+                                        bytes: number;
+                                        name: string;
+                                        sha256: string;
+                                    }[];
+                                    key_prefix: string;
+                                } | null;
+                                cost: unknown;
+                                created_at: number;
+                                error: {
+                                    code: string;
+                                    message: string;
+                                    param?: string | null;
+                                } | null;
+                                estimated_cost: unknown;
+                                estimated_finish: null;
+                                fine_tuned_model: string | null;
+                                finished_at: number | null;
+                                hyperparameters: {
+                                    [key: string]: unknown;
+                                };
+                                id: string;
+                                integrations: unknown;
+                                lora: {
+                                    [key: string]: unknown;
+                                };
+                                metadata: unknown;
+                                method: {
+                                    [key: string]: unknown;
+                                };
+                                model: string;
+                                /** @constant */
+                                object: "fine_tuning.job";
+                                organization_id: string;
+                                placement: unknown;
+                                priority: number;
+                                result_files: string[];
+                                seed: number | null;
+                                /** @enum {string} */
+                                status: "validating_files" | "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                                trained_tokens: number | null;
+                                training_file: string;
+                                user_provided_suffix: string | null;
+                                validation_file: string | null;
+                            }[];
+                            first_id: string | null;
+                            has_more: boolean;
+                            last_id: string | null;
+                            /** @constant */
+                            object: "list";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -2932,7 +3134,53 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            adapter: {
+                                files: {
+                                    bytes: number;
+                                    name: string;
+                                    sha256: string;
+                                }[];
+                                key_prefix: string;
+                            } | null;
+                            cost: unknown;
+                            created_at: number;
+                            error: {
+                                code: string;
+                                message: string;
+                                param?: string | null;
+                            } | null;
+                            estimated_cost: unknown;
+                            estimated_finish: null;
+                            fine_tuned_model: string | null;
+                            finished_at: number | null;
+                            hyperparameters: {
+                                [key: string]: unknown;
+                            };
+                            id: string;
+                            integrations: unknown;
+                            lora: {
+                                [key: string]: unknown;
+                            };
+                            metadata: unknown;
+                            method: {
+                                [key: string]: unknown;
+                            };
+                            model: string;
+                            /** @constant */
+                            object: "fine_tuning.job";
+                            organization_id: string;
+                            placement: unknown;
+                            priority: number;
+                            result_files: string[];
+                            seed: number | null;
+                            /** @enum {string} */
+                            status: "validating_files" | "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                            trained_tokens: number | null;
+                            training_file: string;
+                            user_provided_suffix: string | null;
+                            validation_file: string | null;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -2977,7 +3225,53 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            adapter: {
+                                files: {
+                                    bytes: number;
+                                    name: string;
+                                    sha256: string;
+                                }[];
+                                key_prefix: string;
+                            } | null;
+                            cost: unknown;
+                            created_at: number;
+                            error: {
+                                code: string;
+                                message: string;
+                                param?: string | null;
+                            } | null;
+                            estimated_cost: unknown;
+                            estimated_finish: null;
+                            fine_tuned_model: string | null;
+                            finished_at: number | null;
+                            hyperparameters: {
+                                [key: string]: unknown;
+                            };
+                            id: string;
+                            integrations: unknown;
+                            lora: {
+                                [key: string]: unknown;
+                            };
+                            metadata: unknown;
+                            method: {
+                                [key: string]: unknown;
+                            };
+                            model: string;
+                            /** @constant */
+                            object: "fine_tuning.job";
+                            organization_id: string;
+                            placement: unknown;
+                            priority: number;
+                            result_files: string[];
+                            seed: number | null;
+                            /** @enum {string} */
+                            status: "validating_files" | "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                            trained_tokens: number | null;
+                            training_file: string;
+                            user_provided_suffix: string | null;
+                            validation_file: string | null;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -3026,7 +3320,53 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            adapter: {
+                                files: {
+                                    bytes: number;
+                                    name: string;
+                                    sha256: string;
+                                }[];
+                                key_prefix: string;
+                            } | null;
+                            cost: unknown;
+                            created_at: number;
+                            error: {
+                                code: string;
+                                message: string;
+                                param?: string | null;
+                            } | null;
+                            estimated_cost: unknown;
+                            estimated_finish: null;
+                            fine_tuned_model: string | null;
+                            finished_at: number | null;
+                            hyperparameters: {
+                                [key: string]: unknown;
+                            };
+                            id: string;
+                            integrations: unknown;
+                            lora: {
+                                [key: string]: unknown;
+                            };
+                            metadata: unknown;
+                            method: {
+                                [key: string]: unknown;
+                            };
+                            model: string;
+                            /** @constant */
+                            object: "fine_tuning.job";
+                            organization_id: string;
+                            placement: unknown;
+                            priority: number;
+                            result_files: string[];
+                            seed: number | null;
+                            /** @enum {string} */
+                            status: "validating_files" | "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                            trained_tokens: number | null;
+                            training_file: string;
+                            user_provided_suffix: string | null;
+                            validation_file: string | null;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -3103,12 +3443,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A job's events, newest first (messages and metrics: the loss curve) */
+        /** A job's events, newest first (messages and metrics: the loss curve); `type` keeps one kind */
         get: {
             parameters: {
                 query?: {
                     after?: string;
                     limit?: number;
+                    type?: "message" | "metrics";
                 };
                 header?: never;
                 path: {
@@ -3124,7 +3465,28 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            data: {
+                                created_at: number;
+                                /** @description a metrics event: the trainer's metrics line (jobs/CONTRACT.md) */
+                                data: {
+                                    [key: string]: unknown;
+                                } | null;
+                                id: string;
+                                /** @enum {string} */
+                                level: "info" | "warn" | "error";
+                                message: string;
+                                /** @constant */
+                                object: "fine_tuning.job.event";
+                                /** @enum {string} */
+                                type: "message" | "metrics";
+                            }[];
+                            first_id: string | null;
+                            has_more: boolean;
+                            last_id: string | null;
+                            /** @constant */
+                            object: "list";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -3172,6 +3534,70 @@ export interface paths {
                     };
                     content: {
                         "application/json": unknown;
+                    };
+                };
+                /** @description Error in OpenAI's envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/fine_tuning/jobs/{fine_tuning_job_id}/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A job's metric history as columns (step, losses, learning rate, tokens/s), oldest first, up to 100,000 points a page; follow events/stream from `last_event_id` for newer ones */
+        get: {
+            parameters: {
+                query?: {
+                    after?: string;
+                    limit?: number;
+                };
+                header?: never;
+                path: {
+                    fine_tuning_job_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            epoch: (number | null)[];
+                            has_more: boolean;
+                            job_id: string;
+                            /** @description Where this history ends: pass it as `after` for the next page while `has_more`; then as Last-Event-ID to events/stream, which sends exactly the events after it */
+                            last_event_id: string | null;
+                            learning_rate: (number | null)[];
+                            /** @constant */
+                            object: "fine_tuning.job.metrics";
+                            /** @description x of every point; the other arrays are aligned with it (null: not in that line) */
+                            step: number[];
+                            tokens_per_second: (number | null)[];
+                            train_loss: (number | null)[];
+                            valid_loss: (number | null)[];
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -3931,7 +4357,40 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            adapter: string;
+                            canary: {
+                                /** @enum {string} */
+                                by: "replicas" | "requests";
+                                replicas: number;
+                                request_share: number | null;
+                                version?: number;
+                            } | null;
+                            /** @constant */
+                            object: "serving.alias";
+                            pool: string;
+                            previous_version: number | null;
+                            replicas: {
+                                canary: boolean;
+                                canary_state: string | null;
+                                error: string | null;
+                                replica: string;
+                                state: string;
+                                status: string;
+                                version: number;
+                            }[];
+                            traffic: {
+                                versions: ({
+                                    arm: ("stable" | "canary") | null;
+                                    version: number;
+                                } & {
+                                    [key: string]: unknown;
+                                })[];
+                                window_minutes: number;
+                            };
+                            updated_at: number | null;
+                            version?: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -3990,7 +4449,31 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            adapter: string;
+                            canary: {
+                                /** @enum {string} */
+                                by: "replicas" | "requests";
+                                replicas: number;
+                                request_share: number | null;
+                                version?: number;
+                            } | null;
+                            /** @constant */
+                            object: "serving.alias";
+                            pool: string;
+                            previous_version: number | null;
+                            replicas: {
+                                canary: boolean;
+                                canary_state: string | null;
+                                error: string | null;
+                                replica: string;
+                                state: string;
+                                status: string;
+                                version: number;
+                            }[];
+                            updated_at: number | null;
+                            version?: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -4217,7 +4700,31 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            adapter: string;
+                            canary: {
+                                /** @enum {string} */
+                                by: "replicas" | "requests";
+                                replicas: number;
+                                request_share: number | null;
+                                version?: number;
+                            } | null;
+                            /** @constant */
+                            object: "serving.alias";
+                            pool: string;
+                            previous_version: number | null;
+                            replicas: {
+                                canary: boolean;
+                                canary_state: string | null;
+                                error: string | null;
+                                replica: string;
+                                state: string;
+                                status: string;
+                                version: number;
+                            }[];
+                            updated_at: number | null;
+                            version?: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -4271,7 +4778,31 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            adapter: string;
+                            canary: {
+                                /** @enum {string} */
+                                by: "replicas" | "requests";
+                                replicas: number;
+                                request_share: number | null;
+                                version?: number;
+                            } | null;
+                            /** @constant */
+                            object: "serving.alias";
+                            pool: string;
+                            previous_version: number | null;
+                            replicas: {
+                                canary: boolean;
+                                canary_state: string | null;
+                                error: string | null;
+                                replica: string;
+                                state: string;
+                                status: string;
+                                version: number;
+                            }[];
+                            updated_at: number | null;
+                            version?: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -4326,7 +4857,31 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            adapter: string;
+                            canary: {
+                                /** @enum {string} */
+                                by: "replicas" | "requests";
+                                replicas: number;
+                                request_share: number | null;
+                                version?: number;
+                            } | null;
+                            /** @constant */
+                            object: "serving.alias";
+                            pool: string;
+                            previous_version: number | null;
+                            replicas: {
+                                canary: boolean;
+                                canary_state: string | null;
+                                error: string | null;
+                                replica: string;
+                                state: string;
+                                status: string;
+                                version: number;
+                            }[];
+                            updated_at: number | null;
+                            version?: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -5044,7 +5599,43 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            data: {
+                                api_key_id?: string;
+                                avg_latency_ms: number | null;
+                                day?: string;
+                                errors: number;
+                                input_tokens: number;
+                                model?: string;
+                                /** @constant */
+                                object: "usage.bucket";
+                                output_tokens: number;
+                                requests: number;
+                                total_tokens: number;
+                                version?: string;
+                            }[];
+                            end: number;
+                            group_by: ("model" | "key" | "version" | "day")[];
+                            has_more: boolean;
+                            /** @constant */
+                            object: "list";
+                            start: number;
+                            /** @description over the whole range; absent when nothing was served */
+                            totals?: {
+                                api_key_id?: string;
+                                avg_latency_ms: number | null;
+                                day?: string;
+                                errors: number;
+                                input_tokens: number;
+                                model?: string;
+                                /** @constant */
+                                object: "usage.bucket";
+                                output_tokens: number;
+                                requests: number;
+                                total_tokens: number;
+                                version?: string;
+                            };
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */

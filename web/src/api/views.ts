@@ -11,40 +11,12 @@ export interface Page<T> {
   has_more: boolean;
 }
 
-/** src/training/job-views.ts toJobObject */
-export interface Job {
-  id: string;
-  created_at: number;
-  finished_at: number | null;
-  status: 'validating_files' | 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
-  model: string;
-  fine_tuned_model: string | null;
-  user_provided_suffix: string | null;
-  training_file: string;
-  validation_file: string | null;
-  trained_tokens: number | null;
-  hyperparameters: Record<string, unknown>;
-  lora: Record<string, unknown> | null;
-  error: { code?: string; message?: string; param?: string | null } | null;
-  estimated_cost: Cost | null;
-  cost: Cost | null;
-  adapter: { key_prefix: string; files: { name: string; bytes: number; sha256: string }[] } | null;
-  placement: unknown;
-}
-export interface Cost {
-  usd?: number;
-  [k: string]: unknown;
-}
+type Json<P extends keyof paths> = paths[P] extends { get: { responses: { 200: { content: { 'application/json': infer R } } } } } ? R : never;
 
-/** toEventObject; `data` of a metrics event is the trainer's metrics line (jobs/CONTRACT.md). */
-export interface JobEvent {
-  id: string;
-  created_at: number;
-  level: string;
-  message: string;
-  type: string;
-  data: Record<string, unknown> | null;
-}
+/** src/training/job-views.ts jobObject (generated from the OpenAPI document) */
+export type Job = Json<'/v1/fine_tuning/jobs/{fine_tuning_job_id}'>;
+/** jobEventObject; `data` of a metrics event is the trainer's metrics line (jobs/CONTRACT.md). */
+export type JobEvent = Json<'/v1/fine_tuning/jobs/{fine_tuning_job_id}/events'>['data'][number];
 
 /** toCheckpointObject */
 export interface Checkpoint {
@@ -111,7 +83,7 @@ export interface Pool {
   revision: number;
   replicas: { name: string; status: string; in_sync: boolean; last_error: string | null; adapters: { name: string; version: number | null; state: string; error: string | null }[] }[];
   deployments: { adapter: string; version: number; served_name: string; warning: string | null }[];
-  aliases: { adapter: string; version: number | null; canary: { version: number | null; replicas: number } | null }[];
+  aliases: { adapter: string; version: number | null; canary: { version: number | null; by: 'replicas' | 'requests'; replicas: number; request_share: number | null } | null }[];
 }
 /** aliasEventView */
 export interface AliasEvent {
@@ -120,6 +92,7 @@ export interface AliasEvent {
   from_version: number | null;
   to_version: number | null;
   canary_replicas: number | null;
+  canary_request_share?: number | null;
   actor: string | null;
   reason: string | null;
   created_at: number;
@@ -156,6 +129,22 @@ export interface ComparisonTarget {
   monthly: { tokens_per_day: number; usd_per_month: number | null; replicas: number | null }[];
   break_even: { api_target: string; tokens_per_day: number | null; self_hosted_cheaper_from_tokens_per_day: number | null }[];
   results: { index: number; correct: boolean; error?: string | null }[];
+}
+
+/** src/evals/comparisons.controller.ts comparisonObject (generated) */
+export type EvalComparison = Json<'/v1/evals/comparisons/{comparison_id}'>;
+export type Proportion = ComparisonTarget['accuracy'];
+/** src/evals/comparison-report.ts BenchmarkReport (GET /v1/evals/comparisons/{id}/report?format=json) */
+export interface BenchmarkReport {
+  name: string;
+  status: string;
+  created_at: string;
+  baseline: string | null;
+  targets: { name: string; kind: string; model: string; usd_per_gpu_hour: number | null; gpus: number | null }[];
+  benchmarks: { suite: string; scorer: string; items: number; accuracy: Record<string, Proportion> }[];
+  /** Every suite's results as one list: item indexes run on from one suite to the next, in `benchmarks` order. */
+  overall: Comparison;
+  warnings: string[];
 }
 
 export interface Project {

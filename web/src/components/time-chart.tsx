@@ -14,12 +14,13 @@ const PAGE = 500;
  * A time series drawn by uPlot (canvas; built for hundreds of thousands of points), inside an element with
  * role="img" and an aria-label, and the same numbers as a table. The table renders only when opened, a page at a
  * time, so 50,000 points cost the page nothing until someone asks for them. `data-render-ms` holds how long the
- * last full draw took, from setData to the end of uPlot's draw hook (read by the benchmark).
+ * last full draw took, from setData to the end of uPlot's draw hook, and `data-drawn-at` when that draw ended in
+ * ms since the navigation started (performance.now()) with how many points it drew: read by the benchmark.
  */
 export function TimeChart({ label, xLabel, x, series, height = 240 }: { label: string; xLabel: string; x: number[]; series: Series[]; height?: number }) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
-  const [renderMs, setRenderMs] = useState<number | null>(null);
+  const [drawn, setDrawn] = useState<{ ms: number; at: number; points: number } | null>(null);
   // uPlot draws after setData returns (it batches in a microtask): the draw hook closes the measurement.
   const drawStart = useRef<number | null>(null);
   const shape = series.map((s) => s.label).join('|');
@@ -37,9 +38,10 @@ export function TimeChart({ label, xLabel, x, series, height = 240 }: { label: s
       legend: { live: true },
       hooks: {
         draw: [
-          () => {
+          (u) => {
             if (drawStart.current === null) return;
-            setRenderMs(performance.now() - drawStart.current);
+            const at = performance.now();
+            setDrawn({ ms: at - drawStart.current, at, points: u.data[0].length });
             drawStart.current = null;
           },
         ],
@@ -64,7 +66,7 @@ export function TimeChart({ label, xLabel, x, series, height = 240 }: { label: s
   }, [x, series]);
 
   return (
-    <figure className="chart" data-points={x.length} data-render-ms={renderMs === null ? undefined : renderMs.toFixed(1)}>
+    <figure className="chart" data-points={x.length} data-render-ms={drawn?.ms.toFixed(1)} data-drawn-at={drawn?.at.toFixed(1)} data-drawn-points={drawn?.points}>
       <div ref={box} role="img" aria-label={`${label}: ${x.length} points`} className="chart-canvas" />
       <figcaption>
         {label} ({x.length.toLocaleString('en-US')} points)

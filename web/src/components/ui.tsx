@@ -116,5 +116,5 @@ export const usd = (x: unknown) => (typeof x === 'number' ? (x < 0.01 && x > 0 ?
 export const num = (x: unknown, digits = 4) => (typeof x === 'number' ? (Number.isInteger(x) ? x.toLocaleString('en-US') : x.toPrecision(digits)) : '—');
 export const pct = (x: number | null | undefined) => (typeof x === 'number' ? `${(x * 100).toFixed(1)}%` : '—');
 export const short = (s: string, n = 12) => (s.length > n ? `${s.slice(0, n)}…` : s);
-/** A cost object's dollars: estimates and actuals are both `{ usd, ... }`. */
-export const costUsd = (c: { usd?: number } | null | undefined) => usd(c?.usd);
+/** A cost object's dollars: estimates and actuals are both `{ usd, ... }` (JSON the API documents as unknown). */
+export const costUsd = (c: unknown) => usd(typeof c === 'object' && c !== null && 'usd' in c ? c.usd : undefined);

@@ -1,12 +1,31 @@
 import { api, call } from '../api/client';
-import type { Comparison, ComparisonTarget, EvalRun, Page as List } from '../api/views';
+import type { Comparison, EvalComparison, EvalRun, Page as List } from '../api/views';
 import { BarChart } from '../components/bar-chart';
 import { Card, ErrorBox, Loading, num, Page, pct, Status, Table, usd, useLoad, when } from '../components/ui';
+import { breakEven, fmtCount, ms } from './eval-format';
 
 export function EvalsPage() {
   const { data, error } = useLoad(async () => (await call<List<EvalRun>>(api.GET('/v1/evals/runs', { params: { query: { limit: 100 } } }))).data, []);
+  const comparisons = useLoad(async () => (await call<List<EvalComparison>>(api.GET('/v1/evals/comparisons', { params: { query: { limit: 100 } } }))).data, []);
   return (
     <Page title="Evals">
+      <h2>Comparisons</h2>
+      <ErrorBox error={comparisons.error} />
+      {!comparisons.data && !comparisons.error ? <Loading what="comparisons" /> : null}
+      {comparisons.data ? (
+        <Table
+          head={['Comparison', 'Benchmarks', 'Status', 'Progress', 'Created']}
+          rows={comparisons.data.map((c) => [
+            <a href={`#/evals/comparisons/${encodeURIComponent(c.id)}`}>{c.name}</a>,
+            c.runs.map((r) => r.suite.name).join(', '),
+            <Status value={c.status} />,
+            c.progress ? `${c.progress.done}/${c.progress.total}` : '—',
+            when(c.created_at),
+          ])}
+          empty="No comparisons yet."
+        />
+      ) : null}
+      <h2>Runs</h2>
       <ErrorBox error={error} />
       {!data && !error ? <Loading what="eval runs" /> : null}
       {data ? (
@@ -26,9 +45,6 @@ export function EvalsPage() {
     </Page>
   );
 }
-
-const fmtCount = (n: number) => (n >= 1e6 ? `${n / 1e6}M` : n >= 1e3 ? `${n / 1e3}k` : String(n));
-const ms = (x: number | null) => (x === null ? '—' : x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(1));
 
 /** A run's comparison report (GET /v1/evals/runs/{id}/report?format=json), drawn and tabled. */
 export function EvalRunPage({ id }: { id: string }) {
@@ -89,13 +105,6 @@ function Report({ c }: { c: Comparison }) {
       {c.baseline ? <WinsLosses c={c} /> : null}
     </div>
   );
-}
-
-function breakEven(t: ComparisonTarget): string {
-  if (!t.break_even.length) return '—';
-  return t.break_even
-    .map((b) => (b.tokens_per_day === null ? `never vs ${b.api_target}` : `from ${fmtCount(b.tokens_per_day)} tokens/day vs ${b.api_target}`))
-    .join('; ');
 }
 
 /** Items one target got right and the baseline wrong (wins), and the reverse (losses). */

@@ -1,77 +1,9 @@
-import { useEffect, useMemo, useRef, useState } from 'react';
-import { api, call, readSse } from '../api/client';
-import type { Checkpoint, Job, JobEvent, Page as List } from '../api/views';
+import { useEffect, useMemo, useState } from 'react';
+import { api, call } from '../api/client';
+import type { Checkpoint, Job, Page as List } from '../api/views';
 import { TimeChart } from '../components/time-chart';
 import { Card, costUsd, ErrorBox, Facts, Loading, num, Page, Status, Table, useLoad, when } from '../components/ui';
-
-interface Curve {
-  step: number[];
-  train: (number | null)[];
-  valid: (number | null)[];
-  lr: (number | null)[];
-  tps: (number | null)[];
-}
-const emptyCurve = (): Curve => ({ step: [], train: [], valid: [], lr: [], tps: [] });
-const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
-
-/**
- * Follows the job's server-sent event stream from its first event: metrics lines grow the curves (batched every
- * 100 ms, so a burst of thousands of events is one redraw), other events form the timeline.
- */
-function useJobStream(id: string, onDone: () => void) {
-  const [curve, setCurve] = useState<Curve>(emptyCurve);
-  const [events, setEvents] = useState<JobEvent[]>([]);
-  const [error, setError] = useState<Error | null>(null);
-  const done = useRef(onDone);
-  done.current = onDone;
-  useEffect(() => {
-    const abort = new AbortController();
-    const pending: JobEvent[] = [];
-    let acc = emptyCurve();
-    let frame = 0;
-    const flush = () => {
-      frame = 0;
-      const batch = pending.splice(0);
-      const metrics = batch.filter((e) => e.type === 'metrics' && e.data);
-      if (metrics.length) {
-        acc = { step: [...acc.step], train: [...acc.train], valid: [...acc.valid], lr: [...acc.lr], tps: [...acc.tps] };
-        for (const e of metrics) {
-          const d = e.data!;
-          acc.step.push(n(d.step) ?? acc.step.length);
-          acc.train.push(n(d.train_loss));
-          acc.valid.push(n(d.valid_loss));
-          acc.lr.push(n(d.learning_rate));
-          acc.tps.push(n(d.tokens_per_second));
-        }
-        setCurve(acc);
-      }
-      const others = batch.filter((e) => e.type !== 'metrics');
-      if (others.length) setEvents((prev) => [...prev, ...others]);
-    };
-    readSse(
-      `/v1/fine_tuning/jobs/${encodeURIComponent(id)}/events/stream`,
-      {},
-      (m) => {
-        if (m.event === 'done') return done.current();
-        if (m.event !== 'event') return;
-        pending.push(JSON.parse(m.data) as JobEvent);
-        // A timer, not requestAnimationFrame: frames stop in a hidden tab, and the stream must not stall there.
-        // Redraws get rarer as the curve grows (100 ms, plus 1 ms per 100 points), so reading a long history is
-        // not starved by drawing it again and again.
-        frame ||= window.setTimeout(flush, 100 + acc.step.length / 100);
-      },
-      abort.signal,
-    ).then(
-      () => flush(),
-      (err: Error) => setError(err),
-    );
-    return () => {
-      abort.abort();
-      clearTimeout(frame);
-    };
-  }, [id]);
-  return { curve, events, error };
-}
+import { useJobStream } from './job-stream';
 
 export function JobPage({ id }: { id: string }) {
   const job = useLoad(() => call<Job>(api.GET('/v1/fine_tuning/jobs/{fine_tuning_job_id}', { params: { path: { fine_tuning_job_id: id } } })), [id]);

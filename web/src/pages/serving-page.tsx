@@ -52,6 +52,8 @@ function AliasView({ pool, alias, onChange }: { pool: Pool; alias: Pool['aliases
   const [action, setAction] = useState<Action>('rollback');
   const [version, setVersion] = useState('');
   const [replicas, setReplicas] = useState('1');
+  // A pool's requests can be split even where it has too few replicas for a canary by replicas.
+  const [by, setBy] = useState<'replicas' | 'requests'>('replicas');
   const [reason, setReason] = useState('');
   const [error, setError] = useState<Error | null>(null);
   const [busy, setBusy] = useState(false);
@@ -63,7 +65,10 @@ function AliasView({ pool, alias, onChange }: { pool: Pool; alias: Pool['aliases
     try {
       const r = reason || undefined;
       if (action === 'rollout') await call(api.POST('/v1/serving/pools/{pool}/aliases/{adapter_name}/rollout', { params: { path }, body: { version: Number(version), reason: r } }));
-      else if (action === 'canary') await call(api.POST('/v1/serving/pools/{pool}/aliases/{adapter_name}/canary', { params: { path }, body: { version: Number(version), replicas: Number(replicas), reason: r } }));
+      else if (action === 'canary') {
+        const split = by === 'replicas' ? { replicas: Number(replicas) } : { request_share: Number(replicas) };
+        await call(api.POST('/v1/serving/pools/{pool}/aliases/{adapter_name}/canary', { params: { path }, body: { version: Number(version), ...split, reason: r } }));
+      }
       else if (action === 'promote') await call(api.POST('/v1/serving/pools/{pool}/aliases/{adapter_name}/promote', { params: { path }, body: { reason: r } }));
       else await call(api.POST('/v1/serving/pools/{pool}/aliases/{adapter_name}/rollback', { params: { path }, body: { reason: r } }));
       setReason('');
@@ -75,14 +80,15 @@ function AliasView({ pool, alias, onChange }: { pool: Pool; alias: Pool['aliases
       setBusy(false);
     }
   };
-  const share = alias.canary ? Math.round((alias.canary.replicas / Math.max(1, pool.replicas.length)) * 100) : 0;
+  const canary = alias.canary;
+  const share = canary ? (canary.request_share ?? Math.round((canary.replicas / Math.max(1, pool.replicas.length)) * 100)) : 0;
   return (
     <div className="alias" data-alias={alias.adapter}>
       <h4>
         <code>{alias.adapter}</code> → <span data-testid="alias-version">v{alias.version ?? '—'}</span>
-        {alias.canary ? (
-          <span className="badge">
-            canary v{alias.canary.version} on {alias.canary.replicas} replica(s), {share}%
+        {canary ? (
+          <span className="badge" data-testid="alias-canary">
+            canary v{canary.version} {canary.request_share === null ? `on ${canary.replicas} replica(s), ${share}%` : `on ${share}% of requests`}
           </span>
         ) : null}
       </h4>
@@ -103,10 +109,19 @@ function AliasView({ pool, alias, onChange }: { pool: Pool; alias: Pool['aliases
           </label>
         ) : null}
         {action === 'canary' ? (
-          <label>
-            Replicas
-            <input type="number" min={1} required value={replicas} onChange={(e) => setReplicas(e.target.value)} />
-          </label>
+          <>
+            <label>
+              Canary by
+              <select value={by} onChange={(e) => setBy(e.target.value === 'requests' ? 'requests' : 'replicas')}>
+                <option value="replicas">replicas</option>
+                <option value="requests">share of requests</option>
+              </select>
+            </label>
+            <label>
+              {by === 'replicas' ? 'Replicas' : 'Share of requests (%)'}
+              <input type="number" min={by === 'replicas' ? 1 : 0} max={by === 'replicas' ? undefined : 100} required value={replicas} onChange={(e) => setReplicas(e.target.value)} />
+            </label>
+          </>
         ) : null}
         <label className="grow">
           Reason
@@ -121,11 +136,16 @@ function AliasView({ pool, alias, onChange }: { pool: Pool; alias: Pool['aliases
         <summary>History</summary>
         <ErrorBox error={history.error} />
         <Table
-          head={['When', 'Action', 'From', 'To', 'Canary replicas', 'Who', 'Why']}
-          rows={(history.data ?? []).map((h) => [when(h.created_at), h.action, h.from_version ?? '—', h.to_version ?? '—', h.canary_replicas ?? '—', h.actor ?? '—', h.reason ?? '—'])}
+          head={['When', 'Action', 'From', 'To', 'Canary', 'Who', 'Why']}
+          rows={(history.data ?? []).map((h) => [when(h.created_at), h.action, h.from_version ?? '—', h.to_version ?? '—', canaryShare(h), h.actor ?? '—', h.reason ?? '—'])}
           empty="No moves yet."
         />
       </details>
     </div>
   );
+}
+
+function canaryShare(h: AliasEvent): string {
+  if (h.canary_request_share !== null && h.canary_request_share !== undefined) return `${h.canary_request_share}% of requests`;
+  return h.canary_replicas ? `${h.canary_replicas} replica(s)` : '—';
 }
