@@ -16,11 +16,11 @@ import { OpenAIStandIn, startOpenAIStandIn } from '../support/openai-stand-in';
  * than EVAL_SUITE_MAX_ITEMS is refused while its items are still streaming, its dataset never held by the request.
  */
 describe('evals: caps on what tenants control (e2e)', () => {
-  jest.setTimeout(180_000);
-  const STREAM_CAP = 8 * 1024 * 1024;
+  jest.setTimeout(360_000);
+  const STREAM_CAP = 4 * 1024 * 1024;
   const BODY_CAP = 1024 * 1024;
   const SUITE_CAP = 50;
-  const ITEMS = 24;
+  const ITEMS = 16;
   let app: TestApp;
   let prisma: PrismaService;
   let openai: OpenAIStandIn;
@@ -92,7 +92,7 @@ describe('evals: caps on what tenants control (e2e)', () => {
     waitFor(`run ${id} to finish`, async () => {
       const r = (await api('GET', `/evals/runs/${id}`)).body;
       return r.status === 'queued' || r.status === 'running' ? null : r;
-    }, 150_000, 100);
+    }, 300_000, 100);
 
   it('cuts an endless target off at the caps, item by item, with memory bounded, while another run completes', async () => {
     const dataset = await uploadEval('limits-items', Array.from({ length: ITEMS }, (_, i) => JSON.stringify({ prompt: `q${i}`, reference: 'ok' })));
@@ -112,7 +112,8 @@ describe('evals: caps on what tenants control (e2e)', () => {
     };
     const before = live();
     let peak = before;
-    const sampler = setInterval(() => (peak = Math.max(peak, live())), 250);
+    // Once a second: a forced full GC is not cheap, and sampling must not be what slows the run down.
+    const sampler = setInterval(() => (peak = Math.max(peak, live())), 1000);
     try {
       const attacked = await api('POST', '/evals/runs', { suite_id: 'limits', targets: ['endless-sse', 'endless-json'] });
       const other = await api('POST', '/evals/runs', { suite_id: 'limits', targets: ['honest'] });
@@ -139,9 +140,10 @@ describe('evals: caps on what tenants control (e2e)', () => {
     await waitFor('every endless answer to be hung up on', async () => served.every((s) => s.closed), 5000, 50);
     expect(served).toHaveLength(2 * ITEMS);
     for (const s of served) expect(s.bytes).toBeLessThan(STREAM_CAP + 16 * 1024 * 1024);
-    // 24 x 8 MiB went through the stream path alone; live memory grew by a small fraction of that at any time.
+    // 16 x 4 MiB went through the stream path alone; live memory grew by at most half of that at any time (what a
+    // worker that kept the answers would exceed).
     expect(served.reduce((n, s) => n + s.bytes, 0)).toBeGreaterThan(ITEMS * STREAM_CAP);
-    expect(peak - before).toBeLessThan(64 * 1024 * 1024);
+    expect(peak - before).toBeLessThan((ITEMS * STREAM_CAP) / 2);
   });
 
   it('refuses a suite over EVAL_SUITE_MAX_ITEMS while streaming its items, reading only the start of the dataset', async () => {

@@ -139,7 +139,7 @@ describe('thin path with the official openai SDK (e2e)', () => {
     expect({ status: done.status, error: done.error }).toEqual({ status: 'succeeded', error: null });
     const events = [];
     for await (const e of client.fineTuning.jobs.listEvents(created.id, { limit: 50 })) events.push(e.message);
-    expect(events.some((m) => m.includes('DPO (beta 1, reference: the base model) on 360 pairs'))).toBe(true);
+    expect(events.some((m) => m.includes('DPO (beta 1, rpo_alpha 1, reference: the base model) on 360 pairs'))).toBe(true);
     const adapter = (done as unknown as { adapter: { key_prefix: string } }).adapter;
     const config = JSON.parse((await objectBytes(`${adapter.key_prefix}adapter_config.json`)).toString());
     const loaded = parseAdapter(config, await objectBytes(`${adapter.key_prefix}adapter_model.safetensors`));

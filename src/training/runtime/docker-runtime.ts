@@ -126,7 +126,13 @@ export class DockerRuntime implements TrainingRuntime {
   async wait(workloadId: string): Promise<WorkloadExit> {
     const container = this.docker.getContainer(workloadId);
     const res = await this.call('wait for container', () => container.wait(), 0);
-    const info = await this.call('inspect container', (abortSignal) => container.inspect({ abortSignal }));
+    let info = await this.call('inspect container', (abortSignal) => container.inspect({ abortSignal }));
+    // Under cgroup v2 the engine can record the container's exit before the kernel's OOM event, and sets OOMKilled a
+    // moment later: a SIGKILL exit (137) is looked at again before it is reported as a plain crash.
+    for (let i = 0; i < 4 && res.StatusCode === 137 && !info.State.OOMKilled; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      info = await this.call('inspect container', (abortSignal) => container.inspect({ abortSignal }));
+    }
     return { exitCode: res.StatusCode, oomKilled: Boolean(info.State.OOMKilled) };
   }
 
