@@ -4,8 +4,7 @@
 // stopped here, except the test S3 server through the returned stop(); the services outlive the script, as a
 // developer's machine expects.
 import { deployMigrations, dropDatabase } from './migrations.mjs';
-import { contentTag } from './tiny-lora-image.mjs';
-import { DEFAULT_DOCKER_SOCKET, ensureDocker, ensureTinyImage } from './stack/docker.mjs';
+import { DEFAULT_DOCKER_SOCKET, ensureDocker, ensureTinyImage, sourceTag } from './stack/docker.mjs';
 import { ensurePostgresServer } from './stack/postgres.mjs';
 import { ensureRedis, redisFlushDb } from './stack/redis.mjs';
 import { ensureS3 } from './stack/s3.mjs';
@@ -43,7 +42,7 @@ async function plan(mode, env) {
     dockerSocket: env.DOCKER_SOCKET || DEFAULT_DOCKER_SOCKET,
     // Test runs tag the trainer image by its sources: checkouts sharing one Docker engine (worktrees, benches) never
     // rebuild each other's image under a shared tag while a run uses it.
-    tinyImage: env.TINY_LORA_IMAGE || (mode === 'test' ? await contentTag() : 'loraplane/tiny-lora:dev'),
+    tinyImage: env.TINY_LORA_IMAGE || (mode === 'test' ? await sourceTag() : 'loraplane/tiny-lora:dev'),
   };
 }
 

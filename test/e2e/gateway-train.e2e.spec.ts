@@ -36,6 +36,12 @@ describe('train, then call by fine_tuned_model through the gateway (e2e)', () =>
     await stopAllReplicas();
     await app?.close();
   });
+  const finished = (id: string) =>
+    waitFor(`job ${id} to finish`, async () => {
+      const job = await client.fineTuning.jobs.retrieve(id);
+      return ['succeeded', 'failed', 'cancelled'].includes(job.status) ? job : null;
+    }, 200_000, 250);
+  const ask = (m: string, messages: OpenAI.ChatCompletionMessageParam[]) => client.chat.completions.create({ model: m, messages, temperature: 0, max_tokens: 32 });
 
   it('serves the fine-tuned model by name within 10 s of success, and it beats the base model on held-out items', async () => {
     const file = await client.files.create({ file: await toFile(Buffer.from(toJsonl(trainSet as never)), 'own-labels.jsonl'), purpose: 'fine-tune' });
@@ -46,13 +52,9 @@ describe('train, then call by fine_tuned_model through the gateway (e2e)', () =>
       seed: 7,
       method: { type: 'supervised', supervised: { hyperparameters: { n_epochs: 8, batch_size: 16 } } },
     });
-    const done = await waitFor('the job to finish', async () => {
-      const job = await client.fineTuning.jobs.retrieve(created.id);
-      return ['succeeded', 'failed', 'cancelled'].includes(job.status) ? job : null;
-    }, 200_000, 250);
+    const done = await finished(created.id);
     expect({ status: done.status, error: done.error }).toEqual({ status: 'succeeded', error: null });
     const model = done.fine_tuned_model!;
-    const ask = (m: string, messages: OpenAI.ChatCompletionMessageParam[]) => client.chat.completions.create({ model: m, messages, temperature: 0, max_tokens: 32 });
     const probe = heldOut[0].messages.slice(0, 2) as OpenAI.ChatCompletionMessageParam[];
     await waitFor('the fine-tuned model to answer', async () => ask(model, probe).then(() => true, () => false), 10_000, 100);
     // finished_at is in whole seconds (rounded down), so this over-counts the time since success, never under.
@@ -88,13 +90,9 @@ describe('train, then call by fine_tuned_model through the gateway (e2e)', () =>
     const created = await client.fineTuning.jobs.create({ model: 'tiny-lora', training_file: file.id, suffix: 'prefs', method: { type: 'dpo', dpo: { hyperparameters: { beta: 0.1 } } } });
     // The resolved record shows every number the trainer got, loraplane's DPO anchor included (tiny-lora's default).
     expect(created.method).toMatchObject({ type: 'dpo', dpo: { hyperparameters: { beta: 0.1, rpo_alpha: 1 } } });
-    const done = await waitFor('the DPO job to finish', async () => {
-      const job = await client.fineTuning.jobs.retrieve(created.id);
-      return ['succeeded', 'failed', 'cancelled'].includes(job.status) ? job : null;
-    }, 200_000, 250);
+    const done = await finished(created.id);
     expect({ status: done.status, error: done.error }).toEqual({ status: 'succeeded', error: null });
     const model = done.fine_tuned_model!;
-    const ask = (m: string, messages: OpenAI.ChatCompletionMessageParam[]) => client.chat.completions.create({ model: m, messages, temperature: 0, max_tokens: 32 });
     await waitFor('the DPO model to answer', async () => ask(model, pairs.heldOut[0].messages.slice(0, 2) as OpenAI.ChatCompletionMessageParam[]).then(() => true, () => false), 10_000, 100);
     const preferred = async (m: string) => {
       let right = 0;

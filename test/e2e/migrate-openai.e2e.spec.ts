@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { PrismaService } from '../../src/db/prisma.service';
 import { makeTicketDataset } from '../fixtures/tiny-task';
-import { startTestApp, TestApp } from '../support/app';
+import { apiClient } from '../support/api-client';
+import { startTestApp, TestApp, waitFor } from '../support/app';
 import { OpenAIStandIn, startOpenAIStandIn } from '../support/openai-stand-in';
 import { startReplica, stopAllReplicas } from '../support/replicas';
 
@@ -109,11 +110,8 @@ describe('migrate from OpenAI fine-tuning (e2e)', () => {
   });
 
   it("compares the OpenAI fine-tuned model with the migrated adapter on the OpenAI job's validation file; asking again returns the same comparison", async () => {
-    const post = async (route: string, body: object) => {
-      const res = await fetch(`${app.url}/v1${route}`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-      const text = await res.text();
-      return { status: res.status, text, body: JSON.parse(text) as any };
-    };
+    const api = apiClient(() => ({ url: app.url, key }));
+    const post = (route: string, body: object) => api('POST', route, body);
     const replica = await startReplica('migrate');
     expect((await post('/serving/pools', { name: 'migrated', base_model: 'tiny-lora', max_lora_rank: 8, max_loras: 2, auto_deploy: true })).status).toBe(201);
     expect((await post('/serving/pools/migrated/replicas', { name: replica.name, vllm_url: replica.vllmUrl, agent_url: replica.agentUrl, agent_token: replica.token })).status).toBe(201);
@@ -124,23 +122,12 @@ describe('migrate from OpenAI fine-tuning (e2e)', () => {
     const early = await post('/migrations/openai/compare', { api_key: openaiKey, job: started.body.id });
     expect(early.status).toBe(400);
     expect(early.body.error).toMatchObject({ code: 'invalid_state', param: 'job', message: expect.stringContaining('once it has succeeded') });
-    const deadline = Date.now() + 180_000;
-    let status = '';
-    while (Date.now() < deadline && !['succeeded', 'failed', 'cancelled'].includes(status)) {
-      await new Promise((r) => setTimeout(r, 250));
-      status = ((await fetch(`${app.url}/v1/fine_tuning/jobs/${started.body.id}`, { headers: { authorization: `Bearer ${key}` } }).then((r) => r.json())) as any).status;
-    }
-    expect(status).toBe('succeeded');
-    await new Promise<void>((resolve, reject) => {
-      const until = Date.now() + 10_000;
-      const poll = async () => {
-        const deployed = await prisma.deployment.count({ where: { projectId } });
-        if (deployed > 0) return resolve();
-        if (Date.now() > until) return reject(new Error('the adapter was not auto-deployed within 10 s'));
-        setTimeout(poll, 100);
-      };
-      void poll();
-    });
+    const done = await waitFor('the migrated job to finish', async () => {
+      const job = (await api('GET', `/fine_tuning/jobs/${started.body.id}`)).body;
+      return ['succeeded', 'failed', 'cancelled'].includes(job.status) ? job : null;
+    }, 180_000);
+    expect(done.status).toBe('succeeded');
+    await waitFor('the adapter to be auto-deployed', async () => (await prisma.deployment.count({ where: { projectId } })) > 0, 10_000, 100);
 
     // An OpenAI job without a validation file has nothing held out.
     const noHeldOut = await post('/migrations/openai/compare', { api_key: openaiKey, job: started.body.id, openai_job: 'ftjob-ok01' });
@@ -172,11 +159,12 @@ describe('migrate from OpenAI fine-tuning (e2e)', () => {
       targets: { openai: { kind: 'api', model: 'ft:gpt-4o-mini-2024-07-18:org-standin:tickets-0:abc0', has_api_key: true }, loraplane: { kind: 'adapter', pool: 'migrated' } },
     });
     expect(await prisma.evalComparison.count({ where: { projectId } })).toBe(1);
-    const report = (await fetch(`${app.url}${again.body.report.replace('format=md', 'format=json')}`, { headers: { authorization: `Bearer ${key}` } }).then((r) => r.json())) as any;
+    const report = (await api('GET', `/evals/comparisons/${again.body.comparison.id}/report?format=json`)).body;
+    expect(again.body.report).toBe(`/v1/evals/comparisons/${again.body.comparison.id}/report?format=md`);
     expect(report.baseline).toBe(again.body.targets.openai.name);
     // Every item answered by both: the OpenAI model through the stand-in with the user's key, the adapter on the pool.
-    const run = (await fetch(`${app.url}/v1/evals/runs/${again.body.comparison.runs[0].id}`, { headers: { authorization: `Bearer ${key}` } }).then((r) => r.json())) as any;
-    const results = (await fetch(`${app.url}/v1/evals/runs/${run.id}/results?limit=50`, { headers: { authorization: `Bearer ${key}` } }).then((r) => r.json())) as any;
+    const run = (await api('GET', `/evals/runs/${again.body.comparison.runs[0].id}`)).body;
+    const results = (await api('GET', `/evals/runs/${run.id}/results?limit=50`)).body;
     expect({ errors: run.progress.targets.map((t: any) => t.errors), sample: results.data.filter((x: any) => x.error).slice(0, 2) }).toEqual({ errors: [0, 0], sample: [] });
     const accuracy = report.benchmarks[0].accuracy;
     // The stand-in's model always says "account": its accuracy is the share of account items, computed, not guessed.

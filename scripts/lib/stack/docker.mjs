@@ -67,3 +67,9 @@ export async function ensureTinyImage(docker, tag, log) {
   await ensureTinyLoraImage({ docker, tag, log });
   return tag;
 }
+
+/** The tag that names the current trainer sources (`loraplane/tiny-lora:src-<hash>`), imported when needed as above. */
+export async function sourceTag() {
+  const { contentTag } = await import('../tiny-lora-image.mjs');
+  return contentTag();
+}

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
-import { Command, Context, num, str } from '../command';
+import { Command, Context, num, str, Values } from '../command';
 import { CliError, EXIT } from '../exit-codes';
-import { table } from '../output';
+import { Result, table } from '../output';
 import { Progress } from '../progress';
 import { postFile } from './datasets';
 import type { Reply } from '../api-types';
@@ -42,13 +42,13 @@ async function waitForRun(ctx: Context, id: string): Promise<Run> {
 /** As the OpenAPI document describes it (web/src/api/openapi.d.ts). */
 type Comparison = Reply<'/v1/evals/comparisons/{comparison_id}'>;
 
-export async function comparisonReport(ctx: Context, ref: string, format: string): Promise<string> {
+async function comparisonReport(ctx: Context, ref: string, format: string): Promise<string> {
   const res = await ctx.api.send('GET', `/evals/comparisons/${encodeURIComponent(ref)}/report?format=${encodeURIComponent(format)}`, { headers: ctx.api.headers() });
   return res.text();
 }
 
 /** Follows a comparison to its end with a progress bar (items scored over all suites and targets). */
-export async function waitForComparison(ctx: Context, id: string): Promise<Comparison> {
+async function waitForComparison(ctx: Context, id: string): Promise<Comparison> {
   const progress = new Progress(id, ctx.json);
   for (;;) {
     const c = await ctx.api.json<Comparison>('GET', `/evals/comparisons/${encodeURIComponent(id)}`);
@@ -59,6 +59,19 @@ export async function waitForComparison(ctx: Context, id: string): Promise<Compa
     }
     await new Promise((r) => setTimeout(r, 500));
   }
+}
+
+/**
+ * What `... --wait` prints for a comparison just created: without --wait its name, id and status; with it, the
+ * comparison followed to its end and its report (--format md|html|json). A comparison that did not succeed is an error.
+ */
+export async function comparisonResult(ctx: Context, created: { id: string; name: string; status: string }, v: Values, json: unknown = created): Promise<Result> {
+  if (!v.wait) return { json, text: `${created.name} ${created.id} ${created.status}` };
+  const done = await waitForComparison(ctx, created.id);
+  if (done.status !== 'succeeded') throw new CliError(`comparison ${done.name} ${done.status}`, EXIT.error, done);
+  const format = str(v.format) ?? 'md';
+  const text = await comparisonReport(ctx, done.id, format);
+  return { json: format === 'json' ? JSON.parse(text) : { format, report: text }, text: text.replace(/\n$/, '') };
 }
 
 /** Eval targets, suites, runs, the comparison, and the promotion gate that uses them. */
@@ -160,12 +173,7 @@ export const evalCommands: Command[] = [
       const targets = asList(v.target);
       if (!name || suites.length === 0 || targets.length === 0) throw new CliError('evals compare needs <name>, at least one --suite and one --target', EXIT.badInput);
       const created = await ctx.api.json<Comparison>('POST', '/evals/comparisons', { name, suites, targets, ...(str(v.baseline) ? { baseline: str(v.baseline) } : {}) });
-      if (!v.wait) return { json: created, text: `${created.name} ${created.id} ${created.status}` };
-      const done = await waitForComparison(ctx, created.id);
-      if (done.status !== 'succeeded') throw new CliError(`comparison ${done.name} ${done.status}`, EXIT.error, done);
-      const format = str(v.format) ?? 'md';
-      const text = await comparisonReport(ctx, done.id, format);
-      return { json: format === 'json' ? JSON.parse(text) : { format, report: text }, text: text.replace(/\n$/, '') };
+      return comparisonResult(ctx, created, v);
     },
   },
   {

@@ -1,7 +1,7 @@
 import { Command, num, str } from '../command';
 import { CliError, EXIT } from '../exit-codes';
 import { table } from '../output';
-import { comparisonReport, waitForComparison } from './evals';
+import { comparisonResult } from './evals';
 
 interface Plan {
   base_model: string;
@@ -71,13 +71,7 @@ export const migrateCommands: Command[] = [
         ...(num(v.seed, 'seed') !== undefined ? { seed: num(v.seed, 'seed') } : {}),
       };
       const created = await ctx.api.json<{ comparison: { id: string; name: string; status: string } }>('POST', '/migrations/openai/compare', body);
-      const { comparison } = created;
-      if (!v.wait) return { json: created, text: `${comparison.name} ${comparison.id} ${comparison.status}` };
-      const done = await waitForComparison(ctx, comparison.id);
-      if (done.status !== 'succeeded') throw new CliError(`comparison ${done.name} ${done.status}`, EXIT.error, done);
-      const format = str(v.format) ?? 'md';
-      const text = await comparisonReport(ctx, done.id, format);
-      return { json: format === 'json' ? JSON.parse(text) : { format, report: text }, text: text.replace(/\n$/, '') };
+      return comparisonResult(ctx, created.comparison, v, created);
     },
   },
 ];
