@@ -40,6 +40,8 @@ describe('GPU hosts and placement (integration)', () => {
     await prisma.gpuHost.deleteMany({});
   });
   afterAll(async () => {
+    // Jobs left open would be picked up by the next suite's start-up sweep, whose catalog has no gpu-one.
+    await prisma?.fineTuningJob.updateMany({ where: { model: { in: ['gpu-one', 'gpu-big'] }, status: { in: ['queued', 'running', 'validating_files'] } }, data: { status: 'cancelled' } });
     for (const c of await docker.listContainers({ all: true, filters: { label: ['io.loraplane.model=gpu-one'] } })) await docker.getContainer(c.Id).remove({ force: true });
     await second?.close();
     await worker?.close();
@@ -149,11 +151,12 @@ describe('GPU hosts and placement (integration)', () => {
     // fake-slow runs for `seed % 100000` ms: a random seed could end the container before it is inspected.
     const a = await client.fineTuning.jobs.create({ model: 'gpu-one', training_file: fileId, seed: 60_000 });
     const b = await client.fineTuning.jobs.create({ model: 'gpu-one', training_file: fileId, seed: 60_000 });
-    const container = await waitFor('the container of the placed job', async () => {
+    // Listed and inspected in one step: a container listed while the engine is still creating (or rolling back a
+    // failed create of) it can be gone by the time it is inspected; the next look finds the one that stays.
+    const info = await waitFor('the container of the placed job', async () => {
       const [c] = await docker.listContainers({ all: true, filters: { label: [`io.loraplane.job=${a.id}`] } });
-      return c;
+      return c && docker.getContainer(c.Id).inspect().catch((err) => (err.statusCode === 404 ? null : Promise.reject(err)));
     }, 30_000);
-    const info = await docker.getContainer(container.Id).inspect();
     // GPU 0 has 24 GB, below the model's 40 GB minimum: the job gets exactly GPU 3.
     expect(info.HostConfig.DeviceRequests).toEqual([expect.objectContaining({ Driver: 'nvidia', DeviceIDs: ['3'], Capabilities: [['gpu']] })]);
     expect(info.HostConfig).toMatchObject({ CapDrop: ['ALL'], ReadonlyRootfs: true, SecurityOpt: ['no-new-privileges'], Init: true });
