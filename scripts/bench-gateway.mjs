@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench:gateway [-- --requests=N --rounds=N --concurrency=64 --profile]
+// npm run bench:gateway [-- --requests=N --rounds=N --concurrency=64 --profile --pin]
 // Brings up the test stack (LORAPLANE_TEST_SLOT picks which), builds, boots the control plane (api + worker) in this
 // process and two gateway processes (dist/main.js, LORAPLANE_ROLE=gateway), with one tiny vLLM-compatible replica
 // and its agent:
@@ -14,7 +14,11 @@
 //     threads, in alternating slices of 1,000 requests;
 //  and how much worse "on" is than "off" (issue 13: at most 5 %).
 // --profile: both gateways run under --cpu-prof; the .cpuprofile files are summarised (scripts/lib/cpu-profile.mjs).
-// Everything shares this machine's cores (load generator, gateways, replica), which production does not.
+// Everything shares this machine's cores (load generator, gateways, replica), which production does not: there the
+// model server is bound by its GPU and the gateway runs on CPUs of its own. --pin places them that way here: the
+// replica alone on CPU 0, everything else (load generator, control plane, agent, gateways) on CPU 1 (taskset), so
+// the ratio shows whether the gateway costs the replica any capacity when it does not take the replica's CPU.
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -28,6 +32,13 @@ const REQUESTS = arg('requests', 3000);
 const ROUNDS = arg('rounds', 3);
 const CONCURRENCY = arg('concurrency', 64);
 const PROFILE = process.argv.includes('--profile');
+const PIN = process.argv.includes('--pin');
+if (PIN && os.cpus().length < 2) throw new Error('--pin needs at least 2 CPUs');
+
+/** --pin: every thread of `pid` onto `cpu` (util-linux taskset). */
+function pin(pid, cpu) {
+  if (PIN) execFileSync('taskset', ['-a', '-cp', String(cpu), String(pid)], { stdio: 'ignore' });
+}
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** One request over a keep-alive agent; resolves with the latency, or the time to the first content event. */
@@ -116,8 +127,9 @@ try {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-gw-'));
   const token = `bench-token-${randomBytes(8).toString('hex')}`;
   const vllmUrl = `http://127.0.0.1:${vp}`;
-  bench.spawnNode([path.join(ROOT, 'jobs/tiny-lora/server.js'), '--port', String(vp), '--enable-lora', '--max-loras', '4', '--max-lora-rank', '8'], { ...process.env, VLLM_ALLOW_RUNTIME_LORA_UPDATING: '1' });
-  bench.spawnNode([path.join(ROOT, 'adapters/agent/agent.js')], { ...process.env, AGENT_TOKEN: token, AGENT_HOST: '127.0.0.1', AGENT_PORT: String(ap), VLLM_URL: vllmUrl, ADAPTER_DIR: dir });
+  pin(process.pid, 1);
+  pin(bench.spawnNode([path.join(ROOT, 'jobs/tiny-lora/server.js'), '--port', String(vp), '--enable-lora', '--max-loras', '4', '--max-lora-rank', '8'], { ...process.env, VLLM_ALLOW_RUNTIME_LORA_UPDATING: '1' }).pid, 0);
+  pin(bench.spawnNode([path.join(ROOT, 'adapters/agent/agent.js')], { ...process.env, AGENT_TOKEN: token, AGENT_HOST: '127.0.0.1', AGENT_PORT: String(ap), VLLM_URL: vllmUrl, ADAPTER_DIR: dir }).pid, 1);
   await until('the replica', () => fetch(`${vllmUrl}/health`).then((r) => r.ok));
   await until('the agent', () => fetch(`http://127.0.0.1:${ap}/healthz`).then((r) => r.ok));
   await api('/serving/pools', { name: 'bench', base_model: 'tiny-lora', max_lora_rank: 8, max_loras: 4 });
@@ -142,6 +154,7 @@ try {
     const port = await freePort();
     const args = PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profileDir, name)}`] : [];
     const child = bench.spawnNode([path.join(ROOT, 'dist/main.js')], { ...appEnv, ...extraEnv, LORAPLANE_ROLE: 'gateway', PORT: String(port) }, { nodeArgs: args });
+    pin(child.pid, 1);
     return { name, child, url: `http://127.0.0.1:${port}`, auth: headers, spawnedAt: performance.now() };
   };
   const off = await startGateway('off', { GATEWAY_RECORD_USAGE: 'false' }, auth);
@@ -170,6 +183,7 @@ try {
   ]);
   console.log('off: GATEWAY_RECORD_USAGE=false, a key without limits. on: usage, metrics and per-adapter figures recorded, a key with rpm+tpm limits.');
   console.log(`(load average during the run: ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} on ${os.cpus().length} cores)`);
+  console.log(PIN ? 'pinned: the replica alone on CPU 0; load generator, control plane, agent and gateways on CPU 1' : 'shared: every process on every core (--pin gives the replica a CPU of its own)');
   if (PROFILE) {
     await Promise.all([off, on].map((gw) => stopGracefully(gw.child)));
     const { summarize } = await import('./lib/cpu-profile.mjs');

@@ -213,6 +213,41 @@ describe('gateway operations (e2e)', () => {
     expect((await fetch(`${a.url}/metrics`)).status).toBe(401);
   });
 
+  it('loses at most the last flush interval of usage when a gateway process is killed with -9', async () => {
+    const FLUSH_MS = 1000;
+    const g = await startGateway({ USAGE_FLUSH_INTERVAL_MS: String(FLUSH_MS) });
+    const fresh = (await api('POST', '/api_keys', { name: 'killed' })).body;
+    // Steady traffic from 4 clients; each answer's arrival time is kept.
+    const answeredAt: number[] = [];
+    let stop = false;
+    const client = async () => {
+      while (!stop) {
+        const res = await chat(g.url, fresh.value, {}).catch(() => null);
+        if (res?.status === 200) {
+          await res.json();
+          answeredAt.push(Date.now());
+        }
+      }
+    };
+    const clients = Array.from({ length: 4 }, client);
+    const stored = async () => ((await api('GET', `/usage?start=${t0}&group_by=key`)).body.data.find((d: { api_key_id: string }) => d.api_key_id === fresh.id)?.requests ?? 0) as number;
+    await waitFor('the first flush', async () => (await stored()) > 0, 30_000, 100);
+    await new Promise((r) => setTimeout(r, 2.5 * FLUSH_MS));
+    const exited = new Promise((r) => g.child.once('exit', r));
+    g.child.kill('SIGKILL');
+    const killedAt = Date.now();
+    await exited;
+    stop = true;
+    await Promise.all(clients);
+    const persisted = await stored();
+    // Counted when the answer ended, flushed every FLUSH_MS: all that was answered more than one interval (plus a
+    // busy machine's 500 ms for the flush itself) before the kill is in Postgres; the rest may be lost.
+    const mustHave = answeredAt.filter((t) => t < killedAt - FLUSH_MS - 500).length;
+    expect(mustHave).toBeGreaterThan(10);
+    expect(persisted).toBeGreaterThanOrEqual(mustHave);
+    expect(persisted).toBeLessThanOrEqual(answeredAt.filter((t) => t <= killedAt).length);
+  });
+
   it('flushes a gateway process its usage at a graceful stop', async () => {
     const g = await startGateway({ USAGE_FLUSH_INTERVAL_MS: '5000' });
     const fresh = (await api('POST', '/api_keys', { name: 'graceful' })).body;
