@@ -2030,7 +2030,101 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "text/html": unknown;
+                        "application/json": {
+                            baseline: string | null;
+                            /** @description one row per suite, in the order given: accuracy of each target (by name) */
+                            benchmarks: {
+                                accuracy: {
+                                    [key: string]: {
+                                        high: number;
+                                        k: number;
+                                        low: number;
+                                        n: number;
+                                        rate: number | null;
+                                    };
+                                };
+                                items: number;
+                                scorer: string;
+                                suite: string;
+                            }[];
+                            created_at: string;
+                            name: string;
+                            /** @description every suite's results as one list (item indexes run on from one suite to the next): latency, tokens, cost, break-even */
+                            overall: {
+                                /** @description the target the others are diffed against; null: no per-item diff */
+                                baseline: string | null;
+                                created_at: string;
+                                /** @description each item's prompt as text, for the per-item diff */
+                                items: {
+                                    index: number;
+                                    prompt: string;
+                                }[];
+                                suite: {
+                                    items: number;
+                                    name: string;
+                                    scorer: string;
+                                };
+                                targets: {
+                                    accuracy: {
+                                        high: number;
+                                        k: number;
+                                        low: number;
+                                        n: number;
+                                        rate: number | null;
+                                    };
+                                    /** @description self-hosted targets: break-even against each API target (same work); empty for API targets */
+                                    break_even: {
+                                        api_target: string;
+                                        self_hosted_cheaper_from_tokens_per_day: number | null;
+                                        tokens_per_day: number | null;
+                                    }[];
+                                    /** @enum {string} */
+                                    kind: "api" | "base" | "adapter";
+                                    latency_ms: {
+                                        count: number;
+                                        mean: number | null;
+                                        p50: number | null;
+                                        p95: number | null;
+                                        p99: number | null;
+                                    };
+                                    /** @description the model behind it: "o3-mini", "gpt-oss-20b", "ft:gpt-oss-20b:acme:tickets:ftjob-1" */
+                                    model: string;
+                                    monthly: {
+                                        replicas: number | null;
+                                        tokens_per_day: number;
+                                        usd_per_month: number | null;
+                                    }[];
+                                    name: string;
+                                    results: {
+                                        correct: boolean;
+                                        /** @description why the request failed (the item counts as wrong) */
+                                        error: string | null;
+                                        index: number;
+                                    }[];
+                                    tokens: {
+                                        input: number;
+                                        output: number;
+                                    };
+                                    /** @description time to first token, median; null when the target was not streamed */
+                                    ttft_ms_p50: number | null;
+                                    usd_per_1m_tokens: number | null;
+                                    usd_per_request: number | null;
+                                }[];
+                            };
+                            /** @enum {string} */
+                            status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                            targets: {
+                                gpus: number | null;
+                                /** @enum {string} */
+                                kind: "api" | "base" | "adapter";
+                                model: string;
+                                name: string;
+                                usd_per_gpu_hour: number | null;
+                            }[];
+                            warnings: string[];
+                        };
+                        "text/html": string;
+                        "text/markdown": string;
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -2077,7 +2171,44 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            data: {
+                                baseline_target_id: string | null;
+                                created_at: number;
+                                error: {
+                                    code: string;
+                                    message: string;
+                                } | null;
+                                finished_at: number | null;
+                                id: string;
+                                /** @constant */
+                                object: "eval.run";
+                                /** @description null in lists */
+                                progress: {
+                                    done: number;
+                                    targets: {
+                                        correct: number;
+                                        done: number;
+                                        errors: number;
+                                        target: string;
+                                    }[];
+                                    total: number;
+                                } | null;
+                                started_at: number | null;
+                                /** @enum {string} */
+                                status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                                suite: {
+                                    id: string;
+                                    name: string;
+                                };
+                                target_ids: string[];
+                                /** @description items x targets */
+                                total: number;
+                            }[];
+                            has_more: boolean;
+                            /** @constant */
+                            object: "list";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -2117,7 +2248,39 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            baseline_target_id: string | null;
+                            created_at: number;
+                            error: {
+                                code: string;
+                                message: string;
+                            } | null;
+                            finished_at: number | null;
+                            id: string;
+                            /** @constant */
+                            object: "eval.run";
+                            /** @description null in lists */
+                            progress: {
+                                done: number;
+                                targets: {
+                                    correct: number;
+                                    done: number;
+                                    errors: number;
+                                    target: string;
+                                }[];
+                                total: number;
+                            } | null;
+                            started_at: number | null;
+                            /** @enum {string} */
+                            status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                            suite: {
+                                id: string;
+                                name: string;
+                            };
+                            target_ids: string[];
+                            /** @description items x targets */
+                            total: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -2162,7 +2325,39 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            baseline_target_id: string | null;
+                            created_at: number;
+                            error: {
+                                code: string;
+                                message: string;
+                            } | null;
+                            finished_at: number | null;
+                            id: string;
+                            /** @constant */
+                            object: "eval.run";
+                            /** @description null in lists */
+                            progress: {
+                                done: number;
+                                targets: {
+                                    correct: number;
+                                    done: number;
+                                    errors: number;
+                                    target: string;
+                                }[];
+                                total: number;
+                            } | null;
+                            started_at: number | null;
+                            /** @enum {string} */
+                            status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                            suite: {
+                                id: string;
+                                name: string;
+                            };
+                            target_ids: string[];
+                            /** @description items x targets */
+                            total: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -2211,7 +2406,39 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            baseline_target_id: string | null;
+                            created_at: number;
+                            error: {
+                                code: string;
+                                message: string;
+                            } | null;
+                            finished_at: number | null;
+                            id: string;
+                            /** @constant */
+                            object: "eval.run";
+                            /** @description null in lists */
+                            progress: {
+                                done: number;
+                                targets: {
+                                    correct: number;
+                                    done: number;
+                                    errors: number;
+                                    target: string;
+                                }[];
+                                total: number;
+                            } | null;
+                            started_at: number | null;
+                            /** @enum {string} */
+                            status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                            suite: {
+                                id: string;
+                                name: string;
+                            };
+                            target_ids: string[];
+                            /** @description items x targets */
+                            total: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -2258,7 +2485,69 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "text/html": unknown;
+                        "application/json": {
+                            /** @description the target the others are diffed against; null: no per-item diff */
+                            baseline: string | null;
+                            created_at: string;
+                            /** @description each item's prompt as text, for the per-item diff */
+                            items: {
+                                index: number;
+                                prompt: string;
+                            }[];
+                            suite: {
+                                items: number;
+                                name: string;
+                                scorer: string;
+                            };
+                            targets: {
+                                accuracy: {
+                                    high: number;
+                                    k: number;
+                                    low: number;
+                                    n: number;
+                                    rate: number | null;
+                                };
+                                /** @description self-hosted targets: break-even against each API target (same work); empty for API targets */
+                                break_even: {
+                                    api_target: string;
+                                    self_hosted_cheaper_from_tokens_per_day: number | null;
+                                    tokens_per_day: number | null;
+                                }[];
+                                /** @enum {string} */
+                                kind: "api" | "base" | "adapter";
+                                latency_ms: {
+                                    count: number;
+                                    mean: number | null;
+                                    p50: number | null;
+                                    p95: number | null;
+                                    p99: number | null;
+                                };
+                                /** @description the model behind it: "o3-mini", "gpt-oss-20b", "ft:gpt-oss-20b:acme:tickets:ftjob-1" */
+                                model: string;
+                                monthly: {
+                                    replicas: number | null;
+                                    tokens_per_day: number;
+                                    usd_per_month: number | null;
+                                }[];
+                                name: string;
+                                results: {
+                                    correct: boolean;
+                                    /** @description why the request failed (the item counts as wrong) */
+                                    error: string | null;
+                                    index: number;
+                                }[];
+                                tokens: {
+                                    input: number;
+                                    output: number;
+                                };
+                                /** @description time to first token, median; null when the target was not streamed */
+                                ttft_ms_p50: number | null;
+                                usd_per_1m_tokens: number | null;
+                                usd_per_request: number | null;
+                            }[];
+                        };
+                        "text/html": string;
+                        "text/markdown": string;
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -2309,7 +2598,31 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            data: {
+                                attempts: number;
+                                correct: boolean;
+                                detail: string | null;
+                                error: string | null;
+                                item: number;
+                                latency_ms: number | null;
+                                /** @constant */
+                                object: "eval.result";
+                                output: string | null;
+                                /** @description the target's name (its id once deleted) */
+                                target: string;
+                                ttft_ms: number | null;
+                                usage: {
+                                    cached_input_tokens: number | null;
+                                    input_tokens: number;
+                                    output_tokens: number | null;
+                                    reasoning_tokens: number | null;
+                                } | null;
+                            }[];
+                            has_more: boolean;
+                            /** @constant */
+                            object: "list";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -2354,7 +2667,28 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            data: {
+                                created_at: number;
+                                dataset_id: string;
+                                id: string;
+                                items: number;
+                                judge_target_id: string | null;
+                                name: string;
+                                /** @constant */
+                                object: "eval.suite";
+                                /** @description the scorer config as parsed, defaults filled in (docs/evals/README.md) */
+                                scorer: {
+                                    /** @enum {string} */
+                                    type: "exact_match" | "multiple_choice" | "numeric" | "regex" | "contains" | "llm_judge";
+                                } & {
+                                    [key: string]: unknown;
+                                };
+                            }[];
+                            has_more: boolean;
+                            /** @constant */
+                            object: "list";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -2399,7 +2733,23 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            created_at: number;
+                            dataset_id: string;
+                            id: string;
+                            items: number;
+                            judge_target_id: string | null;
+                            name: string;
+                            /** @constant */
+                            object: "eval.suite";
+                            /** @description the scorer config as parsed, defaults filled in (docs/evals/README.md) */
+                            scorer: {
+                                /** @enum {string} */
+                                type: "exact_match" | "multiple_choice" | "numeric" | "regex" | "contains" | "llm_judge";
+                            } & {
+                                [key: string]: unknown;
+                            };
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -2444,7 +2794,23 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            created_at: number;
+                            dataset_id: string;
+                            id: string;
+                            items: number;
+                            judge_target_id: string | null;
+                            name: string;
+                            /** @constant */
+                            object: "eval.suite";
+                            /** @description the scorer config as parsed, defaults filled in (docs/evals/README.md) */
+                            scorer: {
+                                /** @enum {string} */
+                                type: "exact_match" | "multiple_choice" | "numeric" | "regex" | "contains" | "llm_judge";
+                            } & {
+                                [key: string]: unknown;
+                            };
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -2520,7 +2886,23 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            created_at: number;
+                            dataset_id: string;
+                            id: string;
+                            items: number;
+                            judge_target_id: string | null;
+                            name: string;
+                            /** @constant */
+                            object: "eval.suite";
+                            /** @description the scorer config as parsed, defaults filled in (docs/evals/README.md) */
+                            scorer: {
+                                /** @enum {string} */
+                                type: "exact_match" | "multiple_choice" | "numeric" | "regex" | "contains" | "llm_judge";
+                            } & {
+                                [key: string]: unknown;
+                            };
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -2563,7 +2945,34 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            data: {
+                                adapter: string | null;
+                                base_url: string | null;
+                                concurrency: number;
+                                created_at: number;
+                                gpus: number | null;
+                                has_api_key: boolean;
+                                id: string;
+                                /** @enum {string} */
+                                kind: "api" | "base" | "adapter";
+                                max_tokens: number;
+                                /** @description the model name sent: api the provider model, base the pool's served name, adapter name or name@vN */
+                                model: string;
+                                name: string;
+                                /** @constant */
+                                object: "eval.target";
+                                pool: string | null;
+                                reasoning: boolean;
+                                stream: boolean;
+                                temperature: number | null;
+                                usd_per_gpu_hour: number | null;
+                                version: number | null;
+                            }[];
+                            has_more: boolean;
+                            /** @constant */
+                            object: "list";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -2630,7 +3039,31 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            adapter: string | null;
+                            base_url: string | null;
+                            concurrency: number;
+                            created_at: number;
+                            gpus: number | null;
+                            has_api_key: boolean;
+                            id: string;
+                            /** @enum {string} */
+                            kind: "api" | "base" | "adapter";
+                            max_tokens: number;
+                            /** @description the model name sent: api the provider model, base the pool's served name, adapter name or name@vN */
+                            model: string;
+                            name: string;
+                            /** @constant */
+                            object: "eval.target";
+                            pool: string | null;
+                            reasoning: boolean;
+                            stream: boolean;
+                            temperature: number | null;
+                            usd_per_gpu_hour: number | null;
+                            version: number | null;
+                            /** @description e.g. a retired model (the price table dates it) */
+                            warnings: string[];
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -2675,7 +3108,29 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            adapter: string | null;
+                            base_url: string | null;
+                            concurrency: number;
+                            created_at: number;
+                            gpus: number | null;
+                            has_api_key: boolean;
+                            id: string;
+                            /** @enum {string} */
+                            kind: "api" | "base" | "adapter";
+                            max_tokens: number;
+                            /** @description the model name sent: api the provider model, base the pool's served name, adapter name or name@vN */
+                            model: string;
+                            name: string;
+                            /** @constant */
+                            object: "eval.target";
+                            pool: string | null;
+                            reasoning: boolean;
+                            stream: boolean;
+                            temperature: number | null;
+                            usd_per_gpu_hour: number | null;
+                            version: number | null;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -2709,7 +3164,13 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            /** @constant */
+                            deleted: true;
+                            id: string;
+                            /** @constant */
+                            object: "eval.target.deleted";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -3766,7 +4227,114 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            comparison: {
+                                baseline_target_id: string | null;
+                                created_at: number | null;
+                                id: string;
+                                name: string;
+                                /** @constant */
+                                object: "eval.comparison";
+                                /** @description answers scored so far over every suite and target; null in lists */
+                                progress: {
+                                    done: number;
+                                    total: number;
+                                } | null;
+                                runs: {
+                                    id: string;
+                                    progress: {
+                                        done: number;
+                                        targets: {
+                                            correct: number;
+                                            done: number;
+                                            errors: number;
+                                            target: string;
+                                        }[];
+                                        total: number;
+                                    } | null;
+                                    /** @enum {string} */
+                                    status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                                    suite: {
+                                        id: string;
+                                        name: string;
+                                    };
+                                    total: number;
+                                }[];
+                                /** @enum {string} */
+                                status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                                suite_ids: string[];
+                                target_ids: string[];
+                            };
+                            /** @constant */
+                            object: "migration.openai.comparison";
+                            /** @description the comparison's report route (Markdown) */
+                            report: string;
+                            suite: {
+                                created_at: number;
+                                dataset_id: string;
+                                id: string;
+                                items: number;
+                                judge_target_id: string | null;
+                                name: string;
+                                /** @constant */
+                                object: "eval.suite";
+                                /** @description the scorer config as parsed, defaults filled in (docs/evals/README.md) */
+                                scorer: {
+                                    /** @enum {string} */
+                                    type: "exact_match" | "multiple_choice" | "numeric" | "regex" | "contains" | "llm_judge";
+                                } & {
+                                    [key: string]: unknown;
+                                };
+                            };
+                            targets: {
+                                loraplane: {
+                                    adapter: string | null;
+                                    base_url: string | null;
+                                    concurrency: number;
+                                    created_at: number;
+                                    gpus: number | null;
+                                    has_api_key: boolean;
+                                    id: string;
+                                    /** @enum {string} */
+                                    kind: "api" | "base" | "adapter";
+                                    max_tokens: number;
+                                    /** @description the model name sent: api the provider model, base the pool's served name, adapter name or name@vN */
+                                    model: string;
+                                    name: string;
+                                    /** @constant */
+                                    object: "eval.target";
+                                    pool: string | null;
+                                    reasoning: boolean;
+                                    stream: boolean;
+                                    temperature: number | null;
+                                    usd_per_gpu_hour: number | null;
+                                    version: number | null;
+                                };
+                                openai: {
+                                    adapter: string | null;
+                                    base_url: string | null;
+                                    concurrency: number;
+                                    created_at: number;
+                                    gpus: number | null;
+                                    has_api_key: boolean;
+                                    id: string;
+                                    /** @enum {string} */
+                                    kind: "api" | "base" | "adapter";
+                                    max_tokens: number;
+                                    /** @description the model name sent: api the provider model, base the pool's served name, adapter name or name@vN */
+                                    model: string;
+                                    name: string;
+                                    /** @constant */
+                                    object: "eval.target";
+                                    pool: string | null;
+                                    reasoning: boolean;
+                                    stream: boolean;
+                                    temperature: number | null;
+                                    usd_per_gpu_hour: number | null;
+                                    version: number | null;
+                                };
+                            };
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -4519,7 +5087,21 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            /** @description null: the pool's gate, for every alias without its own */
+                            adapter: string | null;
+                            baseline_target: string;
+                            id: string;
+                            min_margin: number;
+                            /** @constant */
+                            object: "eval.gate";
+                            pool: string;
+                            suite: {
+                                id: string;
+                                name: string;
+                            };
+                            updated_at: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -4566,7 +5148,21 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            /** @description null: the pool's gate, for every alias without its own */
+                            adapter: string | null;
+                            baseline_target: string;
+                            id: string;
+                            min_margin: number;
+                            /** @constant */
+                            object: "eval.gate";
+                            pool: string;
+                            suite: {
+                                id: string;
+                                name: string;
+                            };
+                            updated_at: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -4599,7 +5195,14 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            adapter: string | null;
+                            /** @constant */
+                            deleted: true;
+                            /** @constant */
+                            object: "eval.gate.deleted";
+                            pool: string;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -5029,7 +5632,21 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            /** @description null: the pool's gate, for every alias without its own */
+                            adapter: string | null;
+                            baseline_target: string;
+                            id: string;
+                            min_margin: number;
+                            /** @constant */
+                            object: "eval.gate";
+                            pool: string;
+                            suite: {
+                                id: string;
+                                name: string;
+                            };
+                            updated_at: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -5075,7 +5692,21 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            /** @description null: the pool's gate, for every alias without its own */
+                            adapter: string | null;
+                            baseline_target: string;
+                            id: string;
+                            min_margin: number;
+                            /** @constant */
+                            object: "eval.gate";
+                            pool: string;
+                            suite: {
+                                id: string;
+                                name: string;
+                            };
+                            updated_at: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -5107,7 +5738,14 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            adapter: string | null;
+                            /** @constant */
+                            deleted: true;
+                            /** @constant */
+                            object: "eval.gate.deleted";
+                            pool: string;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
