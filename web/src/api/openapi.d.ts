@@ -248,7 +248,20 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            data: {
+                                created_at: number;
+                                description: string | null;
+                                id: string;
+                                latest_version: number | null;
+                                name: string;
+                                /** @constant */
+                                object: "adapter";
+                            }[];
+                            has_more: boolean;
+                            /** @constant */
+                            object: "list";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -295,7 +308,50 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            data: {
+                                adapter: string;
+                                base_model: string;
+                                created_at: number;
+                                /** @description GET of one version only: presigned URLs of its files */
+                                download?: {
+                                    name: string;
+                                    url: string;
+                                }[];
+                                files: {
+                                    bytes: number;
+                                    name: string;
+                                    sha256: string;
+                                }[];
+                                id: string;
+                                lineage: {
+                                    checkpoint_id: string | null;
+                                    dataset_id: string | null;
+                                    hyperparameters: {
+                                        [key: string]: unknown;
+                                    } | null;
+                                    /** @description imports: the tarball's file name or the s3:// prefix */
+                                    imported_from: string | null;
+                                    job_id: string | null;
+                                    /** @enum {string} */
+                                    source: "job" | "checkpoint" | "import";
+                                };
+                                /** @constant */
+                                object: "adapter.version";
+                                /** @description adapter_config.json as registered */
+                                peft_config: {
+                                    [key: string]: unknown;
+                                };
+                                rank: number;
+                                /** @description the immutable name a serving pool loads it under: adapter@vN */
+                                served_name: string;
+                                target_modules: string[];
+                                version: number;
+                            }[];
+                            has_more: boolean;
+                            /** @constant */
+                            object: "list";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -336,7 +392,45 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            adapter: string;
+                            base_model: string;
+                            created_at: number;
+                            /** @description GET of one version only: presigned URLs of its files */
+                            download?: {
+                                name: string;
+                                url: string;
+                            }[];
+                            files: {
+                                bytes: number;
+                                name: string;
+                                sha256: string;
+                            }[];
+                            id: string;
+                            lineage: {
+                                checkpoint_id: string | null;
+                                dataset_id: string | null;
+                                hyperparameters: {
+                                    [key: string]: unknown;
+                                } | null;
+                                /** @description imports: the tarball's file name or the s3:// prefix */
+                                imported_from: string | null;
+                                job_id: string | null;
+                                /** @enum {string} */
+                                source: "job" | "checkpoint" | "import";
+                            };
+                            /** @constant */
+                            object: "adapter.version";
+                            /** @description adapter_config.json as registered */
+                            peft_config: {
+                                [key: string]: unknown;
+                            };
+                            rank: number;
+                            /** @description the immutable name a serving pool loads it under: adapter@vN */
+                            served_name: string;
+                            target_modules: string[];
+                            version: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -382,7 +476,45 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            adapter: string;
+                            base_model: string;
+                            created_at: number;
+                            /** @description GET of one version only: presigned URLs of its files */
+                            download?: {
+                                name: string;
+                                url: string;
+                            }[];
+                            files: {
+                                bytes: number;
+                                name: string;
+                                sha256: string;
+                            }[];
+                            id: string;
+                            lineage: {
+                                checkpoint_id: string | null;
+                                dataset_id: string | null;
+                                hyperparameters: {
+                                    [key: string]: unknown;
+                                } | null;
+                                /** @description imports: the tarball's file name or the s3:// prefix */
+                                imported_from: string | null;
+                                job_id: string | null;
+                                /** @enum {string} */
+                                source: "job" | "checkpoint" | "import";
+                            };
+                            /** @constant */
+                            object: "adapter.version";
+                            /** @description adapter_config.json as registered */
+                            peft_config: {
+                                [key: string]: unknown;
+                            };
+                            rank: number;
+                            /** @description the immutable name a serving pool loads it under: adapter@vN */
+                            served_name: string;
+                            target_modules: string[];
+                            version: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -417,7 +549,14 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            adapter: string;
+                            /** @constant */
+                            deleted: true;
+                            /** @constant */
+                            object: "adapter.version.deleted";
+                            version: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -471,7 +610,45 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            adapter: string;
+                            base_model: string;
+                            created_at: number;
+                            /** @description GET of one version only: presigned URLs of its files */
+                            download?: {
+                                name: string;
+                                url: string;
+                            }[];
+                            files: {
+                                bytes: number;
+                                name: string;
+                                sha256: string;
+                            }[];
+                            id: string;
+                            lineage: {
+                                checkpoint_id: string | null;
+                                dataset_id: string | null;
+                                hyperparameters: {
+                                    [key: string]: unknown;
+                                } | null;
+                                /** @description imports: the tarball's file name or the s3:// prefix */
+                                imported_from: string | null;
+                                job_id: string | null;
+                                /** @enum {string} */
+                                source: "job" | "checkpoint" | "import";
+                            };
+                            /** @constant */
+                            object: "adapter.version";
+                            /** @description adapter_config.json as registered */
+                            peft_config: {
+                                [key: string]: unknown;
+                            };
+                            rank: number;
+                            /** @description the immutable name a serving pool loads it under: adapter@vN */
+                            served_name: string;
+                            target_modules: string[];
+                            version: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -519,7 +696,13 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            /** @constant */
+                            deleted: true;
+                            id: string;
+                            /** @constant */
+                            object: "api_key.deleted";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -561,7 +744,36 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            data: {
+                                created_at: number;
+                                enabled: boolean;
+                                engine_url: string;
+                                gpus: {
+                                    index: number;
+                                    /** @description the job holding it */
+                                    job_id: string | null;
+                                    memory_gb: number;
+                                    model: string;
+                                }[];
+                                id: string;
+                                name: string;
+                                /** @constant */
+                                object: "gpu_host";
+                                tls: {
+                                    /** Format: starts_with */
+                                    ca: string;
+                                    /** Format: starts_with */
+                                    cert: string;
+                                    /** Format: starts_with */
+                                    key: string;
+                                } | null;
+                                usd_per_gpu_hour: number;
+                            }[];
+                            has_more: boolean;
+                            /** @constant */
+                            object: "list";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -616,7 +828,31 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            created_at: number;
+                            enabled: boolean;
+                            engine_url: string;
+                            gpus: {
+                                index: number;
+                                /** @description the job holding it */
+                                job_id: string | null;
+                                memory_gb: number;
+                                model: string;
+                            }[];
+                            id: string;
+                            name: string;
+                            /** @constant */
+                            object: "gpu_host";
+                            tls: {
+                                /** Format: starts_with */
+                                ca: string;
+                                /** Format: starts_with */
+                                cert: string;
+                                /** Format: starts_with */
+                                key: string;
+                            } | null;
+                            usd_per_gpu_hour: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -661,7 +897,31 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            created_at: number;
+                            enabled: boolean;
+                            engine_url: string;
+                            gpus: {
+                                index: number;
+                                /** @description the job holding it */
+                                job_id: string | null;
+                                memory_gb: number;
+                                model: string;
+                            }[];
+                            id: string;
+                            name: string;
+                            /** @constant */
+                            object: "gpu_host";
+                            tls: {
+                                /** Format: starts_with */
+                                ca: string;
+                                /** Format: starts_with */
+                                cert: string;
+                                /** Format: starts_with */
+                                key: string;
+                            } | null;
+                            usd_per_gpu_hour: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -695,7 +955,13 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            /** @constant */
+                            deleted: true;
+                            id: string;
+                            /** @constant */
+                            object: "gpu_host";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -741,7 +1007,31 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            created_at: number;
+                            enabled: boolean;
+                            engine_url: string;
+                            gpus: {
+                                index: number;
+                                /** @description the job holding it */
+                                job_id: string | null;
+                                memory_gb: number;
+                                model: string;
+                            }[];
+                            id: string;
+                            name: string;
+                            /** @constant */
+                            object: "gpu_host";
+                            tls: {
+                                /** Format: starts_with */
+                                ca: string;
+                                /** Format: starts_with */
+                                cert: string;
+                                /** Format: starts_with */
+                                key: string;
+                            } | null;
+                            usd_per_gpu_hour: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -1028,7 +1318,25 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            api_key: {
+                                created_at: number;
+                                id: string;
+                                name: string;
+                                /** @constant */
+                                object: "api_key";
+                                redacted_value: string;
+                                scopes: string[];
+                                /** @description the key itself: shown in this answer only */
+                                value: string;
+                            };
+                            created_at: number;
+                            id: string;
+                            name: string;
+                            /** @constant */
+                            object: "project";
+                            slug: string;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -1127,7 +1435,20 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            data: {
+                                created_at: number;
+                                id: string;
+                                name: string;
+                                /** @constant */
+                                object: "api_key";
+                                redacted_value: string;
+                                scopes: string[];
+                            }[];
+                            has_more: boolean;
+                            /** @constant */
+                            object: "list";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -1165,7 +1486,17 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            created_at: number;
+                            id: string;
+                            name: string;
+                            /** @constant */
+                            object: "api_key";
+                            redacted_value: string;
+                            scopes: string[];
+                            /** @description the key itself: shown in this answer only */
+                            value: string;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -1213,7 +1544,13 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            /** @constant */
+                            deleted: true;
+                            id: string;
+                            /** @constant */
+                            object: "api_key.deleted";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -1347,7 +1684,28 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            data: {
+                                bytes: number;
+                                created_at: number;
+                                filename: string;
+                                format: string;
+                                id: string;
+                                /** @constant */
+                                object: "dataset";
+                                purpose: string;
+                                report: unknown;
+                                sha256: string;
+                                stats: unknown;
+                                /** @enum {string} */
+                                status: "ready" | "invalid";
+                            }[];
+                            first_id: string | null;
+                            has_more: boolean;
+                            last_id: string | null;
+                            /** @constant */
+                            object: "list";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -1495,7 +1853,13 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            /** @constant */
+                            deleted: true;
+                            id: string;
+                            /** @constant */
+                            object: "dataset";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -1549,7 +1913,42 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            /** @constant */
+                            object: "dataset.split";
+                            seed: number;
+                            source: string;
+                            train: {
+                                bytes: number;
+                                created_at: number;
+                                filename: string;
+                                format: string;
+                                id: string;
+                                /** @constant */
+                                object: "dataset";
+                                purpose: string;
+                                report: unknown;
+                                sha256: string;
+                                stats: unknown;
+                                /** @enum {string} */
+                                status: "ready" | "invalid";
+                            };
+                            validation: {
+                                bytes: number;
+                                created_at: number;
+                                filename: string;
+                                format: string;
+                                id: string;
+                                /** @constant */
+                                object: "dataset";
+                                purpose: string;
+                                report: unknown;
+                                sha256: string;
+                                stats: unknown;
+                                /** @enum {string} */
+                                status: "ready" | "invalid";
+                            };
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -1596,7 +1995,15 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            /** @description null until the tokens are counted */
+                            estimated_trained_tokens: number | null;
+                            id: string;
+                            n_epochs: number;
+                            /** @constant */
+                            object: "dataset.stats";
+                            stats: unknown;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -1652,7 +2059,53 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            bytes: number;
+                            error_count: number;
+                            /** @description the first errors; error_count counts them all */
+                            errors: {
+                                /** @enum {string} */
+                                code: "invalid_json" | "invalid_utf8" | "not_an_object" | "line_too_long" | "unknown_format" | "missing_messages" | "invalid_message" | "unknown_role" | "unknown_field" | "empty_content" | "no_assistant_turn" | "bad_weight" | "mixed_formats" | "wrong_format" | "harmony_special_token" | "example_too_long" | "missing_prompt" | "missing_reference" | "bad_answer" | "identical_outputs" | "empty_file" | "too_few_examples";
+                                line: number | null;
+                                message: string;
+                                /** @description the field, e.g. messages[0].role */
+                                path: string | null;
+                            }[];
+                            format: ("chat" | "dpo" | "eval") | null;
+                            /** @constant */
+                            object: "dataset.validation";
+                            sha256: string;
+                            stats: {
+                                examples: number;
+                                lines: number;
+                                role_counts: {
+                                    [key: string]: number;
+                                };
+                                /** @description null when counting was deferred (a file beyond the inline budget) */
+                                tokens: {
+                                    /** @description per number of epochs, 1 to 5 */
+                                    estimated_trained_tokens: {
+                                        [key: string]: number;
+                                    };
+                                    /** @description examples per length bucket: "<=64" ... ">131072" */
+                                    histogram: {
+                                        [key: string]: number;
+                                    };
+                                    max_example: number;
+                                    max_example_line: number | null;
+                                    mean_example: number;
+                                    min_example: number;
+                                    per_role: {
+                                        [key: string]: number;
+                                    };
+                                    /** @constant */
+                                    tokenizer: "o200k_harmony";
+                                    /** @description o200k_harmony tokens of every example as harmony renders it */
+                                    total: number;
+                                } | null;
+                            };
+                            valid: boolean;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -3875,7 +4328,33 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            data: {
+                                attempt: number;
+                                created_at: number;
+                                files: {
+                                    bytes: number;
+                                    name: string;
+                                    sha256: string;
+                                }[];
+                                fine_tuned_model_checkpoint: string;
+                                fine_tuning_job_id: string;
+                                id: string;
+                                /** @description where the checkpoint's adapter files are */
+                                key_prefix: string;
+                                metrics: {
+                                    [key: string]: number;
+                                };
+                                /** @constant */
+                                object: "fine_tuning.job.checkpoint";
+                                step_number: number;
+                            }[];
+                            first_id: string | null;
+                            has_more: boolean;
+                            last_id: string | null;
+                            /** @constant */
+                            object: "list";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -4160,7 +4639,46 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            /** @description tokens in one pass over the training file */
+                            dataset_tokens: number;
+                            gpu_hours: number;
+                            gpus: number;
+                            /** @description hours the job should run */
+                            hours: number;
+                            hyperparameters: {
+                                batch_size: number;
+                                beta?: number;
+                                learning_rate: number;
+                                learning_rate_multiplier: number;
+                                lora: {
+                                    alpha: number;
+                                    dropout: number;
+                                    r: number;
+                                    target_modules: string[];
+                                };
+                                /** @enum {string} */
+                                method: "supervised" | "dpo";
+                                n_epochs: number;
+                                rpo_alpha?: number;
+                            };
+                            /** @enum {string} */
+                            method: "supervised" | "dpo";
+                            model: string;
+                            n_epochs: number;
+                            /** @constant */
+                            object: "fine_tuning.job.estimate";
+                            tokens_per_second_per_gpu: number;
+                            /**
+                             * @description where dataset_tokens came from: the dataset's own count, or its size in bytes / 4
+                             * @enum {string}
+                             */
+                            tokens_source: "dataset_stats" | "bytes_estimate";
+                            trained_tokens: number;
+                            /** @description null when no registered host can run the model (the price is the host's) */
+                            usd: number | null;
+                            usd_per_gpu_hour: number | null;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -4393,7 +4911,131 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            base_model: string;
+                            jobs: {
+                                /** @description the body of POST /v1/fine_tuning/jobs that recreates it here; null when a file is invalid */
+                                create: {
+                                    hyperparameters?: {
+                                        batch_size?: "auto" | number;
+                                        beta?: "auto" | number;
+                                        learning_rate_multiplier?: "auto" | number;
+                                        n_epochs?: "auto" | number;
+                                    };
+                                    integrations?: ({
+                                        type: string;
+                                    } & {
+                                        [key: string]: unknown;
+                                    })[] | null;
+                                    lora?: {
+                                        alpha?: number;
+                                        dropout?: number;
+                                        r?: number;
+                                        target_modules?: string[];
+                                    };
+                                    metadata?: {
+                                        [key: string]: string;
+                                    } | null;
+                                    method?: {
+                                        supervised?: {
+                                            hyperparameters?: {
+                                                batch_size?: "auto" | number;
+                                                beta?: "auto" | number;
+                                                learning_rate_multiplier?: "auto" | number;
+                                                n_epochs?: "auto" | number;
+                                            };
+                                        };
+                                        /** @constant */
+                                        type: "supervised";
+                                    } | {
+                                        dpo?: {
+                                            hyperparameters?: {
+                                                batch_size?: "auto" | number;
+                                                beta?: "auto" | number;
+                                                learning_rate_multiplier?: "auto" | number;
+                                                n_epochs?: "auto" | number;
+                                                rpo_alpha?: "auto" | number;
+                                            };
+                                        };
+                                        /** @constant */
+                                        type: "dpo";
+                                    };
+                                    model: string;
+                                    priority?: number;
+                                    seed?: number | null;
+                                    suffix?: string | null;
+                                    training_file: string;
+                                    validation_file?: string | null;
+                                } | null;
+                                error: {
+                                    message: string;
+                                    param: string | null;
+                                } | null;
+                                estimate: {
+                                    /** @description tokens in one pass over the training file */
+                                    dataset_tokens: number;
+                                    gpu_hours: number;
+                                    gpus: number;
+                                    /** @description hours the job should run */
+                                    hours: number;
+                                    hyperparameters: {
+                                        batch_size: number;
+                                        beta?: number;
+                                        learning_rate: number;
+                                        learning_rate_multiplier: number;
+                                        lora: {
+                                            alpha: number;
+                                            dropout: number;
+                                            r: number;
+                                            target_modules: string[];
+                                        };
+                                        /** @enum {string} */
+                                        method: "supervised" | "dpo";
+                                        n_epochs: number;
+                                        rpo_alpha?: number;
+                                    };
+                                    /** @enum {string} */
+                                    method: "supervised" | "dpo";
+                                    n_epochs: number;
+                                    tokens_per_second_per_gpu: number;
+                                    /**
+                                     * @description where dataset_tokens came from: the dataset's own count, or its size in bytes / 4
+                                     * @enum {string}
+                                     */
+                                    tokens_source: "dataset_stats" | "bytes_estimate";
+                                    trained_tokens: number;
+                                    /** @description null when no registered host can run the model (the price is the host's) */
+                                    usd: number | null;
+                                    usd_per_gpu_hour: number | null;
+                                } | null;
+                                files: {
+                                    training: {
+                                        /** @description the dataset it became here */
+                                        file_id: string;
+                                        filename: string;
+                                        openai_file: string;
+                                        /** @enum {string} */
+                                        status: "ready" | "invalid";
+                                    };
+                                    validation: {
+                                        /** @description the dataset it became here */
+                                        file_id: string;
+                                        filename: string;
+                                        openai_file: string;
+                                        /** @enum {string} */
+                                        status: "ready" | "invalid";
+                                    } | null;
+                                };
+                                openai_job: {
+                                    fine_tuned_model: string | null;
+                                    id: string;
+                                    model: string;
+                                    status: string;
+                                };
+                            }[];
+                            /** @constant */
+                            object: "migration.openai.plan";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -4559,7 +5201,16 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            created_at: number;
+                            id: string;
+                            name: string;
+                            /** @constant */
+                            object: "project";
+                            /** @description the calling key's scopes */
+                            scopes: string[];
+                            slug: string;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -4763,7 +5414,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List the project's serving pools */
+        /** List the project's serving pools (a summary each; GET a pool for its replicas, deployments and aliases) */
         get: {
             parameters: {
                 query?: never;
@@ -4779,7 +5430,20 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            data: {
+                                base_model: string;
+                                id: string;
+                                name: string;
+                                /** @constant */
+                                object: "serving.pool";
+                                /** @description how many */
+                                replicas: number;
+                            }[];
+                            has_more: boolean;
+                            /** @constant */
+                            object: "list";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -4830,7 +5494,76 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            aliases: {
+                                adapter: string;
+                                canary: {
+                                    /** @enum {string} */
+                                    by: "replicas" | "requests";
+                                    replicas: number;
+                                    /** @description percent */
+                                    request_share: number | null;
+                                    version: number | null;
+                                } | null;
+                                version: number | null;
+                            }[];
+                            auto_deploy: boolean;
+                            base_model: string;
+                            created_at: number;
+                            deployments: {
+                                adapter: string;
+                                created_at: number;
+                                /** @description the no-effect check, once run */
+                                probe: {
+                                    adapter: string;
+                                    at: string;
+                                    base: string;
+                                    identical: boolean;
+                                    prompt: string;
+                                    replica: string;
+                                } | null;
+                                served_name: string;
+                                version: number;
+                                /** @description set when the no-effect check found the answer identical to the base model's */
+                                warning: string | null;
+                            }[];
+                            gpus_per_replica: number | null;
+                            id: string;
+                            max_cpu_loras: number;
+                            max_lora_rank: number;
+                            max_loras: number;
+                            name: string;
+                            /** @constant */
+                            object: "serving.pool";
+                            probe_prompt: string;
+                            replicas: {
+                                /** @description what the agent last reported, per served name (an alias's name or adapter@vN) */
+                                adapters: {
+                                    error: string | null;
+                                    name: string;
+                                    /** @enum {string} */
+                                    state: "pending" | "downloading" | "ready" | "loaded" | "error";
+                                    /** @description the immutable version it serves, adapter@vN */
+                                    version: string;
+                                }[];
+                                agent_url: string;
+                                failures: number;
+                                /** @description ready and on the pool's current revision */
+                                in_sync: boolean;
+                                last_error: string | null;
+                                last_seen_at: number | null;
+                                name: string;
+                                next_attempt_at: number | null;
+                                /** @enum {string} */
+                                status: "pending" | "ready" | "not_ready" | "unreachable";
+                                vllm_loaded: string[];
+                                vllm_url: string;
+                            }[];
+                            revision: number;
+                            served_model_name: string;
+                            supported_targets: string[];
+                            usd_per_gpu_hour: number | null;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -4875,7 +5608,76 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            aliases: {
+                                adapter: string;
+                                canary: {
+                                    /** @enum {string} */
+                                    by: "replicas" | "requests";
+                                    replicas: number;
+                                    /** @description percent */
+                                    request_share: number | null;
+                                    version: number | null;
+                                } | null;
+                                version: number | null;
+                            }[];
+                            auto_deploy: boolean;
+                            base_model: string;
+                            created_at: number;
+                            deployments: {
+                                adapter: string;
+                                created_at: number;
+                                /** @description the no-effect check, once run */
+                                probe: {
+                                    adapter: string;
+                                    at: string;
+                                    base: string;
+                                    identical: boolean;
+                                    prompt: string;
+                                    replica: string;
+                                } | null;
+                                served_name: string;
+                                version: number;
+                                /** @description set when the no-effect check found the answer identical to the base model's */
+                                warning: string | null;
+                            }[];
+                            gpus_per_replica: number | null;
+                            id: string;
+                            max_cpu_loras: number;
+                            max_lora_rank: number;
+                            max_loras: number;
+                            name: string;
+                            /** @constant */
+                            object: "serving.pool";
+                            probe_prompt: string;
+                            replicas: {
+                                /** @description what the agent last reported, per served name (an alias's name or adapter@vN) */
+                                adapters: {
+                                    error: string | null;
+                                    name: string;
+                                    /** @enum {string} */
+                                    state: "pending" | "downloading" | "ready" | "loaded" | "error";
+                                    /** @description the immutable version it serves, adapter@vN */
+                                    version: string;
+                                }[];
+                                agent_url: string;
+                                failures: number;
+                                /** @description ready and on the pool's current revision */
+                                in_sync: boolean;
+                                last_error: string | null;
+                                last_seen_at: number | null;
+                                name: string;
+                                next_attempt_at: number | null;
+                                /** @enum {string} */
+                                status: "pending" | "ready" | "not_ready" | "unreachable";
+                                vllm_loaded: string[];
+                                vllm_url: string;
+                            }[];
+                            revision: number;
+                            served_model_name: string;
+                            supported_targets: string[];
+                            usd_per_gpu_hour: number | null;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -4931,6 +5733,7 @@ export interface paths {
                                 /** @enum {string} */
                                 by: "replicas" | "requests";
                                 replicas: number;
+                                /** @description percent */
                                 request_share: number | null;
                                 version?: number;
                             } | null;
@@ -5023,6 +5826,7 @@ export interface paths {
                                 /** @enum {string} */
                                 by: "replicas" | "requests";
                                 replicas: number;
+                                /** @description percent */
                                 request_share: number | null;
                                 version?: number;
                             } | null;
@@ -5247,7 +6051,26 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            data: {
+                                /** @enum {string} */
+                                action: "rollout" | "canary" | "promote" | "rollback";
+                                /** @description the id of the API key that made the move */
+                                actor: string;
+                                canary_replicas: number | null;
+                                canary_request_share: number | null;
+                                created_at: number;
+                                from_version: number | null;
+                                id: string;
+                                /** @constant */
+                                object: "serving.alias.event";
+                                reason: string | null;
+                                to_version: number;
+                            }[];
+                            has_more: boolean;
+                            /** @constant */
+                            object: "list";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -5309,6 +6132,7 @@ export interface paths {
                                 /** @enum {string} */
                                 by: "replicas" | "requests";
                                 replicas: number;
+                                /** @description percent */
                                 request_share: number | null;
                                 version?: number;
                             } | null;
@@ -5387,6 +6211,7 @@ export interface paths {
                                 /** @enum {string} */
                                 by: "replicas" | "requests";
                                 replicas: number;
+                                /** @description percent */
                                 request_share: number | null;
                                 version?: number;
                             } | null;
@@ -5466,6 +6291,7 @@ export interface paths {
                                 /** @enum {string} */
                                 by: "replicas" | "requests";
                                 replicas: number;
+                                /** @description percent */
                                 request_share: number | null;
                                 version?: number;
                             } | null;
@@ -5538,7 +6364,76 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            aliases: {
+                                adapter: string;
+                                canary: {
+                                    /** @enum {string} */
+                                    by: "replicas" | "requests";
+                                    replicas: number;
+                                    /** @description percent */
+                                    request_share: number | null;
+                                    version: number | null;
+                                } | null;
+                                version: number | null;
+                            }[];
+                            auto_deploy: boolean;
+                            base_model: string;
+                            created_at: number;
+                            deployments: {
+                                adapter: string;
+                                created_at: number;
+                                /** @description the no-effect check, once run */
+                                probe: {
+                                    adapter: string;
+                                    at: string;
+                                    base: string;
+                                    identical: boolean;
+                                    prompt: string;
+                                    replica: string;
+                                } | null;
+                                served_name: string;
+                                version: number;
+                                /** @description set when the no-effect check found the answer identical to the base model's */
+                                warning: string | null;
+                            }[];
+                            gpus_per_replica: number | null;
+                            id: string;
+                            max_cpu_loras: number;
+                            max_lora_rank: number;
+                            max_loras: number;
+                            name: string;
+                            /** @constant */
+                            object: "serving.pool";
+                            probe_prompt: string;
+                            replicas: {
+                                /** @description what the agent last reported, per served name (an alias's name or adapter@vN) */
+                                adapters: {
+                                    error: string | null;
+                                    name: string;
+                                    /** @enum {string} */
+                                    state: "pending" | "downloading" | "ready" | "loaded" | "error";
+                                    /** @description the immutable version it serves, adapter@vN */
+                                    version: string;
+                                }[];
+                                agent_url: string;
+                                failures: number;
+                                /** @description ready and on the pool's current revision */
+                                in_sync: boolean;
+                                last_error: string | null;
+                                last_seen_at: number | null;
+                                name: string;
+                                next_attempt_at: number | null;
+                                /** @enum {string} */
+                                status: "pending" | "ready" | "not_ready" | "unreachable";
+                                vllm_loaded: string[];
+                                vllm_url: string;
+                            }[];
+                            revision: number;
+                            served_model_name: string;
+                            supported_targets: string[];
+                            usd_per_gpu_hour: number | null;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -5588,7 +6483,15 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            adapter: string;
+                            /** @constant */
+                            deleted: true;
+                            /** @constant */
+                            object: "serving.deployment.deleted";
+                            pool: string;
+                            version: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -5800,7 +6703,76 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            aliases: {
+                                adapter: string;
+                                canary: {
+                                    /** @enum {string} */
+                                    by: "replicas" | "requests";
+                                    replicas: number;
+                                    /** @description percent */
+                                    request_share: number | null;
+                                    version: number | null;
+                                } | null;
+                                version: number | null;
+                            }[];
+                            auto_deploy: boolean;
+                            base_model: string;
+                            created_at: number;
+                            deployments: {
+                                adapter: string;
+                                created_at: number;
+                                /** @description the no-effect check, once run */
+                                probe: {
+                                    adapter: string;
+                                    at: string;
+                                    base: string;
+                                    identical: boolean;
+                                    prompt: string;
+                                    replica: string;
+                                } | null;
+                                served_name: string;
+                                version: number;
+                                /** @description set when the no-effect check found the answer identical to the base model's */
+                                warning: string | null;
+                            }[];
+                            gpus_per_replica: number | null;
+                            id: string;
+                            max_cpu_loras: number;
+                            max_lora_rank: number;
+                            max_loras: number;
+                            name: string;
+                            /** @constant */
+                            object: "serving.pool";
+                            probe_prompt: string;
+                            replicas: {
+                                /** @description what the agent last reported, per served name (an alias's name or adapter@vN) */
+                                adapters: {
+                                    error: string | null;
+                                    name: string;
+                                    /** @enum {string} */
+                                    state: "pending" | "downloading" | "ready" | "loaded" | "error";
+                                    /** @description the immutable version it serves, adapter@vN */
+                                    version: string;
+                                }[];
+                                agent_url: string;
+                                failures: number;
+                                /** @description ready and on the pool's current revision */
+                                in_sync: boolean;
+                                last_error: string | null;
+                                last_seen_at: number | null;
+                                name: string;
+                                next_attempt_at: number | null;
+                                /** @enum {string} */
+                                status: "pending" | "ready" | "not_ready" | "unreachable";
+                                vllm_loaded: string[];
+                                vllm_url: string;
+                            }[];
+                            revision: number;
+                            served_model_name: string;
+                            supported_targets: string[];
+                            usd_per_gpu_hour: number | null;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -5849,7 +6821,14 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            /** @constant */
+                            deleted: true;
+                            /** @constant */
+                            object: "serving.replica.deleted";
+                            pool: string;
+                            replica: string;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
