@@ -1694,9 +1694,56 @@ export interface paths {
                                 /** @constant */
                                 object: "dataset";
                                 purpose: string;
-                                report: unknown;
+                                report: {
+                                    error_count: number;
+                                    /** @description the first errors; error_count counts them all */
+                                    errors: {
+                                        /** @enum {string} */
+                                        code: "invalid_json" | "invalid_utf8" | "not_an_object" | "line_too_long" | "unknown_format" | "missing_messages" | "invalid_message" | "unknown_role" | "unknown_field" | "empty_content" | "no_assistant_turn" | "bad_weight" | "mixed_formats" | "wrong_format" | "harmony_special_token" | "example_too_long" | "missing_prompt" | "missing_reference" | "bad_answer" | "identical_outputs" | "empty_file" | "too_few_examples";
+                                        line: number | null;
+                                        message: string;
+                                        /** @description the field, e.g. messages[0].role */
+                                        path: string | null;
+                                    }[];
+                                    valid: boolean;
+                                } | null;
                                 sha256: string;
-                                stats: unknown;
+                                stats: {
+                                    examples: number;
+                                    format: ("chat" | "dpo" | "eval") | null;
+                                    lines: number;
+                                    /** @description absent in datasets validated before it existed */
+                                    longest_answer?: {
+                                        bytes: number;
+                                        line: number;
+                                    } | null;
+                                    role_counts: {
+                                        [key: string]: number;
+                                    };
+                                    tokens: {
+                                        /** @description per number of epochs, 1 to 5 */
+                                        estimated_trained_tokens: {
+                                            [key: string]: number;
+                                        };
+                                        /** @description examples per length bucket: "<=64" ... ">131072" */
+                                        histogram: {
+                                            [key: string]: number;
+                                        };
+                                        max_example: number;
+                                        max_example_line: number | null;
+                                        mean_example: number;
+                                        min_example: number;
+                                        per_role: {
+                                            [key: string]: number;
+                                        };
+                                        /** @constant */
+                                        tokenizer: "o200k_harmony";
+                                        /** @description o200k_harmony tokens of every example as harmony renders it */
+                                        total: number;
+                                    } | null;
+                                    /** @description true until the worker has counted the tokens of a large file */
+                                    tokens_pending: boolean;
+                                } | null;
                                 /** @enum {string} */
                                 status: "ready" | "invalid";
                             }[];
@@ -1755,9 +1802,56 @@ export interface paths {
                             /** @constant */
                             object: "dataset";
                             purpose: string;
-                            report: unknown;
+                            report: {
+                                error_count: number;
+                                /** @description the first errors; error_count counts them all */
+                                errors: {
+                                    /** @enum {string} */
+                                    code: "invalid_json" | "invalid_utf8" | "not_an_object" | "line_too_long" | "unknown_format" | "missing_messages" | "invalid_message" | "unknown_role" | "unknown_field" | "empty_content" | "no_assistant_turn" | "bad_weight" | "mixed_formats" | "wrong_format" | "harmony_special_token" | "example_too_long" | "missing_prompt" | "missing_reference" | "bad_answer" | "identical_outputs" | "empty_file" | "too_few_examples";
+                                    line: number | null;
+                                    message: string;
+                                    /** @description the field, e.g. messages[0].role */
+                                    path: string | null;
+                                }[];
+                                valid: boolean;
+                            } | null;
                             sha256: string;
-                            stats: unknown;
+                            stats: {
+                                examples: number;
+                                format: ("chat" | "dpo" | "eval") | null;
+                                lines: number;
+                                /** @description absent in datasets validated before it existed */
+                                longest_answer?: {
+                                    bytes: number;
+                                    line: number;
+                                } | null;
+                                role_counts: {
+                                    [key: string]: number;
+                                };
+                                tokens: {
+                                    /** @description per number of epochs, 1 to 5 */
+                                    estimated_trained_tokens: {
+                                        [key: string]: number;
+                                    };
+                                    /** @description examples per length bucket: "<=64" ... ">131072" */
+                                    histogram: {
+                                        [key: string]: number;
+                                    };
+                                    max_example: number;
+                                    max_example_line: number | null;
+                                    mean_example: number;
+                                    min_example: number;
+                                    per_role: {
+                                        [key: string]: number;
+                                    };
+                                    /** @constant */
+                                    tokenizer: "o200k_harmony";
+                                    /** @description o200k_harmony tokens of every example as harmony renders it */
+                                    total: number;
+                                } | null;
+                                /** @description true until the worker has counted the tokens of a large file */
+                                tokens_pending: boolean;
+                            } | null;
                             /** @enum {string} */
                             status: "ready" | "invalid";
                         };
@@ -1814,9 +1908,56 @@ export interface paths {
                             /** @constant */
                             object: "dataset";
                             purpose: string;
-                            report: unknown;
+                            report: {
+                                error_count: number;
+                                /** @description the first errors; error_count counts them all */
+                                errors: {
+                                    /** @enum {string} */
+                                    code: "invalid_json" | "invalid_utf8" | "not_an_object" | "line_too_long" | "unknown_format" | "missing_messages" | "invalid_message" | "unknown_role" | "unknown_field" | "empty_content" | "no_assistant_turn" | "bad_weight" | "mixed_formats" | "wrong_format" | "harmony_special_token" | "example_too_long" | "missing_prompt" | "missing_reference" | "bad_answer" | "identical_outputs" | "empty_file" | "too_few_examples";
+                                    line: number | null;
+                                    message: string;
+                                    /** @description the field, e.g. messages[0].role */
+                                    path: string | null;
+                                }[];
+                                valid: boolean;
+                            } | null;
                             sha256: string;
-                            stats: unknown;
+                            stats: {
+                                examples: number;
+                                format: ("chat" | "dpo" | "eval") | null;
+                                lines: number;
+                                /** @description absent in datasets validated before it existed */
+                                longest_answer?: {
+                                    bytes: number;
+                                    line: number;
+                                } | null;
+                                role_counts: {
+                                    [key: string]: number;
+                                };
+                                tokens: {
+                                    /** @description per number of epochs, 1 to 5 */
+                                    estimated_trained_tokens: {
+                                        [key: string]: number;
+                                    };
+                                    /** @description examples per length bucket: "<=64" ... ">131072" */
+                                    histogram: {
+                                        [key: string]: number;
+                                    };
+                                    max_example: number;
+                                    max_example_line: number | null;
+                                    mean_example: number;
+                                    min_example: number;
+                                    per_role: {
+                                        [key: string]: number;
+                                    };
+                                    /** @constant */
+                                    tokenizer: "o200k_harmony";
+                                    /** @description o200k_harmony tokens of every example as harmony renders it */
+                                    total: number;
+                                } | null;
+                                /** @description true until the worker has counted the tokens of a large file */
+                                tokens_pending: boolean;
+                            } | null;
                             /** @enum {string} */
                             status: "ready" | "invalid";
                         };
@@ -1927,9 +2068,56 @@ export interface paths {
                                 /** @constant */
                                 object: "dataset";
                                 purpose: string;
-                                report: unknown;
+                                report: {
+                                    error_count: number;
+                                    /** @description the first errors; error_count counts them all */
+                                    errors: {
+                                        /** @enum {string} */
+                                        code: "invalid_json" | "invalid_utf8" | "not_an_object" | "line_too_long" | "unknown_format" | "missing_messages" | "invalid_message" | "unknown_role" | "unknown_field" | "empty_content" | "no_assistant_turn" | "bad_weight" | "mixed_formats" | "wrong_format" | "harmony_special_token" | "example_too_long" | "missing_prompt" | "missing_reference" | "bad_answer" | "identical_outputs" | "empty_file" | "too_few_examples";
+                                        line: number | null;
+                                        message: string;
+                                        /** @description the field, e.g. messages[0].role */
+                                        path: string | null;
+                                    }[];
+                                    valid: boolean;
+                                } | null;
                                 sha256: string;
-                                stats: unknown;
+                                stats: {
+                                    examples: number;
+                                    format: ("chat" | "dpo" | "eval") | null;
+                                    lines: number;
+                                    /** @description absent in datasets validated before it existed */
+                                    longest_answer?: {
+                                        bytes: number;
+                                        line: number;
+                                    } | null;
+                                    role_counts: {
+                                        [key: string]: number;
+                                    };
+                                    tokens: {
+                                        /** @description per number of epochs, 1 to 5 */
+                                        estimated_trained_tokens: {
+                                            [key: string]: number;
+                                        };
+                                        /** @description examples per length bucket: "<=64" ... ">131072" */
+                                        histogram: {
+                                            [key: string]: number;
+                                        };
+                                        max_example: number;
+                                        max_example_line: number | null;
+                                        mean_example: number;
+                                        min_example: number;
+                                        per_role: {
+                                            [key: string]: number;
+                                        };
+                                        /** @constant */
+                                        tokenizer: "o200k_harmony";
+                                        /** @description o200k_harmony tokens of every example as harmony renders it */
+                                        total: number;
+                                    } | null;
+                                    /** @description true until the worker has counted the tokens of a large file */
+                                    tokens_pending: boolean;
+                                } | null;
                                 /** @enum {string} */
                                 status: "ready" | "invalid";
                             };
@@ -1942,9 +2130,56 @@ export interface paths {
                                 /** @constant */
                                 object: "dataset";
                                 purpose: string;
-                                report: unknown;
+                                report: {
+                                    error_count: number;
+                                    /** @description the first errors; error_count counts them all */
+                                    errors: {
+                                        /** @enum {string} */
+                                        code: "invalid_json" | "invalid_utf8" | "not_an_object" | "line_too_long" | "unknown_format" | "missing_messages" | "invalid_message" | "unknown_role" | "unknown_field" | "empty_content" | "no_assistant_turn" | "bad_weight" | "mixed_formats" | "wrong_format" | "harmony_special_token" | "example_too_long" | "missing_prompt" | "missing_reference" | "bad_answer" | "identical_outputs" | "empty_file" | "too_few_examples";
+                                        line: number | null;
+                                        message: string;
+                                        /** @description the field, e.g. messages[0].role */
+                                        path: string | null;
+                                    }[];
+                                    valid: boolean;
+                                } | null;
                                 sha256: string;
-                                stats: unknown;
+                                stats: {
+                                    examples: number;
+                                    format: ("chat" | "dpo" | "eval") | null;
+                                    lines: number;
+                                    /** @description absent in datasets validated before it existed */
+                                    longest_answer?: {
+                                        bytes: number;
+                                        line: number;
+                                    } | null;
+                                    role_counts: {
+                                        [key: string]: number;
+                                    };
+                                    tokens: {
+                                        /** @description per number of epochs, 1 to 5 */
+                                        estimated_trained_tokens: {
+                                            [key: string]: number;
+                                        };
+                                        /** @description examples per length bucket: "<=64" ... ">131072" */
+                                        histogram: {
+                                            [key: string]: number;
+                                        };
+                                        max_example: number;
+                                        max_example_line: number | null;
+                                        mean_example: number;
+                                        min_example: number;
+                                        per_role: {
+                                            [key: string]: number;
+                                        };
+                                        /** @constant */
+                                        tokenizer: "o200k_harmony";
+                                        /** @description o200k_harmony tokens of every example as harmony renders it */
+                                        total: number;
+                                    } | null;
+                                    /** @description true until the worker has counted the tokens of a large file */
+                                    tokens_pending: boolean;
+                                } | null;
                                 /** @enum {string} */
                                 status: "ready" | "invalid";
                             };
