@@ -24,7 +24,8 @@ export const jobObject = z.object({
   error: jobError.nullable(),
   fine_tuned_model: z.string().nullable(),
   finished_at: z.number().nullable(),
-  estimated_finish: z.null(),
+  // OpenAI's type (unix seconds or null); loraplane makes no finish estimate yet, so it is always null.
+  estimated_finish: z.number().nullable(),
   hyperparameters: record,
   method: record,
   model: z.string(),

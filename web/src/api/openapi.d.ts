@@ -4162,7 +4162,7 @@ export interface paths {
                                     param?: string | null;
                                 } | null;
                                 estimated_cost: unknown;
-                                estimated_finish: null;
+                                estimated_finish: number | null;
                                 fine_tuned_model: string | null;
                                 finished_at: number | null;
                                 hyperparameters: {
@@ -4300,7 +4300,7 @@ export interface paths {
                                 param?: string | null;
                             } | null;
                             estimated_cost: unknown;
-                            estimated_finish: null;
+                            estimated_finish: number | null;
                             fine_tuned_model: string | null;
                             finished_at: number | null;
                             hyperparameters: {
@@ -4391,7 +4391,7 @@ export interface paths {
                                 param?: string | null;
                             } | null;
                             estimated_cost: unknown;
-                            estimated_finish: null;
+                            estimated_finish: number | null;
                             fine_tuned_model: string | null;
                             finished_at: number | null;
                             hyperparameters: {
@@ -4486,7 +4486,7 @@ export interface paths {
                                 param?: string | null;
                             } | null;
                             estimated_cost: unknown;
-                            estimated_finish: null;
+                            estimated_finish: number | null;
                             fine_tuned_model: string | null;
                             finished_at: number | null;
                             hyperparameters: {
@@ -5313,7 +5313,31 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            data: {
+                                created: number;
+                                /** @description base models: the development model (runs on CPU) */
+                                development?: boolean;
+                                id: string;
+                                /** @description fine-tuned models: the job that made it */
+                                job_id?: string;
+                                /** @constant */
+                                object: "model";
+                                owned_by: string;
+                                /** @description fine-tuned models: the base model */
+                                parent?: string;
+                                /** @description callable names: where the gateway sends them */
+                                routing?: {
+                                    /** @enum {string} */
+                                    kind: "fine_tuned" | "version" | "alias" | "base" | "provider";
+                                    pools?: string[];
+                                    ready_replicas?: number;
+                                };
+                            }[];
+                            has_more: boolean;
+                            /** @constant */
+                            object: "list";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -5360,7 +5384,26 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            created: number;
+                            /** @description base models: the development model (runs on CPU) */
+                            development?: boolean;
+                            id: string;
+                            /** @description fine-tuned models: the job that made it */
+                            job_id?: string;
+                            /** @constant */
+                            object: "model";
+                            owned_by: string;
+                            /** @description fine-tuned models: the base model */
+                            parent?: string;
+                            /** @description callable names: where the gateway sends them */
+                            routing?: {
+                                /** @enum {string} */
+                                kind: "fine_tuned" | "version" | "alias" | "base" | "provider";
+                                pools?: string[];
+                                ready_replicas?: number;
+                            };
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
