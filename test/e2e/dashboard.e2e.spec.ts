@@ -170,6 +170,8 @@ describe('dashboard in Chromium (e2e)', () => {
     await page.getByRole('heading', { name: /Validation report: \d+ errors/ }).waitFor();
     const report = page.locator('.card', { has: page.getByRole('heading', { name: /Validation report/ }) });
     expect(await report.locator('tbody tr').count()).toBeGreaterThan(0);
+    // The Field column: each error's path, as the API names it (the hand-written type read a `field` it never sends).
+    expect(await report.locator('tbody').innerText()).toContain('messages[0].role');
     expect(bad.filename).toContain('onerror');
     await page.getByText(bad.filename).first().waitFor();
     await noPayloadRan();
