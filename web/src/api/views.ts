@@ -1,7 +1,7 @@
 /**
  * The dashboard's names for the API's objects, each the generated type of the route that answers it (openapi.d.ts,
  * from the server's own zod schemas), so a renamed or retyped field fails the dashboard's typecheck. `call` infers a
- * route's type by itself; these names are for props and state.
+ * route's type by itself; these names are for props and state (add one where a component needs it).
  */
 import type { paths } from './openapi';
 
@@ -14,26 +14,22 @@ type Item<P extends keyof paths> = Json<P> extends { data: (infer T)[] } ? T : n
 export type Job = Json<'/v1/fine_tuning/jobs/{fine_tuning_job_id}'>;
 /** `data` of a metrics event is the trainer's metrics line (jobs/CONTRACT.md). */
 export type JobEvent = Item<'/v1/fine_tuning/jobs/{fine_tuning_job_id}/events'>;
-export type Checkpoint = Item<'/v1/fine_tuning/jobs/{fine_tuning_job_id}/checkpoints'>;
 export type Estimate = Json<'/v1/fine_tuning/jobs/estimate', 'post'>;
 
-export type Dataset = Json<'/v1/datasets/{dataset_id}'>;
+type Dataset = Json<'/v1/datasets/{dataset_id}'>;
 export type DatasetStats = NonNullable<Dataset['stats']>;
 export type ValidationError = NonNullable<Dataset['report']>['errors'][number];
 
-export type Adapter = Item<'/v1/adapters'>;
 export type AdapterVersion = Item<'/v1/adapters/{adapter_name}/versions'>;
 
 /** GET /v1/serving/pools/{pool}: replicas, deployments, aliases (the list route gives a summary). */
 export type Pool = Json<'/v1/serving/pools/{pool}'>;
 export type AliasEvent = Item<'/v1/serving/pools/{pool}/aliases/{adapter_name}/history'>;
 
-export type EvalRun = Json<'/v1/evals/runs/{run_id}'>;
 /** A run's comparison report (?format=json). */
 export type Comparison = Json<'/v1/evals/runs/{run_id}/report'>;
 export type ComparisonTarget = Comparison['targets'][number];
 export type Proportion = ComparisonTarget['accuracy'];
-export type EvalComparison = Json<'/v1/evals/comparisons/{comparison_id}'>;
 /** A comparison's report across its suites (?format=json). */
 export type BenchmarkReport = Json<'/v1/evals/comparisons/{comparison_id}/report'>;
 

@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useState } from 'react';
 import { api, call } from '../api/client';
-import type { Checkpoint, Job } from '../api/views';
+import type { Job } from '../api/views';
 import { TimeChart } from '../components/time-chart';
 import { Card, costUsd, ErrorBox, Facts, Loading, num, Page, Status, Table, useLoad, when } from '../components/ui';
 import { useJobStream } from './job-stream';

@@ -1,6 +1,5 @@
 import { useMemo, useState } from 'react';
 import { api, call } from '../api/client';
-import type { Job } from '../api/views';
 import { costUsd, ErrorBox, Loading, Page, Status, Table, useLoad, when } from '../components/ui';
 
 const STATUSES = ['validating_files', 'queued', 'running', 'succeeded', 'failed', 'cancelled'];
