@@ -2,7 +2,7 @@ import { Controller, Get, HttpCode, Post, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { z } from 'zod';
 import { ProjectId } from '../common/auth/auth.decorators';
-import { listOf } from '../common/http/pagination';
+import { listOf, toList } from '../common/http/pagination';
 import { ApiDoc, ZBody, ZParam, ZQuery } from '../common/http/zod-validation';
 import { ComparisonReports } from './comparison-reports';
 import { ComparisonsService, comparisonStatus, ComparisonWithRuns } from './comparisons.service';
@@ -68,7 +68,7 @@ export class ComparisonsController {
   @Get()
   @ApiDoc({ summary: 'Recent comparisons, newest first', tags: ['evals'], response: listOf(comparisonObject) })
   async list(@ProjectId() projectId: string, @ZQuery(listQuery) q: z.infer<typeof listQuery>) {
-    return { object: 'list' as const, data: (await this.comparisons.list(projectId, q.limit)).map((c) => comparisonView(c)), has_more: false };
+    return toList((await this.comparisons.list(projectId, q.limit)).map((c) => comparisonView(c)));
   }
 
   @Get(':comparison_id')

@@ -48,7 +48,7 @@ const canary = z.object({
 });
 const plain = z.object({ reason }).default({});
 const figuresQuery = z.object({ window_minutes: z.coerce.number().int().min(1).max(MAX_WINDOW_MINUTES).default(5) }).strict();
-const poolSummary = z.object({ object: z.literal('serving.pool'), id: z.string(), name: z.string(), base_model: z.string(), replicas: z.number().describe('how many') });
+const poolSummary = z.object({ object: z.literal('serving.pool'), id: z.string(), name: z.string(), base_model: z.string(), replicas: z.number().describe('the number of replicas') });
 const deletedReplica = z.object({ object: z.literal('serving.replica.deleted'), pool: z.string(), replica: z.string(), deleted: z.literal(true) });
 const deletedDeployment = z.object({ object: z.literal('serving.deployment.deleted'), pool: z.string(), adapter: z.string(), version: z.number(), deleted: z.literal(true) });
 

@@ -5715,7 +5715,7 @@ export interface paths {
                                 name: string;
                                 /** @constant */
                                 object: "serving.pool";
-                                /** @description how many */
+                                /** @description the number of replicas */
                                 replicas: number;
                             }[];
                             has_more: boolean;
