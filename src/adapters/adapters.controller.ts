@@ -3,11 +3,11 @@ import type { Request, Response } from 'express';
 import { z } from 'zod';
 import { ProjectId } from '../common/auth/auth.decorators';
 import { DomainError } from '../common/domain-error';
+import { listOf, toList } from '../common/http/pagination';
 import { ApiDoc, ZBody, ZodPipe, ZParam } from '../common/http/zod-validation';
 import { readMultipart } from '../datasets/multipart-upload';
-import { Adapter, AdapterVersion } from '../generated/prisma/client';
 import { AdaptersService, VersionResult } from './adapters.service';
-import { servedName } from '../serving/served-name';
+import { adapterObject, adapterView, deletedVersion, versionObject, versionView } from './adapters.views';
 
 /** Adapter names are served as `name` (alias) and `name@vN` (versions), so '@' and '/' are not allowed. */
 const adapterName = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'lowercase letters, digits, . _ - (at most 63)');
@@ -30,41 +30,13 @@ const importForm = z.object({
   description: description.optional(),
 });
 
-const unix = (d: Date) => Math.floor(d.getTime() / 1000);
-
-function versionView(adapter: Pick<Adapter, 'name'>, v: AdapterVersion, downloads?: { name: string; url: string }[]) {
-  return {
-    object: 'adapter.version' as const,
-    id: v.id,
-    adapter: adapter.name,
-    version: v.version,
-    /** The immutable name a serving pool loads it under. */
-    served_name: servedName(adapter.name, v.version),
-    base_model: v.baseModel,
-    rank: v.rank,
-    target_modules: v.targetModules,
-    files: v.files,
-    peft_config: v.peftConfig,
-    lineage: {
-      source: v.source,
-      job_id: v.jobId,
-      checkpoint_id: v.checkpointId,
-      dataset_id: v.datasetId,
-      hyperparameters: v.hyperparameters,
-      imported_from: v.importedFrom,
-    },
-    created_at: unix(v.createdAt),
-    ...(downloads ? { download: downloads.map((d) => ({ name: d.name, url: d.url })) } : {}),
-  };
-}
-
 /** The adapter registry (a loraplane extension; OpenAI has no such API). */
 @Controller('v1/adapters')
 export class AdaptersController {
   constructor(private readonly adapters: AdaptersService) {}
 
   @Post(':adapter_name/versions')
-  @ApiDoc({ summary: "Register a new immutable version from a succeeded job's adapter (or one of its checkpoints)", tags: ['adapters'] })
+  @ApiDoc({ summary: "Register a new immutable version from a succeeded job's adapter (or one of its checkpoints)", tags: ['adapters'], response: versionObject })
   async register(
     @ProjectId() projectId: string,
     @ZParam('adapter_name', adapterName) name: string,
@@ -81,6 +53,7 @@ export class AdaptersController {
     summary: 'Import a version: a PEFT directory as a .tar/.tar.gz upload (multipart `file`), or JSON {"s3_prefix": "s3://bucket/prefix/"}',
     tags: ['adapters'],
     multipartBody: importForm,
+    response: versionObject,
   })
   async import(@ProjectId() projectId: string, @ZParam('adapter_name', adapterName) name: string, @Req() req: Request, @Res({ passthrough: true }) res: Response) {
     let result: VersionResult;
@@ -114,26 +87,21 @@ export class AdaptersController {
   }
 
   @Get()
-  @ApiDoc({ summary: "List the project's adapters with their latest version", tags: ['adapters'] })
+  @ApiDoc({ summary: "List the project's adapters with their latest version", tags: ['adapters'], response: listOf(adapterObject) })
   async list(@ProjectId() projectId: string) {
-    const rows = await this.adapters.listAdapters(projectId);
-    return {
-      object: 'list',
-      data: rows.map((a) => ({ object: 'adapter', id: a.id, name: a.name, description: a.description, created_at: unix(a.createdAt), latest_version: a.versions[0]?.version ?? null })),
-      has_more: false,
-    };
+    return toList((await this.adapters.listAdapters(projectId)).map(adapterView));
   }
 
   @Get(':adapter_name/versions')
-  @ApiDoc({ summary: "An adapter's versions, newest first", tags: ['adapters'] })
+  @ApiDoc({ summary: "An adapter's versions, newest first", tags: ['adapters'], response: listOf(versionObject) })
   async versions(@ProjectId() projectId: string, @ZParam('adapter_name', adapterName) name: string) {
     const adapter = await this.adapters.getAdapter(projectId, name);
     const rows = await this.adapters.listVersions(projectId, name);
-    return { object: 'list', data: rows.map((v) => versionView(adapter, v)), has_more: false };
+    return toList(rows.map((v) => versionView(adapter, v)));
   }
 
   @Get(':adapter_name/versions/:version')
-  @ApiDoc({ summary: 'One version, with presigned download URLs for its files', tags: ['adapters'] })
+  @ApiDoc({ summary: 'One version, with presigned download URLs for its files', tags: ['adapters'], response: versionObject })
   async version(@ProjectId() projectId: string, @ZParam('adapter_name', adapterName) name: string, @ZParam('version', versionParam) version: number) {
     const adapter = await this.adapters.getAdapter(projectId, name);
     const row = await this.adapters.getVersion(projectId, name, version);
@@ -141,8 +109,8 @@ export class AdaptersController {
   }
 
   @Delete(':adapter_name/versions/:version')
-  @ApiDoc({ summary: 'Delete a version (soft: its bytes stay for lineage); refused while a pool deploys it or an alias names it', tags: ['adapters'] })
-  async remove(@ProjectId() projectId: string, @ZParam('adapter_name', adapterName) name: string, @ZParam('version', versionParam) version: number) {
+  @ApiDoc({ summary: 'Delete a version (soft: its bytes stay for lineage); refused while a pool deploys it or an alias names it', tags: ['adapters'], response: deletedVersion })
+  async remove(@ProjectId() projectId: string, @ZParam('adapter_name', adapterName) name: string, @ZParam('version', versionParam) version: number): Promise<z.infer<typeof deletedVersion>> {
     await this.adapters.deleteVersion(projectId, name, version);
     return { object: 'adapter.version.deleted', adapter: name, version, deleted: true };
   }

@@ -3,58 +3,14 @@ import type { Request } from 'express';
 import { z } from 'zod';
 import { ProjectId } from '../common/auth/auth.decorators';
 import { DomainError } from '../common/domain-error';
-import { pageQuery, toPage } from '../common/http/pagination';
+import { pageOf, pageQuery, toPage } from '../common/http/pagination';
 import { ApiDoc, ZBody, ZParam, ZQuery } from '../common/http/zod-validation';
-import { Dataset } from '../generated/prisma/client';
 import { DatasetSplitter } from './dataset-splitter';
 import { DatasetsService, FILE_PURPOSES, FilePurpose } from './datasets.service';
 import { readMultipart } from './multipart-upload';
-import { DATASET_FORMATS, ValidationReport } from './validation/dataset-validator';
+import { datasetObject, toDatasetObject, toValidationObject, validationObject } from './datasets.views';
+import { DATASET_FORMATS } from './validation/dataset-validator';
 import { estimateTrainedTokens } from './validation/token-stats';
-
-const datasetObject = z.object({
-  id: z.string(),
-  object: z.literal('dataset'),
-  filename: z.string(),
-  purpose: z.string(),
-  bytes: z.number(),
-  sha256: z.string(),
-  format: z.string(),
-  status: z.enum(['ready', 'invalid']),
-  created_at: z.number(),
-  stats: z.unknown(),
-  report: z.unknown(),
-});
-
-function toDatasetObject(d: Dataset): z.infer<typeof datasetObject> {
-  return {
-    id: d.id,
-    object: 'dataset',
-    filename: d.filename,
-    purpose: d.purpose,
-    bytes: Number(d.bytes),
-    sha256: d.sha256,
-    format: d.format,
-    status: d.status,
-    created_at: Math.floor(d.createdAt.getTime() / 1000),
-    stats: d.stats,
-    report: d.report,
-  };
-}
-
-function toReportObject(r: { bytes: number; sha256: string; report: ValidationReport }) {
-  const { report } = r;
-  return {
-    object: 'dataset.validation',
-    valid: report.valid,
-    format: report.format,
-    bytes: r.bytes,
-    sha256: r.sha256,
-    error_count: report.errorCount,
-    errors: report.errors,
-    stats: { examples: report.examples, lines: report.lines, role_counts: report.roleCounts, tokens: report.tokens },
-  };
-}
 
 const uploadQuery = z.object({
   format: z.enum(DATASET_FORMATS).optional().describe('Declared format; every line must match it. Unset: detected.'),
@@ -69,6 +25,15 @@ const splitBody = z.object({
   seed: z.number().int().min(0).max(2 ** 31 - 1).default(0),
 });
 const datasetId = z.string().min(1);
+const statsObject = z.object({
+  object: z.literal('dataset.stats'),
+  id: z.string(),
+  n_epochs: z.number(),
+  estimated_trained_tokens: z.number().nullable().describe('null until the tokens are counted'),
+  stats: z.unknown(),
+});
+const splitObject = z.object({ object: z.literal('dataset.split'), source: z.string(), seed: z.number(), train: datasetObject, validation: datasetObject });
+const deletedDataset = z.object({ id: z.string(), object: z.literal('dataset'), deleted: z.literal(true) });
 
 /**
  * loraplane's native dataset API: the validation report and statistics, invalid datasets kept with their report, a
@@ -95,15 +60,15 @@ export class DatasetsController {
 
   @Post('validate')
   @HttpCode(200)
-  @ApiDoc({ summary: 'Dry run: validate a file and compute its statistics; nothing is stored', tags: ['datasets'], multipartBody: fileForm })
+  @ApiDoc({ summary: 'Dry run: validate a file and compute its statistics; nothing is stored', tags: ['datasets'], multipartBody: fileForm, response: validationObject })
   async validate(@ZQuery(validateQuery) q: z.infer<typeof validateQuery>, @Req() req: Request) {
     const { file } = await readMultipart(req, 'file', (_filename, stream) => this.datasets.validate(stream, q.format), async () => undefined);
     if (!file) throw new DomainError('invalid_request', "Missing required parameter: 'file'", 'file');
-    return toReportObject(file.result);
+    return toValidationObject(file.result);
   }
 
   @Get()
-  @ApiDoc({ summary: 'List datasets', tags: ['datasets'] })
+  @ApiDoc({ summary: 'List datasets', tags: ['datasets'], response: pageOf(datasetObject) })
   async list(@ProjectId() projectId: string, @ZQuery(listQuery) q: z.infer<typeof listQuery>) {
     return toPage(await this.datasets.list(projectId, q), q.limit, toDatasetObject);
   }
@@ -115,8 +80,8 @@ export class DatasetsController {
   }
 
   @Get(':dataset_id/stats')
-  @ApiDoc({ summary: 'Statistics, with the estimated trained tokens for n_epochs', tags: ['datasets'] })
-  async stats(@ProjectId() projectId: string, @ZParam('dataset_id', datasetId) id: string, @ZQuery(statsQuery) q: z.infer<typeof statsQuery>) {
+  @ApiDoc({ summary: 'Statistics, with the estimated trained tokens for n_epochs', tags: ['datasets'], response: statsObject })
+  async stats(@ProjectId() projectId: string, @ZParam('dataset_id', datasetId) id: string, @ZQuery(statsQuery) q: z.infer<typeof statsQuery>): Promise<z.infer<typeof statsObject>> {
     const d = await this.datasets.get(projectId, id);
     const stats = d.stats as { tokens?: { total: number } | null } | null;
     const total = stats?.tokens?.total;
@@ -131,15 +96,15 @@ export class DatasetsController {
 
   @Post(':dataset_id/split')
   @HttpCode(200)
-  @ApiDoc({ summary: 'Split a ready dataset into two new datasets (train, validation) by seed', tags: ['datasets'] })
-  async split(@ProjectId() projectId: string, @ZParam('dataset_id', datasetId) id: string, @ZBody(splitBody) body: z.infer<typeof splitBody>) {
+  @ApiDoc({ summary: 'Split a ready dataset into two new datasets (train, validation) by seed', tags: ['datasets'], response: splitObject })
+  async split(@ProjectId() projectId: string, @ZParam('dataset_id', datasetId) id: string, @ZBody(splitBody) body: z.infer<typeof splitBody>): Promise<z.infer<typeof splitObject>> {
     const { train, validation } = await this.splitter.split(projectId, id, body.validation_fraction, body.seed);
     return { object: 'dataset.split', source: id, seed: body.seed, train: toDatasetObject(train), validation: toDatasetObject(validation) };
   }
 
   @Delete(':dataset_id')
-  @ApiDoc({ summary: 'Delete a dataset (soft; refused while an active job uses it)', tags: ['datasets'] })
-  async remove(@ProjectId() projectId: string, @ZParam('dataset_id', datasetId) id: string) {
+  @ApiDoc({ summary: 'Delete a dataset (soft; refused while an active job uses it)', tags: ['datasets'], response: deletedDataset })
+  async remove(@ProjectId() projectId: string, @ZParam('dataset_id', datasetId) id: string): Promise<z.infer<typeof deletedDataset>> {
     await this.datasets.remove(projectId, id);
     return { id, object: 'dataset', deleted: true };
   }

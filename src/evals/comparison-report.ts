@@ -5,23 +5,15 @@
  * per-suite Comparisons (comparison.ts) and one over every suite's rows come from the caller. Every name is user text
  * and is escaped (report.ts `md`, report-html.ts `esc`).
  */
+import { z } from 'zod';
 import { DEFAULT_DAILY_VOLUMES } from './cost-model';
 import { esc } from './report-html';
 import { breakEvenText, Comparison, ComparisonTarget, count, md, ms, percent, usd } from './report';
+import { benchmarkReport } from './report-schema';
 import { Proportion } from './stats';
 
-export interface BenchmarkReport {
-  name: string;
-  status: string;
-  created_at: string;
-  baseline: string | null;
-  targets: { name: string; kind: string; model: string; usd_per_gpu_hour: number | null; gpus: number | null }[];
-  /** One row per suite, in the order given: accuracy of each target (by name). */
-  benchmarks: { suite: string; scorer: string; items: number; accuracy: Record<string, Proportion> }[];
-  /** Every suite's results together: latency, tokens, cost and break-even per target. */
-  overall: Comparison;
-  warnings: string[];
-}
+/** A comparison's report across its suites (report-schema.ts describes each field). */
+export type BenchmarkReport = z.infer<typeof benchmarkReport>;
 
 const DAILY_VOLUMES = DEFAULT_DAILY_VOLUMES;
 

@@ -2,9 +2,12 @@ import { Controller, Get, HttpCode, Post, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { z } from 'zod';
 import { ProjectId } from '../common/auth/auth.decorators';
+import { listOf, toList } from '../common/http/pagination';
 import { ApiDoc, ZBody, ZParam, ZQuery } from '../common/http/zod-validation';
 import { ComparisonReports } from './comparison-reports';
 import { ComparisonsService, comparisonStatus, ComparisonWithRuns } from './comparisons.service';
+import { evalStatus as status, runProgress } from './evals.views';
+import { benchmarkReport } from './report-schema';
 
 const ref = z.string().min(1).max(200);
 const createComparison = z
@@ -19,11 +22,8 @@ const reportQuery = z.object({ format: z.enum(['json', 'md', 'html']).default('j
 const listQuery = z.object({ limit: z.coerce.number().int().min(1).max(100).default(20) });
 const unix = (d: Date | null) => (d ? Math.floor(d.getTime() / 1000) : null);
 
-const status = z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled']);
-const progressObject = z.object({ done: z.number(), total: z.number() });
-const targetProgress = z.object({ target: z.string(), done: z.number(), correct: z.number(), errors: z.number() });
 /** A comparison as every route answers it, documented, so the dashboard and the CLI use the generated type. */
-const comparisonObject = z.object({
+export const comparisonObject = z.object({
   object: z.literal('eval.comparison'),
   id: z.string(),
   name: z.string(),
@@ -32,9 +32,9 @@ const comparisonObject = z.object({
   target_ids: z.array(z.string()),
   baseline_target_id: z.string().nullable(),
   runs: z.array(
-    z.object({ id: z.string(), suite: z.object({ id: z.string(), name: z.string() }), status, total: z.number(), progress: progressObject.extend({ targets: z.array(targetProgress) }).nullable() }),
+    z.object({ id: z.string(), suite: z.object({ id: z.string(), name: z.string() }), status, total: z.number(), progress: runProgress.nullable() }),
   ),
-  progress: progressObject.nullable().describe('answers scored so far over every suite and target; null in lists'),
+  progress: runProgress.pick({ done: true, total: true }).nullable().describe('answers scored so far over every suite and target; null in lists'),
   created_at: z.number().nullable(),
 });
 
@@ -66,9 +66,9 @@ export class ComparisonsController {
   }
 
   @Get()
-  @ApiDoc({ summary: 'Recent comparisons, newest first', tags: ['evals'], response: z.object({ object: z.literal('list'), data: z.array(comparisonObject), has_more: z.boolean() }) })
+  @ApiDoc({ summary: 'Recent comparisons, newest first', tags: ['evals'], response: listOf(comparisonObject) })
   async list(@ProjectId() projectId: string, @ZQuery(listQuery) q: z.infer<typeof listQuery>) {
-    return { object: 'list' as const, data: (await this.comparisons.list(projectId, q.limit)).map((c) => comparisonView(c)), has_more: false };
+    return toList((await this.comparisons.list(projectId, q.limit)).map((c) => comparisonView(c)));
   }
 
   @Get(':comparison_id')
@@ -87,7 +87,7 @@ export class ComparisonsController {
   }
 
   @Get(':comparison_id/report')
-  @ApiDoc({ summary: 'Accuracy per benchmark x target (95% Wilson), latency p50/p95 and TTFT, tokens, $/1M tokens, $/month at 1M and 10M tokens/day, GPU $/h vs API with break-even; ?format=json|md|html', tags: ['evals'], responseContentType: 'text/html' })
+  @ApiDoc({ summary: 'Accuracy per benchmark x target (95% Wilson), latency p50/p95 and TTFT, tokens, $/1M tokens, $/month at 1M and 10M tokens/day, GPU $/h vs API with break-even; ?format=json|md|html', tags: ['evals'], response: benchmarkReport, textResponseTypes: ['text/markdown', 'text/html'] })
   async report(@ProjectId() projectId: string, @ZParam('comparison_id', ref) id: string, @ZQuery(reportQuery) q: z.infer<typeof reportQuery>, @Res() res: Response) {
     const { contentType, body } = await this.reports.render(projectId, id, q.format);
     res.setHeader('content-type', contentType);

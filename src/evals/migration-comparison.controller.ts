@@ -2,9 +2,9 @@ import { Controller, Post } from '@nestjs/common';
 import { z } from 'zod';
 import { ProjectId } from '../common/auth/auth.decorators';
 import { ApiDoc, ZBody } from '../common/http/zod-validation';
-import { comparisonView } from './comparisons.controller';
+import { comparisonObject, comparisonView } from './comparisons.controller';
 import { ComparisonsService } from './comparisons.service';
-import { suiteView, targetView } from './evals.views';
+import { suiteObject, suiteView, targetObject, targetView } from './evals.views';
 import { MigrationComparisons } from './migration-comparison';
 
 const compareBody = z
@@ -18,6 +18,13 @@ const compareBody = z
     max_tokens: z.number().int().min(1).max(200_000).default(1024),
   })
   .strict();
+const migrationComparison = z.object({
+  object: z.literal('migration.openai.comparison'),
+  comparison: comparisonObject,
+  suite: suiteObject,
+  targets: z.object({ openai: targetObject, loraplane: targetObject }),
+  report: z.string().describe("the comparison's report route (Markdown)"),
+});
 
 /** Migration from OpenAI fine-tuning, last step: the OpenAI fine-tuned model against its migrated adapter. */
 @Controller('v1/migrations/openai')
@@ -25,8 +32,8 @@ export class MigrationComparisonController {
   constructor(private readonly migrations: MigrationComparisons, private readonly comparisons: ComparisonsService) {}
 
   @Post('compare')
-  @ApiDoc({ summary: "Compare the OpenAI fine-tuned model (an api target with the caller's key) with the migrated job's deployed adapter on the OpenAI job's validation file; asking again returns the same comparison", tags: ['evals'] })
-  async compare(@ProjectId() projectId: string, @ZBody(compareBody) b: z.infer<typeof compareBody>) {
+  @ApiDoc({ summary: "Compare the OpenAI fine-tuned model (an api target with the caller's key) with the migrated job's deployed adapter on the OpenAI job's validation file; asking again returns the same comparison", tags: ['evals'], response: migrationComparison })
+  async compare(@ProjectId() projectId: string, @ZBody(compareBody) b: z.infer<typeof compareBody>): Promise<z.infer<typeof migrationComparison>> {
     const m = await this.migrations.compare(projectId, { apiKey: b.api_key, job: b.job, openaiJob: b.openai_job, limit: b.limit, seed: b.seed, scorer: b.scorer, maxTokens: b.max_tokens });
     return {
       object: 'migration.openai.comparison' as const,

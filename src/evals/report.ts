@@ -4,47 +4,15 @@
  * comparison is computed elsewhere; this file only formats it, and treats every name, prompt and output in it as
  * untrusted text: eval items and target names come from users.
  */
-import { BreakEven, MonthlyCost } from './cost-model';
-import { LatencySummary, Proportion } from './stats';
+import { z } from 'zod';
+import { comparisonReport, reportTarget } from './report-schema';
 
-export type TargetKind = 'api' | 'base' | 'adapter';
-
-export interface ItemResult {
-  /** 0-based index of the item in the suite. */
-  index: number;
-  /** An item whose request failed is not correct; `error` says why. */
-  correct: boolean;
-  error?: string | null;
-}
-
-export interface ComparisonTarget {
-  name: string;
-  kind: TargetKind;
-  /** The model behind it: "o3-mini", "gpt-oss-20b", "ft:gpt-oss-20b:acme:tickets:ftjob-1". */
-  model: string;
-  /** k correct of n items, with the 95% Wilson interval. */
-  accuracy: Proportion;
-  latency_ms: LatencySummary;
-  /** Time to first token, median; null when the target was not streamed. */
-  ttft_ms_p50: number | null;
-  tokens: { input: number; output: number };
-  usd_per_request: number | null;
-  usd_per_1m_tokens: number | null;
-  monthly: MonthlyCost[];
-  /** Self-hosted targets: break-even against each API target (same work). Empty for API targets. */
-  break_even: ({ api_target: string } & BreakEven)[];
-  results: ItemResult[];
-}
-
-export interface Comparison {
-  suite: { name: string; scorer: string; items: number };
-  created_at: string;
-  /** The target the others are diffed against (usually the base model); null: no per-item diff. */
-  baseline: string | null;
-  /** The prompt of each item as text, for the per-item diff. */
-  items: { index: number; prompt: string }[];
-  targets: ComparisonTarget[];
-}
+export type TargetKind = ComparisonTarget['kind'];
+export type ComparisonTarget = z.infer<typeof reportTarget>;
+/** One item of one target: an item whose request failed is not correct, and `error` says why. */
+export type ItemResult = ComparisonTarget['results'][number];
+/** A run's comparison of its targets (report-schema.ts describes each field). */
+export type Comparison = z.infer<typeof comparisonReport>;
 
 export function reportJson(c: Comparison): string {
   return sortedJson(c);

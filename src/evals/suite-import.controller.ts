@@ -3,12 +3,11 @@ import type { Request } from 'express';
 import { z } from 'zod';
 import { ProjectId } from '../common/auth/auth.decorators';
 import { DomainError } from '../common/domain-error';
-import { fieldPath } from '../common/http/zod-validation';
-import { ApiDoc } from '../common/http/zod-validation';
+import { ApiDoc, fieldPath } from '../common/http/zod-validation';
 import { readMultipart } from '../datasets/multipart-upload';
 import { BENCHMARK_FORMATS } from './benchmarks/benchmark-formats';
 import { ImportOptions, SuiteImporter } from './benchmarks/suite-importer';
-import { suiteView } from './evals.views';
+import { suiteObject, suiteView } from './evals.views';
 
 const count = (max: number) => z.coerce.number().int().min(0).max(max);
 export const importForm = z
@@ -42,7 +41,7 @@ export class SuiteImportController {
   constructor(private readonly importer: SuiteImporter) {}
 
   @Post()
-  @ApiDoc({ summary: "Import a benchmark file as it is published; the answer is the suite, `items` = its records (form fields before 'file')", tags: ['evals'], multipartBody: importForm })
+  @ApiDoc({ summary: "Import a benchmark file as it is published; the answer is the suite, `items` = its records (form fields before 'file')", tags: ['evals'], multipartBody: importForm, response: suiteObject })
   async import(@ProjectId() projectId: string, @Req() req: Request) {
     const { file } = await readMultipart(
       req,

@@ -1,7 +1,9 @@
 import { Controller, Delete, Get } from '@nestjs/common';
 import { z } from 'zod';
 import { ProjectId } from '../common/auth/auth.decorators';
+import { listOf, toList } from '../common/http/pagination';
 import { ApiDoc, ZParam } from '../common/http/zod-validation';
+import { modelCard } from './model-cards';
 import { ModelsService } from './models.service';
 
 /** OpenAI's models API: what the project can call, fine-tune and has fine-tuned (see ModelsService). */
@@ -10,13 +12,13 @@ export class ModelsController {
   constructor(private readonly models: ModelsService) {}
 
   @Get()
-  @ApiDoc({ summary: 'List models: callable now (with routing), base models, fine-tuned models', tags: ['models'] })
+  @ApiDoc({ summary: 'List models: callable now (with routing), base models, fine-tuned models', tags: ['models'], response: listOf(modelCard) })
   async list(@ProjectId() projectId: string) {
-    return { object: 'list', data: await this.models.list(projectId), has_more: false };
+    return toList(await this.models.list(projectId));
   }
 
   @Get(':model')
-  @ApiDoc({ summary: 'Retrieve a model', tags: ['models'] })
+  @ApiDoc({ summary: 'Retrieve a model', tags: ['models'], response: modelCard })
   get(@ProjectId() projectId: string, @ZParam('model', z.string().min(1)) id: string) {
     return this.models.get(projectId, id);
   }

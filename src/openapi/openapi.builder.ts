@@ -92,6 +92,13 @@ export function buildOpenApiDocument(controllers: Type[]): Record<string, unknow
   };
 }
 
+/** The 200 answer's media types: the JSON (with its schema where the route has one) and any text forms. */
+function responseContent(doc: RouteDoc): Record<string, unknown> {
+  const content: Record<string, unknown> = { [doc.responseContentType ?? 'application/json']: doc.response ? { schema: jsonSchema(doc.response, 'output') } : {} };
+  for (const type of doc.textResponseTypes ?? []) content[type] = { schema: { type: 'string' } };
+  return content;
+}
+
 function operation(path: string, doc: RouteDoc) {
   const params = [...path.matchAll(/\{([a-zA-Z0-9_]+)\}/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
   if (doc.query) {
@@ -104,9 +111,7 @@ function operation(path: string, doc: RouteDoc) {
     parameters: params.length ? params : undefined,
     security: doc.public ? [] : undefined,
     responses: {
-      '200': doc.response
-        ? { description: 'OK', content: { [doc.responseContentType ?? 'application/json']: { schema: jsonSchema(doc.response, 'output') } } }
-        : { description: 'OK', content: { [doc.responseContentType ?? 'application/json']: {} } },
+      '200': { description: 'OK', content: responseContent(doc) },
       default: { description: "Error in OpenAI's envelope", content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
     },
   };

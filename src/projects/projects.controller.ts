@@ -1,12 +1,20 @@
 import { Controller, Delete, Get, Post } from '@nestjs/common';
 import { z } from 'zod';
 import { CurrentPrincipal, Principal, ProjectId, RequireScope } from '../common/auth/auth.decorators';
+import { listOf, toList } from '../common/http/pagination';
 import { ApiDoc, ZBody, ZParam } from '../common/http/zod-validation';
 import { ApiKeysService, CreatedKey } from './api-keys.service';
 import { ProjectsService } from './projects.service';
 
 const unix = (d: Date) => Math.floor(d.getTime() / 1000);
-const keyView = (k: { id: string; name: string; prefix: string; scopes: string[]; createdAt: Date }) => ({
+const keyObject = z.object({ object: z.literal('api_key'), id: z.string(), name: z.string(), redacted_value: z.string(), scopes: z.array(z.string()), created_at: z.number() });
+const createdKeyObject = keyObject.extend({ value: z.string().describe('the key itself: shown in this answer only') });
+const projectObject = z.object({ object: z.literal('project'), id: z.string(), name: z.string(), slug: z.string(), created_at: z.number() });
+const createdProject = projectObject.extend({ api_key: createdKeyObject });
+const currentProject = projectObject.extend({ scopes: z.array(z.string()).describe("the calling key's scopes") });
+const deletedKey = z.object({ object: z.literal('api_key.deleted'), id: z.string(), deleted: z.literal(true) });
+
+const keyView = (k: { id: string; name: string; prefix: string; scopes: string[]; createdAt: Date }): z.infer<typeof keyObject> => ({
   object: 'api_key' as const,
   id: k.id,
   name: k.name,
@@ -14,7 +22,7 @@ const keyView = (k: { id: string; name: string; prefix: string; scopes: string[]
   scopes: k.scopes,
   created_at: unix(k.createdAt),
 });
-const createdKeyView = (k: CreatedKey) => ({ ...keyView(k), value: k.key });
+const createdKeyView = (k: CreatedKey): z.infer<typeof createdKeyObject> => ({ ...keyView(k), value: k.key });
 
 const createProjectBody = z.object({ name: z.string().trim().min(1).max(100) });
 const createKeyBody = z.object({ name: z.string().trim().min(1).max(100).default('api key') });
@@ -25,43 +33,42 @@ export class ProjectsController {
 
   @Post('admin/projects')
   @RequireScope('admin')
-  @ApiDoc({ summary: 'Create a project (tenant) and its first API key, shown once', tags: ['admin'] })
-  async createProject(@ZBody(createProjectBody) body: z.infer<typeof createProjectBody>) {
+  @ApiDoc({ summary: 'Create a project (tenant) and its first API key, shown once', tags: ['admin'], response: createdProject })
+  async createProject(@ZBody(createProjectBody) body: z.infer<typeof createProjectBody>): Promise<z.infer<typeof createdProject>> {
     const { project, apiKey } = await this.projects.create(body.name);
     return { object: 'project', id: project.id, name: project.name, slug: project.slug, created_at: unix(project.createdAt), api_key: createdKeyView(apiKey) };
   }
 
   @Delete('admin/api_keys/:key_id')
   @RequireScope('admin')
-  @ApiDoc({ summary: "Revoke any project's API key (admin)", tags: ['admin'] })
-  async revokeAnyKey(@ZParam('key_id', z.string().min(1)) id: string) {
+  @ApiDoc({ summary: "Revoke any project's API key (admin)", tags: ['admin'], response: deletedKey })
+  async revokeAnyKey(@ZParam('key_id', z.string().min(1)) id: string): Promise<z.infer<typeof deletedKey>> {
     await this.keys.revokeAny(id);
     return { object: 'api_key.deleted', id, deleted: true };
   }
 
   @Get('project')
-  @ApiDoc({ summary: 'The project of the calling API key, with that key\'s scopes (the dashboard shows admin views for `admin`)', tags: ['projects'] })
-  async current(@CurrentPrincipal() principal: Principal) {
+  @ApiDoc({ summary: 'The project of the calling API key, with that key\'s scopes (the dashboard shows admin views for `admin`)', tags: ['projects'], response: currentProject })
+  async current(@CurrentPrincipal() principal: Principal): Promise<z.infer<typeof currentProject>> {
     const p = await this.projects.get(principal.projectId);
     return { object: 'project', id: p.id, name: p.name, slug: p.slug, created_at: unix(p.createdAt), scopes: principal.scopes };
   }
 
   @Get('api_keys')
-  @ApiDoc({ summary: "List the project's API keys (values are never shown again)", tags: ['projects'] })
+  @ApiDoc({ summary: "List the project's API keys (values are never shown again)", tags: ['projects'], response: listOf(keyObject) })
   async listKeys(@ProjectId() projectId: string) {
-    const rows = await this.keys.list(projectId);
-    return { object: 'list', data: rows.map(keyView), has_more: false };
+    return toList((await this.keys.list(projectId)).map(keyView));
   }
 
   @Post('api_keys')
-  @ApiDoc({ summary: 'Create an API key for the project; its value is in this response only', tags: ['projects'] })
+  @ApiDoc({ summary: 'Create an API key for the project; its value is in this response only', tags: ['projects'], response: createdKeyObject })
   async createKey(@ProjectId() projectId: string, @ZBody(createKeyBody) body: z.infer<typeof createKeyBody>) {
     return createdKeyView(await this.keys.create(projectId, body.name, ['project']));
   }
 
   @Delete('api_keys/:key_id')
-  @ApiDoc({ summary: 'Revoke an API key', tags: ['projects'] })
-  async revokeKey(@ProjectId() projectId: string, @ZParam('key_id', z.string().min(1)) id: string) {
+  @ApiDoc({ summary: 'Revoke an API key', tags: ['projects'], response: deletedKey })
+  async revokeKey(@ProjectId() projectId: string, @ZParam('key_id', z.string().min(1)) id: string): Promise<z.infer<typeof deletedKey>> {
     await this.keys.revoke(projectId, id);
     return { object: 'api_key.deleted', id, deleted: true };
   }

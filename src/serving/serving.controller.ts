@@ -1,10 +1,11 @@
 import { Controller, Delete, Get, HttpCode, Post } from '@nestjs/common';
 import { z } from 'zod';
 import { CurrentPrincipal, Principal, ProjectId } from '../common/auth/auth.decorators';
+import { listOf, toList } from '../common/http/pagination';
 import { ApiDoc, ZBody, ZParam, ZQuery } from '../common/http/zod-validation';
 import { MAX_WINDOW_MINUTES } from './adapter-stats';
 import { ServingService } from './serving.service';
-import { aliasEventView, aliasFiguresObject, aliasFiguresView, aliasStateObject, aliasStateView, poolView } from './serving.views';
+import { aliasEventObject, aliasEventView, aliasFiguresObject, aliasFiguresView, aliasStateObject, aliasStateView, poolObject, poolView } from './serving.views';
 
 const name = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'lowercase letters, digits, . _ - (at most 63)');
 const versionNumber = z.coerce.number().int().min(1);
@@ -47,6 +48,9 @@ const canary = z.object({
 });
 const plain = z.object({ reason }).default({});
 const figuresQuery = z.object({ window_minutes: z.coerce.number().int().min(1).max(MAX_WINDOW_MINUTES).default(5) }).strict();
+const poolSummary = z.object({ object: z.literal('serving.pool'), id: z.string(), name: z.string(), base_model: z.string(), replicas: z.number().describe('the number of replicas') });
+const deletedReplica = z.object({ object: z.literal('serving.replica.deleted'), pool: z.string(), replica: z.string(), deleted: z.literal(true) });
+const deletedDeployment = z.object({ object: z.literal('serving.deployment.deleted'), pool: z.string(), adapter: z.string(), version: z.number(), deleted: z.literal(true) });
 
 /**
  * Serving pools (vLLM replicas with an agent each) and the release moves on them: deploy a version, roll an alias
@@ -57,7 +61,7 @@ export class ServingController {
   constructor(private readonly serving: ServingService) {}
 
   @Post()
-  @ApiDoc({ summary: 'Create a serving pool: a base model, its vLLM LoRA limits and (later) its replicas', tags: ['serving'] })
+  @ApiDoc({ summary: 'Create a serving pool: a base model, its vLLM LoRA limits and (later) its replicas', tags: ['serving'], response: poolObject })
   async create(@ProjectId() projectId: string, @ZBody(createPool) b: z.infer<typeof createPool>) {
     await this.serving.createPool(projectId, {
       name: b.name, baseModel: b.base_model, servedModelName: b.served_model_name, maxLoraRank: b.max_lora_rank,
@@ -68,41 +72,41 @@ export class ServingController {
   }
 
   @Get()
-  @ApiDoc({ summary: "List the project's serving pools", tags: ['serving'] })
+  @ApiDoc({ summary: "List the project's serving pools (a summary each; GET a pool for its replicas, deployments and aliases)", tags: ['serving'], response: listOf(poolSummary) })
   async list(@ProjectId() projectId: string) {
     const pools = await this.serving.listPools(projectId);
-    return { object: 'list', data: pools.map((p) => ({ object: 'serving.pool', id: p.id, name: p.name, base_model: p.baseModel, replicas: p._count.replicas })), has_more: false };
+    return toList(pools.map((p) => ({ object: 'serving.pool' as const, id: p.id, name: p.name, base_model: p.baseModel, replicas: p._count.replicas })));
   }
 
   @Get(':pool')
-  @ApiDoc({ summary: 'A pool with its replicas (status, what each serves), deployments (no-effect check) and aliases', tags: ['serving'] })
+  @ApiDoc({ summary: 'A pool with its replicas (status, what each serves), deployments (no-effect check) and aliases', tags: ['serving'], response: poolObject })
   async get(@ProjectId() projectId: string, @ZParam('pool', name) pool: string) {
     return poolView(await this.serving.getPool(projectId, pool));
   }
 
   @Post(':pool/replicas')
-  @ApiDoc({ summary: 'Register a vLLM replica and the agent beside it (the token is stored sealed and never shown again)', tags: ['serving'] })
+  @ApiDoc({ summary: 'Register a vLLM replica and the agent beside it (the token is stored sealed and never shown again)', tags: ['serving'], response: poolObject })
   async addReplica(@ProjectId() projectId: string, @ZParam('pool', name) pool: string, @ZBody(addReplica) b: z.infer<typeof addReplica>) {
     await this.serving.addReplica(projectId, pool, { name: b.name, vllmUrl: b.vllm_url, agentUrl: b.agent_url, agentToken: b.agent_token });
     return poolView(await this.serving.getPool(projectId, pool));
   }
 
   @Delete(':pool/replicas/:replica')
-  @ApiDoc({ summary: 'Remove a replica from the pool', tags: ['serving'] })
-  async removeReplica(@ProjectId() projectId: string, @ZParam('pool', name) pool: string, @ZParam('replica', name) replica: string) {
+  @ApiDoc({ summary: 'Remove a replica from the pool', tags: ['serving'], response: deletedReplica })
+  async removeReplica(@ProjectId() projectId: string, @ZParam('pool', name) pool: string, @ZParam('replica', name) replica: string): Promise<z.infer<typeof deletedReplica>> {
     await this.serving.removeReplica(projectId, pool, replica);
     return { object: 'serving.replica.deleted', pool, replica, deleted: true };
   }
 
   @Post(':pool/deployments')
-  @ApiDoc({ summary: 'Deploy a version under its immutable name (adapter@vN) on every replica, after the compatibility preflight', tags: ['serving'] })
+  @ApiDoc({ summary: 'Deploy a version under its immutable name (adapter@vN) on every replica, after the compatibility preflight', tags: ['serving'], response: poolObject })
   async deploy(@ProjectId() projectId: string, @ZParam('pool', name) pool: string, @ZBody(deploy) b: z.infer<typeof deploy>) {
     return poolView(await this.serving.deploy(projectId, pool, b.adapter, b.version));
   }
 
   @Delete(':pool/deployments/:adapter_name/:version')
-  @ApiDoc({ summary: 'Undeploy a version (refused while its alias serves it)', tags: ['serving'] })
-  async undeploy(@ProjectId() projectId: string, @ZParam('pool', name) pool: string, @ZParam('adapter_name', name) adapter: string, @ZParam('version', versionParam) version: number) {
+  @ApiDoc({ summary: 'Undeploy a version (refused while its alias serves it)', tags: ['serving'], response: deletedDeployment })
+  async undeploy(@ProjectId() projectId: string, @ZParam('pool', name) pool: string, @ZParam('adapter_name', name) adapter: string, @ZParam('version', versionParam) version: number): Promise<z.infer<typeof deletedDeployment>> {
     await this.serving.undeploy(projectId, pool, adapter, version);
     return { object: 'serving.deployment.deleted', pool, adapter, version, deleted: true };
   }
@@ -142,8 +146,8 @@ export class ServingController {
   }
 
   @Get(':pool/aliases/:adapter_name/history')
-  @ApiDoc({ summary: "The alias's moves, newest first: who, when, from, to, why", tags: ['serving'] })
+  @ApiDoc({ summary: "The alias's moves, newest first: who, when, from, to, why", tags: ['serving'], response: listOf(aliasEventObject) })
   async history(@ProjectId() projectId: string, @ZParam('pool', name) pool: string, @ZParam('adapter_name', name) adapter: string) {
-    return { object: 'list', data: (await this.serving.history(projectId, pool, adapter)).map(aliasEventView), has_more: false };
+    return toList((await this.serving.history(projectId, pool, adapter)).map(aliasEventView));
   }
 }

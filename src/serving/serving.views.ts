@@ -1,26 +1,76 @@
 import { z } from 'zod';
 import type { AliasEvent } from '../generated/prisma/client';
 import type { VersionFigures } from './adapter-stats';
+import type { AgentReport } from './agent-client';
 import type { ServingService } from './serving.service';
 import { servedName } from './served-name';
 
-/** API shapes of serving objects (snake_case, unix seconds, never a token). */
+/**
+ * API shapes of serving objects (snake_case, unix seconds, never a token), each with its schema: the routes document
+ * them, so the CLI and the dashboard read them through the generated types.
+ */
 const unix = (d: Date | null) => (d ? Math.floor(d.getTime() / 1000) : null);
+const seconds = (d: Date) => Math.floor(d.getTime() / 1000);
 
 type Pool = Awaited<ReturnType<ServingService['getPool']>>;
 type AliasState = Awaited<ReturnType<ServingService['aliasView']>>;
-interface Observed {
-  generation?: number;
-  vllm?: { reachable: boolean | null; loaded?: { name: string }[] };
-  adapters?: { name: string; version: string; state: string; error?: string }[];
-}
+/** The agent's last report as stored; a replica never reached has none. */
+type Observed = Partial<AgentReport>;
+const canaryObject = z.object({ by: z.enum(['replicas', 'requests']), replicas: z.number(), request_share: z.number().nullable().describe('percent') });
 
 /** A canary is by replicas (`replicas` > 0, no share) or by requests (`request_share`, no replicas). */
 function canaryShape(a: { canaryReplicas: number; canaryRequestShare: number | null }) {
   return a.canaryRequestShare === null ? { by: 'replicas' as const, replicas: a.canaryReplicas, request_share: null } : { by: 'requests' as const, replicas: 0, request_share: a.canaryRequestShare };
 }
 
-export function poolView(pool: Pool) {
+export const poolObject = z.object({
+  object: z.literal('serving.pool'),
+  id: z.string(),
+  name: z.string(),
+  base_model: z.string(),
+  served_model_name: z.string(),
+  max_lora_rank: z.number(),
+  max_loras: z.number(),
+  max_cpu_loras: z.number(),
+  supported_targets: z.array(z.string()),
+  probe_prompt: z.string(),
+  usd_per_gpu_hour: z.number().nullable(),
+  gpus_per_replica: z.number().nullable(),
+  auto_deploy: z.boolean(),
+  revision: z.number(),
+  created_at: z.number(),
+  replicas: z.array(
+    z.object({
+      name: z.string(),
+      vllm_url: z.string(),
+      agent_url: z.string(),
+      status: z.enum(['pending', 'ready', 'not_ready', 'unreachable']),
+      in_sync: z.boolean().describe('ready and on the pool\'s current revision'),
+      last_seen_at: z.number().nullable(),
+      last_error: z.string().nullable(),
+      failures: z.number(),
+      next_attempt_at: z.number().nullable(),
+      adapters: z
+        .array(z.object({ name: z.string(), version: z.string().describe('the immutable version it serves, adapter@vN'), state: z.enum(['pending', 'downloading', 'ready', 'loaded', 'error']), error: z.string().nullable() }))
+        .describe("what the agent last reported, per served name (an alias's name or adapter@vN)"),
+      vllm_loaded: z.array(z.string()),
+    }),
+  ),
+  deployments: z.array(
+    z.object({
+      adapter: z.string(),
+      version: z.number(),
+      served_name: z.string(),
+      warning: z.string().nullable().describe('set when the no-effect check found the answer identical to the base model\'s'),
+      probe: z.object({ replica: z.string(), prompt: z.string(), base: z.string(), adapter: z.string(), identical: z.boolean(), at: z.string() }).nullable().describe('the no-effect check, once run'),
+      created_at: z.number(),
+    }),
+  ),
+  aliases: z.array(z.object({ adapter: z.string(), version: z.number().nullable(), canary: canaryObject.extend({ version: z.number().nullable() }).nullable() })),
+});
+type Probe = z.infer<typeof poolObject>['deployments'][number]['probe'];
+
+export function poolView(pool: Pool): z.infer<typeof poolObject> {
   // An alias only ever names deployed versions, so the deployments hold every number an alias needs.
   const numbers = new Map(pool.deployments.map((d) => [d.versionId, d.version.version]));
   return {
@@ -38,7 +88,7 @@ export function poolView(pool: Pool) {
     gpus_per_replica: pool.gpusPerReplica,
     auto_deploy: pool.autoDeploy,
     revision: pool.revision,
-    created_at: unix(pool.createdAt),
+    created_at: seconds(pool.createdAt),
     replicas: pool.replicas.map((r) => {
       const observed = (r.observed ?? {}) as Observed;
       return {
@@ -60,8 +110,8 @@ export function poolView(pool: Pool) {
       version: d.version.version,
       served_name: servedName(d.version.adapter.name, d.version.version),
       warning: d.warning,
-      probe: d.probe,
-      created_at: unix(d.createdAt),
+      probe: d.probe as Probe, // written whole by the reconciler's no-effect check
+      created_at: seconds(d.createdAt),
     })),
     aliases: pool.aliases.map((a) => ({
       adapter: a.adapter.name,
@@ -77,7 +127,7 @@ export const aliasStateObject = z.object({
   pool: z.string(),
   adapter: z.string(),
   version: z.number().optional(),
-  canary: z.object({ version: z.number().optional(), by: z.enum(['replicas', 'requests']), replicas: z.number(), request_share: z.number().nullable() }).nullable(),
+  canary: canaryObject.extend({ version: z.number().optional() }).nullable(),
   previous_version: z.number().nullable(),
   updated_at: z.number().nullable(),
   replicas: z.array(
@@ -102,7 +152,20 @@ export function aliasStateView(s: AliasState): z.infer<typeof aliasStateObject> 
   };
 }
 
-export function aliasEventView(e: AliasEvent) {
+export const aliasEventObject = z.object({
+  object: z.literal('serving.alias.event'),
+  id: z.string(),
+  action: z.enum(['rollout', 'canary', 'promote', 'rollback']),
+  from_version: z.number().nullable(),
+  to_version: z.number(),
+  canary_replicas: z.number().nullable(),
+  canary_request_share: z.number().nullable(),
+  actor: z.string().describe('the id of the API key that made the move'),
+  reason: z.string().nullable(),
+  created_at: z.number(),
+});
+
+export function aliasEventView(e: AliasEvent): z.infer<typeof aliasEventObject> {
   return {
     object: 'serving.alias.event' as const,
     id: e.id,
@@ -113,7 +176,7 @@ export function aliasEventView(e: AliasEvent) {
     canary_request_share: e.canaryRequestShare,
     actor: e.actor,
     reason: e.reason,
-    created_at: unix(e.createdAt),
+    created_at: seconds(e.createdAt),
   };
 }
 

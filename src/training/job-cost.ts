@@ -1,26 +1,28 @@
+import { z } from 'zod';
 import { FineTuningJob } from '../generated/prisma/client';
+import { resolvedHyperparametersSchema } from './hyperparameters';
 import { BaseModel } from './model-catalog';
 import { placementGpus, readPlacement } from './placement/job-placement';
 
 /** Characters per token when a dataset has no token count: a common rule of thumb for English BPE tokenizers. */
 const BYTES_PER_TOKEN = 4;
 
-export interface CostEstimate {
-  /** Tokens in one pass over the training file. */
-  dataset_tokens: number;
-  /** Where dataset_tokens came from: the dataset's own count, or its size in bytes / 4. */
-  tokens_source: 'dataset_stats' | 'bytes_estimate';
-  n_epochs: number;
-  trained_tokens: number;
-  gpus: number;
-  tokens_per_second_per_gpu: number;
-  /** Hours the job should run. */
-  hours: number;
-  gpu_hours: number;
-  usd_per_gpu_hour: number | null;
-  /** null when no registered host can run the model (the price is the host's). */
-  usd: number | null;
-}
+export const costEstimateObject = z.object({
+  dataset_tokens: z.number().describe('tokens in one pass over the training file'),
+  tokens_source: z.enum(['dataset_stats', 'bytes_estimate']).describe("where dataset_tokens came from: the dataset's own count, or its size in bytes / 4"),
+  n_epochs: z.number(),
+  trained_tokens: z.number(),
+  gpus: z.number(),
+  tokens_per_second_per_gpu: z.number(),
+  hours: z.number().describe('hours the job should run'),
+  gpu_hours: z.number(),
+  usd_per_gpu_hour: z.number().nullable(),
+  usd: z.number().nullable().describe('null when no registered host can run the model (the price is the host\'s)'),
+});
+export type CostEstimate = z.infer<typeof costEstimateObject>;
+
+/** A create body checked and priced, creating nothing: the estimate route's answer and each job of a migration plan. */
+export const jobEstimateObject = costEstimateObject.extend({ method: z.enum(['supervised', 'dpo']), hyperparameters: resolvedHyperparametersSchema });
 
 export interface ActualCost {
   seconds: number;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { readPlacement } from './placement/job-placement';
 import { Checkpoint, FineTuningJob, JobEvent, Prisma } from '../generated/prisma/client';
+import { artifactFileSchema } from './contract/job-contract';
 import { fineTunedModelName } from './fine-tuned-model-name';
 import { openaiHyperparameters, readHyperparameters } from './hyperparameters';
 
@@ -23,7 +24,8 @@ export const jobObject = z.object({
   error: jobError.nullable(),
   fine_tuned_model: z.string().nullable(),
   finished_at: z.number().nullable(),
-  estimated_finish: z.null(),
+  // OpenAI's type (unix seconds or null); loraplane makes no finish estimate yet, so it is always null.
+  estimated_finish: z.number().nullable(),
   hyperparameters: record,
   method: record,
   model: z.string(),
@@ -106,8 +108,21 @@ export function toJobWebhookData(job: FineTuningJob): Prisma.InputJsonObject {
   };
 }
 
+export const checkpointObject = z.object({
+  id: z.string(),
+  object: z.literal('fine_tuning.job.checkpoint'),
+  created_at: z.number(),
+  fine_tuned_model_checkpoint: z.string(),
+  fine_tuning_job_id: z.string(),
+  step_number: z.number(),
+  metrics: z.record(z.string(), z.number()),
+  attempt: z.number(),
+  key_prefix: z.string().describe("where the checkpoint's adapter files are"),
+  files: z.array(artifactFileSchema),
+});
+
 /** OpenAI's fine_tuning.job.checkpoint; fine_tuned_model_checkpoint is the job's model name plus the step. */
-export function toCheckpointObject(c: Checkpoint, job: Pick<FineTuningJob, 'id' | 'model' | 'suffix'>, projectSlug: string) {
+export function toCheckpointObject(c: Checkpoint, job: Pick<FineTuningJob, 'id' | 'model' | 'suffix'>, projectSlug: string): z.infer<typeof checkpointObject> {
   return {
     id: c.id,
     object: 'fine_tuning.job.checkpoint' as const,
@@ -119,7 +134,8 @@ export function toCheckpointObject(c: Checkpoint, job: Pick<FineTuningJob, 'id' 
     // loraplane extension: where the checkpoint's adapter files are.
     attempt: c.attempt,
     key_prefix: c.keyPrefix,
-    files: c.files,
+    // Both written whole from the trainer's checked checkpoint line (jobs/CONTRACT.md).
+    files: c.files as z.infer<typeof artifactFileSchema>[],
   };
 }
 

@@ -6,10 +6,12 @@ import { DomainError } from '../common/domain-error';
 import { pageOf, pageQuery, toPage } from '../common/http/pagination';
 import { ApiDoc, ZBody, ZParam, ZQuery } from '../common/http/zod-validation';
 import { JobMetricsService, metricsHistoryObject, MetricsQuery, metricsQuery } from './job-metrics.service';
-import { jobEventObject, jobObject, toCheckpointObject, toEventObject, toJobObject } from './job-views';
+import { jobEstimateObject } from './job-cost';
+import { checkpointObject, jobEventObject, jobObject, toCheckpointObject, toEventObject, toJobObject } from './job-views';
 import { createJobBody, CreateJobBody, eventsQuery, EventsQuery, idempotencyKey, JobsService } from './jobs.service';
 
 const jobId = z.string().min(1);
+const estimateObject = jobEstimateObject.extend({ object: z.literal('fine_tuning.job.estimate'), model: z.string() });
 
 /** OpenAI's fine-tuning jobs API. */
 @Controller('v1/fine_tuning/jobs')
@@ -28,8 +30,8 @@ export class JobsController {
 
   @Post('estimate')
   @HttpCode(200) // a dry run creates nothing
-  @ApiDoc({ summary: 'Dry run: validate a create body and estimate its tokens, GPU hours and cost; creates nothing', tags: ['fine-tuning'] })
-  async estimate(@ProjectId() projectId: string, @ZBody(createJobBody) body: CreateJobBody) {
+  @ApiDoc({ summary: 'Dry run: validate a create body and estimate its tokens, GPU hours and cost; creates nothing', tags: ['fine-tuning'], response: estimateObject })
+  async estimate(@ProjectId() projectId: string, @ZBody(createJobBody) body: CreateJobBody): Promise<z.infer<typeof estimateObject>> {
     const plan = await this.jobs.plan(projectId, body);
     return { object: 'fine_tuning.job.estimate', model: plan.model.id, method: plan.methodType, hyperparameters: plan.hp, ...plan.estimate };
   }
@@ -54,7 +56,7 @@ export class JobsController {
   }
 
   @Get(':fine_tuning_job_id/checkpoints')
-  @ApiDoc({ summary: "A job's checkpoints, newest step first", tags: ['fine-tuning'] })
+  @ApiDoc({ summary: "A job's checkpoints, newest step first", tags: ['fine-tuning'], response: pageOf(checkpointObject) })
   async checkpoints(@ProjectId() projectId: string, @ZParam('fine_tuning_job_id', jobId) id: string, @ZQuery(pageQuery) page: z.infer<typeof pageQuery>) {
     const { job, rows, slug } = await this.jobs.checkpointsWithSlug(projectId, id, page);
     return toPage(rows, page.limit, (c) => toCheckpointObject(c, job, slug));

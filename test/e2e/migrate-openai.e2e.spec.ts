@@ -27,11 +27,9 @@ describe('migrate from OpenAI fine-tuning (e2e)', () => {
   let projectId: string;
   let prisma: PrismaService;
 
-  const plan = async (body: object) => {
-    const res = await fetch(`${app.url}/v1/migrations/openai/plan`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    const text = await res.text();
-    return { status: res.status, text, body: JSON.parse(text) as any };
-  };
+  const api = apiClient(() => ({ url: app.url, key }));
+  // Through the shared client, so each plan is also checked against the route's documented schema.
+  const plan = (body: object) => api('POST', '/migrations/openai/plan', body);
 
   beforeAll(async () => {
     // The "OpenAI fine-tuned model" of ftjob-ok00 always answers "account"; other models answer "ok".
@@ -110,7 +108,6 @@ describe('migrate from OpenAI fine-tuning (e2e)', () => {
   });
 
   it("compares the OpenAI fine-tuned model with the migrated adapter on the OpenAI job's validation file; asking again returns the same comparison", async () => {
-    const api = apiClient(() => ({ url: app.url, key }));
     const post = (route: string, body: object) => api('POST', route, body);
     const replica = await startReplica('migrate');
     expect((await post('/serving/pools', { name: 'migrated', base_model: 'tiny-lora', max_lora_rank: 8, max_loras: 2, auto_deploy: true })).status).toBe(201);

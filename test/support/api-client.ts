@@ -1,3 +1,5 @@
+import { expectDocumented } from './api-contract';
+
 /** What an end-to-end call returns: the status, the body parsed as JSON (null when it is not JSON) and the raw text. */
 export interface ApiResponse {
   status: number;
@@ -11,27 +13,31 @@ export type ApiCall = (method: string, route: string, body?: unknown, as?: strin
 
 /**
  * The one HTTP helper of the end-to-end specs: `api(method, route, body?, key?, headers?)` against a running app,
- * with a JSON body when one is given and the bearer key of the suite (or `as`). `target` is read on every call, so a
+ * with a JSON body when one is given (multipart when it is a FormData) and the bearer key of the suite (or `as`). `target` is read on every call, so a
  * suite can build its helper before `beforeAll` starts the app (or after it restarts one). Routes are relative to
- * `prefix` ('/v1' unless told otherwise).
+ * `prefix` ('/v1' unless told otherwise). Every 2xx JSON answer is checked against its route's schema in the
+ * OpenAPI document (api-contract.ts): a spec exercising a route also proves the generated client types true.
  */
 export function apiClient(target: () => { url: string; key: string }, opts: { prefix?: string; onText?: (method: string, text: string) => void } = {}): ApiCall {
   const prefix = opts.prefix ?? '/v1';
   return async (method, route, body, as, headers = {}) => {
     const { url, key } = target();
+    const json = body !== undefined && !(body instanceof FormData);
     const res = await fetch(`${url}${prefix}${route}`, {
       method: method.toUpperCase(),
-      headers: { authorization: `Bearer ${as ?? key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
-      body: body === undefined ? undefined : JSON.stringify(body),
+      headers: { authorization: `Bearer ${as ?? key}`, ...(json ? { 'content-type': 'application/json' } : {}), ...headers },
+      body: json ? JSON.stringify(body) : (body as FormData | undefined),
     });
     const text = await res.text();
     opts.onText?.(method.toUpperCase(), text);
-    let json: unknown = null;
+    let parsed: unknown = null;
     try {
-      json = text ? JSON.parse(text) : null;
+      parsed = text ? JSON.parse(text) : null;
     } catch {
-      json = null; // not JSON (a stream, an HTML page): the caller reads `text`
+      parsed = null; // not JSON (a stream, an HTML page): the caller reads `text`
     }
-    return { status: res.status, body: json, text, type: res.headers.get('content-type') ?? '' };
+    const type = res.headers.get('content-type') ?? '';
+    if (res.ok && parsed !== null && type.includes('application/json')) expectDocumented(method, `${prefix}${route}`, parsed);
+    return { status: res.status, body: parsed, text, type };
   };
 }

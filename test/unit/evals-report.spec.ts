@@ -20,7 +20,7 @@ function target(name: string, kind: ComparisonTarget['kind'], correct: boolean[]
     usd_per_1m_tokens: kind === 'api' ? 3.025 : 0.556,
     monthly: kind === 'api' ? monthlyProjection({ kind: 'api', usd_per_1m_tokens: 3.025 }) : monthlyProjection({ kind: 'self_hosted', usd_per_hour: 2, tokens_per_second: 1000 }),
     break_even: kind === 'api' ? [] : [{ api_target: 'o3-mini', tokens_per_day: 16e6, self_hosted_cheaper_from_tokens_per_day: 16e6 }],
-    results: correct.map((c, index) => ({ index, correct: c, ...(c ? {} : { error: null }) })),
+    results: correct.map((c, index) => ({ index, correct: c, error: null })),
     ...extra,
   };
 }

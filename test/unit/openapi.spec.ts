@@ -44,6 +44,12 @@ class WidgetsController {
     return null;
   }
 
+  @Get(':widget_id/report')
+  @ApiDoc({ summary: 'A report: JSON, or Markdown or HTML by ?format', tags: ['widgets'], response: widgetView, textResponseTypes: ['text/markdown', 'text/html'] })
+  report(@Param('widget_id') id: string) {
+    return id;
+  }
+
   /** Not a route: must not appear in the document. */
   helper() {
     return 'x';
@@ -96,7 +102,7 @@ describe('OpenApiBuilder', () => {
   });
 
   it('lists every route, and only routes, with {param} syntax', () => {
-    expect(Object.keys(paths).sort()).toEqual(['/healthz', '/v1/widgets', '/v1/widgets/uploads', '/v1/widgets/{widget_id}', '/v1/widgets/{widget_id}/parts']);
+    expect(Object.keys(paths).sort()).toEqual(['/healthz', '/v1/widgets', '/v1/widgets/uploads', '/v1/widgets/{widget_id}', '/v1/widgets/{widget_id}/parts', '/v1/widgets/{widget_id}/report']);
     expect(Object.keys(paths['/v1/widgets'])).toEqual(['post']);
     expect(Object.keys(paths['/v1/widgets/{widget_id}'])).toEqual(['delete']);
     expect(Object.keys(paths['/v1/widgets/{widget_id}/parts'])).toEqual(['get']);
@@ -118,6 +124,15 @@ describe('OpenApiBuilder', () => {
     const op = paths['/v1/widgets'].post;
     expect(op.responses['200'].content['application/json'].schema).toEqual(toJson(widgetView, 'output'));
     expect(op.responses.default.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Error' });
+  });
+
+  it('documents the text forms of a route beside its JSON schema', () => {
+    const content = paths['/v1/widgets/{widget_id}/report'].get.responses['200'].content;
+    expect(content).toEqual({
+      'application/json': { schema: toJson(widgetView, 'output') },
+      'text/markdown': { schema: { type: 'string' } },
+      'text/html': { schema: { type: 'string' } },
+    });
   });
 
   it('lists path parameters as required and query parameters with their own required flags', () => {
@@ -171,7 +186,7 @@ describe('renderDocsPage', () => {
     expect(html).toContain('<h2 id="widgets">widgets</h2>');
     expect(html).toContain('<h2 id="other">other</h2>'); // the route without tags
     // Each operation once.
-    expect(html.match(/<section>/g)).toHaveLength(5);
+    expect(html.match(/<section>/g)).toHaveLength(6);
   });
 
   it('escapes every piece of text it takes from the document', () => {

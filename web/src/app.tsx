@@ -42,7 +42,7 @@ export function App() {
   const [checking, setChecking] = useState(Boolean(session.key()));
   useEffect(() => {
     if (!session.key()) return;
-    call<Project>(api.GET('/v1/project'))
+    call(api.GET('/v1/project'))
       .then(setProject, () => session.signOut())
       .finally(() => setChecking(false));
   }, []);
@@ -58,7 +58,7 @@ function SignIn({ onSignedIn }: { onSignedIn: (p: Project) => void }) {
     e.preventDefault();
     session.signIn(key.trim());
     try {
-      onSignedIn(await call<Project>(api.GET('/v1/project')));
+      onSignedIn(await call(api.GET('/v1/project')));
     } catch (err) {
       session.signOut();
       setError(err as Error);

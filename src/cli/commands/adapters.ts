@@ -17,6 +17,7 @@ const reasonOf = (v: Record<string, unknown>) => (str(v.reason as string) ? { re
 
 /** An alias after a move, as the OpenAPI document describes it (the GET adds its traffic). */
 type AliasState = Reply<'/v1/serving/pools/{pool}/aliases/{adapter_name}/rollout', 'post'>;
+type AliasFigures = Reply<'/v1/serving/pools/{pool}/aliases/{adapter_name}'>;
 const aliasText = (a: AliasState) =>
   `alias -> v${a.version}${a.canary ? ` (canary v${a.canary.version} ${a.canary.by === 'requests' ? `on ${a.canary.request_share}% of requests` : `on ${a.canary.replicas} replica(s)`})` : ''}\n` +
   table(a.replicas, ['replica', 'version', 'canary', 'state', 'error']);
@@ -31,7 +32,7 @@ export const adapterCommands: Command[] = [
     name: 'adapters list',
     summary: "The project's adapters with their latest version",
     async run(ctx) {
-      const page = await ctx.api.json<{ data: Record<string, unknown>[] }>('GET', '/adapters');
+      const page = await ctx.api.json<Reply<'/v1/adapters'>>('GET', '/adapters');
       return { json: page, text: table(page.data, ['name', 'latest_version', 'description']) };
     },
   },
@@ -40,8 +41,8 @@ export const adapterCommands: Command[] = [
     args: '<adapter>',
     summary: "An adapter's versions, newest first, with lineage",
     async run(ctx, [name]) {
-      const page = await ctx.api.json<{ data: Record<string, unknown>[] }>('GET', `/adapters/${need(name, 'adapter name')}/versions`);
-      const rows = page.data.map((v) => ({ ...v, source: (v.lineage as { source: string }).source, job: (v.lineage as { job_id: string | null }).job_id }));
+      const page = await ctx.api.json<Reply<'/v1/adapters/{adapter_name}/versions'>>('GET', `/adapters/${need(name, 'adapter name')}/versions`);
+      const rows = page.data.map((v) => ({ ...v, source: v.lineage.source, job: v.lineage.job_id }));
       return { json: page, text: table(rows, ['served_name', 'base_model', 'rank', 'source', 'job']) };
     },
   },
@@ -51,9 +52,10 @@ export const adapterCommands: Command[] = [
     summary: "Register a succeeded job's adapter (or --checkpoint) as a new immutable version",
     options: { job: { type: 'string' }, checkpoint: { type: 'string' } },
     async run(ctx, [name], v) {
-      const body = { job_id: str(v.job), ...(str(v.checkpoint) ? { checkpoint_id: str(v.checkpoint) } : {}) };
-      if (!body.job_id) throw new CliError('adapters register needs --job', EXIT.badInput);
-      const ver = await ctx.api.json<{ served_name: string }>('POST', `/adapters/${need(name, 'adapter name')}/versions`, body);
+      const job = str(v.job);
+      if (!job) throw new CliError('adapters register needs --job', EXIT.badInput);
+      const body: Body<'/v1/adapters/{adapter_name}/versions'> = { job_id: job, ...(str(v.checkpoint) ? { checkpoint_id: str(v.checkpoint) } : {}) };
+      const ver = await ctx.api.json<Reply<'/v1/adapters/{adapter_name}/versions', 'post'>>('POST', `/adapters/${need(name, 'adapter name')}/versions`, body);
       return { json: ver, text: ver.served_name };
     },
   },
@@ -63,7 +65,7 @@ export const adapterCommands: Command[] = [
     summary: 'Load a version under its immutable name (adapter@vN) on every replica of a pool',
     async run(ctx, [pool, adapter, ver]) {
       if (!adapter) throw new CliError('missing adapter', EXIT.badInput);
-      const res = await ctx.api.json('POST', `/serving/pools/${need(pool, 'pool')}/deployments`, { adapter, version: version(ver) } satisfies Body<'/v1/serving/pools/{pool}/deployments'>);
+      const res = await ctx.api.json<Reply<'/v1/serving/pools/{pool}/deployments', 'post'>>('POST', `/serving/pools/${need(pool, 'pool')}/deployments`, { adapter, version: version(ver) } satisfies Body<'/v1/serving/pools/{pool}/deployments'>);
       return { json: res, text: `${servedName(adapter, version(ver))} deploying to ${pool}` };
     },
   },
@@ -94,7 +96,7 @@ export const adapterCommands: Command[] = [
     args: '<pool> <adapter>',
     summary: 'Where the alias points and what each replica serves',
     async run(ctx, [pool, adapter]) {
-      const state = await ctx.api.json<AliasState>('GET', `/serving/pools/${need(pool, 'pool')}/aliases/${need(adapter, 'adapter')}`);
+      const state = await ctx.api.json<AliasFigures>('GET', `/serving/pools/${need(pool, 'pool')}/aliases/${need(adapter, 'adapter')}`);
       return { json: state, text: aliasText(state) };
     },
   },
@@ -103,8 +105,8 @@ export const adapterCommands: Command[] = [
     args: '<pool> <adapter>',
     summary: "The alias's moves, newest first: who, when, from, to, why",
     async run(ctx, [pool, adapter]) {
-      const page = await ctx.api.json<{ data: Record<string, unknown>[] }>('GET', `/serving/pools/${need(pool, 'pool')}/aliases/${need(adapter, 'adapter')}/history`);
-      const rows = page.data.map((e) => ({ ...e, when: new Date(Number(e.created_at) * 1000).toISOString() }));
+      const page = await ctx.api.json<Reply<'/v1/serving/pools/{pool}/aliases/{adapter_name}/history'>>('GET', `/serving/pools/${need(pool, 'pool')}/aliases/${need(adapter, 'adapter')}/history`);
+      const rows = page.data.map((e) => ({ ...e, when: new Date(e.created_at * 1000).toISOString() }));
       return { json: page, text: table(rows, ['when', 'action', 'from_version', 'to_version', 'actor', 'reason']) };
     },
   },

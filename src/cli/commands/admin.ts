@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { Command, num, str } from '../command';
 import { CliError, EXIT } from '../exit-codes';
 import { table } from '../output';
+import type { Body, Reply } from '../api-types';
 
 /** Operators: GPU hosts (admin scope) and serving pools with their replicas. */
 export const adminCommands: Command[] = [
@@ -9,7 +10,7 @@ export const adminCommands: Command[] = [
     name: 'admin gpu-hosts',
     summary: 'Registered GPU hosts and which job holds each GPU (admin key)',
     async run(ctx) {
-      const page = await ctx.api.json<{ data: Record<string, unknown>[] }>('GET', '/admin/gpu_hosts');
+      const page = await ctx.api.json<Reply<'/v1/admin/gpu_hosts'>>('GET', '/admin/gpu_hosts');
       return { json: page, text: table(page.data, ['id', 'name', 'engine_url', 'enabled', 'usd_per_gpu_hour']) };
     },
   },
@@ -25,7 +26,7 @@ export const adminCommands: Command[] = [
       } catch (err) {
         throw new CliError(`${file}: ${(err as Error).message}`, EXIT.badInput);
       }
-      const host = await ctx.api.json<{ id: string }>('POST', '/admin/gpu_hosts', body);
+      const host = await ctx.api.json<Reply<'/v1/admin/gpu_hosts', 'post'>>('POST', '/admin/gpu_hosts', body);
       return { json: host, text: host.id };
     },
   },
@@ -33,7 +34,7 @@ export const adminCommands: Command[] = [
     name: 'admin pools',
     summary: "The project's serving pools",
     async run(ctx) {
-      const page = await ctx.api.json<{ data: Record<string, unknown>[] }>('GET', '/serving/pools');
+      const page = await ctx.api.json<Reply<'/v1/serving/pools'>>('GET', '/serving/pools');
       return { json: page, text: table(page.data, ['name', 'base_model', 'replicas']) };
     },
   },
@@ -43,14 +44,15 @@ export const adminCommands: Command[] = [
     summary: 'Create a serving pool (--base-model, --max-lora-rank, --max-loras)',
     options: { 'base-model': { type: 'string' }, 'max-lora-rank': { type: 'string' }, 'max-loras': { type: 'string' }, 'served-model-name': { type: 'string' } },
     async run(ctx, [name], v) {
+      // Partial: a missing flag goes as a missing field, and the API names it.
       const body = {
         name,
         base_model: str(v['base-model']),
         max_lora_rank: num(v['max-lora-rank'], 'max-lora-rank') ?? 16,
         max_loras: num(v['max-loras'], 'max-loras') ?? 1,
         ...(str(v['served-model-name']) ? { served_model_name: str(v['served-model-name']) } : {}),
-      };
-      const pool = await ctx.api.json<{ name: string }>('POST', '/serving/pools', body);
+      } satisfies Partial<Body<'/v1/serving/pools'>>;
+      const pool = await ctx.api.json<Reply<'/v1/serving/pools', 'post'>>('POST', '/serving/pools', body);
       return { json: pool, text: `pool ${pool.name} created` };
     },
   },
@@ -63,7 +65,8 @@ export const adminCommands: Command[] = [
       // The token is read from the environment, not a flag, so it stays out of shell history and process lists.
       const token = ctx.env.LORAPLANE_AGENT_TOKEN;
       if (!token) throw new CliError('set LORAPLANE_AGENT_TOKEN to the agent token', EXIT.badInput);
-      const res = await ctx.api.json('POST', `/serving/pools/${encodeURIComponent(pool ?? '')}/replicas`, { name, vllm_url: str(v['vllm-url']), agent_url: str(v['agent-url']), agent_token: token });
+      const body = { name, vllm_url: str(v['vllm-url']), agent_url: str(v['agent-url']), agent_token: token } satisfies Partial<Body<'/v1/serving/pools/{pool}/replicas'>>;
+      const res = await ctx.api.json<Reply<'/v1/serving/pools/{pool}/replicas', 'post'>>('POST', `/serving/pools/${encodeURIComponent(pool ?? '')}/replicas`, body);
       return { json: res, text: `replica ${name} added to ${pool}` };
     },
   },
@@ -72,7 +75,7 @@ export const adminCommands: Command[] = [
     args: '<pool>',
     summary: 'A pool: replicas with status, deployments (no-effect warnings), aliases',
     async run(ctx, [pool]) {
-      const p = await ctx.api.json<{ replicas: Record<string, unknown>[]; deployments: Record<string, unknown>[] }>('GET', `/serving/pools/${encodeURIComponent(pool ?? '')}`);
+      const p = await ctx.api.json<Reply<'/v1/serving/pools/{pool}'>>('GET', `/serving/pools/${encodeURIComponent(pool ?? '')}`);
       return { json: p, text: `${table(p.replicas, ['name', 'status', 'in_sync', 'last_error'])}\n\n${table(p.deployments, ['served_name', 'warning'])}` };
     },
   },

@@ -7,19 +7,15 @@ import { table } from '../output';
 import { formatBytes, Progress } from '../progress';
 import type { Reply } from '../api-types';
 
-interface Report {
-  valid: boolean;
-  format: string | null;
-  error_count: number;
-  errors: { line: number | null; path: string | null; code: string; message: string }[];
-  stats: { examples: number };
-}
+/** The dry run's report; a dataset keeps the same errors (its `report`). */
+type Validation = Reply<'/v1/datasets/validate', 'post'>;
+type Dataset = Reply<'/v1/datasets', 'post'>;
 
 /**
  * Streams a file as multipart/form-data (field `file`, after the form `fields`), reporting bytes sent; nothing is
  * read whole into memory.
  */
-export async function postFile(ctx: Context, route: string, file: string, label: string, fields: Record<string, string> = {}) {
+export async function postFile<T>(ctx: Context, route: string, file: string, label: string, fields: Record<string, string> = {}): Promise<T> {
   const size = fs.statSync(file).size;
   const boundary = `----loraplane${randomBytes(12).toString('hex')}`;
   const parts = Object.entries(fields).map(([k, v]) => `--${boundary}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`).join('');
@@ -49,10 +45,10 @@ export async function postFile(ctx: Context, route: string, file: string, label:
   });
   const secs = Math.max((Date.now() - t0) / 1000, 0.001);
   progress.done(`${label}: ${formatBytes(size)} in ${secs.toFixed(1)} s (${formatBytes(size / secs)}/s)`);
-  return (await res.json()) as Record<string, unknown>;
+  return (await res.json()) as T;
 }
 
-function describeErrors(report: Report): string {
+function describeErrors(report: Pick<Validation, 'errors' | 'error_count'>): string {
   const lines = report.errors.map((e) => `  line ${e.line ?? '-'}${e.path ? `, ${e.path}` : ''}: ${e.message} [${e.code}]`);
   const more = report.error_count > report.errors.length ? [`  ... and ${report.error_count - report.errors.length} more`] : [];
   return [`${report.error_count} error(s):`, ...lines, ...more].join('\n');
@@ -67,10 +63,10 @@ export const datasetCommands: Command[] = [
     async run(ctx, [file], v) {
       if (!file) throw new CliError('datasets upload needs a file', EXIT.badInput);
       const query = new URLSearchParams({ ...(str(v.format) ? { format: str(v.format)! } : {}), ...(str(v.purpose) ? { purpose: str(v.purpose)! } : {}) });
-      const d = await postFile(ctx, `/datasets${query.size ? `?${query}` : ''}`, file, 'uploading');
-      const report = d.report as Report | undefined;
+      const d = await postFile<Dataset>(ctx, `/datasets${query.size ? `?${query}` : ''}`, file, 'uploading');
       const invalid = d.status === 'invalid';
-      const text = invalid && report ? `${d.id} is INVALID (${report.format ?? 'unknown format'})\n${describeErrors(report)}` : `${d.id} ${d.status} (${d.format}, ${d.bytes} bytes, sha256 ${String(d.sha256).slice(0, 12)}...)`;
+      // The detected format is in the stats (the stored report has none: this said 'unknown format' for every file).
+      const text = invalid && d.report ? `${d.id} is INVALID (${d.stats?.format ?? 'unknown format'})\n${describeErrors(d.report)}` : `${d.id} ${d.status} (${d.format}, ${d.bytes} bytes, sha256 ${d.sha256.slice(0, 12)}...)`;
       return { json: d, text, exitCode: invalid ? EXIT.badInput : EXIT.ok };
     },
   },
@@ -81,7 +77,7 @@ export const datasetCommands: Command[] = [
     options: { format: { type: 'string' } },
     async run(ctx, [file], v) {
       if (!file) throw new CliError('datasets validate needs a file', EXIT.badInput);
-      const report = (await postFile(ctx, `/datasets/validate${str(v.format) ? `?format=${encodeURIComponent(str(v.format)!)}` : ''}`, file, 'validating')) as unknown as Report;
+      const report = await postFile<Validation>(ctx, `/datasets/validate${str(v.format) ? `?format=${encodeURIComponent(str(v.format)!)}` : ''}`, file, 'validating');
       const text = report.valid ? `valid ${report.format} dataset: ${report.stats.examples} examples` : describeErrors(report);
       return { json: report, text, exitCode: report.valid ? EXIT.ok : EXIT.badInput };
     },
@@ -90,7 +86,7 @@ export const datasetCommands: Command[] = [
     name: 'datasets list',
     summary: "The project's datasets, newest first",
     async run(ctx) {
-      const page = await ctx.api.json<{ data: Record<string, unknown>[] }>('GET', '/datasets?limit=100');
+      const page = await ctx.api.json<Reply<'/v1/datasets'>>('GET', '/datasets?limit=100');
       return { json: page, text: table(page.data, ['id', 'filename', 'status', 'format', 'bytes']) };
     },
   },

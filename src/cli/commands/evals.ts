@@ -4,15 +4,11 @@ import { CliError, EXIT } from '../exit-codes';
 import { Result, table } from '../output';
 import { Progress } from '../progress';
 import { postFile } from './datasets';
-import type { Reply } from '../api-types';
+import type { Body, Reply } from '../api-types';
 
-interface Run {
-  id: string;
-  status: string;
-  total: number;
-  progress: { done: number; total: number; targets: { target: string; done: number; correct: number; errors: number }[] } | null;
-  error: { message: string } | null;
-}
+/** As the OpenAPI document describes them (web/src/api/openapi.d.ts). */
+type Run = Reply<'/v1/evals/runs/{run_id}'>;
+type Comparison = Reply<'/v1/evals/comparisons/{comparison_id}'>;
 
 const need = (v: string | undefined, what: string) => {
   if (!v) throw new CliError(`missing ${what}`, EXIT.badInput);
@@ -38,9 +34,6 @@ async function waitForRun(ctx: Context, id: string): Promise<Run> {
     await new Promise((r) => setTimeout(r, 500));
   }
 }
-
-/** As the OpenAPI document describes it (web/src/api/openapi.d.ts). */
-type Comparison = Reply<'/v1/evals/comparisons/{comparison_id}'>;
 
 async function comparisonReport(ctx: Context, ref: string, format: string): Promise<string> {
   const res = await ctx.api.send('GET', `/evals/comparisons/${encodeURIComponent(ref)}/report?format=${encodeURIComponent(format)}`, { headers: ctx.api.headers() });
@@ -92,7 +85,7 @@ export const evalCommands: Command[] = [
         pool: str(v.pool), adapter: str(v.adapter), version: num(v.version, 'version'), concurrency: num(v.concurrency, 'concurrency'),
         stream: v.stream === true ? true : undefined, usd_per_gpu_hour: num(v['usd-per-gpu-hour'], 'usd-per-gpu-hour'), gpus: num(v.gpus, 'gpus'),
       }).filter(([, x]) => x !== undefined));
-      const t = await ctx.api.json<{ id: string; name: string; model: string }>('POST', '/evals/targets', body);
+      const t = await ctx.api.json<Reply<'/v1/evals/targets', 'post'>>('POST', '/evals/targets', body);
       return { json: t, text: `${t.name} (${t.model}) ${t.id}` };
     },
   },
@@ -101,7 +94,7 @@ export const evalCommands: Command[] = [
     args: '<name-or-id>',
     summary: 'One target (never its key)',
     async run(ctx, [ref]) {
-      const t = await ctx.api.json('GET', `/evals/targets/${need(ref, 'target')}`);
+      const t = await ctx.api.json<Reply<'/v1/evals/targets/{target}'>>('GET', `/evals/targets/${need(ref, 'target')}`);
       return { json: t, text: JSON.stringify(t, null, 2) };
     },
   },
@@ -109,7 +102,7 @@ export const evalCommands: Command[] = [
     name: 'evals targets',
     summary: "The project's eval targets",
     async run(ctx) {
-      const page = await ctx.api.json<{ data: Record<string, unknown>[] }>('GET', '/evals/targets');
+      const page = await ctx.api.json<Reply<'/v1/evals/targets'>>('GET', '/evals/targets');
       return { json: page, text: table(page.data, ['name', 'kind', 'model', 'id']) };
     },
   },
@@ -119,7 +112,8 @@ export const evalCommands: Command[] = [
     summary: 'A suite from an eval-format dataset (--dataset) and a scorer (--scorer exact_match|multiple_choice|numeric|regex|contains)',
     options: { dataset: { type: 'string' }, scorer: { type: 'string' } },
     async run(ctx, [name], v) {
-      const s = await ctx.api.json<{ id: string; name: string }>('POST', '/evals/suites', { name, dataset_id: str(v.dataset), scorer: str(v.scorer) ?? 'exact_match' });
+      const body = { name, dataset_id: str(v.dataset), scorer: str(v.scorer) ?? 'exact_match' } satisfies Partial<Body<'/v1/evals/suites'>>;
+      const s = await ctx.api.json<Reply<'/v1/evals/suites', 'post'>>('POST', '/evals/suites', body);
       return { json: s, text: `${s.name} ${s.id}` };
     },
   },
@@ -133,7 +127,7 @@ export const evalCommands: Command[] = [
       const fields: Record<string, string> = { name, format: str(v.format)! };
       for (const k of ['limit', 'seed', 'shots', 'scorer'] as const) if (str(v[k]) !== undefined) fields[k] = str(v[k])!;
       if (str(v.dev)) fields.dev = fs.readFileSync(str(v.dev)!, 'utf8');
-      const s = (await postFile(ctx, '/evals/suites/import', file, 'importing', fields)) as { id: string; name: string; items: number; scorer: unknown };
+      const s = await postFile<Reply<'/v1/evals/suites/import', 'post'>>(ctx, '/evals/suites/import', file, 'importing', fields);
       return { json: s, text: `${s.name} ${s.id}: ${s.items} items, scorer ${JSON.stringify(s.scorer)}` };
     },
   },
@@ -144,7 +138,8 @@ export const evalCommands: Command[] = [
     async run(ctx, _p, v) {
       const targets = asList(v.target);
       if (!str(v.suite) || targets.length === 0) throw new CliError('evals run needs --suite and at least one --target', EXIT.badInput);
-      const created = await ctx.api.json<Run>('POST', '/evals/runs', { suite_id: str(v.suite), targets, ...(str(v.baseline) ? { baseline: str(v.baseline) } : {}) });
+      const body: Body<'/v1/evals/runs'> = { suite_id: str(v.suite)!, targets, ...(str(v.baseline) ? { baseline: str(v.baseline) } : {}) };
+      const created = await ctx.api.json<Reply<'/v1/evals/runs', 'post'>>('POST', '/evals/runs', body);
       if (!v.wait) return { json: created, text: `${created.id} ${created.status}` };
       const run = await waitForRun(ctx, created.id);
       if (run.status !== 'succeeded') throw new CliError(`eval run ${run.id} ${run.status}${run.error ? `: ${run.error.message}` : ''}`, EXIT.error, run);
@@ -172,7 +167,8 @@ export const evalCommands: Command[] = [
       const suites = asList(v.suite);
       const targets = asList(v.target);
       if (!name || suites.length === 0 || targets.length === 0) throw new CliError('evals compare needs <name>, at least one --suite and one --target', EXIT.badInput);
-      const created = await ctx.api.json<Comparison>('POST', '/evals/comparisons', { name, suites, targets, ...(str(v.baseline) ? { baseline: str(v.baseline) } : {}) });
+      const body: Body<'/v1/evals/comparisons'> = { name, suites, targets, ...(str(v.baseline) ? { baseline: str(v.baseline) } : {}) };
+      const created = await ctx.api.json<Reply<'/v1/evals/comparisons', 'post'>>('POST', '/evals/comparisons', body);
       return comparisonResult(ctx, created, v);
     },
   },
@@ -194,9 +190,8 @@ export const evalCommands: Command[] = [
     summary: "Require the candidate's latest eval on --suite to beat --baseline by --min-margin before the alias moves",
     options: { suite: { type: 'string' }, baseline: { type: 'string' }, 'min-margin': { type: 'string' } },
     async run(ctx, [pool, adapter], v) {
-      const gate = await ctx.api.json('POST', `/serving/pools/${need(pool, 'pool')}/aliases/${need(adapter, 'adapter')}/gate`, {
-        suite_id: str(v.suite), baseline_target: str(v.baseline), min_margin: num(v['min-margin'], 'min-margin') ?? 0,
-      });
+      const body = { suite_id: str(v.suite), baseline_target: str(v.baseline), min_margin: num(v['min-margin'], 'min-margin') ?? 0 } satisfies Partial<Body<'/v1/serving/pools/{pool}/aliases/{adapter_name}/gate'>>;
+      const gate = await ctx.api.json<Reply<'/v1/serving/pools/{pool}/aliases/{adapter_name}/gate', 'post'>>('POST', `/serving/pools/${need(pool, 'pool')}/aliases/${need(adapter, 'adapter')}/gate`, body);
       return { json: gate, text: JSON.stringify(gate, null, 2) };
     },
   },

@@ -2,17 +2,10 @@ import { Command, num, str } from '../command';
 import { CliError, EXIT } from '../exit-codes';
 import { table } from '../output';
 import { comparisonResult } from './evals';
+import type { Body, Reply } from '../api-types';
 
-interface Plan {
-  base_model: string;
-  jobs: {
-    openai_job: { id: string; model: string; fine_tuned_model: string | null };
-    files: { training: { file_id: string; filename: string; status: string }; validation: { file_id: string } | null };
-    create: Record<string, unknown> | null;
-    estimate: { usd?: number | null; gpu_hours?: number | null; method?: string } | null;
-    error: { message: string } | null;
-  }[];
-}
+/** As the OpenAPI document describes it (web/src/api/openapi.d.ts). */
+type Plan = Reply<'/v1/migrations/openai/plan', 'post'>;
 
 const asList = (v: unknown): string[] => (Array.isArray(v) ? (v as string[]) : typeof v === 'string' ? [v] : []);
 
@@ -27,7 +20,8 @@ export const migrateCommands: Command[] = [
       const apiKey = ctx.env.OPENAI_API_KEY;
       if (!apiKey) throw new CliError('migrate openai needs OPENAI_API_KEY in the environment', EXIT.badInput);
       const jobs = asList(v.job);
-      const plan = await ctx.api.json<Plan>('POST', '/migrations/openai/plan', { api_key: apiKey, ...(str(v['base-model']) ? { base_model: str(v['base-model']) } : {}), ...(jobs.length ? { jobs } : {}) });
+      const body: Body<'/v1/migrations/openai/plan'> = { api_key: apiKey, ...(str(v['base-model']) ? { base_model: str(v['base-model']) } : {}), ...(jobs.length ? { jobs } : {}) };
+      const plan = await ctx.api.json<Plan>('POST', '/migrations/openai/plan', body);
       const rows = plan.jobs.map((j) => ({
         openai_job: j.openai_job.id,
         from: j.openai_job.model,
@@ -47,7 +41,7 @@ export const migrateCommands: Command[] = [
           headers: ctx.api.headers({ 'content-type': 'application/json', 'idempotency-key': `migrate-openai-${j.openai_job.id}` }),
           body: JSON.stringify(j.create),
         });
-        const job = (await res.json()) as { id: string };
+        const job = (await res.json()) as Reply<'/v1/fine_tuning/jobs', 'post'>;
         started.push({ openai_job: j.openai_job.id, job: job.id });
       }
       return { json: { plan, started }, text: [...text, '', 'Started:', table(started, ['openai_job', 'job'])].join('\n') };
@@ -63,14 +57,14 @@ export const migrateCommands: Command[] = [
       const apiKey = ctx.env.OPENAI_API_KEY;
       if (!apiKey) throw new CliError('migrate openai compare needs OPENAI_API_KEY in the environment', EXIT.badInput);
       if (!job) throw new CliError('migrate openai compare needs the loraplane job id', EXIT.badInput);
-      const body = {
+      const body: Body<'/v1/migrations/openai/compare'> = {
         api_key: apiKey,
         job,
         ...(str(v['openai-job']) ? { openai_job: str(v['openai-job']) } : {}),
         ...(num(v.limit, 'limit') !== undefined ? { limit: num(v.limit, 'limit') } : {}),
         ...(num(v.seed, 'seed') !== undefined ? { seed: num(v.seed, 'seed') } : {}),
       };
-      const created = await ctx.api.json<{ comparison: { id: string; name: string; status: string } }>('POST', '/migrations/openai/compare', body);
+      const created = await ctx.api.json<Reply<'/v1/migrations/openai/compare', 'post'>>('POST', '/migrations/openai/compare', body);
       return comparisonResult(ctx, created.comparison, v, created);
     },
   },

@@ -5,9 +5,10 @@ import type { Reply } from '../api-types';
 
 /** As the OpenAPI document describes it (web/src/api/openapi.d.ts). */
 type UsagePage = Reply<'/v1/usage'>;
+type Column = keyof UsagePage['data'][number] & string;
 
-const GROUP_COLUMNS: Record<string, string> = { model: 'model', key: 'api_key_id', version: 'version', day: 'day' };
-const FIGURES = ['requests', 'errors', 'input_tokens', 'output_tokens', 'avg_latency_ms'];
+const GROUP_COLUMNS: Record<string, Column> = { model: 'model', key: 'api_key_id', version: 'version', day: 'day' };
+const FIGURES: Column[] = ['requests', 'errors', 'input_tokens', 'output_tokens', 'avg_latency_ms'];
 
 /** `--since 24h` / `7d` / `30m` as a start instant in unix seconds; anything else passes through (ISO or unix). */
 export function startOf(since: string, now = Date.now()): string {

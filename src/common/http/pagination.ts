@@ -11,6 +11,14 @@ export type PageQuery = z.infer<typeof pageQuery>;
 export const pageOf = <T extends z.ZodType>(item: T) =>
   z.object({ object: z.literal('list'), data: z.array(item), has_more: z.boolean(), first_id: z.string().nullable(), last_id: z.string().nullable() });
 
+/** The response schema of a list route that answers everything at once (`toList`): no cursor, `has_more` false. */
+export const listOf = <T extends z.ZodType>(item: T) => z.object({ object: z.literal('list'), data: z.array(item), has_more: z.boolean() });
+
+/** A whole list as one page. */
+export function toList<T>(data: T[]): { object: 'list'; data: T[]; has_more: boolean } {
+  return { object: 'list', data, has_more: false };
+}
+
 export interface ListPage<T> {
   object: 'list';
   data: T[];

@@ -16,6 +16,8 @@ export interface RouteDoc {
   query?: ZodType;
   response?: ZodType;
   responseContentType?: string;
+  /** Text forms the route also answers with (a `format` query picks one): documented as strings beside the JSON. */
+  textResponseTypes?: string[];
   /** Public routes (health, docs) need no API key. */
   public?: boolean;
 }

@@ -3,29 +3,31 @@ import { LineEvent } from './line-splitter';
 import { TokenStats, TokenStatsJson } from './token-stats';
 
 /** Stable codes users and tools can match on; each error is tied to a line and, where it applies, a field. */
-export type ValidationCode =
-  | 'invalid_json'
-  | 'invalid_utf8'
-  | 'not_an_object'
-  | 'line_too_long'
-  | 'unknown_format'
-  | 'missing_messages'
-  | 'invalid_message'
-  | 'unknown_role'
-  | 'unknown_field'
-  | 'empty_content'
-  | 'no_assistant_turn'
-  | 'bad_weight'
-  | 'mixed_formats'
-  | 'wrong_format'
-  | 'harmony_special_token'
-  | 'example_too_long'
-  | 'missing_prompt'
-  | 'missing_reference'
-  | 'bad_answer'
-  | 'identical_outputs'
-  | 'empty_file'
-  | 'too_few_examples';
+export const VALIDATION_CODES = [
+  'invalid_json',
+  'invalid_utf8',
+  'not_an_object',
+  'line_too_long',
+  'unknown_format',
+  'missing_messages',
+  'invalid_message',
+  'unknown_role',
+  'unknown_field',
+  'empty_content',
+  'no_assistant_turn',
+  'bad_weight',
+  'mixed_formats',
+  'wrong_format',
+  'harmony_special_token',
+  'example_too_long',
+  'missing_prompt',
+  'missing_reference',
+  'bad_answer',
+  'identical_outputs',
+  'empty_file',
+  'too_few_examples',
+] as const;
+export type ValidationCode = (typeof VALIDATION_CODES)[number];
 
 export interface ValidationError {
   line: number | null;

@@ -2,7 +2,7 @@ import { Controller, HttpCode, Post } from '@nestjs/common';
 import { z } from 'zod';
 import { ProjectId } from '../../common/auth/auth.decorators';
 import { ApiDoc, ZBody } from '../../common/http/zod-validation';
-import { OpenAIMigration } from './openai-migration.service';
+import { migrationPlanObject, OpenAIMigration } from './openai-migration.service';
 
 const planBody = z
   .object({
@@ -19,7 +19,7 @@ export class OpenAIMigrationController {
 
   @Post('plan')
   @HttpCode(200)
-  @ApiDoc({ summary: "Dry run: list the OpenAI account's fine-tuning jobs, copy their files into datasets (validated), and plan equivalent jobs with their cost; starts nothing", tags: ['fine-tuning'] })
+  @ApiDoc({ summary: "Dry run: list the OpenAI account's fine-tuning jobs, copy their files into datasets (validated), and plan equivalent jobs with their cost; starts nothing", tags: ['fine-tuning'], response: migrationPlanObject })
   async plan(@ProjectId() projectId: string, @ZBody(planBody) b: z.infer<typeof planBody>) {
     return this.migration.plan(projectId, { apiKey: b.api_key, baseModel: b.base_model, jobs: b.jobs });
   }

@@ -1,9 +1,11 @@
 import { Injectable } from '@nestjs/common';
+import { z } from 'zod';
 import { DomainError } from '../../common/domain-error';
 import { Config } from '../../config/config';
 import { DatasetsService } from '../../datasets/datasets.service';
 import { Dataset } from '../../generated/prisma/client';
-import { CreateJobBody, JobsService } from '../jobs.service';
+import { jobEstimateObject } from '../job-cost';
+import { createJobBody, CreateJobBody, JobsService } from '../jobs.service';
 import { OpenAIFineTuningClient, OpenAIJob } from './openai-fine-tuning-client';
 
 export interface MigrationRequest {
@@ -14,21 +16,20 @@ export interface MigrationRequest {
   jobs?: string[];
 }
 
-export interface PlannedJob {
-  openai_job: { id: string; model: string; status: string; fine_tuned_model: string | null };
-  files: { training: FileCopy; validation: FileCopy | null };
-  /** The body of POST /v1/fine_tuning/jobs that recreates it here (null when a file is invalid). */
-  create: CreateJobBody | null;
-  estimate: Record<string, unknown> | null;
-  error: { message: string; param: string | null } | null;
-}
+const fileCopy = z.object({ openai_file: z.string(), filename: z.string(), file_id: z.string().describe('the dataset it became here'), status: z.enum(['ready', 'invalid']) });
+type FileCopy = z.infer<typeof fileCopy>;
 
-interface FileCopy {
-  openai_file: string;
-  filename: string;
-  file_id: string;
-  status: string;
-}
+export const plannedJob = z.object({
+  openai_job: z.object({ id: z.string(), model: z.string(), status: z.string(), fine_tuned_model: z.string().nullable() }),
+  files: z.object({ training: fileCopy, validation: fileCopy.nullable() }),
+  create: createJobBody.nullable().describe('the body of POST /v1/fine_tuning/jobs that recreates it here; null when a file is invalid'),
+  estimate: jobEstimateObject.nullable(),
+  error: z.object({ message: z.string(), param: z.string().nullable() }).nullable(),
+});
+export type PlannedJob = z.infer<typeof plannedJob>;
+
+/** The dry run's answer (POST /v1/migrations/openai/plan). */
+export const migrationPlanObject = z.object({ object: z.literal('migration.openai.plan'), base_model: z.string(), jobs: z.array(plannedJob) });
 
 /**
  * Migration from OpenAI fine-tuning, as a dry run: the account's jobs are listed, their training and validation files
@@ -41,7 +42,7 @@ interface FileCopy {
 export class OpenAIMigration {
   constructor(private readonly datasets: DatasetsService, private readonly jobs: JobsService, private readonly config: Config) {}
 
-  async plan(projectId: string, req: MigrationRequest): Promise<{ object: 'migration.openai.plan'; base_model: string; jobs: PlannedJob[] }> {
+  async plan(projectId: string, req: MigrationRequest): Promise<z.infer<typeof migrationPlanObject>> {
     const client = new OpenAIFineTuningClient(this.config.env.OPENAI_BASE_URL, req.apiKey, this.config.env.EVAL_REQUEST_TIMEOUT_MS);
     const source = req.jobs ? await Promise.all(req.jobs.map((id) => client.retrieveJob(id))) : (await client.listJobs()).filter((j) => j.status === 'succeeded');
     const copies = new Map<string, { copy: FileCopy; dataset: Dataset }>();

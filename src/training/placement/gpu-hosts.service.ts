@@ -114,7 +114,20 @@ export class GpuHostsService {
   }
 }
 
-export function toHostObject(host: HostWithAllocations) {
+/** A host as the admin routes answer it: documented, so the CLI and the dashboard read it through the generated types. */
+export const gpuHostObject = z.object({
+  id: z.string(),
+  object: z.literal('gpu_host'),
+  name: z.string(),
+  engine_url: z.string(),
+  tls: tlsPaths.nullable(),
+  usd_per_gpu_hour: z.number(),
+  enabled: z.boolean(),
+  created_at: z.number(),
+  gpus: z.array(z.object({ index: z.number(), model: z.string(), memory_gb: z.number(), job_id: z.string().nullable().describe('the job holding it') })),
+});
+
+export function toHostObject(host: HostWithAllocations): z.infer<typeof gpuHostObject> {
   const byGpu = new Map(host.allocations.map((a) => [a.gpuIndex, a.jobId]));
   return {
     id: host.id,
@@ -122,7 +135,7 @@ export function toHostObject(host: HostWithAllocations) {
     name: host.name,
     engine_url: host.engineUrl,
     // Paths only, never the files' content.
-    tls: host.tls ?? null,
+    tls: (host.tls as z.infer<typeof tlsPaths> | null) ?? null,
     usd_per_gpu_hour: host.usdPerGpuHour,
     enabled: host.enabled,
     created_at: Math.floor(host.createdAt.getTime() / 1000),

@@ -3,7 +3,7 @@ import type { paths } from './openapi';
 
 /**
  * The one API client: typed by the OpenAPI document the server builds from its own zod schemas (openapi.d.ts is
- * generated at build time). The key lives in sessionStorage only (gone when the tab closes) and travels only in
+ * generated at build time). JSON is what it reads: a report route's Markdown and HTML forms are for people. The key lives in sessionStorage only (gone when the tab closes) and travels only in
  * the Authorization header, never in a URL.
  */
 const KEY = 'loraplane.apiKey';
@@ -13,7 +13,7 @@ export const session = {
   signOut: () => sessionStorage.removeItem(KEY),
 };
 
-export const api = createClient<paths>({ baseUrl: location.origin });
+export const api = createClient<paths, 'application/json'>({ baseUrl: location.origin });
 api.use({
   onRequest({ request }) {
     const key = session.key();
@@ -32,8 +32,11 @@ interface Envelope {
   error?: { message?: string; param?: string | null; code?: string | null };
 }
 
-/** Unwraps an openapi-fetch result: the data, or an ApiError carrying the server's message (shown as it is). */
-export async function call<T>(request: Promise<{ data?: unknown; error?: unknown; response: Response }>): Promise<T> {
+/**
+ * Unwraps an openapi-fetch result: the data, typed by the route's response schema in the OpenAPI document, or an
+ * ApiError carrying the server's message (shown as it is).
+ */
+export async function call<T>(request: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {
   const { data, error, response } = await request;
   if (!response.ok || error !== undefined) {
     const e = (error ?? {}) as Envelope;
@@ -101,15 +104,4 @@ export async function readSse(url: string, init: RequestInit, onMessage: (m: Sse
     if (signal.aborted) return;
     throw err;
   }
-}
-
-/**
- * GET for a route this build's OpenAPI document does not list yet (another team's route landing in parallel);
- * same header, same error handling as `call`.
- */
-export async function getUntyped<T>(path: string): Promise<T> {
-  const res = await fetch(path, { headers: { authorization: `Bearer ${session.key()}` } });
-  const body = (await res.json().catch(() => ({}))) as Envelope;
-  if (!res.ok) throw new ApiError(res.status, body.error?.message ?? `${res.status} ${res.statusText}`, body.error?.param ?? null, body.error?.code ?? null);
-  return body as T;
 }

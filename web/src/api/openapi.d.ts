@@ -248,7 +248,20 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            data: {
+                                created_at: number;
+                                description: string | null;
+                                id: string;
+                                latest_version: number | null;
+                                name: string;
+                                /** @constant */
+                                object: "adapter";
+                            }[];
+                            has_more: boolean;
+                            /** @constant */
+                            object: "list";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -295,7 +308,50 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            data: {
+                                adapter: string;
+                                base_model: string;
+                                created_at: number;
+                                /** @description GET of one version only: presigned URLs of its files */
+                                download?: {
+                                    name: string;
+                                    url: string;
+                                }[];
+                                files: {
+                                    bytes: number;
+                                    name: string;
+                                    sha256: string;
+                                }[];
+                                id: string;
+                                lineage: {
+                                    checkpoint_id: string | null;
+                                    dataset_id: string | null;
+                                    hyperparameters: {
+                                        [key: string]: unknown;
+                                    } | null;
+                                    /** @description imports: the tarball's file name or the s3:// prefix */
+                                    imported_from: string | null;
+                                    job_id: string | null;
+                                    /** @enum {string} */
+                                    source: "job" | "checkpoint" | "import";
+                                };
+                                /** @constant */
+                                object: "adapter.version";
+                                /** @description adapter_config.json as registered */
+                                peft_config: {
+                                    [key: string]: unknown;
+                                };
+                                rank: number;
+                                /** @description the immutable name a serving pool loads it under: adapter@vN */
+                                served_name: string;
+                                target_modules: string[];
+                                version: number;
+                            }[];
+                            has_more: boolean;
+                            /** @constant */
+                            object: "list";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -336,7 +392,45 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            adapter: string;
+                            base_model: string;
+                            created_at: number;
+                            /** @description GET of one version only: presigned URLs of its files */
+                            download?: {
+                                name: string;
+                                url: string;
+                            }[];
+                            files: {
+                                bytes: number;
+                                name: string;
+                                sha256: string;
+                            }[];
+                            id: string;
+                            lineage: {
+                                checkpoint_id: string | null;
+                                dataset_id: string | null;
+                                hyperparameters: {
+                                    [key: string]: unknown;
+                                } | null;
+                                /** @description imports: the tarball's file name or the s3:// prefix */
+                                imported_from: string | null;
+                                job_id: string | null;
+                                /** @enum {string} */
+                                source: "job" | "checkpoint" | "import";
+                            };
+                            /** @constant */
+                            object: "adapter.version";
+                            /** @description adapter_config.json as registered */
+                            peft_config: {
+                                [key: string]: unknown;
+                            };
+                            rank: number;
+                            /** @description the immutable name a serving pool loads it under: adapter@vN */
+                            served_name: string;
+                            target_modules: string[];
+                            version: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -382,7 +476,45 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            adapter: string;
+                            base_model: string;
+                            created_at: number;
+                            /** @description GET of one version only: presigned URLs of its files */
+                            download?: {
+                                name: string;
+                                url: string;
+                            }[];
+                            files: {
+                                bytes: number;
+                                name: string;
+                                sha256: string;
+                            }[];
+                            id: string;
+                            lineage: {
+                                checkpoint_id: string | null;
+                                dataset_id: string | null;
+                                hyperparameters: {
+                                    [key: string]: unknown;
+                                } | null;
+                                /** @description imports: the tarball's file name or the s3:// prefix */
+                                imported_from: string | null;
+                                job_id: string | null;
+                                /** @enum {string} */
+                                source: "job" | "checkpoint" | "import";
+                            };
+                            /** @constant */
+                            object: "adapter.version";
+                            /** @description adapter_config.json as registered */
+                            peft_config: {
+                                [key: string]: unknown;
+                            };
+                            rank: number;
+                            /** @description the immutable name a serving pool loads it under: adapter@vN */
+                            served_name: string;
+                            target_modules: string[];
+                            version: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -417,7 +549,14 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            adapter: string;
+                            /** @constant */
+                            deleted: true;
+                            /** @constant */
+                            object: "adapter.version.deleted";
+                            version: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -471,7 +610,45 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            adapter: string;
+                            base_model: string;
+                            created_at: number;
+                            /** @description GET of one version only: presigned URLs of its files */
+                            download?: {
+                                name: string;
+                                url: string;
+                            }[];
+                            files: {
+                                bytes: number;
+                                name: string;
+                                sha256: string;
+                            }[];
+                            id: string;
+                            lineage: {
+                                checkpoint_id: string | null;
+                                dataset_id: string | null;
+                                hyperparameters: {
+                                    [key: string]: unknown;
+                                } | null;
+                                /** @description imports: the tarball's file name or the s3:// prefix */
+                                imported_from: string | null;
+                                job_id: string | null;
+                                /** @enum {string} */
+                                source: "job" | "checkpoint" | "import";
+                            };
+                            /** @constant */
+                            object: "adapter.version";
+                            /** @description adapter_config.json as registered */
+                            peft_config: {
+                                [key: string]: unknown;
+                            };
+                            rank: number;
+                            /** @description the immutable name a serving pool loads it under: adapter@vN */
+                            served_name: string;
+                            target_modules: string[];
+                            version: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -519,7 +696,13 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            /** @constant */
+                            deleted: true;
+                            id: string;
+                            /** @constant */
+                            object: "api_key.deleted";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -561,7 +744,36 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            data: {
+                                created_at: number;
+                                enabled: boolean;
+                                engine_url: string;
+                                gpus: {
+                                    index: number;
+                                    /** @description the job holding it */
+                                    job_id: string | null;
+                                    memory_gb: number;
+                                    model: string;
+                                }[];
+                                id: string;
+                                name: string;
+                                /** @constant */
+                                object: "gpu_host";
+                                tls: {
+                                    /** Format: starts_with */
+                                    ca: string;
+                                    /** Format: starts_with */
+                                    cert: string;
+                                    /** Format: starts_with */
+                                    key: string;
+                                } | null;
+                                usd_per_gpu_hour: number;
+                            }[];
+                            has_more: boolean;
+                            /** @constant */
+                            object: "list";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -616,7 +828,31 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            created_at: number;
+                            enabled: boolean;
+                            engine_url: string;
+                            gpus: {
+                                index: number;
+                                /** @description the job holding it */
+                                job_id: string | null;
+                                memory_gb: number;
+                                model: string;
+                            }[];
+                            id: string;
+                            name: string;
+                            /** @constant */
+                            object: "gpu_host";
+                            tls: {
+                                /** Format: starts_with */
+                                ca: string;
+                                /** Format: starts_with */
+                                cert: string;
+                                /** Format: starts_with */
+                                key: string;
+                            } | null;
+                            usd_per_gpu_hour: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -661,7 +897,31 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            created_at: number;
+                            enabled: boolean;
+                            engine_url: string;
+                            gpus: {
+                                index: number;
+                                /** @description the job holding it */
+                                job_id: string | null;
+                                memory_gb: number;
+                                model: string;
+                            }[];
+                            id: string;
+                            name: string;
+                            /** @constant */
+                            object: "gpu_host";
+                            tls: {
+                                /** Format: starts_with */
+                                ca: string;
+                                /** Format: starts_with */
+                                cert: string;
+                                /** Format: starts_with */
+                                key: string;
+                            } | null;
+                            usd_per_gpu_hour: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -695,7 +955,13 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            /** @constant */
+                            deleted: true;
+                            id: string;
+                            /** @constant */
+                            object: "gpu_host";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -741,7 +1007,31 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            created_at: number;
+                            enabled: boolean;
+                            engine_url: string;
+                            gpus: {
+                                index: number;
+                                /** @description the job holding it */
+                                job_id: string | null;
+                                memory_gb: number;
+                                model: string;
+                            }[];
+                            id: string;
+                            name: string;
+                            /** @constant */
+                            object: "gpu_host";
+                            tls: {
+                                /** Format: starts_with */
+                                ca: string;
+                                /** Format: starts_with */
+                                cert: string;
+                                /** Format: starts_with */
+                                key: string;
+                            } | null;
+                            usd_per_gpu_hour: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -1028,7 +1318,25 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            api_key: {
+                                created_at: number;
+                                id: string;
+                                name: string;
+                                /** @constant */
+                                object: "api_key";
+                                redacted_value: string;
+                                scopes: string[];
+                                /** @description the key itself: shown in this answer only */
+                                value: string;
+                            };
+                            created_at: number;
+                            id: string;
+                            name: string;
+                            /** @constant */
+                            object: "project";
+                            slug: string;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -1127,7 +1435,20 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            data: {
+                                created_at: number;
+                                id: string;
+                                name: string;
+                                /** @constant */
+                                object: "api_key";
+                                redacted_value: string;
+                                scopes: string[];
+                            }[];
+                            has_more: boolean;
+                            /** @constant */
+                            object: "list";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -1165,7 +1486,17 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            created_at: number;
+                            id: string;
+                            name: string;
+                            /** @constant */
+                            object: "api_key";
+                            redacted_value: string;
+                            scopes: string[];
+                            /** @description the key itself: shown in this answer only */
+                            value: string;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -1213,7 +1544,13 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            /** @constant */
+                            deleted: true;
+                            id: string;
+                            /** @constant */
+                            object: "api_key.deleted";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -1347,7 +1684,75 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            data: {
+                                bytes: number;
+                                created_at: number;
+                                filename: string;
+                                format: string;
+                                id: string;
+                                /** @constant */
+                                object: "dataset";
+                                purpose: string;
+                                report: {
+                                    error_count: number;
+                                    /** @description the first errors; error_count counts them all */
+                                    errors: {
+                                        /** @enum {string} */
+                                        code: "invalid_json" | "invalid_utf8" | "not_an_object" | "line_too_long" | "unknown_format" | "missing_messages" | "invalid_message" | "unknown_role" | "unknown_field" | "empty_content" | "no_assistant_turn" | "bad_weight" | "mixed_formats" | "wrong_format" | "harmony_special_token" | "example_too_long" | "missing_prompt" | "missing_reference" | "bad_answer" | "identical_outputs" | "empty_file" | "too_few_examples";
+                                        line: number | null;
+                                        message: string;
+                                        /** @description the field, e.g. messages[0].role */
+                                        path: string | null;
+                                    }[];
+                                    valid: boolean;
+                                } | null;
+                                sha256: string;
+                                stats: {
+                                    examples: number;
+                                    format: ("chat" | "dpo" | "eval") | null;
+                                    lines: number;
+                                    /** @description absent in datasets validated before it existed */
+                                    longest_answer?: {
+                                        bytes: number;
+                                        line: number;
+                                    } | null;
+                                    role_counts: {
+                                        [key: string]: number;
+                                    };
+                                    tokens: {
+                                        /** @description per number of epochs, 1 to 5 */
+                                        estimated_trained_tokens: {
+                                            [key: string]: number;
+                                        };
+                                        /** @description examples per length bucket: "<=64" ... ">131072" */
+                                        histogram: {
+                                            [key: string]: number;
+                                        };
+                                        max_example: number;
+                                        max_example_line: number | null;
+                                        mean_example: number;
+                                        min_example: number;
+                                        per_role: {
+                                            [key: string]: number;
+                                        };
+                                        /** @constant */
+                                        tokenizer: "o200k_harmony";
+                                        /** @description o200k_harmony tokens of every example as harmony renders it */
+                                        total: number;
+                                    } | null;
+                                    /** @description true until the worker has counted the tokens of a large file */
+                                    tokens_pending: boolean;
+                                } | null;
+                                /** @enum {string} */
+                                status: "ready" | "invalid";
+                            }[];
+                            first_id: string | null;
+                            has_more: boolean;
+                            last_id: string | null;
+                            /** @constant */
+                            object: "list";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -1397,9 +1802,56 @@ export interface paths {
                             /** @constant */
                             object: "dataset";
                             purpose: string;
-                            report: unknown;
+                            report: {
+                                error_count: number;
+                                /** @description the first errors; error_count counts them all */
+                                errors: {
+                                    /** @enum {string} */
+                                    code: "invalid_json" | "invalid_utf8" | "not_an_object" | "line_too_long" | "unknown_format" | "missing_messages" | "invalid_message" | "unknown_role" | "unknown_field" | "empty_content" | "no_assistant_turn" | "bad_weight" | "mixed_formats" | "wrong_format" | "harmony_special_token" | "example_too_long" | "missing_prompt" | "missing_reference" | "bad_answer" | "identical_outputs" | "empty_file" | "too_few_examples";
+                                    line: number | null;
+                                    message: string;
+                                    /** @description the field, e.g. messages[0].role */
+                                    path: string | null;
+                                }[];
+                                valid: boolean;
+                            } | null;
                             sha256: string;
-                            stats: unknown;
+                            stats: {
+                                examples: number;
+                                format: ("chat" | "dpo" | "eval") | null;
+                                lines: number;
+                                /** @description absent in datasets validated before it existed */
+                                longest_answer?: {
+                                    bytes: number;
+                                    line: number;
+                                } | null;
+                                role_counts: {
+                                    [key: string]: number;
+                                };
+                                tokens: {
+                                    /** @description per number of epochs, 1 to 5 */
+                                    estimated_trained_tokens: {
+                                        [key: string]: number;
+                                    };
+                                    /** @description examples per length bucket: "<=64" ... ">131072" */
+                                    histogram: {
+                                        [key: string]: number;
+                                    };
+                                    max_example: number;
+                                    max_example_line: number | null;
+                                    mean_example: number;
+                                    min_example: number;
+                                    per_role: {
+                                        [key: string]: number;
+                                    };
+                                    /** @constant */
+                                    tokenizer: "o200k_harmony";
+                                    /** @description o200k_harmony tokens of every example as harmony renders it */
+                                    total: number;
+                                } | null;
+                                /** @description true until the worker has counted the tokens of a large file */
+                                tokens_pending: boolean;
+                            } | null;
                             /** @enum {string} */
                             status: "ready" | "invalid";
                         };
@@ -1456,9 +1908,56 @@ export interface paths {
                             /** @constant */
                             object: "dataset";
                             purpose: string;
-                            report: unknown;
+                            report: {
+                                error_count: number;
+                                /** @description the first errors; error_count counts them all */
+                                errors: {
+                                    /** @enum {string} */
+                                    code: "invalid_json" | "invalid_utf8" | "not_an_object" | "line_too_long" | "unknown_format" | "missing_messages" | "invalid_message" | "unknown_role" | "unknown_field" | "empty_content" | "no_assistant_turn" | "bad_weight" | "mixed_formats" | "wrong_format" | "harmony_special_token" | "example_too_long" | "missing_prompt" | "missing_reference" | "bad_answer" | "identical_outputs" | "empty_file" | "too_few_examples";
+                                    line: number | null;
+                                    message: string;
+                                    /** @description the field, e.g. messages[0].role */
+                                    path: string | null;
+                                }[];
+                                valid: boolean;
+                            } | null;
                             sha256: string;
-                            stats: unknown;
+                            stats: {
+                                examples: number;
+                                format: ("chat" | "dpo" | "eval") | null;
+                                lines: number;
+                                /** @description absent in datasets validated before it existed */
+                                longest_answer?: {
+                                    bytes: number;
+                                    line: number;
+                                } | null;
+                                role_counts: {
+                                    [key: string]: number;
+                                };
+                                tokens: {
+                                    /** @description per number of epochs, 1 to 5 */
+                                    estimated_trained_tokens: {
+                                        [key: string]: number;
+                                    };
+                                    /** @description examples per length bucket: "<=64" ... ">131072" */
+                                    histogram: {
+                                        [key: string]: number;
+                                    };
+                                    max_example: number;
+                                    max_example_line: number | null;
+                                    mean_example: number;
+                                    min_example: number;
+                                    per_role: {
+                                        [key: string]: number;
+                                    };
+                                    /** @constant */
+                                    tokenizer: "o200k_harmony";
+                                    /** @description o200k_harmony tokens of every example as harmony renders it */
+                                    total: number;
+                                } | null;
+                                /** @description true until the worker has counted the tokens of a large file */
+                                tokens_pending: boolean;
+                            } | null;
                             /** @enum {string} */
                             status: "ready" | "invalid";
                         };
@@ -1495,7 +1994,13 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            /** @constant */
+                            deleted: true;
+                            id: string;
+                            /** @constant */
+                            object: "dataset";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -1549,7 +2054,136 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            /** @constant */
+                            object: "dataset.split";
+                            seed: number;
+                            source: string;
+                            train: {
+                                bytes: number;
+                                created_at: number;
+                                filename: string;
+                                format: string;
+                                id: string;
+                                /** @constant */
+                                object: "dataset";
+                                purpose: string;
+                                report: {
+                                    error_count: number;
+                                    /** @description the first errors; error_count counts them all */
+                                    errors: {
+                                        /** @enum {string} */
+                                        code: "invalid_json" | "invalid_utf8" | "not_an_object" | "line_too_long" | "unknown_format" | "missing_messages" | "invalid_message" | "unknown_role" | "unknown_field" | "empty_content" | "no_assistant_turn" | "bad_weight" | "mixed_formats" | "wrong_format" | "harmony_special_token" | "example_too_long" | "missing_prompt" | "missing_reference" | "bad_answer" | "identical_outputs" | "empty_file" | "too_few_examples";
+                                        line: number | null;
+                                        message: string;
+                                        /** @description the field, e.g. messages[0].role */
+                                        path: string | null;
+                                    }[];
+                                    valid: boolean;
+                                } | null;
+                                sha256: string;
+                                stats: {
+                                    examples: number;
+                                    format: ("chat" | "dpo" | "eval") | null;
+                                    lines: number;
+                                    /** @description absent in datasets validated before it existed */
+                                    longest_answer?: {
+                                        bytes: number;
+                                        line: number;
+                                    } | null;
+                                    role_counts: {
+                                        [key: string]: number;
+                                    };
+                                    tokens: {
+                                        /** @description per number of epochs, 1 to 5 */
+                                        estimated_trained_tokens: {
+                                            [key: string]: number;
+                                        };
+                                        /** @description examples per length bucket: "<=64" ... ">131072" */
+                                        histogram: {
+                                            [key: string]: number;
+                                        };
+                                        max_example: number;
+                                        max_example_line: number | null;
+                                        mean_example: number;
+                                        min_example: number;
+                                        per_role: {
+                                            [key: string]: number;
+                                        };
+                                        /** @constant */
+                                        tokenizer: "o200k_harmony";
+                                        /** @description o200k_harmony tokens of every example as harmony renders it */
+                                        total: number;
+                                    } | null;
+                                    /** @description true until the worker has counted the tokens of a large file */
+                                    tokens_pending: boolean;
+                                } | null;
+                                /** @enum {string} */
+                                status: "ready" | "invalid";
+                            };
+                            validation: {
+                                bytes: number;
+                                created_at: number;
+                                filename: string;
+                                format: string;
+                                id: string;
+                                /** @constant */
+                                object: "dataset";
+                                purpose: string;
+                                report: {
+                                    error_count: number;
+                                    /** @description the first errors; error_count counts them all */
+                                    errors: {
+                                        /** @enum {string} */
+                                        code: "invalid_json" | "invalid_utf8" | "not_an_object" | "line_too_long" | "unknown_format" | "missing_messages" | "invalid_message" | "unknown_role" | "unknown_field" | "empty_content" | "no_assistant_turn" | "bad_weight" | "mixed_formats" | "wrong_format" | "harmony_special_token" | "example_too_long" | "missing_prompt" | "missing_reference" | "bad_answer" | "identical_outputs" | "empty_file" | "too_few_examples";
+                                        line: number | null;
+                                        message: string;
+                                        /** @description the field, e.g. messages[0].role */
+                                        path: string | null;
+                                    }[];
+                                    valid: boolean;
+                                } | null;
+                                sha256: string;
+                                stats: {
+                                    examples: number;
+                                    format: ("chat" | "dpo" | "eval") | null;
+                                    lines: number;
+                                    /** @description absent in datasets validated before it existed */
+                                    longest_answer?: {
+                                        bytes: number;
+                                        line: number;
+                                    } | null;
+                                    role_counts: {
+                                        [key: string]: number;
+                                    };
+                                    tokens: {
+                                        /** @description per number of epochs, 1 to 5 */
+                                        estimated_trained_tokens: {
+                                            [key: string]: number;
+                                        };
+                                        /** @description examples per length bucket: "<=64" ... ">131072" */
+                                        histogram: {
+                                            [key: string]: number;
+                                        };
+                                        max_example: number;
+                                        max_example_line: number | null;
+                                        mean_example: number;
+                                        min_example: number;
+                                        per_role: {
+                                            [key: string]: number;
+                                        };
+                                        /** @constant */
+                                        tokenizer: "o200k_harmony";
+                                        /** @description o200k_harmony tokens of every example as harmony renders it */
+                                        total: number;
+                                    } | null;
+                                    /** @description true until the worker has counted the tokens of a large file */
+                                    tokens_pending: boolean;
+                                } | null;
+                                /** @enum {string} */
+                                status: "ready" | "invalid";
+                            };
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -1596,7 +2230,15 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            /** @description null until the tokens are counted */
+                            estimated_trained_tokens: number | null;
+                            id: string;
+                            n_epochs: number;
+                            /** @constant */
+                            object: "dataset.stats";
+                            stats: unknown;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -1652,7 +2294,53 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            bytes: number;
+                            error_count: number;
+                            /** @description the first errors; error_count counts them all */
+                            errors: {
+                                /** @enum {string} */
+                                code: "invalid_json" | "invalid_utf8" | "not_an_object" | "line_too_long" | "unknown_format" | "missing_messages" | "invalid_message" | "unknown_role" | "unknown_field" | "empty_content" | "no_assistant_turn" | "bad_weight" | "mixed_formats" | "wrong_format" | "harmony_special_token" | "example_too_long" | "missing_prompt" | "missing_reference" | "bad_answer" | "identical_outputs" | "empty_file" | "too_few_examples";
+                                line: number | null;
+                                message: string;
+                                /** @description the field, e.g. messages[0].role */
+                                path: string | null;
+                            }[];
+                            format: ("chat" | "dpo" | "eval") | null;
+                            /** @constant */
+                            object: "dataset.validation";
+                            sha256: string;
+                            stats: {
+                                examples: number;
+                                lines: number;
+                                role_counts: {
+                                    [key: string]: number;
+                                };
+                                /** @description null when counting was deferred (a file beyond the inline budget) */
+                                tokens: {
+                                    /** @description per number of epochs, 1 to 5 */
+                                    estimated_trained_tokens: {
+                                        [key: string]: number;
+                                    };
+                                    /** @description examples per length bucket: "<=64" ... ">131072" */
+                                    histogram: {
+                                        [key: string]: number;
+                                    };
+                                    max_example: number;
+                                    max_example_line: number | null;
+                                    mean_example: number;
+                                    min_example: number;
+                                    per_role: {
+                                        [key: string]: number;
+                                    };
+                                    /** @constant */
+                                    tokenizer: "o200k_harmony";
+                                    /** @description o200k_harmony tokens of every example as harmony renders it */
+                                    total: number;
+                                } | null;
+                            };
+                            valid: boolean;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -2030,7 +2718,101 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "text/html": unknown;
+                        "application/json": {
+                            baseline: string | null;
+                            /** @description one row per suite, in the order given: accuracy of each target (by name) */
+                            benchmarks: {
+                                accuracy: {
+                                    [key: string]: {
+                                        high: number;
+                                        k: number;
+                                        low: number;
+                                        n: number;
+                                        rate: number | null;
+                                    };
+                                };
+                                items: number;
+                                scorer: string;
+                                suite: string;
+                            }[];
+                            created_at: string;
+                            name: string;
+                            /** @description every suite's results as one list (item indexes run on from one suite to the next): latency, tokens, cost, break-even */
+                            overall: {
+                                /** @description the target the others are diffed against; null: no per-item diff */
+                                baseline: string | null;
+                                created_at: string;
+                                /** @description each item's prompt as text, for the per-item diff */
+                                items: {
+                                    index: number;
+                                    prompt: string;
+                                }[];
+                                suite: {
+                                    items: number;
+                                    name: string;
+                                    scorer: string;
+                                };
+                                targets: {
+                                    accuracy: {
+                                        high: number;
+                                        k: number;
+                                        low: number;
+                                        n: number;
+                                        rate: number | null;
+                                    };
+                                    /** @description self-hosted targets: break-even against each API target (same work); empty for API targets */
+                                    break_even: {
+                                        api_target: string;
+                                        self_hosted_cheaper_from_tokens_per_day: number | null;
+                                        tokens_per_day: number | null;
+                                    }[];
+                                    /** @enum {string} */
+                                    kind: "api" | "base" | "adapter";
+                                    latency_ms: {
+                                        count: number;
+                                        mean: number | null;
+                                        p50: number | null;
+                                        p95: number | null;
+                                        p99: number | null;
+                                    };
+                                    /** @description the model behind it: "o3-mini", "gpt-oss-20b", "ft:gpt-oss-20b:acme:tickets:ftjob-1" */
+                                    model: string;
+                                    monthly: {
+                                        replicas: number | null;
+                                        tokens_per_day: number;
+                                        usd_per_month: number | null;
+                                    }[];
+                                    name: string;
+                                    results: {
+                                        correct: boolean;
+                                        /** @description why the request failed (the item counts as wrong) */
+                                        error: string | null;
+                                        index: number;
+                                    }[];
+                                    tokens: {
+                                        input: number;
+                                        output: number;
+                                    };
+                                    /** @description time to first token, median; null when the target was not streamed */
+                                    ttft_ms_p50: number | null;
+                                    usd_per_1m_tokens: number | null;
+                                    usd_per_request: number | null;
+                                }[];
+                            };
+                            /** @enum {string} */
+                            status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                            targets: {
+                                gpus: number | null;
+                                /** @enum {string} */
+                                kind: "api" | "base" | "adapter";
+                                model: string;
+                                name: string;
+                                usd_per_gpu_hour: number | null;
+                            }[];
+                            warnings: string[];
+                        };
+                        "text/html": string;
+                        "text/markdown": string;
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -2077,7 +2859,44 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            data: {
+                                baseline_target_id: string | null;
+                                created_at: number;
+                                error: {
+                                    code: string;
+                                    message: string;
+                                } | null;
+                                finished_at: number | null;
+                                id: string;
+                                /** @constant */
+                                object: "eval.run";
+                                /** @description null in lists */
+                                progress: {
+                                    done: number;
+                                    targets: {
+                                        correct: number;
+                                        done: number;
+                                        errors: number;
+                                        target: string;
+                                    }[];
+                                    total: number;
+                                } | null;
+                                started_at: number | null;
+                                /** @enum {string} */
+                                status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                                suite: {
+                                    id: string;
+                                    name: string;
+                                };
+                                target_ids: string[];
+                                /** @description items x targets */
+                                total: number;
+                            }[];
+                            has_more: boolean;
+                            /** @constant */
+                            object: "list";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -2117,7 +2936,39 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            baseline_target_id: string | null;
+                            created_at: number;
+                            error: {
+                                code: string;
+                                message: string;
+                            } | null;
+                            finished_at: number | null;
+                            id: string;
+                            /** @constant */
+                            object: "eval.run";
+                            /** @description null in lists */
+                            progress: {
+                                done: number;
+                                targets: {
+                                    correct: number;
+                                    done: number;
+                                    errors: number;
+                                    target: string;
+                                }[];
+                                total: number;
+                            } | null;
+                            started_at: number | null;
+                            /** @enum {string} */
+                            status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                            suite: {
+                                id: string;
+                                name: string;
+                            };
+                            target_ids: string[];
+                            /** @description items x targets */
+                            total: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -2162,7 +3013,39 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            baseline_target_id: string | null;
+                            created_at: number;
+                            error: {
+                                code: string;
+                                message: string;
+                            } | null;
+                            finished_at: number | null;
+                            id: string;
+                            /** @constant */
+                            object: "eval.run";
+                            /** @description null in lists */
+                            progress: {
+                                done: number;
+                                targets: {
+                                    correct: number;
+                                    done: number;
+                                    errors: number;
+                                    target: string;
+                                }[];
+                                total: number;
+                            } | null;
+                            started_at: number | null;
+                            /** @enum {string} */
+                            status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                            suite: {
+                                id: string;
+                                name: string;
+                            };
+                            target_ids: string[];
+                            /** @description items x targets */
+                            total: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -2211,7 +3094,39 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            baseline_target_id: string | null;
+                            created_at: number;
+                            error: {
+                                code: string;
+                                message: string;
+                            } | null;
+                            finished_at: number | null;
+                            id: string;
+                            /** @constant */
+                            object: "eval.run";
+                            /** @description null in lists */
+                            progress: {
+                                done: number;
+                                targets: {
+                                    correct: number;
+                                    done: number;
+                                    errors: number;
+                                    target: string;
+                                }[];
+                                total: number;
+                            } | null;
+                            started_at: number | null;
+                            /** @enum {string} */
+                            status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                            suite: {
+                                id: string;
+                                name: string;
+                            };
+                            target_ids: string[];
+                            /** @description items x targets */
+                            total: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -2258,7 +3173,69 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "text/html": unknown;
+                        "application/json": {
+                            /** @description the target the others are diffed against; null: no per-item diff */
+                            baseline: string | null;
+                            created_at: string;
+                            /** @description each item's prompt as text, for the per-item diff */
+                            items: {
+                                index: number;
+                                prompt: string;
+                            }[];
+                            suite: {
+                                items: number;
+                                name: string;
+                                scorer: string;
+                            };
+                            targets: {
+                                accuracy: {
+                                    high: number;
+                                    k: number;
+                                    low: number;
+                                    n: number;
+                                    rate: number | null;
+                                };
+                                /** @description self-hosted targets: break-even against each API target (same work); empty for API targets */
+                                break_even: {
+                                    api_target: string;
+                                    self_hosted_cheaper_from_tokens_per_day: number | null;
+                                    tokens_per_day: number | null;
+                                }[];
+                                /** @enum {string} */
+                                kind: "api" | "base" | "adapter";
+                                latency_ms: {
+                                    count: number;
+                                    mean: number | null;
+                                    p50: number | null;
+                                    p95: number | null;
+                                    p99: number | null;
+                                };
+                                /** @description the model behind it: "o3-mini", "gpt-oss-20b", "ft:gpt-oss-20b:acme:tickets:ftjob-1" */
+                                model: string;
+                                monthly: {
+                                    replicas: number | null;
+                                    tokens_per_day: number;
+                                    usd_per_month: number | null;
+                                }[];
+                                name: string;
+                                results: {
+                                    correct: boolean;
+                                    /** @description why the request failed (the item counts as wrong) */
+                                    error: string | null;
+                                    index: number;
+                                }[];
+                                tokens: {
+                                    input: number;
+                                    output: number;
+                                };
+                                /** @description time to first token, median; null when the target was not streamed */
+                                ttft_ms_p50: number | null;
+                                usd_per_1m_tokens: number | null;
+                                usd_per_request: number | null;
+                            }[];
+                        };
+                        "text/html": string;
+                        "text/markdown": string;
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -2309,7 +3286,31 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            data: {
+                                attempts: number;
+                                correct: boolean;
+                                detail: string | null;
+                                error: string | null;
+                                item: number;
+                                latency_ms: number | null;
+                                /** @constant */
+                                object: "eval.result";
+                                output: string | null;
+                                /** @description the target's name (its id once deleted) */
+                                target: string;
+                                ttft_ms: number | null;
+                                usage: {
+                                    cached_input_tokens: number | null;
+                                    input_tokens: number;
+                                    output_tokens: number | null;
+                                    reasoning_tokens: number | null;
+                                } | null;
+                            }[];
+                            has_more: boolean;
+                            /** @constant */
+                            object: "list";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -2354,7 +3355,28 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            data: {
+                                created_at: number;
+                                dataset_id: string;
+                                id: string;
+                                items: number;
+                                judge_target_id: string | null;
+                                name: string;
+                                /** @constant */
+                                object: "eval.suite";
+                                /** @description the scorer config as parsed, defaults filled in (docs/evals/README.md) */
+                                scorer: {
+                                    /** @enum {string} */
+                                    type: "exact_match" | "multiple_choice" | "numeric" | "regex" | "contains" | "llm_judge";
+                                } & {
+                                    [key: string]: unknown;
+                                };
+                            }[];
+                            has_more: boolean;
+                            /** @constant */
+                            object: "list";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -2399,7 +3421,23 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            created_at: number;
+                            dataset_id: string;
+                            id: string;
+                            items: number;
+                            judge_target_id: string | null;
+                            name: string;
+                            /** @constant */
+                            object: "eval.suite";
+                            /** @description the scorer config as parsed, defaults filled in (docs/evals/README.md) */
+                            scorer: {
+                                /** @enum {string} */
+                                type: "exact_match" | "multiple_choice" | "numeric" | "regex" | "contains" | "llm_judge";
+                            } & {
+                                [key: string]: unknown;
+                            };
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -2444,7 +3482,23 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            created_at: number;
+                            dataset_id: string;
+                            id: string;
+                            items: number;
+                            judge_target_id: string | null;
+                            name: string;
+                            /** @constant */
+                            object: "eval.suite";
+                            /** @description the scorer config as parsed, defaults filled in (docs/evals/README.md) */
+                            scorer: {
+                                /** @enum {string} */
+                                type: "exact_match" | "multiple_choice" | "numeric" | "regex" | "contains" | "llm_judge";
+                            } & {
+                                [key: string]: unknown;
+                            };
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -2520,7 +3574,23 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            created_at: number;
+                            dataset_id: string;
+                            id: string;
+                            items: number;
+                            judge_target_id: string | null;
+                            name: string;
+                            /** @constant */
+                            object: "eval.suite";
+                            /** @description the scorer config as parsed, defaults filled in (docs/evals/README.md) */
+                            scorer: {
+                                /** @enum {string} */
+                                type: "exact_match" | "multiple_choice" | "numeric" | "regex" | "contains" | "llm_judge";
+                            } & {
+                                [key: string]: unknown;
+                            };
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -2563,7 +3633,34 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            data: {
+                                adapter: string | null;
+                                base_url: string | null;
+                                concurrency: number;
+                                created_at: number;
+                                gpus: number | null;
+                                has_api_key: boolean;
+                                id: string;
+                                /** @enum {string} */
+                                kind: "api" | "base" | "adapter";
+                                max_tokens: number;
+                                /** @description the model name sent: api the provider model, base the pool's served name, adapter name or name@vN */
+                                model: string;
+                                name: string;
+                                /** @constant */
+                                object: "eval.target";
+                                pool: string | null;
+                                reasoning: boolean;
+                                stream: boolean;
+                                temperature: number | null;
+                                usd_per_gpu_hour: number | null;
+                                version: number | null;
+                            }[];
+                            has_more: boolean;
+                            /** @constant */
+                            object: "list";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -2630,7 +3727,31 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            adapter: string | null;
+                            base_url: string | null;
+                            concurrency: number;
+                            created_at: number;
+                            gpus: number | null;
+                            has_api_key: boolean;
+                            id: string;
+                            /** @enum {string} */
+                            kind: "api" | "base" | "adapter";
+                            max_tokens: number;
+                            /** @description the model name sent: api the provider model, base the pool's served name, adapter name or name@vN */
+                            model: string;
+                            name: string;
+                            /** @constant */
+                            object: "eval.target";
+                            pool: string | null;
+                            reasoning: boolean;
+                            stream: boolean;
+                            temperature: number | null;
+                            usd_per_gpu_hour: number | null;
+                            version: number | null;
+                            /** @description e.g. a retired model (the price table dates it) */
+                            warnings: string[];
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -2675,7 +3796,29 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            adapter: string | null;
+                            base_url: string | null;
+                            concurrency: number;
+                            created_at: number;
+                            gpus: number | null;
+                            has_api_key: boolean;
+                            id: string;
+                            /** @enum {string} */
+                            kind: "api" | "base" | "adapter";
+                            max_tokens: number;
+                            /** @description the model name sent: api the provider model, base the pool's served name, adapter name or name@vN */
+                            model: string;
+                            name: string;
+                            /** @constant */
+                            object: "eval.target";
+                            pool: string | null;
+                            reasoning: boolean;
+                            stream: boolean;
+                            temperature: number | null;
+                            usd_per_gpu_hour: number | null;
+                            version: number | null;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -2709,7 +3852,13 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            /** @constant */
+                            deleted: true;
+                            id: string;
+                            /** @constant */
+                            object: "eval.target.deleted";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -3013,7 +4162,7 @@ export interface paths {
                                     param?: string | null;
                                 } | null;
                                 estimated_cost: unknown;
-                                estimated_finish: null;
+                                estimated_finish: number | null;
                                 fine_tuned_model: string | null;
                                 finished_at: number | null;
                                 hyperparameters: {
@@ -3151,7 +4300,7 @@ export interface paths {
                                 param?: string | null;
                             } | null;
                             estimated_cost: unknown;
-                            estimated_finish: null;
+                            estimated_finish: number | null;
                             fine_tuned_model: string | null;
                             finished_at: number | null;
                             hyperparameters: {
@@ -3242,7 +4391,7 @@ export interface paths {
                                 param?: string | null;
                             } | null;
                             estimated_cost: unknown;
-                            estimated_finish: null;
+                            estimated_finish: number | null;
                             fine_tuned_model: string | null;
                             finished_at: number | null;
                             hyperparameters: {
@@ -3337,7 +4486,7 @@ export interface paths {
                                 param?: string | null;
                             } | null;
                             estimated_cost: unknown;
-                            estimated_finish: null;
+                            estimated_finish: number | null;
                             fine_tuned_model: string | null;
                             finished_at: number | null;
                             hyperparameters: {
@@ -3414,7 +4563,33 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            data: {
+                                attempt: number;
+                                created_at: number;
+                                files: {
+                                    bytes: number;
+                                    name: string;
+                                    sha256: string;
+                                }[];
+                                fine_tuned_model_checkpoint: string;
+                                fine_tuning_job_id: string;
+                                id: string;
+                                /** @description where the checkpoint's adapter files are */
+                                key_prefix: string;
+                                metrics: {
+                                    [key: string]: number;
+                                };
+                                /** @constant */
+                                object: "fine_tuning.job.checkpoint";
+                                step_number: number;
+                            }[];
+                            first_id: string | null;
+                            has_more: boolean;
+                            last_id: string | null;
+                            /** @constant */
+                            object: "list";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -3699,7 +4874,46 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            /** @description tokens in one pass over the training file */
+                            dataset_tokens: number;
+                            gpu_hours: number;
+                            gpus: number;
+                            /** @description hours the job should run */
+                            hours: number;
+                            hyperparameters: {
+                                batch_size: number;
+                                beta?: number;
+                                learning_rate: number;
+                                learning_rate_multiplier: number;
+                                lora: {
+                                    alpha: number;
+                                    dropout: number;
+                                    r: number;
+                                    target_modules: string[];
+                                };
+                                /** @enum {string} */
+                                method: "supervised" | "dpo";
+                                n_epochs: number;
+                                rpo_alpha?: number;
+                            };
+                            /** @enum {string} */
+                            method: "supervised" | "dpo";
+                            model: string;
+                            n_epochs: number;
+                            /** @constant */
+                            object: "fine_tuning.job.estimate";
+                            tokens_per_second_per_gpu: number;
+                            /**
+                             * @description where dataset_tokens came from: the dataset's own count, or its size in bytes / 4
+                             * @enum {string}
+                             */
+                            tokens_source: "dataset_stats" | "bytes_estimate";
+                            trained_tokens: number;
+                            /** @description null when no registered host can run the model (the price is the host's) */
+                            usd: number | null;
+                            usd_per_gpu_hour: number | null;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -3766,7 +4980,114 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            comparison: {
+                                baseline_target_id: string | null;
+                                created_at: number | null;
+                                id: string;
+                                name: string;
+                                /** @constant */
+                                object: "eval.comparison";
+                                /** @description answers scored so far over every suite and target; null in lists */
+                                progress: {
+                                    done: number;
+                                    total: number;
+                                } | null;
+                                runs: {
+                                    id: string;
+                                    progress: {
+                                        done: number;
+                                        targets: {
+                                            correct: number;
+                                            done: number;
+                                            errors: number;
+                                            target: string;
+                                        }[];
+                                        total: number;
+                                    } | null;
+                                    /** @enum {string} */
+                                    status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                                    suite: {
+                                        id: string;
+                                        name: string;
+                                    };
+                                    total: number;
+                                }[];
+                                /** @enum {string} */
+                                status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                                suite_ids: string[];
+                                target_ids: string[];
+                            };
+                            /** @constant */
+                            object: "migration.openai.comparison";
+                            /** @description the comparison's report route (Markdown) */
+                            report: string;
+                            suite: {
+                                created_at: number;
+                                dataset_id: string;
+                                id: string;
+                                items: number;
+                                judge_target_id: string | null;
+                                name: string;
+                                /** @constant */
+                                object: "eval.suite";
+                                /** @description the scorer config as parsed, defaults filled in (docs/evals/README.md) */
+                                scorer: {
+                                    /** @enum {string} */
+                                    type: "exact_match" | "multiple_choice" | "numeric" | "regex" | "contains" | "llm_judge";
+                                } & {
+                                    [key: string]: unknown;
+                                };
+                            };
+                            targets: {
+                                loraplane: {
+                                    adapter: string | null;
+                                    base_url: string | null;
+                                    concurrency: number;
+                                    created_at: number;
+                                    gpus: number | null;
+                                    has_api_key: boolean;
+                                    id: string;
+                                    /** @enum {string} */
+                                    kind: "api" | "base" | "adapter";
+                                    max_tokens: number;
+                                    /** @description the model name sent: api the provider model, base the pool's served name, adapter name or name@vN */
+                                    model: string;
+                                    name: string;
+                                    /** @constant */
+                                    object: "eval.target";
+                                    pool: string | null;
+                                    reasoning: boolean;
+                                    stream: boolean;
+                                    temperature: number | null;
+                                    usd_per_gpu_hour: number | null;
+                                    version: number | null;
+                                };
+                                openai: {
+                                    adapter: string | null;
+                                    base_url: string | null;
+                                    concurrency: number;
+                                    created_at: number;
+                                    gpus: number | null;
+                                    has_api_key: boolean;
+                                    id: string;
+                                    /** @enum {string} */
+                                    kind: "api" | "base" | "adapter";
+                                    max_tokens: number;
+                                    /** @description the model name sent: api the provider model, base the pool's served name, adapter name or name@vN */
+                                    model: string;
+                                    name: string;
+                                    /** @constant */
+                                    object: "eval.target";
+                                    pool: string | null;
+                                    reasoning: boolean;
+                                    stream: boolean;
+                                    temperature: number | null;
+                                    usd_per_gpu_hour: number | null;
+                                    version: number | null;
+                                };
+                            };
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -3825,7 +5146,131 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            base_model: string;
+                            jobs: {
+                                /** @description the body of POST /v1/fine_tuning/jobs that recreates it here; null when a file is invalid */
+                                create: {
+                                    hyperparameters?: {
+                                        batch_size?: "auto" | number;
+                                        beta?: "auto" | number;
+                                        learning_rate_multiplier?: "auto" | number;
+                                        n_epochs?: "auto" | number;
+                                    };
+                                    integrations?: ({
+                                        type: string;
+                                    } & {
+                                        [key: string]: unknown;
+                                    })[] | null;
+                                    lora?: {
+                                        alpha?: number;
+                                        dropout?: number;
+                                        r?: number;
+                                        target_modules?: string[];
+                                    };
+                                    metadata?: {
+                                        [key: string]: string;
+                                    } | null;
+                                    method?: {
+                                        supervised?: {
+                                            hyperparameters?: {
+                                                batch_size?: "auto" | number;
+                                                beta?: "auto" | number;
+                                                learning_rate_multiplier?: "auto" | number;
+                                                n_epochs?: "auto" | number;
+                                            };
+                                        };
+                                        /** @constant */
+                                        type: "supervised";
+                                    } | {
+                                        dpo?: {
+                                            hyperparameters?: {
+                                                batch_size?: "auto" | number;
+                                                beta?: "auto" | number;
+                                                learning_rate_multiplier?: "auto" | number;
+                                                n_epochs?: "auto" | number;
+                                                rpo_alpha?: "auto" | number;
+                                            };
+                                        };
+                                        /** @constant */
+                                        type: "dpo";
+                                    };
+                                    model: string;
+                                    priority?: number;
+                                    seed?: number | null;
+                                    suffix?: string | null;
+                                    training_file: string;
+                                    validation_file?: string | null;
+                                } | null;
+                                error: {
+                                    message: string;
+                                    param: string | null;
+                                } | null;
+                                estimate: {
+                                    /** @description tokens in one pass over the training file */
+                                    dataset_tokens: number;
+                                    gpu_hours: number;
+                                    gpus: number;
+                                    /** @description hours the job should run */
+                                    hours: number;
+                                    hyperparameters: {
+                                        batch_size: number;
+                                        beta?: number;
+                                        learning_rate: number;
+                                        learning_rate_multiplier: number;
+                                        lora: {
+                                            alpha: number;
+                                            dropout: number;
+                                            r: number;
+                                            target_modules: string[];
+                                        };
+                                        /** @enum {string} */
+                                        method: "supervised" | "dpo";
+                                        n_epochs: number;
+                                        rpo_alpha?: number;
+                                    };
+                                    /** @enum {string} */
+                                    method: "supervised" | "dpo";
+                                    n_epochs: number;
+                                    tokens_per_second_per_gpu: number;
+                                    /**
+                                     * @description where dataset_tokens came from: the dataset's own count, or its size in bytes / 4
+                                     * @enum {string}
+                                     */
+                                    tokens_source: "dataset_stats" | "bytes_estimate";
+                                    trained_tokens: number;
+                                    /** @description null when no registered host can run the model (the price is the host's) */
+                                    usd: number | null;
+                                    usd_per_gpu_hour: number | null;
+                                } | null;
+                                files: {
+                                    training: {
+                                        /** @description the dataset it became here */
+                                        file_id: string;
+                                        filename: string;
+                                        openai_file: string;
+                                        /** @enum {string} */
+                                        status: "ready" | "invalid";
+                                    };
+                                    validation: {
+                                        /** @description the dataset it became here */
+                                        file_id: string;
+                                        filename: string;
+                                        openai_file: string;
+                                        /** @enum {string} */
+                                        status: "ready" | "invalid";
+                                    } | null;
+                                };
+                                openai_job: {
+                                    fine_tuned_model: string | null;
+                                    id: string;
+                                    model: string;
+                                    status: string;
+                                };
+                            }[];
+                            /** @constant */
+                            object: "migration.openai.plan";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -3868,7 +5313,31 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            data: {
+                                created: number;
+                                /** @description base models: the development model (runs on CPU) */
+                                development?: boolean;
+                                id: string;
+                                /** @description fine-tuned models: the job that made it */
+                                job_id?: string;
+                                /** @constant */
+                                object: "model";
+                                owned_by: string;
+                                /** @description fine-tuned models: the base model */
+                                parent?: string;
+                                /** @description callable names: where the gateway sends them */
+                                routing?: {
+                                    /** @enum {string} */
+                                    kind: "fine_tuned" | "version" | "alias" | "base" | "provider";
+                                    pools?: string[];
+                                    ready_replicas?: number;
+                                };
+                            }[];
+                            has_more: boolean;
+                            /** @constant */
+                            object: "list";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -3915,7 +5384,26 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            created: number;
+                            /** @description base models: the development model (runs on CPU) */
+                            development?: boolean;
+                            id: string;
+                            /** @description fine-tuned models: the job that made it */
+                            job_id?: string;
+                            /** @constant */
+                            object: "model";
+                            owned_by: string;
+                            /** @description fine-tuned models: the base model */
+                            parent?: string;
+                            /** @description callable names: where the gateway sends them */
+                            routing?: {
+                                /** @enum {string} */
+                                kind: "fine_tuned" | "version" | "alias" | "base" | "provider";
+                                pools?: string[];
+                                ready_replicas?: number;
+                            };
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -3991,7 +5479,16 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            created_at: number;
+                            id: string;
+                            name: string;
+                            /** @constant */
+                            object: "project";
+                            /** @description the calling key's scopes */
+                            scopes: string[];
+                            slug: string;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -4195,7 +5692,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List the project's serving pools */
+        /** List the project's serving pools (a summary each; GET a pool for its replicas, deployments and aliases) */
         get: {
             parameters: {
                 query?: never;
@@ -4211,7 +5708,20 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            data: {
+                                base_model: string;
+                                id: string;
+                                name: string;
+                                /** @constant */
+                                object: "serving.pool";
+                                /** @description the number of replicas */
+                                replicas: number;
+                            }[];
+                            has_more: boolean;
+                            /** @constant */
+                            object: "list";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -4262,7 +5772,76 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            aliases: {
+                                adapter: string;
+                                canary: {
+                                    /** @enum {string} */
+                                    by: "replicas" | "requests";
+                                    replicas: number;
+                                    /** @description percent */
+                                    request_share: number | null;
+                                    version: number | null;
+                                } | null;
+                                version: number | null;
+                            }[];
+                            auto_deploy: boolean;
+                            base_model: string;
+                            created_at: number;
+                            deployments: {
+                                adapter: string;
+                                created_at: number;
+                                /** @description the no-effect check, once run */
+                                probe: {
+                                    adapter: string;
+                                    at: string;
+                                    base: string;
+                                    identical: boolean;
+                                    prompt: string;
+                                    replica: string;
+                                } | null;
+                                served_name: string;
+                                version: number;
+                                /** @description set when the no-effect check found the answer identical to the base model's */
+                                warning: string | null;
+                            }[];
+                            gpus_per_replica: number | null;
+                            id: string;
+                            max_cpu_loras: number;
+                            max_lora_rank: number;
+                            max_loras: number;
+                            name: string;
+                            /** @constant */
+                            object: "serving.pool";
+                            probe_prompt: string;
+                            replicas: {
+                                /** @description what the agent last reported, per served name (an alias's name or adapter@vN) */
+                                adapters: {
+                                    error: string | null;
+                                    name: string;
+                                    /** @enum {string} */
+                                    state: "pending" | "downloading" | "ready" | "loaded" | "error";
+                                    /** @description the immutable version it serves, adapter@vN */
+                                    version: string;
+                                }[];
+                                agent_url: string;
+                                failures: number;
+                                /** @description ready and on the pool's current revision */
+                                in_sync: boolean;
+                                last_error: string | null;
+                                last_seen_at: number | null;
+                                name: string;
+                                next_attempt_at: number | null;
+                                /** @enum {string} */
+                                status: "pending" | "ready" | "not_ready" | "unreachable";
+                                vllm_loaded: string[];
+                                vllm_url: string;
+                            }[];
+                            revision: number;
+                            served_model_name: string;
+                            supported_targets: string[];
+                            usd_per_gpu_hour: number | null;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -4307,7 +5886,76 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            aliases: {
+                                adapter: string;
+                                canary: {
+                                    /** @enum {string} */
+                                    by: "replicas" | "requests";
+                                    replicas: number;
+                                    /** @description percent */
+                                    request_share: number | null;
+                                    version: number | null;
+                                } | null;
+                                version: number | null;
+                            }[];
+                            auto_deploy: boolean;
+                            base_model: string;
+                            created_at: number;
+                            deployments: {
+                                adapter: string;
+                                created_at: number;
+                                /** @description the no-effect check, once run */
+                                probe: {
+                                    adapter: string;
+                                    at: string;
+                                    base: string;
+                                    identical: boolean;
+                                    prompt: string;
+                                    replica: string;
+                                } | null;
+                                served_name: string;
+                                version: number;
+                                /** @description set when the no-effect check found the answer identical to the base model's */
+                                warning: string | null;
+                            }[];
+                            gpus_per_replica: number | null;
+                            id: string;
+                            max_cpu_loras: number;
+                            max_lora_rank: number;
+                            max_loras: number;
+                            name: string;
+                            /** @constant */
+                            object: "serving.pool";
+                            probe_prompt: string;
+                            replicas: {
+                                /** @description what the agent last reported, per served name (an alias's name or adapter@vN) */
+                                adapters: {
+                                    error: string | null;
+                                    name: string;
+                                    /** @enum {string} */
+                                    state: "pending" | "downloading" | "ready" | "loaded" | "error";
+                                    /** @description the immutable version it serves, adapter@vN */
+                                    version: string;
+                                }[];
+                                agent_url: string;
+                                failures: number;
+                                /** @description ready and on the pool's current revision */
+                                in_sync: boolean;
+                                last_error: string | null;
+                                last_seen_at: number | null;
+                                name: string;
+                                next_attempt_at: number | null;
+                                /** @enum {string} */
+                                status: "pending" | "ready" | "not_ready" | "unreachable";
+                                vllm_loaded: string[];
+                                vllm_url: string;
+                            }[];
+                            revision: number;
+                            served_model_name: string;
+                            supported_targets: string[];
+                            usd_per_gpu_hour: number | null;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -4363,6 +6011,7 @@ export interface paths {
                                 /** @enum {string} */
                                 by: "replicas" | "requests";
                                 replicas: number;
+                                /** @description percent */
                                 request_share: number | null;
                                 version?: number;
                             } | null;
@@ -4455,6 +6104,7 @@ export interface paths {
                                 /** @enum {string} */
                                 by: "replicas" | "requests";
                                 replicas: number;
+                                /** @description percent */
                                 request_share: number | null;
                                 version?: number;
                             } | null;
@@ -4519,7 +6169,21 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            /** @description null: the pool's gate, for every alias without its own */
+                            adapter: string | null;
+                            baseline_target: string;
+                            id: string;
+                            min_margin: number;
+                            /** @constant */
+                            object: "eval.gate";
+                            pool: string;
+                            suite: {
+                                id: string;
+                                name: string;
+                            };
+                            updated_at: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -4566,7 +6230,21 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            /** @description null: the pool's gate, for every alias without its own */
+                            adapter: string | null;
+                            baseline_target: string;
+                            id: string;
+                            min_margin: number;
+                            /** @constant */
+                            object: "eval.gate";
+                            pool: string;
+                            suite: {
+                                id: string;
+                                name: string;
+                            };
+                            updated_at: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -4599,7 +6277,14 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            adapter: string | null;
+                            /** @constant */
+                            deleted: true;
+                            /** @constant */
+                            object: "eval.gate.deleted";
+                            pool: string;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -4644,7 +6329,26 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            data: {
+                                /** @enum {string} */
+                                action: "rollout" | "canary" | "promote" | "rollback";
+                                /** @description the id of the API key that made the move */
+                                actor: string;
+                                canary_replicas: number | null;
+                                canary_request_share: number | null;
+                                created_at: number;
+                                from_version: number | null;
+                                id: string;
+                                /** @constant */
+                                object: "serving.alias.event";
+                                reason: string | null;
+                                to_version: number;
+                            }[];
+                            has_more: boolean;
+                            /** @constant */
+                            object: "list";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -4706,6 +6410,7 @@ export interface paths {
                                 /** @enum {string} */
                                 by: "replicas" | "requests";
                                 replicas: number;
+                                /** @description percent */
                                 request_share: number | null;
                                 version?: number;
                             } | null;
@@ -4784,6 +6489,7 @@ export interface paths {
                                 /** @enum {string} */
                                 by: "replicas" | "requests";
                                 replicas: number;
+                                /** @description percent */
                                 request_share: number | null;
                                 version?: number;
                             } | null;
@@ -4863,6 +6569,7 @@ export interface paths {
                                 /** @enum {string} */
                                 by: "replicas" | "requests";
                                 replicas: number;
+                                /** @description percent */
                                 request_share: number | null;
                                 version?: number;
                             } | null;
@@ -4935,7 +6642,76 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            aliases: {
+                                adapter: string;
+                                canary: {
+                                    /** @enum {string} */
+                                    by: "replicas" | "requests";
+                                    replicas: number;
+                                    /** @description percent */
+                                    request_share: number | null;
+                                    version: number | null;
+                                } | null;
+                                version: number | null;
+                            }[];
+                            auto_deploy: boolean;
+                            base_model: string;
+                            created_at: number;
+                            deployments: {
+                                adapter: string;
+                                created_at: number;
+                                /** @description the no-effect check, once run */
+                                probe: {
+                                    adapter: string;
+                                    at: string;
+                                    base: string;
+                                    identical: boolean;
+                                    prompt: string;
+                                    replica: string;
+                                } | null;
+                                served_name: string;
+                                version: number;
+                                /** @description set when the no-effect check found the answer identical to the base model's */
+                                warning: string | null;
+                            }[];
+                            gpus_per_replica: number | null;
+                            id: string;
+                            max_cpu_loras: number;
+                            max_lora_rank: number;
+                            max_loras: number;
+                            name: string;
+                            /** @constant */
+                            object: "serving.pool";
+                            probe_prompt: string;
+                            replicas: {
+                                /** @description what the agent last reported, per served name (an alias's name or adapter@vN) */
+                                adapters: {
+                                    error: string | null;
+                                    name: string;
+                                    /** @enum {string} */
+                                    state: "pending" | "downloading" | "ready" | "loaded" | "error";
+                                    /** @description the immutable version it serves, adapter@vN */
+                                    version: string;
+                                }[];
+                                agent_url: string;
+                                failures: number;
+                                /** @description ready and on the pool's current revision */
+                                in_sync: boolean;
+                                last_error: string | null;
+                                last_seen_at: number | null;
+                                name: string;
+                                next_attempt_at: number | null;
+                                /** @enum {string} */
+                                status: "pending" | "ready" | "not_ready" | "unreachable";
+                                vllm_loaded: string[];
+                                vllm_url: string;
+                            }[];
+                            revision: number;
+                            served_model_name: string;
+                            supported_targets: string[];
+                            usd_per_gpu_hour: number | null;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -4985,7 +6761,15 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            adapter: string;
+                            /** @constant */
+                            deleted: true;
+                            /** @constant */
+                            object: "serving.deployment.deleted";
+                            pool: string;
+                            version: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -5029,7 +6813,21 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            /** @description null: the pool's gate, for every alias without its own */
+                            adapter: string | null;
+                            baseline_target: string;
+                            id: string;
+                            min_margin: number;
+                            /** @constant */
+                            object: "eval.gate";
+                            pool: string;
+                            suite: {
+                                id: string;
+                                name: string;
+                            };
+                            updated_at: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -5075,7 +6873,21 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            /** @description null: the pool's gate, for every alias without its own */
+                            adapter: string | null;
+                            baseline_target: string;
+                            id: string;
+                            min_margin: number;
+                            /** @constant */
+                            object: "eval.gate";
+                            pool: string;
+                            suite: {
+                                id: string;
+                                name: string;
+                            };
+                            updated_at: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -5107,7 +6919,14 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            adapter: string | null;
+                            /** @constant */
+                            deleted: true;
+                            /** @constant */
+                            object: "eval.gate.deleted";
+                            pool: string;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -5162,7 +6981,76 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            aliases: {
+                                adapter: string;
+                                canary: {
+                                    /** @enum {string} */
+                                    by: "replicas" | "requests";
+                                    replicas: number;
+                                    /** @description percent */
+                                    request_share: number | null;
+                                    version: number | null;
+                                } | null;
+                                version: number | null;
+                            }[];
+                            auto_deploy: boolean;
+                            base_model: string;
+                            created_at: number;
+                            deployments: {
+                                adapter: string;
+                                created_at: number;
+                                /** @description the no-effect check, once run */
+                                probe: {
+                                    adapter: string;
+                                    at: string;
+                                    base: string;
+                                    identical: boolean;
+                                    prompt: string;
+                                    replica: string;
+                                } | null;
+                                served_name: string;
+                                version: number;
+                                /** @description set when the no-effect check found the answer identical to the base model's */
+                                warning: string | null;
+                            }[];
+                            gpus_per_replica: number | null;
+                            id: string;
+                            max_cpu_loras: number;
+                            max_lora_rank: number;
+                            max_loras: number;
+                            name: string;
+                            /** @constant */
+                            object: "serving.pool";
+                            probe_prompt: string;
+                            replicas: {
+                                /** @description what the agent last reported, per served name (an alias's name or adapter@vN) */
+                                adapters: {
+                                    error: string | null;
+                                    name: string;
+                                    /** @enum {string} */
+                                    state: "pending" | "downloading" | "ready" | "loaded" | "error";
+                                    /** @description the immutable version it serves, adapter@vN */
+                                    version: string;
+                                }[];
+                                agent_url: string;
+                                failures: number;
+                                /** @description ready and on the pool's current revision */
+                                in_sync: boolean;
+                                last_error: string | null;
+                                last_seen_at: number | null;
+                                name: string;
+                                next_attempt_at: number | null;
+                                /** @enum {string} */
+                                status: "pending" | "ready" | "not_ready" | "unreachable";
+                                vllm_loaded: string[];
+                                vllm_url: string;
+                            }[];
+                            revision: number;
+                            served_model_name: string;
+                            supported_targets: string[];
+                            usd_per_gpu_hour: number | null;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -5211,7 +7099,14 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            /** @constant */
+                            deleted: true;
+                            /** @constant */
+                            object: "serving.replica.deleted";
+                            pool: string;
+                            replica: string;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */

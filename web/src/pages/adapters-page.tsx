@@ -1,15 +1,15 @@
 import { useState } from 'react';
 import { api, call } from '../api/client';
 import { loadPools } from '../api/pools';
-import type { Adapter, AdapterVersion, Page as List, Pool } from '../api/views';
+import type { AdapterVersion, Pool } from '../api/views';
 import { Card, ErrorBox, Loading, Page, short, Table, useLoad, when } from '../components/ui';
 
 /** Every adapter's versions with their files' sha256 and lineage: job -> checkpoint -> version -> where deployed. */
 export function AdaptersPage() {
   const { data, error } = useLoad(async () => {
-    const [adapters, pools] = await Promise.all([call<List<Adapter>>(api.GET('/v1/adapters')), loadPools()]);
+    const [adapters, pools] = await Promise.all([call(api.GET('/v1/adapters')), loadPools()]);
     const versions = await Promise.all(
-      adapters.data.map(async (a) => ({ adapter: a, versions: (await call<List<AdapterVersion>>(api.GET('/v1/adapters/{adapter_name}/versions', { params: { path: { adapter_name: a.name } } }))).data })),
+      adapters.data.map(async (a) => ({ adapter: a, versions: (await call(api.GET('/v1/adapters/{adapter_name}/versions', { params: { path: { adapter_name: a.name } } }))).data })),
     );
     return { versions, pools };
   }, []);
@@ -39,7 +39,7 @@ export function AdaptersPage() {
 }
 
 function Lineage({ v }: { v: AdapterVersion }) {
-  const l = (v.lineage ?? {}) as { source?: string; job_id?: string | null; checkpoint_id?: string | null; dataset_id?: string | null; imported_from?: string | null };
+  const l = v.lineage;
   return (
     <span className="lineage">
       {l.dataset_id ? <a href={`#/datasets/${encodeURIComponent(l.dataset_id)}`}>{l.dataset_id}</a> : null}
@@ -47,12 +47,12 @@ function Lineage({ v }: { v: AdapterVersion }) {
       {l.job_id ? <a href={`#/jobs/${encodeURIComponent(l.job_id)}`}>{l.job_id}</a> : null}
       {l.checkpoint_id ? ` → ${l.checkpoint_id}` : null}
       {l.imported_from ? `imported from ${l.imported_from}` : null}
-      {!l.job_id && !l.imported_from ? (l.source ?? '—') : null}
+      {!l.job_id && !l.imported_from ? l.source : null}
     </span>
   );
 }
 
-function Files({ files }: { files: { name: string; bytes: number; sha256: string }[] }) {
+function Files({ files }: { files: AdapterVersion['files'] }) {
   const [open, setOpen] = useState(false);
   return (
     <span>

@@ -2,24 +2,16 @@ import { FormEvent, useState } from 'react';
 import { api, call } from '../api/client';
 import { Card, ErrorBox, Loading, Page, Table, useLoad } from '../components/ui';
 
-interface GpuHost {
-  id: string;
-  name: string;
-  status?: string;
-  gpus?: unknown[];
-  [k: string]: unknown;
-}
-
 /** Shown only for keys with the admin scope: GPU hosts and new projects (tenants). */
 export function AdminPage() {
-  const hosts = useLoad(async () => (await call<{ data: GpuHost[] }>(api.GET('/v1/admin/gpu_hosts'))).data, []);
+  const hosts = useLoad(async () => (await call(api.GET('/v1/admin/gpu_hosts'))).data, []);
   const [name, setName] = useState('');
   const [created, setCreated] = useState<string | null>(null);
   const [error, setError] = useState<Error | null>(null);
   const create = async (e: FormEvent) => {
     e.preventDefault();
     try {
-      const p = await call<{ id: string; name: string; api_key: { value: string } }>(api.POST('/v1/admin/projects', { body: { name } }));
+      const p = await call(api.POST('/v1/admin/projects', { body: { name } }));
       setCreated(`Project ${p.name} (${p.id}) created. Its first API key, shown once: ${p.api_key.value}`);
       setName('');
     } catch (err) {
@@ -35,7 +27,7 @@ export function AdminPage() {
           {hosts.data ? (
             <Table
               head={['Host', 'Status', 'GPUs', 'Details']}
-              rows={hosts.data.map((h) => [h.name, String(h.status ?? '—'), String(h.gpus?.length ?? '—'), JSON.stringify(Object.fromEntries(Object.entries(h).filter(([k]) => !['id', 'name', 'status', 'gpus', 'object'].includes(k))))])}
+              rows={hosts.data.map((h) => [h.name, h.enabled ? 'enabled' : 'disabled', String(h.gpus.length), JSON.stringify(Object.fromEntries(Object.entries(h).filter(([k]) => !['id', 'name', 'enabled', 'gpus', 'object'].includes(k))))])}
               empty="No GPU hosts registered (CPU models need none)."
             />
           ) : null}

@@ -1,5 +1,5 @@
 import { api, call } from '../api/client';
-import type { BenchmarkReport, ComparisonTarget, EvalComparison } from '../api/views';
+import type { BenchmarkReport, ComparisonTarget } from '../api/views';
 import { BarChart } from '../components/bar-chart';
 import { Card, ErrorBox, Loading, num, Page, Status, Table, usd, useLoad, when } from '../components/ui';
 import { breakEven, fmtCount, interval, ms } from './eval-format';
@@ -11,9 +11,9 @@ import { breakEven, fmtCount, interval, ms } from './eval-format';
  */
 export function ComparisonPage({ id }: { id: string }) {
   const path = { comparison_id: id };
-  const comparison = useLoad(() => call<EvalComparison>(api.GET('/v1/evals/comparisons/{comparison_id}', { params: { path } })), [id]);
+  const comparison = useLoad(() => call(api.GET('/v1/evals/comparisons/{comparison_id}', { params: { path } })), [id]);
   const report = useLoad(
-    () => call<BenchmarkReport>(api.GET('/v1/evals/comparisons/{comparison_id}/report', { params: { path, query: { format: 'json' } }, parseAs: 'json' })),
+    () => call(api.GET('/v1/evals/comparisons/{comparison_id}/report', { params: { path, query: { format: 'json' } }, parseAs: 'json' })),
     [id],
   );
   const c = comparison.data;

@@ -1,10 +1,10 @@
 import { api, call, session } from '../api/client';
-import type { Dataset, DatasetStats, Page as List, ValidationError } from '../api/views';
+import type { DatasetStats, ValidationError } from '../api/views';
 import { BarChart } from '../components/bar-chart';
 import { Card, ErrorBox, Facts, Loading, num, Page, short, Status, Table, useLoad, when } from '../components/ui';
 
 export function DatasetsPage() {
-  const { data, error } = useLoad(async () => (await call<List<Dataset>>(api.GET('/v1/datasets', { params: { query: { limit: 100 } } }))).data, []);
+  const { data, error } = useLoad(async () => (await call(api.GET('/v1/datasets', { params: { query: { limit: 100 } } }))).data, []);
   return (
     <Page title="Datasets">
       <ErrorBox error={error} />
@@ -13,7 +13,7 @@ export function DatasetsPage() {
         <Table
           head={['Dataset', 'File', 'Status', 'Format', 'Examples', 'Tokens', 'Size', 'Created']}
           rows={data.map((d) => {
-            const stats = (d.stats ?? {}) as DatasetStats;
+            const stats: Partial<DatasetStats> = d.stats ?? {};
             return [
               <a href={`#/datasets/${encodeURIComponent(d.id)}`}>{d.id}</a>,
               d.filename,
@@ -41,11 +41,10 @@ async function firstLines(id: string, n = 12): Promise<string[]> {
 }
 
 export function DatasetPage({ id }: { id: string }) {
-  const { data: d, error } = useLoad(() => call<Dataset>(api.GET('/v1/datasets/{dataset_id}', { params: { path: { dataset_id: id } } })), [id]);
+  const { data: d, error } = useLoad(() => call(api.GET('/v1/datasets/{dataset_id}', { params: { path: { dataset_id: id } } })), [id]);
   const lines = useLoad(() => firstLines(id), [id]);
-  const stats = (d?.stats ?? {}) as DatasetStats;
-  const report = (d?.report ?? {}) as { errors?: ValidationError[]; errorCount?: number; error_count?: number };
-  const errors = report.errors ?? [];
+  const stats: Partial<DatasetStats> = d?.stats ?? {};
+  const errors: ValidationError[] = d?.report?.errors ?? [];
   // Stored as JSONB, whose key order is not the buckets' order: sort by bound, the open-ended '>N' bucket last.
   const bound = (k: string) => Number(k.replace(/[^0-9]/g, '')) + (k.startsWith('>') ? 0.5 : 0);
   const histogram = Object.entries(stats.tokens?.histogram ?? {}).sort(([a], [b]) => bound(a) - bound(b));
@@ -78,8 +77,8 @@ export function DatasetPage({ id }: { id: string }) {
               <p className="muted">No token statistics for this dataset.</p>
             )}
           </Card>
-          <Card title={`Validation report: ${errors.length ? `${report.errorCount ?? report.error_count ?? errors.length} errors` : 'no errors'}`} wide>
-            <Table head={['Line', 'Field', 'Code', 'Message']} rows={errors.map((e) => [e.line, e.field ?? '—', <code>{e.code}</code>, e.message])} empty="Every line is valid." />
+          <Card title={`Validation report: ${errors.length ? `${d.report?.error_count ?? errors.length} errors` : 'no errors'}`} wide>
+            <Table head={['Line', 'Field', 'Code', 'Message']} rows={errors.map((e) => [e.line ?? '—', e.path ?? '—', <code>{e.code}</code>, e.message])} empty="Every line is valid." />
           </Card>
           <Card title="First lines" wide>
             {lines.data?.length ? <pre className="lines" tabIndex={0}>{lines.data.join('\n')}</pre> : <p className="muted">Not available.</p>}

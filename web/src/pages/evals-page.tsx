@@ -1,12 +1,12 @@
 import { api, call } from '../api/client';
-import type { Comparison, EvalComparison, EvalRun, Page as List } from '../api/views';
+import type { Comparison } from '../api/views';
 import { BarChart } from '../components/bar-chart';
 import { Card, ErrorBox, Loading, num, Page, pct, Status, Table, usd, useLoad, when } from '../components/ui';
 import { breakEven, fmtCount, ms } from './eval-format';
 
 export function EvalsPage() {
-  const { data, error } = useLoad(async () => (await call<List<EvalRun>>(api.GET('/v1/evals/runs', { params: { query: { limit: 100 } } }))).data, []);
-  const comparisons = useLoad(async () => (await call<List<EvalComparison>>(api.GET('/v1/evals/comparisons', { params: { query: { limit: 100 } } }))).data, []);
+  const { data, error } = useLoad(async () => (await call(api.GET('/v1/evals/runs', { params: { query: { limit: 100 } } }))).data, []);
+  const comparisons = useLoad(async () => (await call(api.GET('/v1/evals/comparisons', { params: { query: { limit: 100 } } }))).data, []);
   return (
     <Page title="Evals">
       <h2>Comparisons</h2>
@@ -48,8 +48,8 @@ export function EvalsPage() {
 
 /** A run's comparison report (GET /v1/evals/runs/{id}/report?format=json), drawn and tabled. */
 export function EvalRunPage({ id }: { id: string }) {
-  const run = useLoad(() => call<EvalRun>(api.GET('/v1/evals/runs/{run_id}', { params: { path: { run_id: id } } })), [id]);
-  const report = useLoad(() => call<Comparison>(api.GET('/v1/evals/runs/{run_id}/report', { params: { path: { run_id: id }, query: { format: 'json' } }, parseAs: 'json' })), [id]);
+  const run = useLoad(() => call(api.GET('/v1/evals/runs/{run_id}', { params: { path: { run_id: id } } })), [id]);
+  const report = useLoad(() => call(api.GET('/v1/evals/runs/{run_id}/report', { params: { path: { run_id: id }, query: { format: 'json' } }, parseAs: 'json' })), [id]);
   const c = report.data;
   return (
     <Page title={`Eval run ${id}`}>

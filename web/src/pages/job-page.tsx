@@ -1,14 +1,14 @@
 import { useEffect, useMemo, useState } from 'react';
 import { api, call } from '../api/client';
-import type { Checkpoint, Job, Page as List } from '../api/views';
+import type { Job } from '../api/views';
 import { TimeChart } from '../components/time-chart';
 import { Card, costUsd, ErrorBox, Facts, Loading, num, Page, Status, Table, useLoad, when } from '../components/ui';
 import { useJobStream } from './job-stream';
 
 export function JobPage({ id }: { id: string }) {
-  const job = useLoad(() => call<Job>(api.GET('/v1/fine_tuning/jobs/{fine_tuning_job_id}', { params: { path: { fine_tuning_job_id: id } } })), [id]);
+  const job = useLoad(() => call(api.GET('/v1/fine_tuning/jobs/{fine_tuning_job_id}', { params: { path: { fine_tuning_job_id: id } } })), [id]);
   const checkpoints = useLoad(
-    async () => (await call<List<Checkpoint>>(api.GET('/v1/fine_tuning/jobs/{fine_tuning_job_id}/checkpoints', { params: { path: { fine_tuning_job_id: id }, query: { limit: 100 } } }))).data,
+    async () => (await call(api.GET('/v1/fine_tuning/jobs/{fine_tuning_job_id}/checkpoints', { params: { path: { fine_tuning_job_id: id }, query: { limit: 100 } } }))).data,
     [id],
   );
   const reloadAll = () => (job.reload(), checkpoints.reload());
@@ -114,7 +114,7 @@ function JobActions({ job, onChange }: { job: Job; onChange: () => void }) {
   };
   const register = async () => {
     try {
-      const v = await call<{ served_name: string }>(api.POST('/v1/adapters/{adapter_name}/versions', { params: { path: { adapter_name: adapter } }, body: { job_id: job.id } }));
+      const v = await call(api.POST('/v1/adapters/{adapter_name}/versions', { params: { path: { adapter_name: adapter } }, body: { job_id: job.id } }));
       setNote(`Registered as ${v.served_name}`);
     } catch (err) {
       setError(err as Error);

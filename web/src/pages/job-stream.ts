@@ -1,9 +1,6 @@
 import { useEffect, useRef, useState } from 'react';
 import { api, call, readSse } from '../api/client';
-import type { paths } from '../api/openapi';
-import type { JobEvent, Page } from '../api/views';
-
-type MetricsHistory = paths['/v1/fine_tuning/jobs/{fine_tuning_job_id}/metrics']['get']['responses'][200]['content']['application/json'];
+import type { JobEvent } from '../api/views';
 
 export interface Curve {
   step: number[];
@@ -22,7 +19,7 @@ const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : nul
 async function loadHistory(id: string): Promise<{ curve: Curve; lastEventId: string | null }> {
   let curve = emptyCurve();
   for (let after: string | undefined; ; ) {
-    const h = await call<MetricsHistory>(api.GET('/v1/fine_tuning/jobs/{fine_tuning_job_id}/metrics', { params: { path: { fine_tuning_job_id: id }, query: { after } } }));
+    const h = await call(api.GET('/v1/fine_tuning/jobs/{fine_tuning_job_id}/metrics', { params: { path: { fine_tuning_job_id: id }, query: { after } } }));
     const page: Curve = { step: h.step, train: h.train_loss, valid: h.valid_loss, lr: h.learning_rate, tps: h.tokens_per_second };
     curve = curve.step.length ? { step: [...curve.step, ...page.step], train: [...curve.train, ...page.train], valid: [...curve.valid, ...page.valid], lr: [...curve.lr, ...page.lr], tps: [...curve.tps, ...page.tps] } : page;
     if (!h.has_more || !h.last_event_id) return { curve, lastEventId: h.last_event_id };
@@ -32,7 +29,7 @@ async function loadHistory(id: string): Promise<{ curve: Curve; lastEventId: str
 
 /** The timeline's messages so far (the newest 100), oldest first. */
 async function loadMessages(id: string): Promise<JobEvent[]> {
-  const page = await call<Page<JobEvent>>(api.GET('/v1/fine_tuning/jobs/{fine_tuning_job_id}/events', { params: { path: { fine_tuning_job_id: id }, query: { type: 'message', limit: 100 } } }));
+  const page = await call(api.GET('/v1/fine_tuning/jobs/{fine_tuning_job_id}/events', { params: { path: { fine_tuning_job_id: id }, query: { type: 'message', limit: 100 } } }));
   return page.data.reverse();
 }
 

@@ -1,6 +1,5 @@
 import { useMemo, useState } from 'react';
 import { api, call } from '../api/client';
-import type { Job, Page as List } from '../api/views';
 import { costUsd, ErrorBox, Loading, Page, Status, Table, useLoad, when } from '../components/ui';
 
 const STATUSES = ['validating_files', 'queued', 'running', 'succeeded', 'failed', 'cancelled'];
@@ -9,7 +8,7 @@ export function JobsPage() {
   const [status, setStatus] = useState('');
   const [model, setModel] = useState('');
   const [text, setText] = useState('');
-  const { data, error } = useLoad(async () => (await call<List<Job>>(api.GET('/v1/fine_tuning/jobs', { params: { query: { limit: 100 } } }))).data, []);
+  const { data, error } = useLoad(async () => (await call(api.GET('/v1/fine_tuning/jobs', { params: { query: { limit: 100 } } }))).data, []);
   const models = useMemo(() => [...new Set((data ?? []).map((j) => j.model))].sort(), [data]);
   const shown = (data ?? []).filter(
     (j) => (!status || j.status === status) && (!model || j.model === model) && (!text || `${j.id} ${j.user_provided_suffix ?? ''} ${j.fine_tuned_model ?? ''}`.toLowerCase().includes(text.toLowerCase())),

@@ -1,21 +1,15 @@
 import { FormEvent, useState } from 'react';
 import { api, call } from '../api/client';
 import type { paths } from '../api/openapi';
-import type { Dataset, Estimate, Job, Page as List } from '../api/views';
+import type { Estimate } from '../api/views';
 
 type CreateJobBody = paths['/v1/fine_tuning/jobs']['post']['requestBody']['content']['application/json'];
 import { Card, ErrorBox, Facts, num, Page, usd, useLoad } from '../components/ui';
 
-interface Model {
-  id: string;
-  development?: boolean;
-  parent?: string;
-}
-
 /** Pick a dataset and a model; the server's dry run shows the cost and the resolved hyperparameters before launch. */
 export function NewJobPage() {
-  const datasets = useLoad(async () => (await call<List<Dataset>>(api.GET('/v1/datasets', { params: { query: { limit: 100 } } }))).data.filter((d) => d.status === 'ready'), []);
-  const models = useLoad(async () => (await call<List<Model>>(api.GET('/v1/models'))).data.filter((m) => !m.parent), []);
+  const datasets = useLoad(async () => (await call(api.GET('/v1/datasets', { params: { query: { limit: 100 } } }))).data.filter((d) => d.status === 'ready'), []);
+  const models = useLoad(async () => (await call(api.GET('/v1/models'))).data.filter((m) => !m.parent), []);
   const [form, setForm] = useState({ training_file: '', model: '', suffix: '', n_epochs: '', r: '' });
   const [estimate, setEstimate] = useState<Estimate | null>(null);
   const [error, setError] = useState<Error | null>(null);
@@ -31,14 +25,14 @@ export function NewJobPage() {
     e.preventDefault();
     setError(null);
     try {
-      setEstimate(await call<Estimate>(api.POST('/v1/fine_tuning/jobs/estimate', { body: body() })));
+      setEstimate(await call(api.POST('/v1/fine_tuning/jobs/estimate', { body: body() })));
     } catch (err) {
       setError(err as Error);
     }
   };
   const launch = async () => {
     try {
-      const job = await call<Job>(api.POST('/v1/fine_tuning/jobs', { body: body() }));
+      const job = await call(api.POST('/v1/fine_tuning/jobs', { body: body() }));
       location.hash = `#/jobs/${encodeURIComponent(job.id)}`;
     } catch (err) {
       setError(err as Error);
@@ -93,7 +87,7 @@ export function NewJobPage() {
               rows={[
                 ['Model', estimate.model],
                 ['Method', estimate.method],
-                ['Estimated cost', usd((estimate as { usd?: number }).usd)],
+                ['Estimated cost', usd(estimate.usd)],
                 ...Object.entries(estimate)
                   .filter(([k, v]) => !['object', 'model', 'method', 'hyperparameters', 'usd'].includes(k) && typeof v !== 'object')
                   .map(([k, v]) => [k.replace(/_/g, ' '), typeof v === 'number' ? num(v) : String(v)] as [string, string]),

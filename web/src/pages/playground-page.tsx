@@ -1,7 +1,6 @@
 import { FormEvent, useRef, useState } from 'react';
 import { api, call, readSse } from '../api/client';
 import { loadPools } from '../api/pools';
-import type { Page as List } from '../api/views';
 import { Card, ErrorBox, num, Page, useLoad } from '../components/ui';
 
 interface Answer {
@@ -15,7 +14,7 @@ interface Answer {
 
 /** Names the gateway can resolve: base and fine-tuned models, and every alias and deployed version on a pool. */
 async function callableNames(): Promise<string[]> {
-  const [models, pools] = await Promise.all([call<List<{ id: string }>>(api.GET('/v1/models')), loadPools()]);
+  const [models, pools] = await Promise.all([call(api.GET('/v1/models')), loadPools()]);
   return [...new Set([...models.data.map((m) => m.id), ...pools.flatMap((p) => [...p.aliases.map((a) => a.adapter), ...p.deployments.map((d) => d.served_name)])])];
 }
 

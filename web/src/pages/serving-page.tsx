@@ -1,7 +1,7 @@
 import { FormEvent, useState } from 'react';
 import { api, call } from '../api/client';
 import { loadPools } from '../api/pools';
-import type { AliasEvent, Page as List, Pool } from '../api/views';
+import type { AliasEvent, Pool } from '../api/views';
 import { Card, ErrorBox, Loading, Page, Status, Table, useLoad, when } from '../components/ui';
 
 export function ServingPage() {
@@ -46,7 +46,7 @@ type Action = 'rollout' | 'canary' | 'promote' | 'rollback';
 
 function AliasView({ pool, alias, onChange }: { pool: Pool; alias: Pool['aliases'][number]; onChange: () => void }) {
   const history = useLoad(
-    async () => (await call<List<AliasEvent>>(api.GET('/v1/serving/pools/{pool}/aliases/{adapter_name}/history', { params: { path: { pool: pool.name, adapter_name: alias.adapter } } }))).data,
+    async () => (await call(api.GET('/v1/serving/pools/{pool}/aliases/{adapter_name}/history', { params: { path: { pool: pool.name, adapter_name: alias.adapter } } }))).data,
     [pool.name, alias.adapter, pool.revision],
   );
   const [action, setAction] = useState<Action>('rollback');

@@ -1,24 +1,14 @@
 import { useState } from 'react';
-import { getUntyped } from '../api/client';
+import { api, call } from '../api/client';
 import { BarChart } from '../components/bar-chart';
 import { Card, ErrorBox, Loading, num, Page, Table, useLoad } from '../components/ui';
-
-/** GET /v1/usage?group_by=model,day (the gateway's metering, issue 13). */
-interface UsageBucket {
-  model?: string;
-  day?: string;
-  requests: number;
-  errors: number;
-  input_tokens: number;
-  output_tokens: number;
-  total_tokens: number;
-}
 
 export function UsagePage() {
   const [days, setDays] = useState(14);
   const { data, error } = useLoad(async () => {
     const start = Math.floor(Date.now() / 1000) - days * 86400;
-    return (await getUntyped<{ data: UsageBucket[] }>(`/v1/usage?start=${start}&group_by=model,day`)).data;
+    // The gateway's metering (issue 13), per model and day.
+    return (await call(api.GET('/v1/usage', { params: { query: { start: String(start), group_by: 'model,day' } } }))).data;
   }, [days]);
   const perDay = new Map<string, number>();
   for (const b of data ?? []) perDay.set(b.day ?? '—', (perDay.get(b.day ?? '—') ?? 0) + b.total_tokens);
