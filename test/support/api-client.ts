@@ -23,10 +23,17 @@ export function apiClient(target: () => { url: string; key: string }, opts: { pr
   return async (method, route, body, as, headers = {}) => {
     const { url, key } = target();
     const json = body !== undefined && !(body instanceof FormData);
-    const res = await fetch(`${url}${prefix}${route}`, {
-      method: method.toUpperCase(),
-      headers: { authorization: `Bearer ${as ?? key}`, ...(json ? { 'content-type': 'application/json' } : {}), ...headers },
-      body: json ? JSON.stringify(body) : (body as FormData | undefined),
+    const send = () =>
+      fetch(`${url}${prefix}${route}`, {
+        method: method.toUpperCase(),
+        headers: { authorization: `Bearer ${as ?? key}`, ...(json ? { 'content-type': 'application/json' } : {}), ...headers },
+        body: json ? JSON.stringify(body) : (body as FormData | undefined),
+      });
+    // A GET on a kept-alive socket the server closed as idle at that moment fails with a reset before any answer
+    // (a stalled event loop, under the full suite's load, makes that race likely): a read is safe to send again.
+    const res = await send().catch((err: Error & { cause?: { code?: string } }) => {
+      if (method.toUpperCase() === 'GET' && ['ECONNRESET', 'UND_ERR_SOCKET'].includes(err.cause?.code ?? '')) return send();
+      throw err;
     });
     const text = await res.text();
     opts.onText?.(method.toUpperCase(), text);
