@@ -61,6 +61,8 @@ export interface ValidationReport {
 
 const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool', 'function']);
 const MESSAGE_KEYS = new Set(['role', 'content', 'name', 'function_call', 'tool_calls', 'tool_call_id', 'weight', 'thinking']);
+/** The fields of a message whose text may not carry harmony special tokens. */
+const TEXT_FIELDS = ['content', 'thinking', 'name'] as const;
 
 export interface ValidatorOptions {
   minExamples: number;
@@ -258,11 +260,18 @@ export class DatasetValidator {
   /** Harmony's special tokens inside text would let data forge message boundaries: refused. False if found. */
   private checkText(line: number, path: string, text: string): boolean {
     const special = findSpecialToken(text);
-    if (special === null) return true;
-    this.fail(line, path, 'harmony_special_token', `contains the harmony special token ${special}, which is not allowed inside text`);
-    return false;
+    if (special !== null) this.failSpecialToken(line, path, special);
+    return special === null;
   }
 
+  private failSpecialToken(line: number, path: string, special: string) {
+    this.fail(line, path, 'harmony_special_token', `contains the harmony special token ${special}, which is not allowed inside text`);
+  }
+
+  /**
+   * This runs for every message of every line, so it allocates nothing for a good message: paths are built only
+   * for an error, keys are walked with for-in instead of an Object.keys array.
+   */
   private checkMessages(
     line: number,
     base: string,
@@ -271,40 +280,47 @@ export class DatasetValidator {
     out: ChatMessageLike[],
   ) {
     let assistants = 0;
-    messages.forEach((m, i) => {
-      const path = `${base}[${i}]`;
-      if (!isObject(m)) return this.fail(line, path, 'invalid_message', 'each message must be an object');
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i];
+      if (!isObject(m)) {
+        this.fail(line, `${base}[${i}]`, 'invalid_message', 'each message must be an object');
+        continue;
+      }
       const role = m.role;
       if (typeof role !== 'string' || !ROLES.has(role)) {
-        return this.fail(line, `${path}.role`, 'unknown_role', `unknown role ${JSON.stringify(role)}; expected one of ${[...ROLES].join(', ')}`);
+        this.fail(line, fieldPath(base, i, 'role'), 'unknown_role', `unknown role ${JSON.stringify(role)}; expected one of ${[...ROLES].join(', ')}`);
+        continue;
       }
       if (opts.onlyAssistant && role !== 'assistant') {
-        return this.fail(line, `${path}.role`, 'unknown_role', `only assistant messages are allowed here, got '${role}'`);
+        this.fail(line, fieldPath(base, i, 'role'), 'unknown_role', `only assistant messages are allowed here, got '${role}'`);
+        continue;
       }
       this.roleCounts[role] = (this.roleCounts[role] ?? 0) + 1;
-      for (const key of Object.keys(m)) {
-        if (!MESSAGE_KEYS.has(key)) this.fail(line, `${path}.${key}`, 'unknown_field', `unknown field '${key}'`);
+      for (const key in m) {
+        if (!MESSAGE_KEYS.has(key)) this.fail(line, fieldPath(base, i, key), 'unknown_field', `unknown field '${key}'`);
       }
       const hasToolCalls = role === 'assistant' && (Array.isArray(m.tool_calls) || isObject(m.function_call));
       if (typeof m.content === 'string') {
-        if (m.content.trim() === '' && !hasToolCalls) this.fail(line, `${path}.content`, 'empty_content', 'content is empty');
+        if (m.content.trim() === '' && !hasToolCalls) this.fail(line, fieldPath(base, i, 'content'), 'empty_content', 'content is empty');
       } else if (!(hasToolCalls && (m.content === undefined || m.content === null))) {
-        this.fail(line, `${path}.content`, 'empty_content', 'content must be a non-empty string');
+        this.fail(line, fieldPath(base, i, 'content'), 'empty_content', 'content must be a non-empty string');
       }
       if (m.thinking !== undefined && (role !== 'assistant' || typeof m.thinking !== 'string')) {
-        this.fail(line, `${path}.thinking`, 'invalid_message', "'thinking' is a string on assistant messages only");
+        this.fail(line, fieldPath(base, i, 'thinking'), 'invalid_message', "'thinking' is a string on assistant messages only");
       }
       if (m.weight !== undefined) {
-        if (role !== 'assistant') this.fail(line, `${path}.weight`, 'bad_weight', "'weight' is allowed on assistant messages only");
-        else if (m.weight !== 0 && m.weight !== 1) this.fail(line, `${path}.weight`, 'bad_weight', "'weight' must be 0 or 1");
+        if (role !== 'assistant') this.fail(line, fieldPath(base, i, 'weight'), 'bad_weight', "'weight' is allowed on assistant messages only");
+        else if (m.weight !== 0 && m.weight !== 1) this.fail(line, fieldPath(base, i, 'weight'), 'bad_weight', "'weight' must be 0 or 1");
       }
-      for (const key of ['content', 'thinking', 'name'] as const) {
-        if (typeof m[key] === 'string') this.checkText(line, `${path}.${key}`, m[key]);
+      for (const key of TEXT_FIELDS) {
+        const text = m[key];
+        const special = typeof text === 'string' ? findSpecialToken(text) : null;
+        if (special !== null) this.failSpecialToken(line, fieldPath(base, i, key), special);
       }
       if (Array.isArray(m.tool_calls)) {
         m.tool_calls.forEach((c, j) => {
           const fn = isObject(c) && isObject(c.function) ? c.function : null;
-          if (fn && typeof fn.arguments === 'string') this.checkText(line, `${path}.tool_calls[${j}].function.arguments`, fn.arguments);
+          if (fn && typeof fn.arguments === 'string') this.checkText(line, fieldPath(base, i, `tool_calls[${j}].function.arguments`), fn.arguments);
         });
       }
       out.push(m as unknown as ChatMessageLike);
@@ -312,11 +328,16 @@ export class DatasetValidator {
         assistants++;
         if (typeof m.content === 'string') this.noteAnswer(line, m.content);
       }
-    });
+    }
     if (opts.needAssistant && assistants === 0) {
       this.fail(line, base, 'no_assistant_turn', 'the example has no assistant message to learn from');
     }
   }
+}
+
+/** `messages[2].content`: built only for an error, since the happy path checks millions of messages. */
+function fieldPath(base: string, index: number, field: string): string {
+  return `${base}[${index}].${field}`;
 }
 
 function detectFormat(value: Record<string, unknown>): DatasetFormat | null {
