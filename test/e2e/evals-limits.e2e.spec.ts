@@ -112,8 +112,9 @@ describe('evals: caps on what tenants control (e2e)', () => {
     };
     const before = live();
     let peak = before;
-    // Once a second: a forced full GC is not cheap, and sampling must not be what slows the run down.
-    const sampler = setInterval(() => (peak = Math.max(peak, live())), 1000);
+    // Every 2 s: a forced full GC of jest's heap is not cheap (under a loaded machine's full suite, sampling once a
+    // second made this test take minutes), and a worker that kept the answers would only grow, so a sample finds it.
+    const sampler = setInterval(() => (peak = Math.max(peak, live())), 2000);
     try {
       const attacked = await api('POST', '/evals/runs', { suite_id: 'limits', targets: ['endless-sse', 'endless-json'] });
       const other = await api('POST', '/evals/runs', { suite_id: 'limits', targets: ['honest'] });
@@ -135,6 +136,7 @@ describe('evals: caps on what tenants control (e2e)', () => {
       expect(results.every((r) => r.attempts === 1)).toBe(true);
     } finally {
       clearInterval(sampler);
+      peak = Math.max(peak, live());
     }
     // Every endless answer was hung up on, a socket buffer or two past its cap; the worker never read on.
     await waitFor('every endless answer to be hung up on', async () => served.every((s) => s.closed), 5000, 50);
