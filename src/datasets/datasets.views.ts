@@ -3,6 +3,7 @@ import { Dataset } from '../generated/prisma/client';
 import type { DatasetStats, StoredReport } from './datasets.service';
 import { DATASET_FORMATS, VALIDATION_CODES, ValidationError, ValidationReport } from './validation/dataset-validator';
 import { TokenStatsJson } from './validation/token-stats';
+import type { Assert, Same } from '../common/type-equality';
 
 /**
  * API shapes of the native dataset routes, each with its schema: the routes document them, so the CLI and the
@@ -95,8 +96,6 @@ export function toValidationObject(r: { bytes: number; sha256: string; report: V
   };
 }
 
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-type Assert<T extends true> = T;
 /** Compile-time only: each schema describes exactly the validator's interface. */
 export type SchemaMatchesInterfaces = [
   Assert<Same<z.infer<typeof validationError>, ValidationError>>,

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import type { BreakEven, MonthlyCost } from './cost-model';
 import { evalStatus } from './evals.views';
 import type { LatencySummary, Proportion } from './stats';
+import type { Assert, Same } from '../common/type-equality';
 
 const targetKind = z.enum(['api', 'base', 'adapter']);
 
@@ -54,8 +55,6 @@ export const benchmarkReport = z.object({
   warnings: z.array(z.string()),
 });
 
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-type Assert<T extends true> = T;
 /** Compile-time only: each schema describes exactly its interface. */
 export type SchemaMatchesInterfaces = [
   Assert<Same<z.infer<typeof proportion>, Proportion>>,
