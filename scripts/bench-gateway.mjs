@@ -6,7 +6,8 @@
 //   off: GATEWAY_RECORD_USAGE=false, called with a key without limits (no usage, metrics or per-adapter figures,
 //        no Redis round trip);
 //   on:  everything recorded, called with a key that has rpm and tpm limits (every request pays the Redis check).
-// Rounds alternate direct / off / on, so machine load hits all three alike. Prints, side by side in one run:
+// Rounds alternate direct / off / on, so machine load hits all three alike. The load comes from a raw-socket
+// keep-alive generator in a process of its own (scripts/lib/http-load.mjs), whose CPU per request is printed too. Prints, side by side in one run:
 //  1. 64 concurrent non-streaming chat completions: throughput ratio vs direct (target >= 0.9) and added p50
 //     latency (target <= 2 ms);
 //  2. streaming time to first token p50 and what each gateway adds (target <= 2 ms);
@@ -26,6 +27,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { prepareBench, until } from './lib/bench-app.mjs';
 import { arg, cpuSeconds, freePort, log, p50, ROOT } from './lib/bench.mjs';
+import { runLoad } from './lib/http-load.mjs';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const REQUESTS = arg('requests', 3000);
@@ -64,17 +66,9 @@ function request(agent, url, headers, body, { ttft = false } = {}) {
   });
 }
 
-async function load(url, headers, body, concurrency, total) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
-  const latencies = [];
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next++ < total) latencies.push(await request(agent, url, headers, body));
-  }));
-  const seconds = (performance.now() - t0) / 1000;
-  agent.destroy();
-  return { rps: total / seconds, p50: p50(latencies) };
+/** `total` requests at `concurrency` from the load generator's own process (scripts/lib/http-load.mjs). */
+function load(url, headers, body, concurrency, total) {
+  return runLoad({ url, headers, body, concurrency, total }, { cpu: PIN ? 1 : null });
 }
 
 async function ttfts(url, headers, body, n) {
@@ -181,6 +175,7 @@ try {
     ['streaming: time to first token p50 (ms)', f(d.ttft), f(o.ttft), f(n.ttft), `added ${f(o.ttft - d.ttft)} ms`, `added ${f(n.ttft - d.ttft)} ms`, '<= 2 ms', worse(o.ttft, n.ttft)],
     ['gateway CPU per request, zero-latency upstream', '', '', '', `${f(o.cpuUs, 0)} us`, `${f(n.cpuUs, 0)} us`, 'aim <= 100 us', worse(o.cpuUs, n.cpuUs)],
   ]);
+  console.log(`load generator (scripts/lib/http-load.mjs, a process of its own): ${[d, o, n].map((x) => f(x.loadCpuUs, 0)).join(' / ')} us of CPU per request (direct / off / on)`);
   console.log('off: GATEWAY_RECORD_USAGE=false, a key without limits. on: usage, metrics and per-adapter figures recorded, a key with rpm+tpm limits.');
   console.log(`(load average during the run: ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} on ${os.cpus().length} cores)`);
   console.log(PIN ? 'pinned: the replica alone on CPU 0; load generator, control plane, agent and gateways on CPU 1' : 'shared: every process on every core (--pin gives the replica a CPU of its own)');
@@ -227,7 +222,7 @@ async function measure(vllmUrl, gateways) {
   return Object.fromEntries(
     all.map((t) => {
       const r = runs[t.name];
-      return [t.name, { rps: med(r.loads, (x) => x.rps), p50: med(r.loads, (x) => x.p50), ttft: p50(r.ttfts), cpuUs: r.cpu.length ? p50(r.cpu) : NaN }];
+      return [t.name, { rps: med(r.loads, (x) => x.rps), p50: med(r.loads, (x) => x.p50), ttft: p50(r.ttfts), cpuUs: r.cpu.length ? p50(r.cpu) : NaN, loadCpuUs: med(r.loads, (x) => x.cpuUs) }];
     }),
   );
 }
