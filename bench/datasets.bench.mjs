@@ -19,6 +19,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
+import { cpuSeconds } from '../scripts/lib/bench.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
@@ -46,7 +47,7 @@ async function startS3() {
     child.stdout.on('data', (d) => String(d).includes('listening') && resolve());
     child.on('exit', (code) => reject(new Error(`s3rver exited with ${code}`)));
   });
-  return { endpoint: `http://127.0.0.1:${port}`, stop: () => child.kill('SIGTERM') };
+  return { endpoint: `http://127.0.0.1:${port}`, pid: child.pid, stop: () => child.kill('SIGTERM') };
 }
 
 /** Chat examples of varied length and text, ~300-900 bytes each, as a stream of `bytes` bytes (whole lines). */
@@ -92,6 +93,7 @@ async function emptyBucket(s3) {
   }
 }
 
+const fmtCpu = ({ self, s3 }) => `${self.toFixed(1)} / ${s3.toFixed(1)}`;
 const mbps = (bytes, ms) => bytes / (1024 * 1024) / (ms / 1000);
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -133,20 +135,32 @@ async function main() {
 
     const raw = [];
     const ingest = [];
+    // CPU seconds per round, of this process (all its threads: the upload, and for the ingest its thread) and of the
+    // S3 server: on a machine whose cores are all busy, the ratio is set by how much more CPU the ingest needs.
+    const cpu = { raw: [], ingest: [] };
+    const cpuNow = () => ({ self: cpuSeconds(process.pid), s3: cpuSeconds(s3server.pid) });
+    const cpuSince = (a) => {
+      const b = cpuNow();
+      return { self: b.self - a.self, s3: b.s3 - a.s3 };
+    };
     let report;
     for (let r = 0; r < rounds; r++) {
+      let c = cpuNow();
       let t = performance.now();
       // The same part size and queue size as ObjectStore.put.
       await new Upload({ client: s3, params: { Bucket: BUCKET, Key: `raw-${r}`, Body: fs.createReadStream(file) }, partSize: 8 * 1024 * 1024, queueSize: 2 }).done();
       raw.push(performance.now() - t);
+      cpu.raw.push(cpuSince(c));
       await emptyBucket(s3);
+      c = cpuNow();
       t = performance.now();
       const staged = await datasets.stage('bench', 'bench.jsonl', fs.createReadStream(file), opts);
       ingest.push(performance.now() - t);
+      cpu.ingest.push(cpuSince(c));
       report = staged.report;
       if (!report.valid || staged.bytes !== size) throw new Error(`ingest did not validate the file: ${JSON.stringify(report.errors.slice(0, 3))}`);
       await emptyBucket(s3);
-      console.log(`round ${r + 1}: raw lib-storage ${mbps(size, raw[r]).toFixed(1)} MiB/s, loraplane ingest ${mbps(size, ingest[r]).toFixed(1)} MiB/s, ratio ${(raw[r] / ingest[r]).toFixed(3)}`);
+      console.log(`round ${r + 1}: raw lib-storage ${mbps(size, raw[r]).toFixed(1)} MiB/s, loraplane ingest ${mbps(size, ingest[r]).toFixed(1)} MiB/s, ratio ${(raw[r] / ingest[r]).toFixed(3)}; CPU s this process / S3 server: raw ${fmtCpu(cpu.raw[r])}, ingest ${fmtCpu(cpu.ingest[r])}`);
     }
     const rawMbps = mbps(size, median(raw));
     const ingestMbps = mbps(size, median(ingest));
