@@ -21,17 +21,21 @@ const PATHS: Record<string, InferenceRoute> = { '/v1/chat/completions': 'chat', 
 /** The request as parsed and as it came (forwarded untouched when nothing in it changes). */
 interface Incoming {
   body: InferenceBody;
-  raw: Buffer;
+  /**
+   * The body's text, decoded once (for JSON.parse). Forwarded as text, it goes out in one write with the request's
+   * headers; a Buffer takes a second chunk (measured in a bare node:http relay: ~20 us of ~240 per request more).
+   */
+  text: string;
 }
 
 /**
  * The body for the upstream: the model name it knows the model by, and on a stream the usage always asked for (so
  * every stream is metered; relayStream drops it when the client did not ask). When neither changes anything, the
- * client's bytes go as they came: no serialising again of what was just parsed.
+ * client's text goes as it came: no serialising again of what was just parsed.
  */
-function upstreamBody(upstreamModel: string, body: InferenceBody, raw: Buffer): string | Buffer {
+function upstreamBody(upstreamModel: string, body: InferenceBody, text: string): string {
   const usageAsked = body.stream !== true || body.stream_options?.include_usage === true;
-  if (upstreamModel === body.model && usageAsked) return raw;
+  if (upstreamModel === body.model && usageAsked) return text;
   const out: Record<string, unknown> = { ...body, model: upstreamModel };
   if (body.stream === true) out.stream_options = { ...(body.stream_options ?? {}), include_usage: true };
   return JSON.stringify(out);
@@ -106,14 +110,15 @@ export class GatewayHandler {
       rec.keyId = principal.keyId;
       const raw = await this.readBody(req);
       rec.requestBytes = raw.length;
-      const body = parseInferenceBody(endpoint, raw);
+      const text = raw.toString('utf8');
+      const body = parseInferenceBody(endpoint, text);
       rec.model = body.model;
       rec.stream = body.stream === true;
       // Limits before any work: one Redis round trip when the key or its project has one, none otherwise.
       const admitted = this.admission.admit(principal, body, res);
       if (admitted) settle = await admitted;
       const session = req.headers[SessionHeader];
-      await this.dispatch(endpoint, { body, raw }, principal, rec, res, abort, startedAt, typeof session === 'string' ? session : null);
+      await this.dispatch(endpoint, { body, text }, principal, rec, res, abort, startedAt, typeof session === 'string' ? session : null);
     } catch (err) {
       this.fail(err, rec, res);
     } finally {
@@ -232,14 +237,14 @@ export class GatewayHandler {
   }
 
   /** Opens the upstream request; the replica counts it in flight until `release`. */
-  private async send(t: Target, { body, raw }: Incoming, signal: CancelSignal) {
+  private async send(t: Target, { body, text }: Incoming, signal: CancelSignal) {
     const release = t.replica ? this.router.acquire(t.replica.replicaId) : () => undefined;
     try {
       const res = await this.http.open({
         url: t.url,
         method: 'POST',
         headers: { 'content-type': 'application/json', accept: body.stream === true ? 'text/event-stream' : 'application/json', ...t.headers },
-        body: upstreamBody(t.upstreamModel, body, raw),
+        body: upstreamBody(t.upstreamModel, body, text),
         timeoutMs: this.config.env.GATEWAY_UPSTREAM_TIMEOUT_MS,
         signal,
       });

@@ -110,10 +110,10 @@ function checkMessages(messages: unknown[]): void {
 const bad = (message: string, param: string) => new DomainError('invalid_request', message, param);
 
 /** Parses and checks a request body; throws a 400 DomainError naming the field. */
-export function parseInferenceBody(route: InferenceRoute, raw: Buffer): InferenceBody {
+export function parseInferenceBody(route: InferenceRoute, text: string): InferenceBody {
   let body: unknown;
   try {
-    body = JSON.parse(raw.toString('utf8'));
+    body = JSON.parse(text);
   } catch {
     throw bad('We could not parse the JSON body of your request. The body must be a JSON object.', 'body');
   }
