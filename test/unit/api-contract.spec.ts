@@ -32,6 +32,19 @@ describe('API contract check', () => {
     expect(contractViolations('DELETE', '/v1/evals/targets/t', { ...deleted, deleted: 'yes' })).toEqual(expect.arrayContaining([expect.stringMatching(/\$\.deleted must be boolean/)]));
   });
 
+  it('refuses a secret in the answers that must not show one; only create and rotate_secret carry the webhook secret', () => {
+    const endpoint = { object: 'webhook.endpoint', id: 'ep_1', url: 'https://h/x', event_types: [], description: null, enabled: true, disabled_reason: null, created_at: 1 };
+    const secret = /must NOT have additional properties.*secret/;
+    expect(contractViolations('GET', '/v1/webhooks/endpoints/ep_1', endpoint)).toEqual([]);
+    expect(contractViolations('GET', '/v1/webhooks/endpoints/ep_1', { ...endpoint, secret: 'whsec_x' })).toEqual([expect.stringMatching(secret)]);
+    expect(contractViolations('GET', '/v1/webhooks/endpoints', { object: 'list', data: [{ ...endpoint, secret: 'whsec_x' }], has_more: false })).toEqual([expect.stringMatching(secret)]);
+    expect(contractViolations('POST', '/v1/webhooks/endpoints', { ...endpoint, secret: 'whsec_x' })).toEqual([]);
+    expect(contractViolations('POST', '/v1/webhooks/endpoints/ep_1/rotate_secret', endpoint)).toEqual([expect.stringMatching(/required property 'secret'/)]);
+    const provider = { object: 'provider_model', id: 'provmodel-1', name: 'o4-mini', base_url: 'https://api.openai.com/v1', model: 'o4-mini', has_api_key: true, created_at: 1 };
+    expect(contractViolations('POST', '/v1/provider_models', provider)).toEqual([]);
+    expect(contractViolations('POST', '/v1/provider_models', { ...provider, api_key: 'sk-x' })).toEqual([expect.stringMatching(/additional properties.*api_key/)]);
+  });
+
   it('checks nothing where the route documents no JSON schema', () => {
     expect(contractViolations('POST', '/v1/chat/completions', { anything: true })).toBeNull();
     expect(contractViolations('GET', '/v1/files/file-1/content', 'bytes')).toBeNull();
