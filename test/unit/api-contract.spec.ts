@@ -13,6 +13,15 @@ describe('API contract check', () => {
     for (const [method, path] of routes) expect(() => contractViolations(method, path.replace(/\{[^}]+\}/g, 'x'), {})).not.toThrow();
   });
 
+  it('gives every JSON route of the app a response schema: only the text, byte and event-stream routes go without', () => {
+    const without = Object.entries(apiDocument().paths).flatMap(([path, ops]) =>
+      Object.entries(ops).filter(([, op]) => !Object.values(op.responses?.['200']?.content ?? {}).some((c) => c.schema)).map(([method]) => `${method.toUpperCase()} ${path}`),
+    );
+    expect(without.sort()).toEqual(
+      ['GET /docs', 'GET /healthz', 'GET /metrics', 'GET /openapi.json', 'GET /readyz', 'GET /v1/files/{file_id}/content', 'GET /v1/fine_tuning/jobs/{fine_tuning_job_id}/events/stream'].sort(),
+    );
+  });
+
   it('picks the route the router would: a literal segment wins over a parameter', () => {
     expect(routeTemplate('POST', '/v1/evals/suites/import')).toBe('/v1/evals/suites/import');
     expect(routeTemplate('GET', '/v1/evals/suites/import')).toBe('/v1/evals/suites/{suite_id}');
