@@ -3,7 +3,7 @@ import type { Request, Response } from 'express';
 import { z } from 'zod';
 import { ProjectId } from '../common/auth/auth.decorators';
 import { DomainError } from '../common/domain-error';
-import { pageQuery, toPage } from '../common/http/pagination';
+import { pageOf, pageQuery, toPage } from '../common/http/pagination';
 import { ApiDoc, ZParam, ZQuery } from '../common/http/zod-validation';
 import { Dataset } from '../generated/prisma/client';
 import { DatasetsService, FILE_PURPOSES, FilePurpose } from './datasets.service';
@@ -51,6 +51,12 @@ export function toFileObject(d: Dataset): z.infer<typeof fileObject> {
   };
 }
 
+// OpenAI's ListFilesResponse; first_id and last_id are null when the list is empty, which OpenAI's document types
+// as string only (it does not say what an empty list answers).
+const fileList = pageOf(fileObject);
+// OpenAI's DeleteFileResponse (a deleted file is always deleted: true).
+const deletedFile = z.object({ id: z.string(), object: z.literal('file'), deleted: z.literal(true) });
+
 const uploadForm = z.object({
   file: z.string().describe('The JSONL file (binary part)'),
   purpose: z.enum(FILE_PURPOSES),
@@ -90,8 +96,8 @@ export class FilesController {
   }
 
   @Get()
-  @ApiDoc({ summary: 'List files', tags: ['files'] })
-  async list(@ProjectId() projectId: string, @ZQuery(listQuery) q: z.infer<typeof listQuery>) {
+  @ApiDoc({ summary: 'List files', tags: ['files'], response: fileList })
+  async list(@ProjectId() projectId: string, @ZQuery(listQuery) q: z.infer<typeof listQuery>): Promise<z.infer<typeof fileList>> {
     return toPage(await this.datasets.list(projectId, q), q.limit, toFileObject);
   }
 
@@ -113,8 +119,8 @@ export class FilesController {
   }
 
   @Delete(':file_id')
-  @ApiDoc({ summary: 'Delete a file (soft; refused while an active job uses it)', tags: ['files'] })
-  async remove(@ProjectId() projectId: string, @ZParam('file_id', fileId) id: string) {
+  @ApiDoc({ summary: 'Delete a file (soft; refused while an active job uses it)', tags: ['files'], response: deletedFile })
+  async remove(@ProjectId() projectId: string, @ZParam('file_id', fileId) id: string): Promise<z.infer<typeof deletedFile>> {
     await this.datasets.remove(projectId, id);
     return { id, object: 'file', deleted: true };
   }

@@ -25,6 +25,8 @@ export const uploadObject = z.object({
   file: fileObject.optional(),
 });
 const partObject = z.object({ id: z.string(), object: z.literal('upload.part'), created_at: z.number(), upload_id: z.string(), bytes: z.number() });
+/** loraplane's extension of OpenAI's upload: the parts received so far, so a client can resume after a restart. */
+const uploadWithParts = uploadObject.extend({ parts: z.array(partObject) });
 
 function toUploadObject(u: UploadWithFile): z.infer<typeof uploadObject> {
   return {
@@ -70,8 +72,8 @@ export class UploadsController {
   }
 
   @Get(':upload_id')
-  @ApiDoc({ summary: 'Retrieve an upload with the parts received so far (to resume after a restart); loraplane extension', tags: ['uploads'] })
-  async get(@ProjectId() projectId: string, @ZParam('upload_id', uploadIdParam) id: string) {
+  @ApiDoc({ summary: 'Retrieve an upload with the parts received so far (to resume after a restart); loraplane extension', tags: ['uploads'], response: uploadWithParts })
+  async get(@ProjectId() projectId: string, @ZParam('upload_id', uploadIdParam) id: string): Promise<z.infer<typeof uploadWithParts>> {
     const upload = await this.uploads.get(projectId, id);
     return { ...toUploadObject(upload), parts: upload.parts.map(toPartObject) };
   }

@@ -6,6 +6,9 @@ import { ApiDoc, ZParam } from '../common/http/zod-validation';
 import { modelCard } from './model-cards';
 import { ModelsService } from './models.service';
 
+/** OpenAI's DeleteModelResponse (a deleted model is always deleted: true). */
+const deletedModel = z.object({ id: z.string(), object: z.literal('model'), deleted: z.literal(true) });
+
 /** OpenAI's models API: what the project can call, fine-tune and has fine-tuned (see ModelsService). */
 @Controller('v1/models')
 export class ModelsController {
@@ -24,8 +27,8 @@ export class ModelsController {
   }
 
   @Delete(':model')
-  @ApiDoc({ summary: 'Delete a model: undeploys it from every pool (a fine-tuned model also stops being listed; its job and files stay)', tags: ['models'] })
-  async remove(@ProjectId() projectId: string, @ZParam('model', z.string().min(1)) id: string) {
+  @ApiDoc({ summary: 'Delete a model: undeploys it from every pool (a fine-tuned model also stops being listed; its job and files stay)', tags: ['models'], response: deletedModel })
+  async remove(@ProjectId() projectId: string, @ZParam('model', z.string().min(1)) id: string): Promise<z.infer<typeof deletedModel>> {
     await this.models.remove(projectId, id);
     return { id, object: 'model', deleted: true };
   }

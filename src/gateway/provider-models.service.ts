@@ -59,15 +59,3 @@ export class ProviderModelsService {
     await this.table.refresh();
   }
 }
-
-export function providerModelView(p: ProviderModel) {
-  return {
-    object: 'provider_model' as const,
-    id: p.id,
-    name: p.name,
-    base_url: p.baseUrl,
-    model: p.upstreamModel,
-    has_api_key: p.apiKeySealed !== null,
-    created_at: Math.floor(p.createdAt.getTime() / 1000),
-  };
-}

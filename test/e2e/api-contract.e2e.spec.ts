@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import { AddressInfo } from 'node:net';
 import { adapterFiles, initLora } from '../../jobs/tiny-lora/trainer';
 import { PrismaService } from '../../src/db/prisma.service';
 import { newId } from '../../src/common/ids';
@@ -39,6 +41,9 @@ describe('API contract (e2e)', () => {
   let prisma: PrismaService;
   let openai: OpenAIStandIn;
   let replica: TestReplica;
+  /** Where the webhook endpoint points: answers every delivery 204, so the log shows a succeeded attempt. */
+  let receiver: http.Server;
+  let receiverUrl: string;
   const ids: Record<string, string> = {};
 
   const api = apiClient(() => ({ url: app.url, key }));
@@ -63,6 +68,9 @@ describe('API contract (e2e)', () => {
     const created = await ok('POST', '/admin/projects', { name: 'contract e2e' }, app.apiKey);
     [key, projectId] = [created.api_key.value, created.id];
     replica = await startReplica('ct0');
+    receiver = http.createServer((req, res) => req.resume().on('end', () => res.writeHead(204).end()));
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`;
   });
   afterAll(async () => {
     // A gpu-one job left open would be failed by the next suite's start-up sweep, whose catalog has no gpu-one.
@@ -70,13 +78,25 @@ describe('API contract (e2e)', () => {
     await stopAllReplicas();
     await app?.close();
     await openai?.close();
+    await new Promise((r) => (receiver ? receiver.close(r) : r(undefined)));
   });
 
-  it('project, API keys, models, usage and GPU hosts', async () => {
+  it('project, API keys and their rate limits, provider models, models, usage, GPU hosts and Kubernetes clusters', async () => {
     await ok('GET', '/project');
     const created = await ok('POST', '/api_keys', { name: 'second' });
     await ok('GET', '/api_keys');
+    expect(await ok('PUT', `/api_keys/${created.id}/rate_limits`, { rpm: 600 })).toEqual({ object: 'rate_limits', scope: 'api_key', id: created.id, rpm: 600, tpm: null });
+    await ok('GET', `/api_keys/${created.id}/rate_limits`);
     await ok('DELETE', `/api_keys/${created.id}`);
+    await ok('PUT', `/admin/projects/${projectId}/rate_limits`, { rpm: null, tpm: 1_000_000 }, app.apiKey);
+    expect(await ok('GET', '/project/rate_limits')).toMatchObject({ scope: 'project', id: projectId, rpm: null, tpm: 1_000_000 });
+    await ok('PUT', `/admin/projects/${projectId}/rate_limits`, {}, app.apiKey); // lifted again for the gateway calls below
+    // One with a key (never shown: has_api_key), one without; the second goes through OpenAI's DELETE /v1/models.
+    await ok('POST', '/provider_models', { name: 'contract-provider', base_url: openai.url, model: 'gpt-4o-mini', api_key: openaiKey });
+    await ok('POST', '/provider_models', { name: 'contract-keyless', base_url: openai.url });
+    expect((await ok('GET', '/provider_models')).data.map((p: any) => [p.name, p.has_api_key])).toEqual([['contract-provider', true], ['contract-keyless', false]]);
+    await ok('DELETE', '/provider_models/contract-provider');
+    await ok('DELETE', '/models/contract-keyless');
     await ok('DELETE', `/admin/api_keys/${(await ok('POST', '/api_keys', { name: 'third' })).id}`, undefined, app.apiKey);
     await ok('GET', '/models');
     await ok('GET', '/models/tiny-lora');
@@ -89,6 +109,15 @@ describe('API contract (e2e)', () => {
     await ok('PATCH', `/admin/gpu_hosts/${host.id}`, { usd_per_gpu_hour: 1.5 }, app.apiKey);
     await ok('GET', `/admin/gpu_hosts/${host.id}`, undefined, app.apiKey);
     await ok('DELETE', `/admin/gpu_hosts/${host.id}`, undefined, app.apiKey);
+    // Disabled: placement never sends a job to it (the registry is global; nothing here must be placed there).
+    const cluster = await ok('POST', '/admin/kubernetes_clusters', {
+      name: `contract-${randomBytes(4).toString('hex')}`, kubeconfig_path: '/etc/lp/kubeconfig', context: 'gpu', namespace: 'ml', models: ['gpu-one'],
+      node_selector: { 'nvidia.com/gpu.present': 'true' }, tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }], enabled: false,
+    }, app.apiKey);
+    await ok('GET', '/admin/kubernetes_clusters', undefined, app.apiKey);
+    await ok('PATCH', `/admin/kubernetes_clusters/${cluster.id}`, { usd_per_gpu_hour: 2.5, kueue_queue: 'training' }, app.apiKey);
+    await ok('GET', `/admin/kubernetes_clusters/${cluster.id}`, undefined, app.apiKey);
+    await ok('DELETE', `/admin/kubernetes_clusters/${cluster.id}`, undefined, app.apiKey);
   });
 
   it('datasets (valid, invalid, eval), the dry run, stats, a split, files and uploads', async () => {
@@ -107,11 +136,17 @@ describe('API contract (e2e)', () => {
     const split = await ok('POST', `/datasets/${chat.id}/split`, { validation_fraction: 0.5, seed: 1 });
     await ok('DELETE', `/datasets/${split.validation.id}`);
 
-    await ok('GET', `/files/${(await ok('POST', '/files', form({ purpose: 'fine-tune' }, { name: 'f.jsonl', text: trainJsonl }))).id}`);
+    const file = await ok('POST', '/files', form({ purpose: 'fine-tune' }, { name: 'f.jsonl', text: trainJsonl }));
+    await ok('GET', `/files/${file.id}`);
+    await ok('GET', '/files?limit=2');
+    expect(await ok('GET', '/files?purpose=none-such')).toMatchObject({ data: [], first_id: null, last_id: null });
+    await ok('DELETE', `/files/${file.id}`);
     const bytes = Buffer.byteLength(trainJsonl);
     const upload = await ok('POST', '/uploads', { bytes, filename: 'u.jsonl', mime_type: 'text/jsonl', purpose: 'fine-tune' });
     const part = await ok('POST', `/uploads/${upload.id}/parts`, form({}, { field: 'data', name: 'part', text: trainJsonl }));
+    expect((await ok('GET', `/uploads/${upload.id}`)).parts).toHaveLength(1);
     await ok('POST', `/uploads/${upload.id}/complete`, { part_ids: [part.id] });
+    expect((await ok('GET', `/uploads/${upload.id}`)).file.status).toBe('processed');
     await ok('POST', `/uploads/${(await ok('POST', '/uploads', { bytes, filename: 'v.jsonl', mime_type: 'text/jsonl', purpose: 'fine-tune' })).id}/cancel`);
   });
 
@@ -128,6 +163,19 @@ describe('API contract (e2e)', () => {
     await prisma.checkpoint.create({ data: { id: newId.checkpoint(), jobId: job.id, projectId, attempt: 1, step: 3, keyPrefix: `jobs/${job.id}/1/ckpt-3/`, files: [file], metrics: { train_loss: 0.5 } } });
     expect((await ok('GET', `/fine_tuning/jobs/${job.id}/checkpoints`)).data).toHaveLength(1);
     await ok('POST', `/fine_tuning/jobs/${job.id}/cancel`);
+  });
+
+  it('webhook endpoints: create, list, read, rotate the secret, delete', async () => {
+    // Subscribed to adapter.deployed: the next test's deployments fill its delivery log.
+    const endpoint = await ok('POST', '/webhooks/endpoints', { url: receiverUrl, event_types: ['adapter.deployed'], description: 'contract' });
+    expect(endpoint.secret).toMatch(/^whsec_/);
+    ids.webhook = endpoint.id;
+    await ok('GET', '/webhooks/endpoints');
+    // The read answers never carry the secret: the document's closed schema would refuse it.
+    await ok('GET', `/webhooks/endpoints/${endpoint.id}`);
+    const spare = await ok('POST', '/webhooks/endpoints', { url: `${receiverUrl}/spare` });
+    expect((await ok('POST', `/webhooks/endpoints/${spare.id}/rotate_secret`)).secret).not.toBe(spare.secret);
+    await ok('DELETE', `/webhooks/endpoints/${spare.id}`);
   });
 
   it('pool, replica, versions, deployments, every alias move, its history, the registry', async () => {
@@ -159,6 +207,12 @@ describe('API contract (e2e)', () => {
     await ok('GET', '/adapters/tickets/versions');
     expect((await ok('GET', `/adapters/copy/versions/${imported.version}`)).download.length).toBeGreaterThan(0);
     await ok('DELETE', `/adapters/copy/versions/${imported.version}`);
+
+    const log = await waitFor('a delivered adapter.deployed event', async () => {
+      const page = await ok('GET', `/webhooks/endpoints/${ids.webhook}/deliveries?limit=10`);
+      return page.data.some((d: any) => d.status === 'succeeded' && d.log.length > 0) ? page : null;
+    }, 30_000, 200);
+    expect(log.data[0]).toMatchObject({ type: 'adapter.deployed', endpoint_id: ids.webhook });
   });
 
   it('eval targets, suites, runs, results, both reports, comparisons, cancels and gates', async () => {

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import OpenAI, { APIError, toFile } from 'openai';
 import { PrismaService } from '../../src/db/prisma.service';
 import { makeTicketDataset } from '../fixtures/tiny-task';
+import { apiClient } from '../support/api-client';
 import { requireEnv, startTestApp, TestApp, testS3, waitFor } from '../support/app';
 
 /**
@@ -26,14 +27,8 @@ describe('datasets and uploads (e2e)', () => {
     return (res.Contents ?? []).map((o) => o.Key!);
   }
 
-  async function call(method: string, path: string, opts: { key?: string; json?: unknown; form?: FormData } = {}) {
-    const res = await fetch(`${app.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${opts.key ?? app.apiKey}`, ...(opts.json !== undefined ? { 'content-type': 'application/json' } : {}) },
-      body: opts.form ?? (opts.json !== undefined ? JSON.stringify(opts.json) : undefined),
-    });
-    return { status: res.status, body: (await res.json()) as Record<string, any> };
-  }
+  const api = apiClient(() => ({ url: app.url, key: app.apiKey }), { prefix: '' });
+  const call = (method: string, path: string, opts: { key?: string; json?: unknown; form?: FormData } = {}) => api(method, path, opts.form ?? opts.json, opts.key);
   const form = (text: string | Buffer, name = 'data.jsonl') => {
     const f = new FormData();
     f.append('file', new Blob([text]), name);

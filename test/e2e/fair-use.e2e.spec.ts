@@ -1,19 +1,13 @@
 import { writeFakeCatalog } from '../fixtures/fake-trainers';
 import { makeTicketDataset } from '../fixtures/tiny-task';
+import { apiClient } from '../support/api-client';
 import { startTestApp, TestApp } from '../support/app';
 
 /** Fair use: priority range by key kind, and one error code per quota (README "Fair use"). */
 describe('fair use: priorities and per-project quotas (e2e)', () => {
   let app: TestApp;
-  const call = async (key: string, method: string, path: string, body?: unknown) => {
-    const isForm = body instanceof FormData;
-    const res = await fetch(`${app.url}/v1${path}`, {
-      method,
-      headers: { authorization: `Bearer ${key}`, ...(isForm || body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: isForm ? body : body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: res.status, body: (await res.json()) as Record<string, any> };
-  };
+  const api = apiClient(() => ({ url: app.url, key: app.apiKey }));
+  const call = (key: string, method: string, path: string, body?: unknown) => api(method, path, body, key);
   const newProject = async (name: string): Promise<string> => (await call(app.apiKey, 'POST', '/admin/projects', { name })).body.api_key.value;
   const file = (seed: number) => {
     const f = new FormData();

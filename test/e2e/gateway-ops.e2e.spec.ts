@@ -9,6 +9,7 @@ import { GatewayHandler } from '../../src/gateway/gateway.handler';
 import { InferenceRecord } from '../../src/gateway/gateway-hooks';
 import { adapterFiles, examplesFromJsonl, train } from '../../jobs/tiny-lora/trainer';
 import { makeTicketSplit } from '../fixtures/tiny-task';
+import { apiClient } from '../support/api-client';
 import { requireEnv, startTestApp, TestApp, testEnv, testS3, waitFor } from '../support/app';
 import { scrape, total } from '../support/prometheus';
 import { freePort, startReplica, stopAllReplicas, TestReplica } from '../support/replicas';
@@ -34,10 +35,7 @@ describe('gateway operations (e2e)', () => {
   const gateways: ChildProcess[] = [];
   const t0 = Math.floor(Date.now() / 1000) - 60;
 
-  const api = async (method: string, route: string, body?: unknown, as = key) => {
-    const res = await fetch(`${app.url}/v1${route}`, { method, headers: { authorization: `Bearer ${as}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-    return { status: res.status, body: (await res.json()) as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
-  };
+  const api = apiClient(() => ({ url: app.url, key }));
 
   async function seedVersion(adapter: string, files: { name: string; data: Buffer }[]) {
     const config = JSON.parse(files.find((f) => f.name === 'adapter_config.json')!.data.toString()) as Record<string, unknown>;

@@ -10,6 +10,7 @@ import { GatewayHandler } from '../../src/gateway/gateway.handler';
 import { InferenceRecord } from '../../src/gateway/gateway-hooks';
 import { adapterFiles, examplesFromJsonl, train } from '../../jobs/tiny-lora/trainer';
 import { makeTicketSplit } from '../fixtures/tiny-task';
+import { apiClient } from '../support/api-client';
 import { requireEnv, startTestApp, TestApp, testS3, waitFor } from '../support/app';
 import { OpenAIStandIn, startOpenAIStandIn } from '../support/openai-stand-in';
 import { ask, startReplica, stopAllReplicas, TestReplica } from '../support/replicas';
@@ -36,14 +37,7 @@ describe('inference gateway (e2e)', () => {
   const records: InferenceRecord[] = [];
   let client: OpenAI;
 
-  const api = async (method: string, route: string, body?: unknown, as = key) => {
-    const res = await fetch(`${app.url}/v1${route}`, {
-      method,
-      headers: { authorization: `Bearer ${as}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
-  };
+  const api = apiClient(() => ({ url: app.url, key }));
 
   async function seedVersion(adapter: string, files: { name: string; data: Buffer }[]) {
     const config = JSON.parse(files.find((f) => f.name === 'adapter_config.json')!.data.toString()) as Record<string, unknown>;

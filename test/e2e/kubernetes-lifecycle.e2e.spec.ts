@@ -7,6 +7,7 @@ import { PrismaService } from '../../src/db/prisma.service';
 import { trainingJobName } from '../../src/training/runtime/kubernetes/kubernetes-manifests';
 import { writeFakeCatalog } from '../fixtures/fake-trainers';
 import { makeTicketDataset } from '../fixtures/tiny-task';
+import { apiClient } from '../support/api-client';
 import { requireEnv, startTestApp, TestApp, testEnv, waitFor } from '../support/app';
 import { FakeKubeApi } from '../support/fake-kube-api';
 
@@ -46,10 +47,7 @@ describe('training on Kubernetes (e2e)', () => {
     await fake.stop();
   });
 
-  async function admin(method: string, p: string, body?: unknown) {
-    const res = await fetch(`${app.url}${p}`, { method, headers: { authorization: `Bearer ${app.apiKey}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-    return { status: res.status, body: (await res.json()) as Record<string, any> };
-  }
+  const admin = apiClient(() => ({ url: app.url, key: app.apiKey }), { prefix: '' });
   const settled = (id: string, ms = 60_000) =>
     waitFor(`${id} to settle`, async () => {
       const j = await client.fineTuning.jobs.retrieve(id);

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { UsageMeter } from '../../src/usage/usage-meter';
+import { apiClient } from '../support/api-client';
 import { startTestApp, TestApp, waitFor } from '../support/app';
 import { scrape, total } from '../support/prometheus';
 import { freePort } from '../support/replicas';
@@ -20,10 +21,7 @@ describe('operations: metrics, limits settings, usage API (e2e)', () => {
   let projectId: string;
   let slug: string;
 
-  const api = async (method: string, url: string, body?: unknown, token = key) => {
-    const res = await fetch(`${app.url}/v1${url}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-    return { status: res.status, body: (await res.json()) as Record<string, any> };
-  };
+  const api = apiClient(() => ({ url: app.url, key }));
 
   beforeAll(async () => {
     app = await startTestApp({ LORAPLANE_ROLE: 'api', METRICS_TOKEN });

@@ -1,3 +1,4 @@
+import { apiClient } from '../support/api-client';
 import { startTestApp, TestApp } from '../support/app';
 
 /**
@@ -6,14 +7,7 @@ import { startTestApp, TestApp } from '../support/app';
  */
 describe("tenants' URLs (e2e)", () => {
   let app: TestApp;
-  const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${app.url}/v1${path}`, {
-      method,
-      headers: { authorization: `Bearer ${app.apiKey}`, 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: res.status, body: (await res.json()) as { error?: { param: string | null; message: string; code: string }; data?: unknown[] } };
-  };
+  const api = apiClient(() => ({ url: app.url, key: app.apiKey }));
 
   beforeAll(async () => {
     // The production default: no private network at all.

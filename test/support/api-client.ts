@@ -1,12 +1,13 @@
 import { expectDocumented } from './api-contract';
 
-/** What an end-to-end call returns: the status, the body parsed as JSON (null when it is not JSON) and the raw text. */
+/** What an end-to-end call returns: the status, the body parsed as JSON (null when it is not JSON), the raw text and the headers. */
 export interface ApiResponse {
   status: number;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   body: any;
   text: string;
   type: string;
+  headers: Headers;
 }
 
 export type ApiCall = (method: string, route: string, body?: unknown, as?: string, headers?: Record<string, string>) => Promise<ApiResponse>;
@@ -45,6 +46,6 @@ export function apiClient(target: () => { url: string; key: string }, opts: { pr
     }
     const type = res.headers.get('content-type') ?? '';
     if (res.ok && parsed !== null && type.includes('application/json')) expectDocumented(method, `${prefix}${route}`, parsed);
-    return { status: res.status, body: parsed, text, type };
+    return { status: res.status, body: parsed, text, type, headers: res.headers };
   };
 }

@@ -13,6 +13,15 @@ describe('API contract check', () => {
     for (const [method, path] of routes) expect(() => contractViolations(method, path.replace(/\{[^}]+\}/g, 'x'), {})).not.toThrow();
   });
 
+  it('gives every JSON route of the app a response schema: only the text, byte and event-stream routes go without', () => {
+    const without = Object.entries(apiDocument().paths).flatMap(([path, ops]) =>
+      Object.entries(ops).filter(([, op]) => !Object.values(op.responses?.['200']?.content ?? {}).some((c) => c.schema)).map(([method]) => `${method.toUpperCase()} ${path}`),
+    );
+    expect(without.sort()).toEqual(
+      ['GET /docs', 'GET /healthz', 'GET /metrics', 'GET /openapi.json', 'GET /readyz', 'GET /v1/files/{file_id}/content', 'GET /v1/fine_tuning/jobs/{fine_tuning_job_id}/events/stream'].sort(),
+    );
+  });
+
   it('picks the route the router would: a literal segment wins over a parameter', () => {
     expect(routeTemplate('POST', '/v1/evals/suites/import')).toBe('/v1/evals/suites/import');
     expect(routeTemplate('GET', '/v1/evals/suites/import')).toBe('/v1/evals/suites/{suite_id}');
@@ -30,6 +39,19 @@ describe('API contract check', () => {
     const { id: _id, ...missing } = deleted;
     expect(contractViolations('DELETE', '/v1/evals/targets/t', missing)).toEqual([expect.stringMatching(/must have required property 'id'/)]);
     expect(contractViolations('DELETE', '/v1/evals/targets/t', { ...deleted, deleted: 'yes' })).toEqual(expect.arrayContaining([expect.stringMatching(/\$\.deleted must be boolean/)]));
+  });
+
+  it('refuses a secret in the answers that must not show one; only create and rotate_secret carry the webhook secret', () => {
+    const endpoint = { object: 'webhook.endpoint', id: 'ep_1', url: 'https://h/x', event_types: [], description: null, enabled: true, disabled_reason: null, created_at: 1 };
+    const secret = /must NOT have additional properties.*secret/;
+    expect(contractViolations('GET', '/v1/webhooks/endpoints/ep_1', endpoint)).toEqual([]);
+    expect(contractViolations('GET', '/v1/webhooks/endpoints/ep_1', { ...endpoint, secret: 'whsec_x' })).toEqual([expect.stringMatching(secret)]);
+    expect(contractViolations('GET', '/v1/webhooks/endpoints', { object: 'list', data: [{ ...endpoint, secret: 'whsec_x' }], has_more: false })).toEqual([expect.stringMatching(secret)]);
+    expect(contractViolations('POST', '/v1/webhooks/endpoints', { ...endpoint, secret: 'whsec_x' })).toEqual([]);
+    expect(contractViolations('POST', '/v1/webhooks/endpoints/ep_1/rotate_secret', endpoint)).toEqual([expect.stringMatching(/required property 'secret'/)]);
+    const provider = { object: 'provider_model', id: 'provmodel-1', name: 'o4-mini', base_url: 'https://api.openai.com/v1', model: 'o4-mini', has_api_key: true, created_at: 1 };
+    expect(contractViolations('POST', '/v1/provider_models', provider)).toEqual([]);
+    expect(contractViolations('POST', '/v1/provider_models', { ...provider, api_key: 'sk-x' })).toEqual([expect.stringMatching(/additional properties.*api_key/)]);
   });
 
   it('checks nothing where the route documents no JSON schema', () => {

@@ -131,18 +131,39 @@ export class KubernetesClustersService {
   }
 }
 
-export function toClusterObject(c: KubernetesCluster) {
+export const clusterObject = z.object({
+  id: z.string(),
+  object: z.literal('kubernetes_cluster'),
+  name: z.string(),
+  kubeconfig_path: z.string().nullable().describe("a kubeconfig on the workers' machines; null: in-cluster"),
+  context: z.string().nullable(),
+  in_cluster: z.boolean().describe("true: the worker's in-cluster service account"),
+  namespace: z.string(),
+  models: z.array(z.string()),
+  node_selector: z.record(z.string(), z.string()),
+  tolerations: z.array(toleration),
+  priority_class_name: z.string().nullable(),
+  kueue_queue: z.string().nullable(),
+  gpu_resource: z.string(),
+  ttl_seconds_after_finished: z.number(),
+  usd_per_gpu_hour: z.number(),
+  enabled: z.boolean(),
+  created_at: z.number(),
+});
+
+export function toClusterObject(c: KubernetesCluster): z.infer<typeof clusterObject> {
   return {
     id: c.id,
-    object: 'kubernetes_cluster' as const,
+    object: 'kubernetes_cluster',
     name: c.name,
     kubeconfig_path: c.kubeconfigPath,
     context: c.context,
     in_cluster: c.kubeconfigPath === null,
     namespace: c.namespace,
     models: c.models,
-    node_selector: c.nodeSelector,
-    tolerations: c.tolerations,
+    // Written only from the validated register and update bodies.
+    node_selector: c.nodeSelector as Record<string, string>,
+    tolerations: c.tolerations as z.infer<typeof toleration>[],
     priority_class_name: c.priorityClassName,
     kueue_queue: c.kueueQueue,
     gpu_resource: c.gpuResource,

@@ -1070,7 +1070,43 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            data: {
+                                context: string | null;
+                                created_at: number;
+                                enabled: boolean;
+                                gpu_resource: string;
+                                id: string;
+                                /** @description true: the worker's in-cluster service account */
+                                in_cluster: boolean;
+                                /** @description a kubeconfig on the workers' machines; null: in-cluster */
+                                kubeconfig_path: string | null;
+                                kueue_queue: string | null;
+                                models: string[];
+                                name: string;
+                                namespace: string;
+                                node_selector: {
+                                    [key: string]: string;
+                                };
+                                /** @constant */
+                                object: "kubernetes_cluster";
+                                priority_class_name: string | null;
+                                tolerations: {
+                                    /** @enum {string} */
+                                    effect?: "NoSchedule" | "PreferNoSchedule" | "NoExecute";
+                                    key?: string;
+                                    /** @enum {string} */
+                                    operator?: "Exists" | "Equal";
+                                    tolerationSeconds?: number;
+                                    value?: string;
+                                }[];
+                                ttl_seconds_after_finished: number;
+                                usd_per_gpu_hour: number;
+                            }[];
+                            has_more: boolean;
+                            /** @constant */
+                            object: "list";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -1135,7 +1171,38 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            context: string | null;
+                            created_at: number;
+                            enabled: boolean;
+                            gpu_resource: string;
+                            id: string;
+                            /** @description true: the worker's in-cluster service account */
+                            in_cluster: boolean;
+                            /** @description a kubeconfig on the workers' machines; null: in-cluster */
+                            kubeconfig_path: string | null;
+                            kueue_queue: string | null;
+                            models: string[];
+                            name: string;
+                            namespace: string;
+                            node_selector: {
+                                [key: string]: string;
+                            };
+                            /** @constant */
+                            object: "kubernetes_cluster";
+                            priority_class_name: string | null;
+                            tolerations: {
+                                /** @enum {string} */
+                                effect?: "NoSchedule" | "PreferNoSchedule" | "NoExecute";
+                                key?: string;
+                                /** @enum {string} */
+                                operator?: "Exists" | "Equal";
+                                tolerationSeconds?: number;
+                                value?: string;
+                            }[];
+                            ttl_seconds_after_finished: number;
+                            usd_per_gpu_hour: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -1180,7 +1247,38 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            context: string | null;
+                            created_at: number;
+                            enabled: boolean;
+                            gpu_resource: string;
+                            id: string;
+                            /** @description true: the worker's in-cluster service account */
+                            in_cluster: boolean;
+                            /** @description a kubeconfig on the workers' machines; null: in-cluster */
+                            kubeconfig_path: string | null;
+                            kueue_queue: string | null;
+                            models: string[];
+                            name: string;
+                            namespace: string;
+                            node_selector: {
+                                [key: string]: string;
+                            };
+                            /** @constant */
+                            object: "kubernetes_cluster";
+                            priority_class_name: string | null;
+                            tolerations: {
+                                /** @enum {string} */
+                                effect?: "NoSchedule" | "PreferNoSchedule" | "NoExecute";
+                                key?: string;
+                                /** @enum {string} */
+                                operator?: "Exists" | "Equal";
+                                tolerationSeconds?: number;
+                                value?: string;
+                            }[];
+                            ttl_seconds_after_finished: number;
+                            usd_per_gpu_hour: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -1214,7 +1312,13 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            /** @constant */
+                            deleted: true;
+                            id: string;
+                            /** @constant */
+                            object: "kubernetes_cluster";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -1271,7 +1375,38 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            context: string | null;
+                            created_at: number;
+                            enabled: boolean;
+                            gpu_resource: string;
+                            id: string;
+                            /** @description true: the worker's in-cluster service account */
+                            in_cluster: boolean;
+                            /** @description a kubeconfig on the workers' machines; null: in-cluster */
+                            kubeconfig_path: string | null;
+                            kueue_queue: string | null;
+                            models: string[];
+                            name: string;
+                            namespace: string;
+                            node_selector: {
+                                [key: string]: string;
+                            };
+                            /** @constant */
+                            object: "kubernetes_cluster";
+                            priority_class_name: string | null;
+                            tolerations: {
+                                /** @enum {string} */
+                                effect?: "NoSchedule" | "PreferNoSchedule" | "NoExecute";
+                                key?: string;
+                                /** @enum {string} */
+                                operator?: "Exists" | "Equal";
+                                tolerationSeconds?: number;
+                                value?: string;
+                            }[];
+                            ttl_seconds_after_finished: number;
+                            usd_per_gpu_hour: number;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -1391,7 +1526,18 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            /** @description the API key id or the project id */
+                            id: string;
+                            /** @constant */
+                            object: "rate_limits";
+                            /** @description requests per minute; null: no limit */
+                            rpm: number | null;
+                            /** @enum {string} */
+                            scope: "api_key" | "project";
+                            /** @description tokens (prompt + completion) per minute; null: no limit */
+                            tpm: number | null;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -1594,7 +1740,18 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            /** @description the API key id or the project id */
+                            id: string;
+                            /** @constant */
+                            object: "rate_limits";
+                            /** @description requests per minute; null: no limit */
+                            rpm: number | null;
+                            /** @enum {string} */
+                            scope: "api_key" | "project";
+                            /** @description tokens (prompt + completion) per minute; null: no limit */
+                            tpm: number | null;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -1635,7 +1792,18 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            /** @description the API key id or the project id */
+                            id: string;
+                            /** @constant */
+                            object: "rate_limits";
+                            /** @description requests per minute; null: no limit */
+                            rpm: number | null;
+                            /** @enum {string} */
+                            scope: "api_key" | "project";
+                            /** @description tokens (prompt + completion) per minute; null: no limit */
+                            tpm: number | null;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -3905,7 +4073,28 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            data: {
+                                bytes: number;
+                                created_at: number;
+                                filename: string;
+                                format: string;
+                                id: string;
+                                /** @constant */
+                                object: "file";
+                                purpose: string;
+                                sha256: string;
+                                stats: unknown;
+                                /** @enum {string} */
+                                status: "uploaded" | "processed" | "error";
+                                status_details?: string;
+                            }[];
+                            first_id: string | null;
+                            has_more: boolean;
+                            last_id: string | null;
+                            /** @constant */
+                            object: "list";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -4052,7 +4241,13 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            /** @constant */
+                            deleted: true;
+                            id: string;
+                            /** @constant */
+                            object: "file";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -5437,7 +5632,13 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            /** @constant */
+                            deleted: true;
+                            id: string;
+                            /** @constant */
+                            object: "model";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -5533,7 +5734,18 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            /** @description the API key id or the project id */
+                            id: string;
+                            /** @constant */
+                            object: "rate_limits";
+                            /** @description requests per minute; null: no limit */
+                            rpm: number | null;
+                            /** @enum {string} */
+                            scope: "api_key" | "project";
+                            /** @description tokens (prompt + completion) per minute; null: no limit */
+                            tpm: number | null;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -5578,7 +5790,23 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            data: {
+                                base_url: string;
+                                created_at: number;
+                                has_api_key: boolean;
+                                id: string;
+                                /** @description the provider's id for the model */
+                                model: string;
+                                /** @description what clients send as `model` */
+                                name: string;
+                                /** @constant */
+                                object: "provider_model";
+                            }[];
+                            has_more: boolean;
+                            /** @constant */
+                            object: "list";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -5618,7 +5846,18 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            base_url: string;
+                            created_at: number;
+                            has_api_key: boolean;
+                            id: string;
+                            /** @description the provider's id for the model */
+                            model: string;
+                            /** @description what clients send as `model` */
+                            name: string;
+                            /** @constant */
+                            object: "provider_model";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -5666,7 +5905,13 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            /** @constant */
+                            deleted: true;
+                            name: string;
+                            /** @constant */
+                            object: "provider_model.deleted";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -7231,7 +7476,41 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            bytes: number;
+                            created_at: number;
+                            expires_at: number;
+                            file?: {
+                                bytes: number;
+                                created_at: number;
+                                filename: string;
+                                format: string;
+                                id: string;
+                                /** @constant */
+                                object: "file";
+                                purpose: string;
+                                sha256: string;
+                                stats: unknown;
+                                /** @enum {string} */
+                                status: "uploaded" | "processed" | "error";
+                                status_details?: string;
+                            };
+                            filename: string;
+                            id: string;
+                            /** @constant */
+                            object: "upload";
+                            parts: {
+                                bytes: number;
+                                created_at: number;
+                                id: string;
+                                /** @constant */
+                                object: "upload.part";
+                                upload_id: string;
+                            }[];
+                            purpose: string;
+                            /** @enum {string} */
+                            status: "pending" | "completed" | "cancelled" | "expired";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -7575,7 +7854,24 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            data: {
+                                created_at: number;
+                                description: string | null;
+                                /** @description why it stopped receiving (the receiver answered 410 Gone); null while enabled */
+                                disabled_reason: string | null;
+                                enabled: boolean;
+                                /** @description empty: every event type, including ones added later */
+                                event_types: string[];
+                                id: string;
+                                /** @constant */
+                                object: "webhook.endpoint";
+                                url: string;
+                            }[];
+                            has_more: boolean;
+                            /** @constant */
+                            object: "list";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -7615,7 +7911,21 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            created_at: number;
+                            description: string | null;
+                            /** @description why it stopped receiving (the receiver answered 410 Gone); null while enabled */
+                            disabled_reason: string | null;
+                            enabled: boolean;
+                            /** @description empty: every event type, including ones added later */
+                            event_types: string[];
+                            id: string;
+                            /** @constant */
+                            object: "webhook.endpoint";
+                            /** @description whsec_ + base64 of 32 random bytes; shown in this answer only */
+                            secret: string;
+                            url: string;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -7660,7 +7970,19 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            created_at: number;
+                            description: string | null;
+                            /** @description why it stopped receiving (the receiver answered 410 Gone); null while enabled */
+                            disabled_reason: string | null;
+                            enabled: boolean;
+                            /** @description empty: every event type, including ones added later */
+                            event_types: string[];
+                            id: string;
+                            /** @constant */
+                            object: "webhook.endpoint";
+                            url: string;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -7694,7 +8016,13 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            /** @constant */
+                            deleted: true;
+                            id: string;
+                            /** @constant */
+                            object: "webhook.endpoint.deleted";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -7741,7 +8069,41 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            data: {
+                                attempts: number;
+                                created_at: number;
+                                endpoint_id: string;
+                                id: string;
+                                last_error: string | null;
+                                last_status: number | null;
+                                /** @description every attempt, first to last */
+                                log: {
+                                    at: number;
+                                    attempt: number;
+                                    error: string | null;
+                                    response_ms: number;
+                                    /** @description HTTP status of the answer; null when none came */
+                                    status: number | null;
+                                }[];
+                                /** @description the webhook-id header, the same on every retry and for every endpoint */
+                                message_id: string;
+                                /** @description when the next attempt is due; null unless pending */
+                                next_attempt_at: number | null;
+                                /** @constant */
+                                object: "webhook.delivery";
+                                response_ms: number | null;
+                                /** @enum {string} */
+                                status: "pending" | "succeeded" | "failed";
+                                /** @description the event type */
+                                type: string;
+                            }[];
+                            first_id: string | null;
+                            has_more: boolean;
+                            last_id: string | null;
+                            /** @constant */
+                            object: "list";
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
@@ -7790,7 +8152,21 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": {
+                            created_at: number;
+                            description: string | null;
+                            /** @description why it stopped receiving (the receiver answered 410 Gone); null while enabled */
+                            disabled_reason: string | null;
+                            enabled: boolean;
+                            /** @description empty: every event type, including ones added later */
+                            event_types: string[];
+                            id: string;
+                            /** @constant */
+                            object: "webhook.endpoint";
+                            /** @description whsec_ + base64 of 32 random bytes; shown in this answer only */
+                            secret: string;
+                            url: string;
+                        };
                     };
                 };
                 /** @description Error in OpenAI's envelope */
