@@ -5,6 +5,7 @@ import { newId } from '../../src/common/ids';
 import { PrismaService } from '../../src/db/prisma.service';
 import { ModelCatalog } from '../../src/training/model-catalog';
 import { writeFakeCatalog } from '../fixtures/fake-trainers';
+import { apiClient } from '../support/api-client';
 import { requireEnv, startTestApp, TestApp, testS3, waitFor } from '../support/app';
 import { axeSeriousViolations, payloadTraces } from '../support/dashboard-checks';
 import { seedAdapterVersion } from '../support/seed-adapter';
@@ -40,19 +41,12 @@ describe('dashboard in Chromium (e2e)', () => {
   const expected: RegExp[] = [];
   const screenshots: string[] = [];
 
-  const api = async (method: string, route: string, body?: unknown, as = key) => {
-    const res = await fetch(`${app.url}/v1${route}`, {
-      method,
-      headers: { authorization: `Bearer ${as}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: res.status, body: (await res.json()) as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
-  };
+  // The shared client: every 2xx JSON answer the test reads is also checked against the OpenAPI document.
+  const api = apiClient(() => ({ url: app.url, key }));
   const upload = async (name: string, text: string, query = '') => {
     const form = new FormData();
     form.append('file', new Blob([text]), name);
-    const res = await fetch(`${app.url}/v1/datasets${query}`, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: form });
-    return (await res.json()) as { id: string; status: string; filename: string };
+    return (await api('POST', `/datasets${query}`, form)).body as { id: string; status: string; filename: string };
   };
   const go = async (hash: string) => {
     await page.goto(`${app.url}/#/${hash}`);
