@@ -147,7 +147,10 @@ export class UploadsService {
       }
       const md5Hash = createHash('md5');
       const body = this.concat(ordered.map((p) => p.s3Key), md5Hash);
-      const options = this.datasets.ingestOptions(undefined, { maxBytes: this.config.env.UPLOAD_MAX_BYTES });
+      // The size is known here: a file past the inline token budget gets its tokens counted by the worker after it
+      // is registered, so the ingest does not tokenize its first TOKENIZE_INLINE_BYTES only to drop the count.
+      const deferTokens = total > this.config.env.TOKENIZE_INLINE_BYTES;
+      const options = this.datasets.ingestOptions(undefined, { maxBytes: this.config.env.UPLOAD_MAX_BYTES, ...(deferTokens ? { tokenBudgetBytes: 0 } : {}) });
       const staged = await this.datasets.stage(projectId, upload.filename, body, options).catch((err: unknown) => {
         body.destroy(); // stop reading the parts from S3
         throw err;

@@ -241,4 +241,23 @@ describe('token statistics of a large file are counted by the worker after regis
     expect(counted.stats.tokens).toEqual(dry.stats.tokens);
     expect(counted.stats.tokens.total).toBeGreaterThan(0);
   });
+
+  it('an upload assembled from parts, its size known to be past the budget, is counted by the worker alike', async () => {
+    const data = makeTicketDataset({ n: 60, seed: 32 });
+    const bytes = Buffer.from(data);
+    const sdk = new OpenAI({ baseURL: `${app.url}/v1`, apiKey: app.apiKey, maxRetries: 0 });
+    const upload = await sdk.uploads.create({ bytes: bytes.length, filename: 'big-parts.jsonl', mime_type: 'text/jsonl', purpose: 'fine-tune' });
+    const half = Math.floor(bytes.length / 2);
+    const p1 = await sdk.uploads.parts.create(upload.id, { data: await toFile(bytes.subarray(0, half), 'p') });
+    const p2 = await sdk.uploads.parts.create(upload.id, { data: await toFile(bytes.subarray(half), 'p') });
+    const done = await sdk.uploads.complete(upload.id, { part_ids: [p1.id, p2.id] });
+    const get = async () => (await (await fetch(`${app.url}/v1/datasets/${done.file!.id}`, { headers: { authorization: `Bearer ${app.apiKey}` } })).json()) as Record<string, any>;
+    expect((await get()).stats).toMatchObject({ examples: 60 });
+    const f = new FormData();
+    f.append('file', new Blob([data]), 'big-parts.jsonl');
+    const dry = (await (await fetch(`${app.url}/v1/datasets/validate`, { method: 'POST', headers: { authorization: `Bearer ${app.apiKey}` }, body: f })).json()) as Record<string, any>;
+    const counted = await waitFor('the worker to count tokens', async () => ((await get()).stats.tokens_pending === false ? get() : null), 30_000, 200);
+    expect(counted.stats.tokens).toEqual(dry.stats.tokens);
+    expect(counted.stats.tokens.total).toBeGreaterThan(0);
+  });
 });
