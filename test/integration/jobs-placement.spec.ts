@@ -40,11 +40,20 @@ describe('GPU hosts and placement (integration)', () => {
     await prisma.gpuHost.deleteMany({});
   });
   afterAll(async () => {
-    // Jobs left open would be picked up by the next suite's start-up sweep, whose catalog has no gpu-one.
-    await prisma?.fineTuningJob.updateMany({ where: { model: { in: ['gpu-one', 'gpu-big'] }, status: { in: ['queued', 'running', 'validating_files'] } }, data: { status: 'cancelled' } });
-    for (const c of await docker.listContainers({ all: true, filters: { label: ['io.loraplane.model=gpu-one'] } })) await docker.getContainer(c.Id).remove({ force: true });
-    await second?.close();
-    await worker?.close();
+    try {
+      // Jobs left open would be picked up by the next suite's start-up sweep, whose catalog has no gpu-one.
+      await prisma?.fineTuningJob.updateMany({ where: { model: { in: ['gpu-one', 'gpu-big'] }, status: { in: ['queued', 'running', 'validating_files'] } }, data: { status: 'cancelled' } });
+      for (const c of await docker.listContainers({ all: true, filters: { label: ['io.loraplane.model=gpu-one'] } })) {
+        // The worker may be removing it already (409) or have removed it (404): either way it is going.
+        await docker.getContainer(c.Id).remove({ force: true }).catch((err: { statusCode?: number }) => {
+          if (err.statusCode !== 404 && err.statusCode !== 409) throw err;
+        });
+      }
+    } finally {
+      // Always: an app left running here outlives the suite, and its pools then fail the next suites of this worker.
+      await second?.close();
+      await worker?.close();
+    }
   });
 
   async function admin(method: string, path: string, body?: unknown) {
