@@ -55,7 +55,9 @@ describe('restart while a job trains (e2e)', () => {
     const done = await waitFor('the job to settle after the restart', async () => {
       const j = await client.fineTuning.jobs.retrieve(jobId);
       return ['succeeded', 'failed', 'cancelled'].includes(j.status) ? j : null;
-    }, 150_000, 500);
+      // The long job (4,000 examples x 25 epochs): each test took 135-142 s run alone on 2026-12-03's slower machine,
+      // so the former 150 s ran out once in a full CI run, with nothing wrong in the re-attach.
+    }, 300_000, 500);
     expect({ status: done.status, error: done.error }).toEqual({ status: 'succeeded', error: null });
     const events = [];
     for await (const e of client.fineTuning.jobs.listEvents(jobId, { limit: 100 })) events.push(e);
@@ -97,7 +99,7 @@ describe('restart while a job trains (e2e)', () => {
     startProcess();
     await ready();
     await expectSettledOnce(client, job.id);
-  }, 240_000);
+  }, 420_000);
 
   it('re-attaches after kill -9 of the api+worker process, with no missing or duplicated events', async () => {
     const first = startProcess();
@@ -110,7 +112,7 @@ describe('restart while a job trains (e2e)', () => {
     startProcess();
     await ready();
     await expectSettledOnce(client, job.id);
-  }, 240_000);
+  }, 420_000);
 
   it('re-attaches after kill -9 of a separate worker while the api keeps serving', async () => {
     startProcess('api');
@@ -124,5 +126,5 @@ describe('restart while a job trains (e2e)', () => {
     expect((await client.fineTuning.jobs.retrieve(job.id)).status).toBe('running'); // the api still answers
     startProcess('worker');
     await expectSettledOnce(client, job.id);
-  }, 240_000);
+  }, 420_000);
 });
