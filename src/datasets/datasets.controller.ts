@@ -11,6 +11,7 @@ import { readMultipart } from './multipart-upload';
 import { datasetObject, toDatasetObject, toValidationObject, validationObject } from './datasets.views';
 import { DATASET_FORMATS } from './validation/dataset-validator';
 import { estimateTrainedTokens } from './validation/token-stats';
+import { deletedOf } from '../common/http/deleted';
 
 const uploadQuery = z.object({
   format: z.enum(DATASET_FORMATS).optional().describe('Declared format; every line must match it. Unset: detected.'),
@@ -33,7 +34,7 @@ const statsObject = z.object({
   stats: z.unknown(),
 });
 const splitObject = z.object({ object: z.literal('dataset.split'), source: z.string(), seed: z.number(), train: datasetObject, validation: datasetObject });
-const deletedDataset = z.object({ id: z.string(), object: z.literal('dataset'), deleted: z.literal(true) });
+const deletedDataset = deletedOf('dataset');
 
 /**
  * loraplane's native dataset API: the validation report and statistics, invalid datasets kept with their report, a

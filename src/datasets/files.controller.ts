@@ -8,6 +8,7 @@ import { ApiDoc, ZParam, ZQuery } from '../common/http/zod-validation';
 import { Dataset } from '../generated/prisma/client';
 import { DatasetsService, FILE_PURPOSES, FilePurpose } from './datasets.service';
 import { readMultipart } from './multipart-upload';
+import { deletedOf } from '../common/http/deleted';
 
 export const fileObject = z.object({
   id: z.string(),
@@ -55,7 +56,7 @@ export function toFileObject(d: Dataset): z.infer<typeof fileObject> {
 // as string only (it does not say what an empty list answers).
 const fileList = pageOf(fileObject);
 // OpenAI's DeleteFileResponse (a deleted file is always deleted: true).
-const deletedFile = z.object({ id: z.string(), object: z.literal('file'), deleted: z.literal(true) });
+const deletedFile = deletedOf('file');
 
 const uploadForm = z.object({
   file: z.string().describe('The JSONL file (binary part)'),

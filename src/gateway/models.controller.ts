@@ -5,9 +5,10 @@ import { listOf, toList } from '../common/http/pagination';
 import { ApiDoc, ZParam } from '../common/http/zod-validation';
 import { modelCard } from './model-cards';
 import { ModelsService } from './models.service';
+import { deletedOf } from '../common/http/deleted';
 
 /** OpenAI's DeleteModelResponse (a deleted model is always deleted: true). */
-const deletedModel = z.object({ id: z.string(), object: z.literal('model'), deleted: z.literal(true) });
+const deletedModel = deletedOf('model');
 
 /** OpenAI's models API: what the project can call, fine-tune and has fine-tuned (see ModelsService). */
 @Controller('v1/models')

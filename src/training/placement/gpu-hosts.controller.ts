@@ -4,9 +4,10 @@ import { RequireScope } from '../../common/auth/auth.decorators';
 import { listOf, toList } from '../../common/http/pagination';
 import { ApiDoc, ZBody, ZParam } from '../../common/http/zod-validation';
 import { gpuHostObject, GpuHostsService, registerHostBody, RegisterHostBody, toHostObject, updateHostBody, UpdateHostBody } from './gpu-hosts.service';
+import { deletedOf } from '../../common/http/deleted';
 
 const hostId = z.string().min(1);
-const deletedHost = z.object({ id: z.string(), object: z.literal('gpu_host'), deleted: z.literal(true) });
+const deletedHost = deletedOf('gpu_host');
 
 /** Operators register the Docker engines that have GPUs, with their inventory. */
 @Controller('v1/admin/gpu_hosts')

@@ -4,9 +4,10 @@ import { RequireScope } from '../../common/auth/auth.decorators';
 import { listOf, toList } from '../../common/http/pagination';
 import { ApiDoc, ZBody, ZParam } from '../../common/http/zod-validation';
 import { clusterObject, KubernetesClustersService, registerClusterBody, RegisterClusterBody, toClusterObject, updateClusterBody, UpdateClusterBody } from './kubernetes-clusters.service';
+import { deletedOf } from '../../common/http/deleted';
 
 const clusterId = z.string().min(1);
-const deletedCluster = z.object({ id: z.string(), object: z.literal('kubernetes_cluster'), deleted: z.literal(true) });
+const deletedCluster = deletedOf('kubernetes_cluster');
 
 /** Operators register the Kubernetes clusters (a namespace each) that run training Jobs, and their models. */
 @Controller('v1/admin/kubernetes_clusters')
