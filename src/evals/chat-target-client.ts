@@ -1,7 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import type { IncomingMessage } from 'node:http';
 import { Config } from '../config/config';
-import { sseData, statusError, UpstreamError } from '../serving/openai-http';
+import { sseData, statusError, UpstreamAnswer, UpstreamError } from '../serving/openai-http';
 import { OpenAIHttpClient } from '../serving/openai-http.client';
 
 /** Where and how to call one target: an OpenAI-compatible `/chat/completions` and the request's shape. */
@@ -101,7 +100,7 @@ export class ChatTargetClient {
   private async call(endpoint: ChatEndpoint, body: Record<string, unknown>, signal?: AbortSignal): Promise<ChatAnswer> {
     const timeout = AbortSignal.timeout(this.timeoutMs);
     const t0 = performance.now();
-    let res: IncomingMessage;
+    let res: UpstreamAnswer;
     try {
       res = await this.http.open({
         url: `${endpoint.baseUrl.replace(/\/+$/, '')}/chat/completions`,
@@ -135,7 +134,7 @@ export class ChatTargetClient {
     }
   }
 
-  private async readJson(res: IncomingMessage, t0: number): Promise<ChatAnswer> {
+  private async readJson(res: UpstreamAnswer, t0: number): Promise<ChatAnswer> {
     const body = JSON.parse((await this.http.readCapped(res)).toString('utf8')) as { choices?: { message?: { content?: string | null } }[]; usage?: UsageBody };
     const latencyMs = performance.now() - t0;
     if (!Array.isArray(body.choices)) throw new Error('no choices in the answer');
@@ -143,7 +142,7 @@ export class ChatTargetClient {
   }
 
   /** Server-sent events: `data: {chunk}` until `data: [DONE]`; usage arrives in a last chunk without choices. */
-  private async readStream(res: IncomingMessage, t0: number): Promise<ChatAnswer> {
+  private async readStream(res: UpstreamAnswer, t0: number): Promise<ChatAnswer> {
     let content = '';
     let ttftMs: number | null = null;
     let usage: ChatAnswer['usage'] = null;

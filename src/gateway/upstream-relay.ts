@@ -1,5 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { eventEnd, UpstreamError } from '../serving/openai-http';
+import type { ServerResponse } from 'node:http';
+import { eventEnd, UpstreamAnswer, UpstreamError } from '../serving/openai-http';
 
 export type Usage = { prompt_tokens: number; completion_tokens: number; total_tokens: number };
 
@@ -108,7 +108,7 @@ function transformEvent(event: string, outcome: RelayOutcome, opts: StreamRelayO
  * chunk is read for metering and forwarded only when the client asked for it. A stream that breaks off, or
  * outgrows the limits, ends with an OpenAI error event (the status line is long gone).
  */
-export function relayStream(upstream: IncomingMessage, res: ServerResponse, opts: StreamRelayOptions): Promise<RelayOutcome> {
+export function relayStream(upstream: UpstreamAnswer, res: ServerResponse, opts: StreamRelayOptions): Promise<RelayOutcome> {
   const modelJson = JSON.stringify(opts.clientModel);
   return new Promise((resolve) => {
     const outcome: RelayOutcome = { usage: null, ttftMs: null, responseBytes: 0, error: null };

@@ -1,12 +1,15 @@
 import http from 'node:http';
 import https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
+import type { Readable } from 'node:stream';
+import { Http1Pool, Http1Target } from './http1-client';
 
 /**
  * The one HTTP transport for every OpenAI-compatible server loraplane calls (vLLM replicas, the tiny server, provider
- * APIs, eval targets) and for the adapter agents beside the replicas. node:http with keep-alive sockets rather than
- * fetch: the gateway pays for every microsecond, and a socket pool plus `lookup` is where a connect-time address
- * check (no private addresses for tenant-supplied URLs) plugs in.
+ * APIs, eval targets) and for the adapter agents beside the replicas. Keep-alive sockets rather than fetch: the
+ * gateway pays for every microsecond, and a socket pool plus `lookup` is where a connect-time address check (no
+ * private addresses for tenant-supplied URLs) plugs in. `http:` URLs (replicas and agents, on the gateway's hot
+ * path) go through a lean HTTP/1.1 client of our own (./http1-client.ts, which says why); `https:` through node:https.
  *
  * Every read of a body is capped: an upstream is often tenant-controlled, and an endless or huge answer must fail
  * that one call with a clear message, never grow this process's memory.
@@ -66,12 +69,18 @@ export interface UpstreamRequest {
   signal?: CancelSignal;
 }
 
+/** An answer whose head is in, its body streaming: node's IncomingMessage (https) or an Http1Answer (http). */
+export type UpstreamAnswer = Readable & { statusCode?: number; headers: http.IncomingHttpHeaders };
+
 /** A URL taken apart once: the gateway calls the same few replica URLs over and over. */
 interface ParsedTarget {
   host: string;
-  isHttps: boolean;
-  /** What http.request takes (as node's own urlToHttpOptions makes it from a URL). */
+  /** For https: what https.request takes (as node's own urlToHttpOptions makes it from a URL). */
   options: http.RequestOptions;
+  /** For http: where the HTTP/1.1 client sends it; null for https. */
+  http1: Http1Target | null;
+  /** Basic credentials from the URL's user:password, as an Authorization value (http; https passes options.auth). */
+  basicAuth: string | null;
   refused: Error | null;
 }
 
@@ -90,46 +99,35 @@ export interface TransportOptions {
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_SOCKET']);
 
 export class OpenAIHttp {
-  private readonly httpAgent: http.Agent;
+  private readonly http1: Http1Pool;
   private readonly httpsAgent: https.Agent;
   private readonly targets = new Map<string, ParsedTarget>();
 
   constructor(readonly options: TransportOptions) {
-    const agentOptions = { keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256, scheduling: 'lifo' as const, lookup: options.lookup };
-    this.httpAgent = new http.Agent(agentOptions);
-    this.httpsAgent = new https.Agent(agentOptions);
+    this.http1 = new Http1Pool({ lookup: options.lookup, maxFreePerOrigin: 256 });
+    this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256, scheduling: 'lifo', lookup: options.lookup });
   }
 
   /**
    * Sends the request and resolves with the answer once its headers are in (any status; the body not read). A
    * failure before that is an UpstreamError of kind `connect` (nothing reached the model) or `timeout`.
    */
-  open(req: UpstreamRequest): Promise<http.IncomingMessage> {
+  open(req: UpstreamRequest): Promise<UpstreamAnswer> {
     return this.attempt(req, true);
   }
 
-  private attempt(req: UpstreamRequest, mayRetryStale: boolean): Promise<http.IncomingMessage> {
+  private attempt(req: UpstreamRequest, mayRetryStale: boolean): Promise<UpstreamAnswer> {
     return new Promise((resolve, reject) => {
       const target = this.target(req.url);
-      const { host, refused, isHttps } = target;
+      const { host, refused } = target;
       if (refused) return reject(new UpstreamError(`${host}: ${refused.message}`, 'refused', null, null, null, { cause: refused }));
+      if (req.signal?.aborted) return reject(new UpstreamError('the request was aborted', 'aborted'));
+      let settled = false;
+      const method = req.method ?? 'GET';
       const headers: Record<string, string | number> = { ...req.headers };
       if (req.body !== undefined) headers['content-length'] = Buffer.byteLength(req.body);
-      const out = (isHttps ? https : http).request({ ...target.options, method: req.method ?? 'GET', headers, agent: isHttps ? this.httpsAgent : this.httpAgent });
-      let settled = false;
-      const timer = setTimeout(() => fail(new UpstreamError(`no answer from ${host} within ${req.timeoutMs} ms`, 'timeout')), req.timeoutMs);
-      const onAbort = () => fail(new UpstreamError('the request was aborted', 'aborted'));
-      const fail = (err: UpstreamError) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        req.signal?.removeEventListener('abort', onAbort);
-        out.destroy();
-        reject(err);
-      };
-      if (req.signal?.aborted) return onAbort();
-      req.signal?.addEventListener('abort', onAbort, { once: true });
-      out.on('response', (res) => {
+      if (target.basicAuth && headers.authorization === undefined) headers.authorization = target.basicAuth;
+      const onResponse = (res: UpstreamAnswer) => {
         if (settled) return void res.destroy();
         settled = true;
         clearTimeout(timer);
@@ -141,8 +139,8 @@ export class OpenAIHttp {
           res.once('close', () => req.signal?.removeEventListener('abort', abortBody));
         }
         resolve(res);
-      });
-      out.on('error', (err: NodeJS.ErrnoException) => {
+      };
+      const onError = (err: NodeJS.ErrnoException) => {
         const code = err.code ?? '';
         if (err.name === 'RefusedTarget') return fail(new UpstreamError(`${host}: ${err.message}`, 'refused', null, null, null, { cause: err }));
         // A kept-alive socket the server had just closed: the request never reached it. Once more, on a new socket.
@@ -154,8 +152,27 @@ export class OpenAIHttp {
         }
         const kind = CONNECT_CODES.has(code) ? 'connect' : 'invalid';
         fail(new UpstreamError(`${host}: ${code || err.message}`, kind, null, null, null, { cause: err }));
-      });
-      out.end(req.body);
+      };
+      let out: { readonly reusedSocket: boolean; destroy(): void };
+      if (target.http1) out = this.http1.request(target.http1, method, headers, req.body, { onResponse, onError });
+      else {
+        const sent = https.request({ ...target.options, method, headers, agent: this.httpsAgent });
+        sent.on('response', onResponse);
+        sent.on('error', onError);
+        sent.end(req.body);
+        out = sent;
+      }
+      const timer = setTimeout(() => fail(new UpstreamError(`no answer from ${host} within ${req.timeoutMs} ms`, 'timeout')), req.timeoutMs);
+      const onAbort = () => fail(new UpstreamError('the request was aborted', 'aborted'));
+      const fail = (err: UpstreamError) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        req.signal?.removeEventListener('abort', onAbort);
+        out.destroy();
+        reject(err);
+      };
+      req.signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 
@@ -164,19 +181,23 @@ export class OpenAIHttp {
     let t = this.targets.get(href);
     if (t) return t;
     const url = new URL(href);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UpstreamError(`${url.protocol} URLs are not supported: use http: or https:`, 'invalid');
     const literal = url.hostname.replace(/^\[(.*)\]$/, '$1');
-    // url.hostname keeps an IPv6 literal's brackets; http.request wants the bare address.
+    // url.hostname keeps an IPv6 literal's brackets; a connection wants the bare address.
     const options: http.RequestOptions = { protocol: url.protocol, hostname: literal, path: url.pathname + url.search };
     if (url.port !== '') options.port = Number(url.port);
-    if (url.username || url.password) options.auth = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
-    t = { host: url.host, isHttps: url.protocol === 'https:', options, refused: (isIP(literal) ? this.options.refusal?.(literal) : null) ?? null };
+    const auth = url.username || url.password ? `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}` : null;
+    if (auth) options.auth = auth;
+    const http1 = url.protocol === 'http:' ? { hostname: literal, port: url.port === '' ? 80 : Number(url.port), host: url.host, path: options.path! } : null;
+    const basicAuth = http1 && auth ? `Basic ${Buffer.from(auth).toString('base64')}` : null;
+    t = { host: url.host, options, http1, basicAuth, refused: (isIP(literal) ? this.options.refusal?.(literal) : null) ?? null };
     if (this.targets.size >= MAX_PARSED_TARGETS) this.targets.clear();
     this.targets.set(href, t);
     return t;
   }
 
   /** Reads a whole answer, failing (and dropping the connection) past `maxBytes`. */
-  readCapped(res: http.IncomingMessage, maxBytes = this.options.maxResponseBytes, timeoutMs?: number): Promise<Buffer> {
+  readCapped(res: UpstreamAnswer, maxBytes = this.options.maxResponseBytes, timeoutMs?: number): Promise<Buffer> {
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
       let size = 0;
@@ -230,7 +251,7 @@ export class OpenAIHttp {
   }
 
   close(): void {
-    this.httpAgent.destroy();
+    this.http1.close();
     this.httpsAgent.destroy();
   }
 }
