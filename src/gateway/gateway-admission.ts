@@ -6,6 +6,7 @@ import { RateLimiter } from '../limits/rate-limiter';
 import { estimateTokens, Limits, noLimits } from '../limits/rate-limits';
 import { Metrics } from '../metrics/metrics';
 import type { InferenceBody } from './inference-request';
+import { headersForHead } from './response-head';
 
 /** The header that keeps a conversation on one canary arm (lower case: node's incoming header names). */
 export const SessionHeader = 'x-session-id';
@@ -46,7 +47,7 @@ export class GatewayAdmission {
       this.logger.warn({ error: (err as Error).message }, 'rate limiter unreachable: request admitted unchecked');
       return null;
     }
-    for (const name in verdict.headers) res.setHeader(name, verdict.headers[name]);
+    headersForHead(res, verdict.headers);
     if (!verdict.allowed) {
       this.metrics.rateLimited.inc();
       const kind = verdict.headers['x-ratelimit-remaining-requests'] === '0' ? 'requests' : 'tokens';

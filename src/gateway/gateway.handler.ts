@@ -13,6 +13,7 @@ import { ClientGone } from './client-gone';
 import { GatewayAdmission, SessionHeader } from './gateway-admission';
 import { INFERENCE_OBSERVERS, InferenceObserver, InferenceRecord, RoutePolicy } from './gateway-hooks';
 import { InferenceBody, InferenceRoute, parseInferenceBody } from './inference-request';
+import { writeHead } from './response-head';
 import { RoutingTable } from './routing-table';
 import { relayJson, relayStream } from './upstream-relay';
 
@@ -279,7 +280,7 @@ export class GatewayHandler {
     const json = JSON.stringify(body);
     rec.status = out;
     rec.responseBytes = Buffer.byteLength(json);
-    res.writeHead(out, { 'content-type': 'application/json', 'content-length': rec.responseBytes });
+    writeHead(res, out, { 'content-type': 'application/json', 'content-length': rec.responseBytes });
     res.end(json);
   }
 
@@ -300,7 +301,7 @@ export class GatewayHandler {
     const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(json) };
     if (retryAfter !== undefined) headers['retry-after'] = String(retryAfter);
     rec.status = status;
-    res.writeHead(status, headers);
+    writeHead(res, status, headers);
     res.end(json);
   }
 

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { eventEnd, UpstreamAnswer, UpstreamError } from '../serving/openai-http';
+import { writeHead } from './response-head';
 
 export type Usage = { prompt_tokens: number; completion_tokens: number; total_tokens: number };
 
@@ -67,7 +68,7 @@ export function relayJson(body: Buffer, status: number, res: ServerResponse, cli
   const usage = usageOf(text);
   const out = renameModel(text, JSON.stringify(clientModel));
   const bytes = Buffer.byteLength(out);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': bytes });
+  writeHead(res, status, { 'content-type': 'application/json', 'content-length': bytes });
   res.end(out);
   return { usage, ttftMs: null, responseBytes: bytes, error: null };
 }
@@ -115,7 +116,7 @@ export function relayStream(upstream: UpstreamAnswer, res: ServerResponse, opts:
     let buffered = '';
     let total = 0;
     let done = false;
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    writeHead(res, 200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     res.flushHeaders();
 
     const finish = (error: UpstreamError | null) => {

@@ -192,6 +192,10 @@ describe('gateway operations (e2e)', () => {
     const answers = [];
     for (let i = 0; i < 12; i++) answers.push(await chat(i % 2 ? a.url : b.url, limited.value, {}));
     const ok = answers.filter((r) => r.status === 200).length;
+    // Admitted answers carry the headers too, counting down.
+    const remaining = answers.filter((r) => r.status === 200).map((r) => Number(r.headers.get('x-ratelimit-remaining-requests')));
+    expect(remaining.length).toBeGreaterThan(0);
+    expect(remaining.every((n, i) => Number.isInteger(n) && n >= 0 && n < 10 && (i === 0 || n <= remaining[i - 1] + 1))).toBe(true);
     // 9 left after the first; one more may have refilled (10 per minute: one every 6 s) on a slow machine.
     expect(ok).toBeGreaterThanOrEqual(9);
     expect(ok).toBeLessThanOrEqual(10);

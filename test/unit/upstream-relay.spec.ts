@@ -1,5 +1,9 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
 import { ClientGone } from '../../src/gateway/client-gone';
-import { renameModel, usageOf } from '../../src/gateway/upstream-relay';
+import { headersForHead, writeHead } from '../../src/gateway/response-head';
+import { relayJson, relayStream, renameModel, usageOf } from '../../src/gateway/upstream-relay';
 
 /** The pieces of the gateway's relay that read an answer without parsing all of it. */
 describe('usageOf', () => {
@@ -46,5 +50,48 @@ describe('ClientGone', () => {
     gone.abort();
     expect(gone.aborted).toBe(true);
     expect(calls).toEqual(['b']);
+  });
+});
+
+describe('headers held for the head (admission x-ratelimit-*)', () => {
+  /** A real server whose handler holds `held` and then answers through `answer`; resolves with the client's view. */
+  async function served(answer: (res: http.ServerResponse) => void): Promise<{ headers: http.IncomingHttpHeaders; body: string }> {
+    const server = http.createServer((_req, res) => answer(res));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+      return { headers: Object.fromEntries(res.headers), body: await res.text() };
+    } finally {
+      server.close();
+    }
+  }
+
+  it('sends them with a JSON answer, a stream and an error head; the head\'s own win on a clash', async () => {
+    const held = { 'x-ratelimit-limit-requests': '10', 'x-ratelimit-remaining-requests': '9', 'content-type': 'text/plain' };
+    const json = await served((res) => {
+      headersForHead(res, { 'x-ratelimit-limit-requests': '10' });
+      headersForHead(res, held);
+      relayJson(Buffer.from('{"model":"up","usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}'), 200, res, 'mine');
+    });
+    expect(json.headers).toMatchObject({ 'x-ratelimit-limit-requests': '10', 'x-ratelimit-remaining-requests': '9', 'content-type': 'application/json' });
+    expect(JSON.parse(json.body).model).toBe('mine');
+    const stream = await served((res) => {
+      headersForHead(res, held);
+      const upstream = Object.assign(Readable.from([Buffer.from('data: {"model":"up","choices":[{"delta":{"content":"hi"}}]}\n\n'), Buffer.from('data: [DONE]\n\n')]), { statusCode: 200, headers: {} });
+      void relayStream(upstream, res, { clientModel: 'mine', forwardUsage: false, maxEventBytes: 1024, maxTotalBytes: 4096, startedAt: performance.now() });
+    });
+    expect(stream.headers).toMatchObject({ 'x-ratelimit-remaining-requests': '9', 'content-type': 'text/event-stream; charset=utf-8' });
+    expect(stream.body).toBe('data: {"model":"mine","choices":[{"delta":{"content":"hi"}}]}\n\ndata: [DONE]\n\n');
+    const error = await served((res) => {
+      headersForHead(res, held);
+      writeHead(res, 429, { 'content-type': 'application/json', 'retry-after': '3' });
+      res.end('{}');
+    });
+    expect(error.headers).toMatchObject({ 'x-ratelimit-remaining-requests': '9', 'retry-after': '3', 'content-type': 'application/json' });
+    const plain = await served((res) => {
+      writeHead(res, 200, { 'content-type': 'application/json' });
+      res.end('{}');
+    });
+    expect(plain.headers['x-ratelimit-limit-requests']).toBeUndefined();
   });
 });
