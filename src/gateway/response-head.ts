@@ -15,5 +15,6 @@ export function headersForHead(res: ServerResponse, headers: Record<string, stri
 /** res.writeHead with the held headers (the ones given here win on a clash). */
 export function writeHead(res: ServerResponse, status: number, headers: OutgoingHttpHeaders): void {
   const held = pending.get(res);
-  res.writeHead(status, held ? { ...held, ...headers } : headers);
+  // Added to the held object (this response's own) rather than spread into a new one: the spread showed in the profile.
+  res.writeHead(status, held ? Object.assign(held, headers) : headers);
 }
