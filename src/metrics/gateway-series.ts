@@ -1,4 +1,5 @@
-import type { Counter, Histogram } from 'prom-client';
+import type { Counter } from 'prom-client';
+import type { HistogramSlot, SeriesHistogram } from './series-histogram';
 
 export type Arm = 'none' | 'stable' | 'canary';
 /** ok, client_error, upstream_error, rate_limited, client_abort. */
@@ -14,19 +15,24 @@ const OUTCOMES = 5;
 /**
  * The gateway's request series of one (pool, adapter, version), found once and kept. Requests and tokens are
  * counted in plain numbers here and handed to prom-client when it is scraped (`drain`): a labelled `inc` hashes and
- * checks its label object on every call, which costs more than the rest of the metering. Latencies go to the
- * histograms at once, with this series' label object (made once, so nothing is built per request).
+ * checks its label object on every call, which costs more than the rest of the metering. Latencies go at once into
+ * this series' own slots of the two histograms (SeriesHistogram), found once here, so nothing is looked up per request.
  */
 export class GatewaySeries {
   /** Indexed by arm and outcome (two small fixed sets), so counting builds no key. */
   private readonly requests: ({ labels: Record<Key | 'arm' | 'outcome', string>; n: number } | undefined)[] = [];
   private inputTokens = 0;
   private outputTokens = 0;
+  private readonly latencySlot: HistogramSlot<Key>;
+  private readonly ttftSlot: HistogramSlot<Key>;
 
   constructor(
     readonly labels: SeriesLabels,
-    private readonly metrics: { gatewayRequests: Counter<Key | 'arm' | 'outcome'>; gatewayTokens: Counter<Key | 'direction'>; gatewayLatency: Histogram<Key>; gatewayTtft: Histogram<Key> },
-  ) {}
+    private readonly metrics: { gatewayRequests: Counter<Key | 'arm' | 'outcome'>; gatewayTokens: Counter<Key | 'direction'>; gatewayLatency: SeriesHistogram<Key>; gatewayTtft: SeriesHistogram<Key> },
+  ) {
+    this.latencySlot = metrics.gatewayLatency.slot(labels);
+    this.ttftSlot = metrics.gatewayTtft.slot(labels);
+  }
 
   request(arm: Arm, outcome: Outcome): void {
     const i = ARM_INDEX[arm] * OUTCOMES + OUTCOME_INDEX[outcome];
@@ -41,8 +47,8 @@ export class GatewaySeries {
   }
 
   latency(seconds: number, ttftSeconds: number | null): void {
-    this.metrics.gatewayLatency.observe(this.labels, seconds);
-    if (ttftSeconds !== null) this.metrics.gatewayTtft.observe(this.labels, ttftSeconds);
+    this.latencySlot.observe(seconds);
+    if (ttftSeconds !== null) this.ttftSlot.observe(ttftSeconds);
   }
 
   /** Hands what was counted since the last scrape to prom-client's counters. */

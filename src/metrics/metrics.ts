@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
 import { GatewaySeries } from './gateway-series';
+import { SeriesHistogram } from './series-histogram';
 
 /**
  * The process's Prometheus registry (its own, not prom-client's global one: tests start several apps in one process)
@@ -25,7 +26,8 @@ export class Metrics {
     collect: this.drainSeries,
   });
 
-  readonly gatewayLatency = new Histogram({
+  /** Observed into per-series slots (SeriesHistogram: prom-client's labelled observe is too dear per request). */
+  readonly gatewayLatency = new SeriesHistogram({
     name: 'loraplane_gateway_request_duration_seconds',
     help: 'Time from the request to the last byte of the answer',
     labelNames: ['pool', 'adapter', 'version'] as const,
@@ -33,7 +35,7 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly gatewayTtft = new Histogram({
+  readonly gatewayTtft = new SeriesHistogram({
     name: 'loraplane_gateway_time_to_first_token_seconds',
     help: 'Time from the request to the first streamed token (streaming requests)',
     labelNames: ['pool', 'adapter', 'version'] as const,
