@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { LineEvent, LineSplitter } from '../../src/datasets/validation/line-splitter';
 
 /** Small seeded PRNG (mulberry32) so a failing chunking can be replayed from its seed. */
@@ -214,6 +215,176 @@ describe('LineSplitter', () => {
       chunk.write('xyz'); // a stream may hand out the same memory again
       splitter.push(Buffer.from('\n'));
       expect(events).toEqual([{ kind: 'line', number: 1, text: 'abc' }]);
+    });
+  });
+
+  // Lines wholly inside a chunk are sliced without a per-line check once the chunk's whole-line region passed
+  // isUtf8; these cases would catch a fast path that judged the wrong region or sliced where it should not.
+  describe('the validated fast path', () => {
+    const bytes = (...parts: (string | number[] | Uint8Array)[]) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : Buffer.from(p))));
+
+    it('reports the one invalid line of a chunk with its number and keeps its neighbours, in one chunk', () => {
+      const file = bytes('{"a":"café"}\n中文\n', [0x7b, 0xff, 0x7d], '\n🙂 ok\r\n€\n');
+      expect(split(file, 100)).toEqual({
+        events: [
+          { kind: 'line', number: 1, text: '{"a":"café"}' },
+          { kind: 'line', number: 2, text: '中文' },
+          { kind: 'bad_utf8', number: 3 },
+          { kind: 'line', number: 4, text: '🙂 ok' },
+          { kind: 'line', number: 5, text: '€' },
+        ],
+        lines: 5,
+      });
+    });
+
+    it('judges lines after an invalid one in a later chunk on their own', () => {
+      const events: LineEvent[] = [];
+      const splitter = new LineSplitter(100, (e) => events.push(e));
+      splitter.push(bytes('a\n', [0xc3], '\nb'));
+      splitter.push(bytes('c\né\n'));
+      splitter.end();
+      expect(events).toEqual([
+        { kind: 'line', number: 1, text: 'a' },
+        { kind: 'bad_utf8', number: 2 },
+        { kind: 'line', number: 3, text: 'bc' },
+        { kind: 'line', number: 4, text: 'é' },
+      ]);
+    });
+
+    it('decodes a line spanning chunks whose multi-byte character is cut, with whole lines on both sides', () => {
+      const file = Buffer.from('first ✓\nprice 5 € and 🙂 done\nlast 中\n');
+      const from = file.indexOf('€');
+      for (let cut = from; cut <= file.indexOf('done'); cut++) {
+        const events: LineEvent[] = [];
+        const splitter = new LineSplitter(100, (e) => events.push(e));
+        splitter.push(file.subarray(0, cut));
+        splitter.push(file.subarray(cut));
+        splitter.end();
+        expect(events).toEqual([
+          { kind: 'line', number: 1, text: 'first ✓' },
+          { kind: 'line', number: 2, text: 'price 5 € and 🙂 done' },
+          { kind: 'line', number: 3, text: 'last 中' },
+        ]);
+      }
+    });
+
+    it.each([
+      [1, '€'],
+      [2, '€'],
+      [1, '🙂'],
+      [3, '🙂'],
+    ])('handles a chunk that ends %i byte(s) into %s right after a newline', (keep, ch) => {
+      const c = Buffer.from(ch);
+      const events: LineEvent[] = [];
+      const splitter = new LineSplitter(100, (e) => events.push(e));
+      splitter.push(bytes('ok\n', [...c.subarray(0, keep)]));
+      expect(events).toEqual([{ kind: 'line', number: 1, text: 'ok' }]);
+      splitter.push(bytes([...c.subarray(keep)], ' x\nnext\n'));
+      splitter.end();
+      expect(events).toEqual([
+        { kind: 'line', number: 1, text: 'ok' },
+        { kind: 'line', number: 2, text: `${ch} x` },
+        { kind: 'line', number: 3, text: 'next' },
+      ]);
+    });
+
+    it.each([
+      ['an encoded UTF-16 surrogate', [0xed, 0xa0, 0x80]],
+      ['an encoded low surrogate', [0xed, 0xbf, 0xbf]],
+      ['an overlong "/"', [0xc0, 0xaf]],
+      ['an overlong 3-byte NUL', [0xe0, 0x80, 0x80]],
+      ['a code point above U+10FFFF', [0xf4, 0x90, 0x80, 0x80]],
+      ['a character cut short by the newline', [0xe2, 0x82]],
+    ])('reports %s as bad_utf8 when the whole file is one chunk', (_name, bad) => {
+      // The fast path relies on isUtf8 rejecting what the fatal decoder rejects.
+      expect(isUtf8(Buffer.from(bad))).toBe(false);
+      expect(() => new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(bad))).toThrow();
+      const file = bytes('ok €\n', bad, '\nstill ok 🙂\n');
+      expect(split(file, 100).events).toEqual([
+        { kind: 'line', number: 1, text: 'ok €' },
+        { kind: 'bad_utf8', number: 2 },
+        { kind: 'line', number: 3, text: 'still ok 🙂' },
+      ]);
+    });
+
+    it('strips CRLF and the line-1 BOM in a single chunk, and keeps the decoder\'s handling of other BOMs', () => {
+      // TextDecoder drops one leading BOM from whatever it decodes, so a line starting with U+FEFF loses it, and a
+      // file starting with two loses both; the fast path must agree.
+      const file = bytes(BOM, '{"x":"é"}\r\n', BOM, 'two\r\n', BOM, BOM, 'three\r\n\r\nfive\r');
+      const want: LineEvent[] = [
+        { kind: 'line', number: 1, text: '{"x":"é"}' },
+        { kind: 'line', number: 2, text: 'two' },
+        { kind: 'line', number: 3, text: '\ufeffthree' },
+        { kind: 'line', number: 4, text: '' },
+        { kind: 'line', number: 5, text: 'five' },
+      ];
+      expect(reference(file, 100)).toEqual(want);
+      expect(split(file, 100).events).toEqual(want);
+      expect(split(file, 100, oneByte).events).toEqual(want);
+      expect(split(bytes(BOM, BOM, 'a\r\nb\n'), 100).events).toEqual([
+        { kind: 'line', number: 1, text: 'a' },
+        { kind: 'line', number: 2, text: 'b' },
+      ]);
+      expect(split(bytes(BOM, '\r\n', BOM, '\n'), 100).events).toEqual([
+        { kind: 'line', number: 1, text: '' },
+        { kind: 'line', number: 2, text: '' },
+      ]);
+    });
+
+    it('does not use the per-line fatal decoder for a valid chunk, and does for an invalid one', () => {
+      const splitter = new LineSplitter(100, () => undefined);
+      const decode = jest.spyOn((splitter as unknown as { decoder: InstanceType<typeof TextDecoder> }).decoder, 'decode');
+      splitter.push(Buffer.from('{"a":1}\n{"b":"€"}\n'));
+      expect(decode).not.toHaveBeenCalled();
+      // A character cut by the chunk's end lies past the last newline: it must not spoil the region before it.
+      const euro = Buffer.from('€');
+      splitter.push(bytes('{"c":2}\n', [euro[0]]));
+      expect(decode).not.toHaveBeenCalled();
+      splitter.push(bytes([euro[1], euro[2]], '\n'));
+      expect(decode).toHaveBeenCalledTimes(1); // the line assembled from two chunks
+      splitter.push(bytes('x\n', [0xff], '\ny\n'));
+      expect(decode).toHaveBeenCalledTimes(4);
+    });
+
+    it('accepts a plain Uint8Array chunk', () => {
+      const events: LineEvent[] = [];
+      const splitter = new LineSplitter(100, (e) => events.push(e));
+      const backing = Buffer.from('__a€\nb\n__');
+      splitter.push(new Uint8Array(backing.buffer, backing.byteOffset + 2, backing.length - 4));
+      expect(events).toEqual([
+        { kind: 'line', number: 1, text: 'a€' },
+        { kind: 'line', number: 2, text: 'b' },
+      ]);
+    });
+
+    it('matches a per-line fatal-decoder reference on a mixed file, whatever the chunking', () => {
+      // Valid lines (ASCII, JSON, non-ASCII), invalid lines of every kind, CRLF, blank, BOM-led and over-long lines.
+      const rnd = prng(20240611);
+      const valid = ['{"messages":[{"role":"user","content":"hi"}]}', 'café crème', '€ 12,50', '中文内容', '🙂🙃 𝄞', '', 'plain ascii line'];
+      const invalid: number[][] = [[0xff], [0x80], [0xc3], [0xe2, 0x82], [0xed, 0xa0, 0x80], [0xc0, 0xaf], [0xf4, 0x90, 0x80, 0x80], [0xf0, 0x9f, 0x99]];
+      const parts: Buffer[] = [BOM];
+      for (let i = 0; i < 400; i++) {
+        const r = rnd();
+        const text = valid[Math.floor(rnd() * valid.length)];
+        if (r < 0.15) parts.push(bytes(text.slice(0, 3), invalid[Math.floor(rnd() * invalid.length)], text.slice(3)));
+        else if (r < 0.2) parts.push(Buffer.from(`${text} ${'z'.repeat(80)}`)); // over the cap
+        else if (r < 0.23) parts.push(bytes(BOM, text));
+        else parts.push(Buffer.from(text));
+        parts.push(Buffer.from(rnd() < 0.2 ? '\r\n' : '\n'));
+      }
+      parts.push(Buffer.from('no final newline €'));
+      const file = Buffer.concat(parts);
+      const cap = 64;
+      const want = reference(file, cap);
+      expect(want.filter((e) => e.kind === 'bad_utf8').length).toBeGreaterThan(30);
+      expect(split(file, cap)).toEqual({ events: want, lines: want.length });
+      for (let seed = 1; seed <= 120; seed++) {
+        const got = split(file, cap, randomSizes(seed, [3, 17, 200, 5000][seed % 4]));
+        if (JSON.stringify(got.events) !== JSON.stringify(want) || got.lines !== want.length) {
+          const at = got.events.findIndex((e, i) => JSON.stringify(e) !== JSON.stringify(want[i]));
+          throw new Error(`seed ${seed}: first difference at event ${at}: got ${JSON.stringify(got.events[at])}, want ${JSON.stringify(want[at])}`);
+        }
+      }
     });
   });
 

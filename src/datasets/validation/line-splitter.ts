@@ -1,3 +1,5 @@
+import { isUtf8 } from 'node:buffer';
+
 /**
  * Splits a byte stream into lines without ever holding more than one line (capped at `maxLineBytes`) in memory.
  * A line over the cap is reported as too long and skipped to its end, not buffered.
@@ -16,25 +18,38 @@ export class LineSplitter {
 
   constructor(private readonly maxLineBytes: number, private readonly onLine: (e: LineEvent) => void) {}
 
-  push(chunk: Buffer): void {
+  push(bytes: Uint8Array): void {
+    // A view, not a copy: toString('utf8', start, end) below needs a Buffer (a Uint8Array's toString takes no range).
+    const chunk = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     let start = 0;
-    for (;;) {
-      const nl = chunk.indexOf(0x0a, start);
+    if (this.partBytes > 0 || this.overflowBytes > 0) {
+      // A line begun in an earlier chunk: finish it (assembled from its parts, decoded by the fatal decoder).
+      const nl = chunk.indexOf(0x0a);
       if (nl === -1) {
-        this.append(chunk.subarray(start));
+        this.append(chunk);
         return;
       }
-      if (this.partBytes === 0 && this.overflowBytes === 0) {
-        // The whole line lies in this chunk (the common case): decode it in place, no copy.
-        const number = ++this.lineNumber;
-        if (nl - start > this.maxLineBytes) this.onLine({ kind: 'too_long', number, bytes: nl - start });
-        else this.decodeLine(number, chunk.subarray(start, nl));
-      } else {
-        this.append(chunk.subarray(start, nl));
-        this.emitLine();
-      }
+      this.append(chunk.subarray(0, nl));
+      this.emitLine();
       start = nl + 1;
     }
+    // The lines from `start` up to the last newline lie wholly in this chunk (the common case): decode them in place.
+    // A fatal TextDecoder call per line was the cost of ingest, so check the whole region once (simdutf) and, when it
+    // is valid UTF-8, slice each line without validating again: every line of a valid region starts and ends on a
+    // character boundary, so the slice equals what the fatal decoder would give. An invalid region (rare) takes the
+    // per-line decoder, which reports just the bad lines. The region stops at the last newline, so a character cut
+    // by the chunk's end is never judged here; it goes to the next chunk with the rest of its line.
+    const last = chunk.lastIndexOf(0x0a);
+    const valid = last >= start && isUtf8(chunk.subarray(start, last));
+    while (start <= last) {
+      const nl = chunk.indexOf(0x0a, start);
+      const number = ++this.lineNumber;
+      if (nl - start > this.maxLineBytes) this.onLine({ kind: 'too_long', number, bytes: nl - start });
+      else if (valid) this.sliceLine(number, chunk, start, nl);
+      else this.decodeLine(number, chunk.subarray(start, nl));
+      start = nl + 1;
+    }
+    this.append(chunk.subarray(start));
   }
 
   /** Call once at end of input: a last line without a trailing newline still counts. */
@@ -88,4 +103,17 @@ export class LineSplitter {
     }
     this.onLine({ kind: 'line', number, text });
   }
+
+  /** decodeLine for the bytes chunk[start, end) already known to be valid UTF-8, giving the same text. */
+  private sliceLine(number: number, chunk: Buffer, start: number, end: number) {
+    if (end > start && chunk[end - 1] === 0x0d) end--; // CRLF files
+    if (number === 1 && bomAt(chunk, start, end)) start += 3; // BOM
+    // TextDecoder.decode (ignoreBOM false) also drops one BOM at the start of whatever it decodes: do the same.
+    if (bomAt(chunk, start, end)) start += 3;
+    this.onLine({ kind: 'line', number, text: chunk.toString('utf8', start, end) });
+  }
+}
+
+function bomAt(buf: Buffer, start: number, end: number): boolean {
+  return end - start >= 3 && buf[start] === 0xef && buf[start + 1] === 0xbb && buf[start + 2] === 0xbf;
 }
