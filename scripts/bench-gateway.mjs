@@ -1,13 +1,14 @@
 #!/usr/bin/env node
-// npm run bench:gateway [-- --requests=N --rounds=N --concurrency=64 --profile --pin]
+// npm run bench:gateway [-- --seconds=N --rounds=N --concurrency=64 --profile --pin]
 // Brings up the test stack (LORAPLANE_TEST_SLOT picks which), builds, boots the control plane (api + worker) in this
 // process and two gateway processes (dist/main.js, LORAPLANE_ROLE=gateway), with one tiny vLLM-compatible replica
 // and its agent:
 //   off: GATEWAY_RECORD_USAGE=false, called with a key without limits (no usage, metrics or per-adapter figures,
 //        no Redis round trip);
 //   on:  everything recorded, called with a key that has rpm and tpm limits (every request pays the Redis check).
-// Rounds alternate direct / off / on, so machine load hits all three alike. The load comes from a raw-socket
-// keep-alive generator in a process of its own (scripts/lib/http-load.mjs), whose CPU per request is printed too. Prints, side by side in one run:
+// Each round runs direct / off / on (in an order that rotates), and the figures compare the sides within each round
+// before taking the median over rounds, so the machine's drift between rounds cancels out. The load comes from wrk
+// (scripts/lib/wrk-load.mjs says why), whose CPU per request is printed too. Prints, side by side in one run:
 //  1. 64 concurrent non-streaming chat completions: throughput ratio vs direct (target >= 0.9) and added p50
 //     latency (target <= 2 ms);
 //  2. streaming time to first token p50 and what each gateway adds (target <= 2 ms);
@@ -27,10 +28,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { prepareBench, until } from './lib/bench-app.mjs';
 import { arg, cpuSeconds, freePort, log, p50, ROOT } from './lib/bench.mjs';
-import { runLoad } from './lib/http-load.mjs';
+import { ensureWrk, wrkLoad } from './lib/wrk-load.mjs';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-const REQUESTS = arg('requests', 3000);
+const SECONDS = arg('seconds', 2);
 const ROUNDS = arg('rounds', 3);
 const CONCURRENCY = arg('concurrency', 64);
 const PROFILE = process.argv.includes('--profile');
@@ -66,9 +67,9 @@ function request(agent, url, headers, body, { ttft = false } = {}) {
   });
 }
 
-/** `total` requests at `concurrency` from the load generator's own process (scripts/lib/http-load.mjs). */
-function load(url, headers, body, concurrency, total) {
-  return runLoad({ url, headers, body, concurrency, total }, { cpu: PIN ? 1 : null });
+/** `seconds` of load at `concurrency` from wrk (on CPU 1 under --pin): { rps, p50, requests, cpuUs }. */
+function load(url, headers, body, concurrency, seconds) {
+  return wrkLoad({ url, headers, body, concurrency, seconds }, { cpu: PIN ? 1 : null });
 }
 
 async function ttfts(url, headers, body, n) {
@@ -79,18 +80,24 @@ async function ttfts(url, headers, body, n) {
   return p50(xs);
 }
 
-/** The gateway's own CPU per request (us) over `n` requests at 16 concurrent to the zero-latency upstream. */
-async function cpuSlice(gw, auth, body, n) {
+/** The gateway's own CPU time and requests served in one second of load at 16 concurrent to the zero-latency upstream. */
+async function cpuSlice(gw, auth, body) {
   const cpu0 = cpuSeconds(gw.child.pid);
-  await load(`${gw.url}/v1/chat/completions`, auth, body, 16, n);
-  return cpuSeconds(gw.child.pid) - cpu0;
+  const { requests } = await load(`${gw.url}/v1/chat/completions`, auth, body, 16, 1);
+  return { seconds: cpuSeconds(gw.child.pid) - cpu0, requests };
 }
 
 /** CPU per request (us) of each gateway, measured in alternating slices so that the machine's load hits all alike. */
-async function cpuPerRequest(gateways, body, slices, n) {
-  const seconds = gateways.map(() => 0);
-  for (let s = 0; s < slices; s++) for (const [i, gw] of gateways.entries()) seconds[i] += await cpuSlice(gw, gw.auth, body, n);
-  return seconds.map((x) => (x / (slices * n)) * 1e6);
+async function cpuPerRequest(gateways, body, slices) {
+  const totals = gateways.map(() => ({ seconds: 0, requests: 0 }));
+  for (let s = 0; s < slices; s++) {
+    for (const [i, gw] of gateways.entries()) {
+      const slice = await cpuSlice(gw, gw.auth, body);
+      totals[i].seconds += slice.seconds;
+      totals[i].requests += slice.requests;
+    }
+  }
+  return totals.map((t) => (t.seconds / t.requests) * 1e6);
 }
 
 /** Stops a gateway with SIGTERM (a graceful stop writes its --cpu-prof file) and waits for it to exit. */
@@ -107,6 +114,7 @@ function printTable(rows) {
 }
 
 const bench = await prepareBench({ log, prefix: 'bgw', overrides: { RECONCILE_INTERVAL_MS: '1000' } });
+await ensureWrk(log);
 const { appEnv, auth } = bench;
 const profileDir = PROFILE ? fs.mkdtempSync(path.join(os.tmpdir(), 'bench-gw-profile-')) : null;
 let app;
@@ -164,18 +172,19 @@ try {
   }
 
   const measuredFrom = performance.now();
-  const figures = await measure(vllmUrl, [off, on]);
+  const figures = summarise(await measure(vllmUrl, [off, on]));
   const f = (x, d = 2) => x.toFixed(d);
-  const worse = (offV, onV, higherIsBetter = false) => `${f(((higherIsBetter ? offV / onV : onV / offV) - 1) * 100, 1)} %`;
-  const [d, o, n] = [figures.direct, figures.off, figures.on];
+  const pct = (x) => `${f(x, 1)} %`;
+  const [d, o, n, vs] = [figures.direct, figures.off, figures.on, figures.onVsOff];
+  console.log(`medians over ${ROUNDS} rounds; the figures compare each round's sides, then take the median (see measure)`);
   printTable([
     ['', 'direct', 'gw off', 'gw on', 'off: figure', 'on: figure', 'target', 'on vs off (<= 5 % worse)'],
-    [`non-streaming, ${CONCURRENCY} concurrent: req/s`, f(d.rps, 0), f(o.rps, 0), f(n.rps, 0), `ratio ${f(o.rps / d.rps, 3)}`, `ratio ${f(n.rps / d.rps, 3)}`, '>= 0.9', worse(o.rps, n.rps, true)],
-    ['non-streaming: p50 latency (ms)', f(d.p50), f(o.p50), f(n.p50), `added ${f(o.p50 - d.p50)} ms`, `added ${f(n.p50 - d.p50)} ms`, '<= 2 ms', worse(o.p50, n.p50)],
-    ['streaming: time to first token p50 (ms)', f(d.ttft), f(o.ttft), f(n.ttft), `added ${f(o.ttft - d.ttft)} ms`, `added ${f(n.ttft - d.ttft)} ms`, '<= 2 ms', worse(o.ttft, n.ttft)],
-    ['gateway CPU per request, zero-latency upstream', '', '', '', `${f(o.cpuUs, 0)} us`, `${f(n.cpuUs, 0)} us`, 'aim <= 100 us', worse(o.cpuUs, n.cpuUs)],
+    [`non-streaming, ${CONCURRENCY} concurrent: req/s`, f(d.rps, 0), f(o.rps, 0), f(n.rps, 0), `ratio ${f(o.ratio, 3)}`, `ratio ${f(n.ratio, 3)}`, '>= 0.9', pct(vs.rps)],
+    ['non-streaming: p50 latency (ms)', f(d.p50), f(o.p50), f(n.p50), `added ${f(o.addedP50)} ms`, `added ${f(n.addedP50)} ms`, '<= 2 ms', pct(vs.p50)],
+    ['streaming: time to first token p50 (ms)', f(d.ttft), f(o.ttft), f(n.ttft), `added ${f(o.addedTtft)} ms`, `added ${f(n.addedTtft)} ms`, '<= 2 ms', pct(vs.ttft)],
+    ['gateway CPU per request, zero-latency upstream', '', '', '', `${f(o.cpuUs, 0)} us`, `${f(n.cpuUs, 0)} us`, 'aim <= 100 us', pct(vs.cpu)],
   ]);
-  console.log(`load generator (scripts/lib/http-load.mjs, a process of its own): ${[d, o, n].map((x) => f(x.loadCpuUs, 0)).join(' / ')} us of CPU per request (direct / off / on)`);
+  console.log(`load generator (wrk, one thread): ${[d, o, n].map((x) => f(x.loadCpuUs, 0)).join(' / ')} us of CPU per request (direct / off / on)`);
   console.log('off: GATEWAY_RECORD_USAGE=false, a key without limits. on: usage, metrics and per-adapter figures recorded, a key with rpm+tpm limits.');
   console.log(`(load average during the run: ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} on ${os.cpus().length} cores)`);
   console.log(PIN ? 'pinned: the replica alone on CPU 0; load generator, control plane, agent and gateways on CPU 1' : 'shared: every process on every core (--pin gives the replica a CPU of its own)');
@@ -199,7 +208,13 @@ try {
   process.exit(code);
 }
 
-/** Direct, then each gateway, round after round (medians): throughput, p50, TTFT p50, CPU per request. */
+/**
+ * Direct and each gateway, round after round, in an order that rotates each round (so no side always runs first or
+ * last). Each round's figures are compared within the round (a gateway's throughput over direct's, its p50 and TTFT
+ * minus direct's, "on" over "off"): this machine's speed drifts by up to 2x within minutes, and a round's sides run
+ * seconds apart, so paired figures cancel the drift that medians taken per side let through. Printed: the medians
+ * of the per-round comparisons, and beside them each side's median.
+ */
 async function measure(vllmUrl, gateways) {
   const body = JSON.stringify({ model: 'tiny-lora', messages: [{ role: 'user', content: 'my card was charged twice' }], max_tokens: 4, temperature: 0 });
   const streamBody = JSON.stringify({ model: 'tiny-lora', messages: [{ role: 'user', content: 'my card was charged twice' }], max_tokens: 8, temperature: 0, stream: true });
@@ -207,22 +222,41 @@ async function measure(vllmUrl, gateways) {
   const direct = { url: vllmUrl, auth: {}, name: 'direct' };
   const all = [direct, ...gateways];
   const runs = Object.fromEntries(all.map((t) => [t.name, { loads: [], ttfts: [], cpu: [] }]));
-  log(`warming up; then ${ROUNDS} rounds of ${REQUESTS} requests at ${CONCURRENCY} concurrent, direct and through each gateway`);
-  for (const t of all) await load(`${t.url}/v1/chat/completions`, t.auth, body, CONCURRENCY, 500);
-  for (const gw of gateways) await load(`${gw.url}/v1/chat/completions`, gw.auth, zeroBody, 16, 1000);
+  log(`warming up; then ${ROUNDS} rounds of ${SECONDS} s at ${CONCURRENCY} concurrent, direct and through each gateway`);
+  // Long enough for V8 to have optimised the hot path (the CPU per request still fell round by round after 1,500
+  // requests); a few seconds here are some 10,000.
+  for (const t of all) await load(`${t.url}/v1/chat/completions`, t.auth, body, CONCURRENCY, 3);
+  for (const gw of gateways) await load(`${gw.url}/v1/chat/completions`, gw.auth, zeroBody, 16, 2);
   for (let i = 0; i < ROUNDS; i++) {
-    for (const t of all) runs[t.name].loads.push(await load(`${t.url}/v1/chat/completions`, t.auth, body, CONCURRENCY, REQUESTS));
-    log(`round ${i + 1}: ${all.map((t) => `${t.name} ${runs[t.name].loads.at(-1).rps.toFixed(0)} req/s`).join(', ')}`);
-    for (const t of all) runs[t.name].ttfts.push(await ttfts(`${t.url}/v1/chat/completions`, t.auth, streamBody, 200));
-    const cpu = await cpuPerRequest(gateways, zeroBody, 4, 1000);
-    gateways.forEach((gw, i) => runs[gw.name].cpu.push(cpu[i]));
-    log(`round ${i + 1}: CPU per request ${gateways.map((gw) => `${gw.name} ${runs[gw.name].cpu.at(-1).toFixed(0)} us`).join(', ')}`);
+    const order = [...all.slice(i % all.length), ...all.slice(0, i % all.length)];
+    for (const t of order) runs[t.name].loads[i] = await load(`${t.url}/v1/chat/completions`, t.auth, body, CONCURRENCY, SECONDS);
+    log(`round ${i + 1}: ${all.map((t) => `${t.name} ${runs[t.name].loads[i].rps.toFixed(0)} req/s`).join(', ')}`);
+    for (const t of order) runs[t.name].ttfts[i] = await ttfts(`${t.url}/v1/chat/completions`, t.auth, streamBody, 200);
+    const cpuOrder = i % 2 ? [...gateways].reverse() : gateways;
+    const cpu = await cpuPerRequest(cpuOrder, zeroBody, 2);
+    cpuOrder.forEach((gw, j) => (runs[gw.name].cpu[i] = cpu[j]));
+    log(`round ${i + 1}: CPU per request ${gateways.map((gw) => `${gw.name} ${runs[gw.name].cpu[i].toFixed(0)} us`).join(', ')}`);
   }
-  const med = (xs, fn) => p50(xs.map(fn));
-  return Object.fromEntries(
-    all.map((t) => {
-      const r = runs[t.name];
-      return [t.name, { rps: med(r.loads, (x) => x.rps), p50: med(r.loads, (x) => x.p50), ttft: p50(r.ttfts), cpuUs: r.cpu.length ? p50(r.cpu) : NaN, loadCpuUs: med(r.loads, (x) => x.cpuUs) }];
-    }),
-  );
+  return runs;
+}
+
+/** The medians of each side, and of the per-round comparisons (see measure). */
+function summarise(runs) {
+  const med = (xs) => p50(xs);
+  const side = (r) => ({ rps: med(r.loads.map((x) => x.rps)), p50: med(r.loads.map((x) => x.p50)), ttft: med(r.ttfts), cpuUs: r.cpu.length ? med(r.cpu) : NaN, loadCpuUs: med(r.loads.map((x) => x.cpuUs)) });
+  const rounds = runs.direct.loads.map((_, i) => i);
+  const paired = (a, b, fn) => med(rounds.map((i) => fn(a, b, i)));
+  const vsDirect = (gw) => ({
+    ratio: paired(runs[gw], runs.direct, (g, d, i) => g.loads[i].rps / d.loads[i].rps),
+    addedP50: paired(runs[gw], runs.direct, (g, d, i) => g.loads[i].p50 - d.loads[i].p50),
+    addedTtft: paired(runs[gw], runs.direct, (g, d, i) => g.ttfts[i] - d.ttfts[i]),
+  });
+  // "on" against "off", in percent worse (positive: on is worse).
+  const onVsOff = {
+    rps: paired(runs.on, runs.off, (n, o, i) => (o.loads[i].rps / n.loads[i].rps - 1) * 100),
+    p50: paired(runs.on, runs.off, (n, o, i) => (n.loads[i].p50 / o.loads[i].p50 - 1) * 100),
+    ttft: paired(runs.on, runs.off, (n, o, i) => (n.ttfts[i] / o.ttfts[i] - 1) * 100),
+    cpu: paired(runs.on, runs.off, (n, o, i) => (n.cpu[i] / o.cpu[i] - 1) * 100),
+  };
+  return { direct: side(runs.direct), off: { ...side(runs.off), ...vsDirect('off') }, on: { ...side(runs.on), ...vsDirect('on') }, onVsOff };
 }
