@@ -48,7 +48,7 @@ export class DatasetsController {
   @HttpCode(200)
   @ApiDoc({ summary: 'Upload a dataset; an invalid one is kept as `invalid` with its report', tags: ['datasets'], multipartBody: fileForm, response: datasetObject })
   async upload(@ProjectId() projectId: string, @ZQuery(uploadQuery) q: z.infer<typeof uploadQuery>, @Req() req: Request) {
-    const options = this.datasets.ingestOptions(q.format);
+    const options = this.datasets.uploadOptions(q.format, req.headers['content-length']);
     const { file } = await readMultipart(
       req,
       'file',

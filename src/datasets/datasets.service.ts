@@ -60,6 +60,9 @@ export function toStoredReport(r: ValidationReport): StoredReport {
 /** How the datasets of one project are stored in S3; uploads and splits stage under the same prefix. */
 export const datasetKey = (projectId: string, fileId: string) => `projects/${projectId}/files/${fileId}.jsonl`;
 
+/** What a multipart request adds to its file at most, for an ordinary client (boundaries, part headers, `purpose`). */
+const MULTIPART_ENVELOPE_BYTES = 64 * 1024;
+
 /**
  * Datasets: immutable JSONL files, content-addressed per project. Bytes stream to S3 while they are hashed and
  * validated line by line, so neither memory nor local disk ever holds a whole file.
@@ -94,6 +97,21 @@ export class DatasetsService {
       maxBytes: env.MAX_UPLOAD_BYTES,
       ...overrides,
     };
+  }
+
+  /**
+   * Ingest options for a multipart upload whose request is `contentLength` bytes long. A file past
+   * TOKENIZE_INLINE_BYTES has its tokens counted by the worker after registration, and whatever the ingest counted of
+   * its first bytes is dropped; when the request's length alone shows the file is past the budget (the form fields
+   * and part headers of an ordinary client take well under MULTIPART_ENVELOPE_BYTES), that counting is not done at
+   * all. A request made long by something else (a second file part, which is ignored) only leaves the count to the
+   * worker, which gives the same numbers.
+   */
+  uploadOptions(declaredFormat: DatasetFormat | undefined, contentLength: string | undefined, overrides: Partial<IngestOptions> = {}): IngestOptions {
+    const budget = this.config.env.TOKENIZE_INLINE_BYTES;
+    const length = Number(contentLength);
+    const pastBudget = contentLength !== undefined && Number.isSafeInteger(length) && length > budget + MULTIPART_ENVELOPE_BYTES;
+    return this.ingestOptions(declaredFormat, { ...(pastBudget ? { tokenBudgetBytes: 0 } : {}), ...overrides });
   }
 
   /** Streams `body` to S3 under a fresh id while hashing and validating; nothing is registered yet. */

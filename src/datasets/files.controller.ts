@@ -81,7 +81,7 @@ export class FilesController {
     const { fields, file } = await readMultipart(
       req,
       'file',
-      (filename, stream) => this.datasets.stage(projectId, filename, stream),
+      (filename, stream) => this.datasets.stage(projectId, filename, stream, this.datasets.uploadOptions(undefined, req.headers['content-length'])),
       (staged) => this.datasets.discard(staged),
     );
     if (!file) throw new DomainError('invalid_request', "Missing required parameter: 'file'", 'file');

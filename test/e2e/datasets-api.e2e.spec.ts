@@ -242,6 +242,22 @@ describe('token statistics of a large file are counted by the worker after regis
     expect(counted.stats.tokens.total).toBeGreaterThan(0);
   });
 
+  it('a streamed upload whose request length shows it is past the budget (no inline count) is counted by the worker alike', async () => {
+    // Past 1 KB plus the 64 KiB a multipart envelope may add: the ingest counts nothing inline (DatasetsService.uploadOptions).
+    const data = makeTicketDataset({ n: 600, seed: 33 });
+    expect(Buffer.byteLength(data)).toBeGreaterThan(1024 + 64 * 1024);
+    const sdk = new OpenAI({ baseURL: `${app.url}/v1`, apiKey: app.apiKey, maxRetries: 0 });
+    const file = await sdk.files.create({ file: await toFile(Buffer.from(data), 'big-stream.jsonl'), purpose: 'fine-tune' });
+    const get = async () => (await (await fetch(`${app.url}/v1/datasets/${file.id}`, { headers: { authorization: `Bearer ${app.apiKey}` } })).json()) as Record<string, any>;
+    expect((await get()).stats).toMatchObject({ examples: 600 });
+    const f = new FormData();
+    f.append('file', new Blob([data]), 'big-stream.jsonl');
+    const dry = (await (await fetch(`${app.url}/v1/datasets/validate`, { method: 'POST', headers: { authorization: `Bearer ${app.apiKey}` }, body: f })).json()) as Record<string, any>;
+    const counted = await waitFor('the worker to count tokens', async () => ((await get()).stats.tokens_pending === false ? get() : null), 30_000, 200);
+    expect(counted.stats.tokens).toEqual(dry.stats.tokens);
+    expect(counted.stats.tokens.total).toBeGreaterThan(0);
+  });
+
   it('an upload assembled from parts, its size known to be past the budget, is counted by the worker alike', async () => {
     const data = makeTicketDataset({ n: 60, seed: 32 });
     const bytes = Buffer.from(data);
