@@ -131,24 +131,22 @@ export class Http1Exchange {
     switch (this.phase) {
       case 'head':
         return this.readHead(chunk, at);
-      case 'length': {
+      case 'length':
+      case 'chunk-data': {
+        // Up to `remaining` bytes of body: the whole answer (length) or one chunk (chunk-data).
         const n = Math.min(this.remaining, chunk.length - at);
         this.remaining -= n;
         this.body(chunk.subarray(at, at + n));
-        if (this.remaining === 0) this.finish();
+        if (this.remaining === 0) {
+          if (this.phase === 'length') this.finish();
+          else this.phase = 'chunk-end';
+        }
         return at + n;
       }
       case 'chunk-size':
       case 'chunk-end':
       case 'trailers':
         return this.readLine(chunk, at);
-      case 'chunk-data': {
-        const n = Math.min(this.remaining, chunk.length - at);
-        this.remaining -= n;
-        this.body(chunk.subarray(at, at + n));
-        if (this.remaining === 0) this.phase = 'chunk-end';
-        return at + n;
-      }
       case 'until-close':
         this.body(chunk.subarray(at));
         return chunk.length;

@@ -222,24 +222,25 @@ describe('token statistics of a large file are counted by the worker after regis
     await app?.close();
   });
 
-  it('registers at once with tokens_pending, then the worker fills stats.tokens with the same numbers a dry run counts', async () => {
-    const data = makeTicketDataset({ n: 60, seed: 31 });
-    const post = async (path: string) => {
-      const f = new FormData();
-      f.append('file', new Blob([data]), 'big.jsonl');
-      const res = await fetch(`${app.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${app.apiKey}` }, body: f });
-      return (await res.json()) as Record<string, any>;
-    };
-    const created = await post('/v1/datasets');
-    expect(created).toMatchObject({ status: 'ready', stats: { examples: 60 } });
-    const dry = await post('/v1/datasets/validate');
-    const counted = await waitFor('the worker to count tokens', async () => {
-      const res = await fetch(`${app.url}/v1/datasets/${created.id}`, { headers: { authorization: `Bearer ${app.apiKey}` } });
-      const body = (await res.json()) as Record<string, any>;
-      return body.stats.tokens_pending === false ? body : null;
-    }, 30_000, 200);
+  /** Dataset `id` registered with `examples` examples, then its tokens counted by the worker as a dry run of `data` counts them. */
+  async function expectWorkerCountsLikeDryRun(id: string, data: string, examples: number) {
+    const get = async () => (await (await fetch(`${app.url}/v1/datasets/${id}`, { headers: { authorization: `Bearer ${app.apiKey}` } })).json()) as Record<string, any>;
+    expect((await get()).stats).toMatchObject({ examples });
+    const f = new FormData();
+    f.append('file', new Blob([data]), 'dry-run.jsonl');
+    const dry = (await (await fetch(`${app.url}/v1/datasets/validate`, { method: 'POST', headers: { authorization: `Bearer ${app.apiKey}` }, body: f })).json()) as Record<string, any>;
+    const counted = await waitFor('the worker to count tokens', async () => ((await get()).stats.tokens_pending === false ? get() : null), 30_000, 200);
     expect(counted.stats.tokens).toEqual(dry.stats.tokens);
     expect(counted.stats.tokens.total).toBeGreaterThan(0);
+  }
+
+  it('registers at once with tokens_pending, then the worker fills stats.tokens with the same numbers a dry run counts', async () => {
+    const data = makeTicketDataset({ n: 60, seed: 31 });
+    const f = new FormData();
+    f.append('file', new Blob([data]), 'big.jsonl');
+    const created = (await (await fetch(`${app.url}/v1/datasets`, { method: 'POST', headers: { authorization: `Bearer ${app.apiKey}` }, body: f })).json()) as Record<string, any>;
+    expect(created).toMatchObject({ status: 'ready', stats: { examples: 60, tokens_pending: true } });
+    await expectWorkerCountsLikeDryRun(created.id, data, 60);
   });
 
   it('a streamed upload whose request length shows it is past the budget (no inline count) is counted by the worker alike', async () => {
@@ -248,14 +249,7 @@ describe('token statistics of a large file are counted by the worker after regis
     expect(Buffer.byteLength(data)).toBeGreaterThan(1024 + 64 * 1024);
     const sdk = new OpenAI({ baseURL: `${app.url}/v1`, apiKey: app.apiKey, maxRetries: 0 });
     const file = await sdk.files.create({ file: await toFile(Buffer.from(data), 'big-stream.jsonl'), purpose: 'fine-tune' });
-    const get = async () => (await (await fetch(`${app.url}/v1/datasets/${file.id}`, { headers: { authorization: `Bearer ${app.apiKey}` } })).json()) as Record<string, any>;
-    expect((await get()).stats).toMatchObject({ examples: 600 });
-    const f = new FormData();
-    f.append('file', new Blob([data]), 'big-stream.jsonl');
-    const dry = (await (await fetch(`${app.url}/v1/datasets/validate`, { method: 'POST', headers: { authorization: `Bearer ${app.apiKey}` }, body: f })).json()) as Record<string, any>;
-    const counted = await waitFor('the worker to count tokens', async () => ((await get()).stats.tokens_pending === false ? get() : null), 30_000, 200);
-    expect(counted.stats.tokens).toEqual(dry.stats.tokens);
-    expect(counted.stats.tokens.total).toBeGreaterThan(0);
+    await expectWorkerCountsLikeDryRun(file.id, data, 600);
   });
 
   it('an upload assembled from parts, its size known to be past the budget, is counted by the worker alike', async () => {
@@ -267,13 +261,6 @@ describe('token statistics of a large file are counted by the worker after regis
     const p1 = await sdk.uploads.parts.create(upload.id, { data: await toFile(bytes.subarray(0, half), 'p') });
     const p2 = await sdk.uploads.parts.create(upload.id, { data: await toFile(bytes.subarray(half), 'p') });
     const done = await sdk.uploads.complete(upload.id, { part_ids: [p1.id, p2.id] });
-    const get = async () => (await (await fetch(`${app.url}/v1/datasets/${done.file!.id}`, { headers: { authorization: `Bearer ${app.apiKey}` } })).json()) as Record<string, any>;
-    expect((await get()).stats).toMatchObject({ examples: 60 });
-    const f = new FormData();
-    f.append('file', new Blob([data]), 'big-parts.jsonl');
-    const dry = (await (await fetch(`${app.url}/v1/datasets/validate`, { method: 'POST', headers: { authorization: `Bearer ${app.apiKey}` }, body: f })).json()) as Record<string, any>;
-    const counted = await waitFor('the worker to count tokens', async () => ((await get()).stats.tokens_pending === false ? get() : null), 30_000, 200);
-    expect(counted.stats.tokens).toEqual(dry.stats.tokens);
-    expect(counted.stats.tokens.total).toBeGreaterThan(0);
+    await expectWorkerCountsLikeDryRun(done.file!.id, data, 60);
   });
 });
