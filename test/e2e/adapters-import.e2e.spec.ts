@@ -8,7 +8,7 @@ import { adapterFiles, examplesFromJsonl, train } from '../../jobs/tiny-lora/tra
 import { newId } from '../../src/common/ids';
 import { PrismaService } from '../../src/db/prisma.service';
 import { makeTicketSplit } from '../fixtures/tiny-task';
-import { requireEnv, startTestApp, TestApp, testS3 } from '../support/app';
+import { newProject, requireEnv, startTestApp, TestApp, testS3 } from '../support/app';
 
 interface VersionView {
   id: string;
@@ -36,17 +36,6 @@ async function tarball(entries: Entry[], gzip = false): Promise<Buffer> {
   for await (const c of pack) chunks.push(c as Buffer);
   const bytes = Buffer.concat(chunks);
   return gzip ? gzipSync(bytes) : bytes;
-}
-
-/** A fresh tenant: the bootstrap key's default project is shared with the other suites. */
-async function newProject(app: TestApp, name: string): Promise<{ id: string; key: string }> {
-  const res = await fetch(`${app.url}/v1/admin/projects`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${app.apiKey}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ name }),
-  });
-  const created = (await res.json()) as { id: string; api_key: { value: string } };
-  return { id: created.id, key: created.api_key.value };
 }
 
 /**

@@ -2,7 +2,7 @@ import OpenAI, { toFile } from 'openai';
 import { makePreferenceSplit } from '../fixtures/tiny-lm-tasks';
 import { makeTicketSplit, TicketLabel, toJsonl } from '../fixtures/tiny-task';
 import { apiClient } from '../support/api-client';
-import { startTestApp, TestApp, waitFor } from '../support/app';
+import { newProject, startTestApp, TestApp, waitFor } from '../support/app';
 import { startReplica, stopAllReplicas, TestReplica } from '../support/replicas';
 
 /**
@@ -26,9 +26,11 @@ describe('train, then call by fine_tuned_model through the gateway (e2e)', () =>
 
   beforeAll(async () => {
     app = await startTestApp({ RECONCILE_INTERVAL_MS: '500', AGENT_TIMEOUT_MS: '3000' });
-    client = new OpenAI({ baseURL: `${app.url}/v1`, apiKey: app.apiKey, maxRetries: 0 });
+    // A project of its own: an auto_deploy pool in the shared default project would deploy other suites' jobs too.
+    const { key } = await newProject(app, 'gateway-train e2e');
+    client = new OpenAI({ baseURL: `${app.url}/v1`, apiKey: key, maxRetries: 0 });
     replicas = await Promise.all(['t0', 't1'].map((n) => startReplica(n)));
-    const api = apiClient(() => ({ url: app.url, key: app.apiKey }));
+    const api = apiClient(() => ({ url: app.url, key }));
     expect((await api('POST', '/serving/pools', { name: 'auto', base_model: 'tiny-lora', max_lora_rank: 8, max_loras: 4, auto_deploy: true })).status).toBe(201);
     for (const r of replicas) expect((await api('POST', '/serving/pools/auto/replicas', { name: r.name, vllm_url: r.vllmUrl, agent_url: r.agentUrl, agent_token: r.token })).status).toBe(201);
   });

@@ -47,6 +47,21 @@ export async function startTestApp(overrides: Record<string, string> = {}): Prom
   return { url: started.url!, apiKey, config, started, close: () => started.close() };
 }
 
+/**
+ * A fresh tenant (project and key) through the admin API. The bootstrap key's default project is shared by every
+ * suite of a test run; a suite that changes project-wide behaviour (an auto_deploy pool, limits) works in its own.
+ */
+export async function newProject(app: TestApp, name: string): Promise<{ id: string; key: string }> {
+  const res = await fetch(`${app.url}/v1/admin/projects`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${app.apiKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name }),
+  });
+  if (res.status !== 201) throw new Error(`creating project ${name}: ${res.status} ${await res.text()}`);
+  const created = (await res.json()) as { id: string; api_key: { value: string } };
+  return { id: created.id, key: created.api_key.value };
+}
+
 export function testS3(): S3Client {
   return new S3Client({
     endpoint: requireEnv('S3_ENDPOINT'),
