@@ -114,13 +114,8 @@ export class Http1Exchange {
   /** The connection ended (err null: closed by the server, or destroyed here). */
   closed(err: Error | null): void {
     if (this.over) return;
-    if (this.phase === 'until-close' && !err) {
-      this.phase = 'done';
-      this.over = true;
-      this.conn.exchange = null;
-      this.answer!.push(null);
-      return;
-    }
+    // A close-delimited body ends with its connection.
+    if (this.phase === 'until-close' && !err) return this.finish();
     // Closed before any answer: node:http's words and code, which callers take for a stale keep-alive connection.
     if (this.answer === null) return this.fail(err ?? hangUp('socket hang up'));
     this.fail(err ?? hangUp('the connection closed before the answer was complete'));
@@ -280,7 +275,10 @@ export class Http1Exchange {
     if (!this.answer.push(bytes)) this.conn.socket.pause();
   }
 
-  /** The whole answer is in (`receive` then gives the connection back to the pool, or closes it). */
+  /**
+   * The whole answer is in: `receive` then gives the connection back to the pool or closes it (after a close-delimited
+   * body it is closed already).
+   */
   private finish(): void {
     this.phase = 'done';
     this.over = true;

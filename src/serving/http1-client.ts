@@ -25,7 +25,7 @@ export { Http1Answer } from './http1-answer';
 export interface Http1Target {
   hostname: string;
   port: number;
-  /** The Host header: host[:port] as the URL had it. */
+  /** The Host header, host[:port] as the URL had it; also the pool's key for the origin. */
   host: string;
   /** Path and query, already percent-encoded (URL.pathname + URL.search). */
   path: string;
@@ -87,8 +87,7 @@ export class Http1Pool {
    */
   request(target: Http1Target, method: string, headers: Record<string, string | number>, body: string | Buffer | undefined, callbacks: Http1Callbacks): Http1Exchange {
     const head = requestHead(method, target, headers);
-    const key = `${target.hostname}:${target.port}`;
-    const conn = this.takeFree(key) ?? new Http1Connection(this, key, target, this.options.lookup);
+    const conn = this.takeFree(target.host) ?? new Http1Connection(this, target.host, target, this.options.lookup);
     conn.socket.ref();
     const exchange = new Http1Exchange(conn, method, callbacks);
     conn.exchange = exchange;
