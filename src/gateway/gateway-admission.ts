@@ -3,13 +3,16 @@ import type { ServerResponse } from 'node:http';
 import { Principal } from '../common/auth/auth.decorators';
 import { DomainError } from '../common/domain-error';
 import { RateLimiter } from '../limits/rate-limiter';
-import { estimateTokens, Limits, noLimits } from '../limits/rate-limits';
+import { estimateTokens, Limits, LimitVerdict, noLimits } from '../limits/rate-limits';
 import { Metrics } from '../metrics/metrics';
 import type { InferenceBody } from './inference-request';
 import { headersForHead } from './response-head';
 
 /** The header that keeps a conversation on one canary arm (lower case: node's incoming header names). */
 export const SessionHeader = 'x-session-id';
+
+/** Settles an admitted request's token estimate with the tokens it really used. */
+export type Settle = (actualTokens: number) => void;
 
 /**
  * The gateway's per-key and per-project limits on its hot path: admit (or refuse with 429) before any work, with
@@ -27,19 +30,21 @@ export class GatewayAdmission {
   constructor(private readonly limiter: RateLimiter, private readonly metrics: Metrics) {}
 
   /**
-   * Null at once when no limit applies (no promise to wait for: most keys have none); else resolves with the settle
-   * function of the admitted request, or rejects with the 429.
+   * Null when no limit applies (most keys have none). Else the settle function of the admitted request, at once
+   * when this gateway's allowance covers it, or a promise of it when Redis decides; a refusal throws (or rejects
+   * with) the 429.
    */
-  admit(who: Principal, body: InferenceBody, res: ServerResponse): Promise<((actualTokens: number) => void) | null> | null {
+  admit(who: Principal, body: InferenceBody, res: ServerResponse): Settle | Promise<Settle | null> | null {
     if (!who.limits || noLimits(who.limits)) return null;
     // A principal lives as long as the key table that holds it: its limits are put together once.
     let limits = this.limitsOf.get(who);
     if (!limits) this.limitsOf.set(who, (limits = { projectId: who.projectId, keyId: who.keyId, ...who.limits }));
-    return this.check(limits, body, res);
+    const estimate = estimateTokens(body);
+    const verdict = this.limiter.admitInMemory(limits, estimate);
+    return verdict ? this.decide(verdict, limits, estimate, res) : this.askRedis(limits, estimate, res);
   }
 
-  private async check(limits: Limits, body: InferenceBody, res: ServerResponse): Promise<((actualTokens: number) => void) | null> {
-    const estimate = estimateTokens(body);
+  private async askRedis(limits: Limits, estimate: number, res: ServerResponse): Promise<Settle | null> {
     let verdict;
     try {
       verdict = await this.limiter.admit(limits, estimate);
@@ -47,6 +52,10 @@ export class GatewayAdmission {
       this.logger.warn({ error: (err as Error).message }, 'rate limiter unreachable: request admitted unchecked');
       return null;
     }
+    return this.decide(verdict, limits, estimate, res);
+  }
+
+  private decide(verdict: LimitVerdict, limits: Limits, estimate: number, res: ServerResponse): Settle {
     headersForHead(res, verdict.headers);
     if (!verdict.allowed) {
       this.metrics.rateLimited.inc();

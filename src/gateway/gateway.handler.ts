@@ -115,9 +115,10 @@ export class GatewayHandler {
       const body = parseInferenceBody(endpoint, text);
       rec.model = body.model;
       rec.stream = body.stream === true;
-      // Limits before any work: one Redis round trip when the key or its project has one, none otherwise.
+      // Limits before any work: none to check for most keys; under a limit, a Redis round trip only when this
+      // gateway's allowance does not cover the request.
       const admitted = this.admission.admit(principal, body, res);
-      if (admitted) settle = await admitted;
+      if (admitted) settle = typeof admitted === 'function' ? admitted : await admitted;
       const session = req.headers[SessionHeader];
       await this.dispatch(endpoint, { body, text }, principal, rec, res, abort, startedAt, typeof session === 'string' ? session : null);
     } catch (err) {

@@ -78,10 +78,22 @@ export class RateLimiter implements OnModuleDestroy {
    * No limit set, or this gateway holds enough of every bucket: no round trip.
    */
   admit(limits: Limits, estimatedTokens: number): Promise<LimitVerdict> {
+    const now = this.admitInMemory(limits, estimatedTokens);
+    return now ? Promise.resolve(now) : this.admitInRedis(this.buckets(limits, estimatedTokens));
+  }
+
+  /**
+   * The verdict when it needs no round trip (no limit set, or this gateway holds enough of every bucket), at once
+   * and without a promise: most requests under a large limit end here. Null: ask Redis (`admit`).
+   */
+  admitInMemory(limits: Limits, estimatedTokens: number): LimitVerdict | null {
     const buckets = this.buckets(limits, estimatedTokens);
-    if (buckets.length === 0) return Promise.resolve({ allowed: true, retryAfterMs: 0, headers: {} });
+    if (buckets.length === 0) return { allowed: true, retryAfterMs: 0, headers: {} };
     const left = this.local.take(buckets, Date.now());
-    if (left) return Promise.resolve(verdictOf(true, buckets.map((b, i) => ({ kind: b.kind, limit: b.limit, cost: b.cost, remaining: left[i] }))));
+    return left ? verdictOf(true, buckets.map((b, i) => ({ kind: b.kind, limit: b.limit, cost: b.cost, remaining: left[i] }))) : null;
+  }
+
+  private admitInRedis(buckets: Bucket[]): Promise<LimitVerdict> {
     return new Promise((resolve, reject) => {
       // The first request of a turn schedules the call and the others of that turn join it; while a call is out,
       // everything that comes meanwhile waits for its answer and goes in the next one (busier: bigger batches).

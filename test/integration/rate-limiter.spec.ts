@@ -84,4 +84,15 @@ describe('RateLimiter (Redis)', () => {
     // 401 tokens of debt to get back to 1 token at 100 per minute: about 4 minutes.
     expect(next.retryAfterMs).toBeGreaterThan(200_000);
   });
+
+  it('admits in memory, with no promise, once Redis granted this replica an allowance under a large limit', async () => {
+    const l = limits({ key: { rpm: 100_000, tpm: null } });
+    expect(a.admitInMemory(l, 1)).toBeNull(); // nothing held yet: Redis decides
+    expect((await a.admit(l, 1)).allowed).toBe(true); // ... and grants 1 % of the limit ahead of use
+    const now = a.admitInMemory(l, 1);
+    expect(now).toMatchObject({ allowed: true, headers: { 'x-ratelimit-limit-requests': '100000' } });
+    expect(Number(now!.headers['x-ratelimit-remaining-requests'])).toBeGreaterThan(99_000);
+    expect(b.admitInMemory(l, 1)).toBeNull(); // the other replica holds none of it
+    expect(a.admitInMemory(limits(), 1)).toEqual({ allowed: true, retryAfterMs: 0, headers: {} }); // no limit at all
+  });
 });
