@@ -34,6 +34,36 @@ const FLUSH_MS = 2000;
 const KEEP_MINUTES = 16;
 export const MAX_WINDOW_MINUTES = 15;
 
+/** One version on one replica in one minute. */
+interface Tally {
+  requests: number;
+  errors: number;
+  /** latency bucket -> requests */
+  latency: Map<number, number>;
+  ttft: Map<number, number>;
+}
+
+/** pool id -> adapter -> version -> replica -> tally, for one minute. */
+interface MinuteTallies {
+  minute: number;
+  pools: Map<string, Map<string, Map<number, Map<string, Tally>>>>;
+}
+
+const addOne = (m: Map<number, number>, k: number) => m.set(k, (m.get(k) ?? 0) + 1);
+
+/** The tally a sample adds to, made on first use (explicit lookups: this runs per request). */
+function tallyOf(pools: MinuteTallies['pools'], s: AdapterSample): Tally {
+  let adapters = pools.get(s.poolId);
+  if (!adapters) pools.set(s.poolId, (adapters = new Map()));
+  let versions = adapters.get(s.adapter);
+  if (!versions) adapters.set(s.adapter, (versions = new Map()));
+  let replicas = versions.get(s.version);
+  if (!replicas) versions.set(s.version, (replicas = new Map()));
+  let t = replicas.get(s.replica);
+  if (!t) replicas.set(s.replica, (t = { requests: 0, errors: 0, latency: new Map(), ttft: new Map() }));
+  return t;
+}
+
 /**
  * Per-adapter figures vLLM cannot give (it does not say which adapter served a request): requests, errors and
  * latency/TTFT percentiles per version and replica over the last minutes. Each gateway replica counts in memory and
@@ -46,8 +76,10 @@ export class AdapterStats implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(AdapterStats.name);
   private readonly redis: Redis;
   private readonly prefix: string;
-  /** hash key -> field -> increment */
-  private pending = new Map<string, Map<string, number>>();
+  /** This minute's counts; `record` runs per request, so it finds its tally by the strings it has (no key built). */
+  private current: MinuteTallies = { minute: -1, pools: new Map() };
+  /** Earlier minutes not yet flushed (a minute that ended between two flushes). */
+  private ended: MinuteTallies[] = [];
   private timer: NodeJS.Timeout | null = null;
 
   constructor(config: Config) {
@@ -67,27 +99,42 @@ export class AdapterStats implements OnModuleInit, OnModuleDestroy {
   }
 
   record(s: AdapterSample, at = Date.now()): void {
-    const key = this.key(s.poolId, s.adapter, Math.floor(at / 60_000));
-    let fields = this.pending.get(key);
-    if (!fields) this.pending.set(key, (fields = new Map()));
-    const f = `${s.version}|${s.replica}|`;
-    const add = (name: string) => fields.set(name, (fields.get(name) ?? 0) + 1);
-    add(`${f}r`);
-    if (s.error) add(`${f}e`);
+    const minute = Math.floor(at / 60_000);
+    if (minute !== this.current.minute) {
+      if (this.current.pools.size > 0) this.ended.push(this.current);
+      this.current = { minute, pools: new Map() };
+    }
+    const t = tallyOf(this.current.pools, s);
+    t.requests += 1;
+    if (s.error) t.errors += 1;
     else {
-      add(`${f}l${bucketOf(s.latencyMs)}`);
-      if (s.ttftMs !== null) add(`${f}t${bucketOf(s.ttftMs)}`);
+      addOne(t.latency, bucketOf(s.latencyMs));
+      if (s.ttftMs !== null) addOne(t.ttft, bucketOf(s.ttftMs));
     }
   }
 
   async flush(): Promise<void> {
-    if (this.pending.size === 0) return;
-    const batch = this.pending;
-    this.pending = new Map();
+    const batch = this.current.pools.size > 0 ? [...this.ended, this.current] : this.ended;
+    if (batch.length === 0) return;
+    this.ended = [];
+    this.current = { minute: this.current.minute, pools: new Map() };
     const pipeline = this.redis.pipeline();
-    for (const [key, fields] of batch) {
-      for (const [field, n] of fields) pipeline.hincrby(key, field, n);
-      pipeline.expire(key, KEEP_MINUTES * 60);
+    for (const { minute, pools } of batch) {
+      for (const [poolId, adapters] of pools) {
+        for (const [adapter, versions] of adapters) {
+          const key = this.key(poolId, adapter, minute);
+          for (const [version, replicas] of versions) {
+            for (const [replica, t] of replicas) {
+              const f = `${version}|${replica}|`;
+              pipeline.hincrby(key, `${f}r`, t.requests);
+              if (t.errors > 0) pipeline.hincrby(key, `${f}e`, t.errors);
+              for (const [bucket, n] of t.latency) pipeline.hincrby(key, `${f}l${bucket}`, n);
+              for (const [bucket, n] of t.ttft) pipeline.hincrby(key, `${f}t${bucket}`, n);
+            }
+          }
+          pipeline.expire(key, KEEP_MINUTES * 60);
+        }
+      }
     }
     try {
       const results = await pipeline.exec();

@@ -43,6 +43,12 @@ interface Counts {
 export class UsageMeter implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(UsageMeter.name);
   private pending = new Map<string, Counts>();
+  /**
+   * `record`'s way into `pending` for one minute without spelling the entry's id per request: key id -> model ->
+   * resolved -> the entry. Started over when the minute turns and whenever a flush takes `pending`.
+   */
+  private index = new Map<string, Map<string, Map<string, Counts>>>();
+  private indexMinute = -1;
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
 
@@ -62,17 +68,31 @@ export class UsageMeter implements OnModuleInit, OnModuleDestroy {
 
   record(e: UsageEvent): void {
     const minute = Math.floor((e.at ?? Date.now()) / 60_000) * 60_000;
+    if (minute !== this.indexMinute) {
+      this.index = new Map();
+      this.indexMinute = minute;
+    }
+    let byModel = this.index.get(e.apiKeyId);
+    if (!byModel) this.index.set(e.apiKeyId, (byModel = new Map()));
+    let byResolved = byModel.get(e.model);
+    if (!byResolved) byModel.set(e.model, (byResolved = new Map()));
+    let c = byResolved.get(e.resolved);
+    if (!c || c.projectId !== e.projectId) byResolved.set(e.resolved, (c = this.entry(e, minute)));
+    c.requests += 1;
+    if (e.error) c.errors += 1;
+    c.inputTokens += e.inputTokens;
+    c.outputTokens += e.outputTokens;
+    c.latencyMsSum += e.latencyMs;
+  }
+
+  private entry(e: UsageEvent, minute: number): Counts {
     const id = `${e.projectId}\u0000${e.apiKeyId}\u0000${e.model}\u0000${e.resolved}\u0000${minute}`;
     let c = this.pending.get(id);
     if (!c) {
       c = { projectId: e.projectId, apiKeyId: e.apiKeyId, model: e.model, resolved: e.resolved, minute, requests: 0, errors: 0, inputTokens: 0, outputTokens: 0, latencyMsSum: 0 };
       this.pending.set(id, c);
     }
-    c.requests += 1;
-    if (e.error) c.errors += 1;
-    c.inputTokens += e.inputTokens;
-    c.outputTokens += e.outputTokens;
-    c.latencyMsSum += e.latencyMs;
+    return c;
   }
 
   /** Writes what was counted so far; flushes never overlap (the next waits for the one running). */
@@ -85,6 +105,7 @@ export class UsageMeter implements OnModuleInit, OnModuleDestroy {
     if (this.pending.size === 0) return;
     const batch = this.pending;
     this.pending = new Map();
+    this.index = new Map(); // it points into `batch`: counts added there now would be lost
     const rows = [...batch.values()];
     const col = <K extends keyof Counts>(k: K) => rows.map((r) => r[k]);
     try {

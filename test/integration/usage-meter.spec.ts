@@ -75,6 +75,35 @@ describe('UsageMeter and UsageService (Postgres)', () => {
     expect(await service.usage(other, { ...window, groupBy: [] })).toEqual([{ requests: 2, errors: 0, inputTokens: 20, outputTokens: 10, latencyMsSum: 200 }]);
   });
 
+  it('counts what comes while a flush is out into the next one, for the same row', async () => {
+    let writing!: () => void;
+    const started = new Promise<void>((resolve) => (writing = resolve));
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const slow = new Proxy(prisma, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        if (prop !== '$executeRaw' || typeof value !== 'function') return typeof value === 'function' ? value.bind(target) : value;
+        return (...args: unknown[]) => {
+          writing();
+          return gate.then(() => (value as (...a: unknown[]) => Promise<number>).apply(target, args));
+        };
+      },
+    });
+    const meter = new UsageMeter(slow, config, metrics);
+    const busy = `${projectId}_busy`;
+    meter.record(ev({ projectId: busy }));
+    const first = meter.flush();
+    await started; // the flush has taken the counts so far: what comes now must not go into its batch
+    meter.record(ev({ projectId: busy, inputTokens: 1 }));
+    meter.record(ev({ projectId: busy, inputTokens: 1, at: t0 + 60_000 }));
+    open();
+    await first;
+    expect((await service.usage(busy, { ...window, groupBy: [] }))[0].requests).toBe(1);
+    await meter.flush();
+    expect(await service.usage(busy, { ...window, groupBy: [] })).toEqual([{ requests: 3, errors: 0, inputTokens: 12, outputTokens: 6, latencyMsSum: 300 }]);
+  });
+
   it('flushes on a graceful stop', async () => {
     const meter = new UsageMeter(prisma, config, metrics);
     meter.onModuleInit();
