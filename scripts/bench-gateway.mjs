@@ -1,19 +1,21 @@
 #!/usr/bin/env node
-// npm run bench:gateway [-- --seconds=N --rounds=N --concurrency=64 --profile --pin]
+// npm run bench:gateway [-- --seconds=N --rounds=N --concurrency=64 --profile --pin]   (--seconds: per slice, see measure)
 // Brings up the test stack (LORAPLANE_TEST_SLOT picks which), builds, boots the control plane (api + worker) in this
 // process and two gateway processes (dist/main.js, LORAPLANE_ROLE=gateway), with one tiny vLLM-compatible replica
 // and its agent:
 //   off: GATEWAY_RECORD_USAGE=false, called with a key without limits (no usage, metrics or per-adapter figures,
 //        no Redis round trip);
-//   on:  everything recorded, called with a key that has rpm and tpm limits (every request pays the Redis check).
-// Each round runs direct / off / on (in an order that rotates), and the figures compare the sides within each round
-// before taking the median over rounds, so the machine's drift between rounds cancels out. The load comes from wrk
-// (scripts/lib/wrk-load.mjs says why), whose CPU per request is printed too. Prints, side by side in one run:
+//   on:  everything recorded, called with a key that has rpm and tpm limits (every request is checked: against this
+//        gateway's allowance, taken from Redis about once a second; local-allowance.ts).
+// Each round runs direct / off / on there and back (an order that rotates, then the same reversed), and the figures
+// compare the sides within each round before taking the median over rounds, so the machine's drift cancels out.
+// The load comes from wrk (scripts/lib/wrk-load.mjs says why), whose CPU per request is printed too. Prints, side
+// by side in one run:
 //  1. 64 concurrent non-streaming chat completions: throughput ratio vs direct (target >= 0.9) and added p50
 //     latency (target <= 2 ms);
 //  2. streaming time to first token p50 and what each gateway adds (target <= 2 ms);
 //  3. each gateway process's own CPU time per request against a zero-latency upstream (aim <= 100 us), all its
-//     threads, in alternating slices of 1,000 requests;
+//     threads, both gateways under load at the same time (see cpuPerRequest);
 //  and how much worse "on" is than "off" (issue 13: at most 5 %).
 // --profile: both gateways run under --cpu-prof; the .cpuprofile files are summarised (scripts/lib/cpu-profile.mjs).
 // Everything shares this machine's cores (load generator, gateways, replica), which production does not: there the
@@ -31,8 +33,9 @@ import { arg, cpuSeconds, freePort, log, p50, ROOT } from './lib/bench.mjs';
 import { ensureWrk, wrkLoad } from './lib/wrk-load.mjs';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-const SECONDS = arg('seconds', 2);
-const ROUNDS = arg('rounds', 3);
+const SECONDS = arg('seconds', 1);
+const ROUNDS = arg('rounds', 5);
+if (!Number.isInteger(SECONDS) || SECONDS < 1) throw new Error('--seconds: whole seconds (wrk -d takes no fractions)');
 const CONCURRENCY = arg('concurrency', 64);
 const PROFILE = process.argv.includes('--profile');
 const PIN = process.argv.includes('--pin');
@@ -72,32 +75,25 @@ function load(url, headers, body, concurrency, seconds) {
   return wrkLoad({ url, headers, body, concurrency, seconds }, { cpu: PIN ? 1 : null });
 }
 
+/** `n` sequential streaming requests over one keep-alive connection: their times to the first token. */
 async function ttfts(url, headers, body, n) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const xs = [];
   for (let i = 0; i < n; i++) xs.push(await request(agent, url, headers, body, { ttft: true }));
   agent.destroy();
-  return p50(xs);
+  return xs;
 }
 
-/** The gateway's own CPU time and requests served in one second of load at 16 concurrent to the zero-latency upstream. */
-async function cpuSlice(gw, auth, body) {
-  const cpu0 = cpuSeconds(gw.child.pid);
-  const { requests } = await load(`${gw.url}/v1/chat/completions`, auth, body, 16, 1);
-  return { seconds: cpuSeconds(gw.child.pid) - cpu0, requests };
-}
-
-/** CPU per request (us) of each gateway, measured in alternating slices so that the machine's load hits all alike. */
-async function cpuPerRequest(gateways, body, slices) {
-  const totals = gateways.map(() => ({ seconds: 0, requests: 0 }));
-  for (let s = 0; s < slices; s++) {
-    for (const [i, gw] of gateways.entries()) {
-      const slice = await cpuSlice(gw, gw.auth, body);
-      totals[i].seconds += slice.seconds;
-      totals[i].requests += slice.requests;
-    }
-  }
-  return totals.map((t) => (t.seconds / t.requests) * 1e6);
+/**
+ * CPU per request (us) of each gateway against the zero-latency upstream: every gateway under load at the same time
+ * (16 connections each, for `seconds`), so the machine's speed, which swings by 20-30 % from
+ * one second to the next, is the same for all of them; one after the other, the comparison measured mostly the
+ * swings.
+ */
+async function cpuPerRequest(gateways, body, seconds) {
+  const cpu0 = gateways.map((gw) => cpuSeconds(gw.child.pid));
+  const loads = await Promise.all(gateways.map((gw) => load(`${gw.url}/v1/chat/completions`, gw.auth, body, 16, seconds)));
+  return gateways.map((gw, i) => ((cpuSeconds(gw.child.pid) - cpu0[i]) / loads[i].requests) * 1e6);
 }
 
 /** Stops a gateway with SIGTERM (a graceful stop writes its --cpu-prof file) and waits for it to exit. */
@@ -137,8 +133,8 @@ try {
   await api('/serving/pools', { name: 'bench', base_model: 'tiny-lora', max_lora_rank: 8, max_loras: 4 });
   await api('/serving/pools/bench/replicas', { name: 'r0', vllm_url: vllmUrl, agent_url: `http://127.0.0.1:${ap}`, agent_token: token });
 
-  // The "on" key: limits high enough never to refuse, so every request pays the Redis check. The bootstrap key
-  // (and its project) has none: the "off" gateway makes no Redis round trip.
+  // The "on" key: limits high enough never to refuse, so every request is checked and answered with x-ratelimit-*
+  // headers. The bootstrap key (and its project) has none: the "off" gateway checks nothing.
   const limited = await (await api('/api_keys', { name: 'bench limited' })).json();
   await call('PUT', `/api_keys/${limited.id}/rate_limits`, { rpm: 1e9, tpm: 1e9 });
   const authOn = { authorization: `Bearer ${limited.value}` };
@@ -209,11 +205,13 @@ try {
 }
 
 /**
- * Direct and each gateway, round after round, in an order that rotates each round (so no side always runs first or
- * last). Each round's figures are compared within the round (a gateway's throughput over direct's, its p50 and TTFT
- * minus direct's, "on" over "off"): this machine's speed drifts by up to 2x within minutes, and a round's sides run
- * seconds apart, so paired figures cancel the drift that medians taken per side let through. Printed: the medians
- * of the per-round comparisons, and beside them each side's median.
+ * Direct and each gateway, round after round. A round runs every side for one slice of SECONDS in an order that
+ * rotates each round (no side always first or last), then again in the reverse order (A B C C B A), and the same
+ * for the TTFTs (100 streams per side each way). The machine's speed drifts by up to 2x within minutes and by
+ * 10-20 % from one second to the next (the tiny server alone, 1 s slices: 3,800-5,400 req/s); there-and-back
+ * gives every side the same average position in the round, so a steady drift cancels. Each round's figures are
+ * compared within the round (a gateway's throughput over direct's, its p50 and TTFT minus direct's, "on" over
+ * "off"). Printed: the medians of the per-round comparisons, and beside them each side's median.
  */
 async function measure(vllmUrl, gateways) {
   const body = JSON.stringify({ model: 'tiny-lora', messages: [{ role: 'user', content: 'my card was charged twice' }], max_tokens: 4, temperature: 0 });
@@ -222,22 +220,36 @@ async function measure(vllmUrl, gateways) {
   const direct = { url: vllmUrl, auth: {}, name: 'direct' };
   const all = [direct, ...gateways];
   const runs = Object.fromEntries(all.map((t) => [t.name, { loads: [], ttfts: [], cpu: [] }]));
-  log(`warming up; then ${ROUNDS} rounds of ${SECONDS} s at ${CONCURRENCY} concurrent, direct and through each gateway`);
+  log(`warming up; then ${ROUNDS} rounds of 2 x ${SECONDS} s at ${CONCURRENCY} concurrent, direct and through each gateway`);
   // Long enough for V8 to have optimised the hot path (the CPU per request still fell round by round after 1,500
   // requests); a few seconds here are some 10,000.
   for (const t of all) await load(`${t.url}/v1/chat/completions`, t.auth, body, CONCURRENCY, 3);
   for (const gw of gateways) await load(`${gw.url}/v1/chat/completions`, gw.auth, zeroBody, 16, 2);
   for (let i = 0; i < ROUNDS; i++) {
     const order = [...all.slice(i % all.length), ...all.slice(0, i % all.length)];
-    for (const t of order) runs[t.name].loads[i] = await load(`${t.url}/v1/chat/completions`, t.auth, body, CONCURRENCY, SECONDS);
+    const slices = Object.fromEntries(all.map((t) => [t.name, []]));
+    for (const t of [...order, ...[...order].reverse()]) slices[t.name].push(await load(`${t.url}/v1/chat/completions`, t.auth, body, CONCURRENCY, SECONDS));
+    for (const t of all) runs[t.name].loads[i] = pooled(slices[t.name]);
     log(`round ${i + 1}: ${all.map((t) => `${t.name} ${runs[t.name].loads[i].rps.toFixed(0)} req/s`).join(', ')}`);
-    for (const t of order) runs[t.name].ttfts[i] = await ttfts(`${t.url}/v1/chat/completions`, t.auth, streamBody, 200);
-    const cpuOrder = i % 2 ? [...gateways].reverse() : gateways;
-    const cpu = await cpuPerRequest(cpuOrder, zeroBody, 2);
-    cpuOrder.forEach((gw, j) => (runs[gw.name].cpu[i] = cpu[j]));
+    const firsts = Object.fromEntries(all.map((t) => [t.name, []]));
+    for (const t of [...order, ...[...order].reverse()]) firsts[t.name].push(...(await ttfts(`${t.url}/v1/chat/completions`, t.auth, streamBody, 100)));
+    for (const t of all) runs[t.name].ttfts[i] = p50(firsts[t.name]);
+    const cpu = await cpuPerRequest(gateways, zeroBody, 3);
+    gateways.forEach((gw, j) => (runs[gw.name].cpu[i] = cpu[j]));
     log(`round ${i + 1}: CPU per request ${gateways.map((gw) => `${gw.name} ${runs[gw.name].cpu[i].toFixed(0)} us`).join(', ')}`);
   }
   return runs;
+}
+
+/**
+ * A side's slices of one round as one load: requests over the time they took, p50 and the load generator's CPU
+ * weighted by requests (a p50 of p50s, close enough for slices of equal length).
+ */
+function pooled(slices) {
+  const requests = slices.reduce((n, x) => n + x.requests, 0);
+  const seconds = slices.reduce((n, x) => n + x.requests / x.rps, 0);
+  const weighted = (k) => slices.reduce((n, x) => n + x[k] * x.requests, 0) / requests;
+  return { rps: requests / seconds, p50: weighted('p50'), requests, cpuUs: weighted('cpuUs') };
 }
 
 /** The medians of each side, and of the per-round comparisons (see measure). */
