@@ -2,8 +2,9 @@
 //
 // 1. Ingest throughput: a 1 GB chat JSONL file through DatasetsService.stage with the options POST /v1/files takes
 //    for a request of that length (the path of POST /v1/files and of an upload's complete: stream, sha256, split into
-//    lines, validate, S3 multipart upload; a file this large has its tokens counted by the worker afterwards) against a raw @aws-sdk/lib-storage upload of the same file to the same S3 server, with the
-//    same part size and queue size, alternating, in one run. Target: ratio >= 0.9, the median of the rounds' ratios
+//    lines, validate, S3 multipart upload; a file this large has its tokens counted by the worker afterwards)
+//    against a raw @aws-sdk/lib-storage upload of the same file to the same S3 server, with the same part size and
+//    queue size, alternating, in one run. Target: ratio >= 0.9, the median of the rounds' ratios
 //    (each round pairs the two uploads, so a change in the machine's load between rounds cancels out).
 // 2. Memory: RSS growth of this process while a 2 GB file streams through the same ingest. Target: < 150 MB.
 //
