@@ -66,7 +66,7 @@ export class GatewayAdmission {
     }
     return (actual) => {
       const batch = this.limiter.settle(limits, estimate, actual);
-      if (batch === this.watched) return;
+      if (batch === null || batch === this.watched) return;
       this.watched = batch;
       batch.catch((err: Error) => this.logger.warn({ error: err.message }, 'rate limiter settle failed: the batch of token counts is lost'));
     };

@@ -103,14 +103,15 @@ export class RateLimiter implements OnModuleDestroy {
 
   /**
    * The answer used `actualTokens` where admit debited `estimatedTokens`: debit (or refund) the difference. A debit
-   * this gateway's allowance covers is done at once; the rest is summed per bucket and written every
-   * SETTLE_BATCH_MS. Resolves once written, and rejects with its batch when Redis failed.
+   * this gateway's allowance covers is done at once (null: nothing to wait for, the usual case); the rest is summed
+   * per bucket and written every SETTLE_BATCH_MS, and the batch's promise is returned: it rejects when Redis failed.
    */
-  settle(limits: Limits, estimatedTokens: number, actualTokens: number): Promise<void> {
+  settle(limits: Limits, estimatedTokens: number, actualTokens: number): Promise<void> | null {
     const delta = actualTokens - estimatedTokens;
+    if (delta === 0) return null;
     const now = Date.now();
-    let written: Promise<void> = Promise.resolve();
-    for (const b of delta === 0 ? [] : this.buckets(limits, delta)) {
+    let written: Promise<void> | null = null;
+    for (const b of this.buckets(limits, delta)) {
       // A refund goes to Redis, where every gateway sees it; a debit comes out of what this one holds if it can.
       if (b.kind !== 'tokens' || (delta > 0 && this.local.spend(b.key, delta, now))) continue;
       written = this.queueDelta(b.key, b.limit, delta);
