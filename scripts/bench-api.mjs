@@ -171,6 +171,7 @@ try {
   code = 0;
 } catch (err) {
   log(`failed: ${err.stack ?? err}`);
+  log(`what the spawned processes logged last:\n${bench.logTail()}`);
 } finally {
   await db.end().catch(() => undefined);
   // SIGINT: the api shuts down cleanly, so that --cpu-prof writes its profile.

@@ -199,6 +199,7 @@ try {
   code = 0;
 } catch (err) {
   log(`failed: ${err.stack ?? err}`);
+  log(`what the spawned processes logged last:\n${bench.logTail()}`);
 } finally {
   await bench.close({ then: () => app?.close() });
   process.exit(code);
@@ -228,7 +229,9 @@ async function measure(vllmUrl, gateways) {
   for (let i = 0; i < ROUNDS; i++) {
     const order = [...all.slice(i % all.length), ...all.slice(0, i % all.length)];
     const slices = Object.fromEntries(all.map((t) => [t.name, []]));
-    for (const t of [...order, ...[...order].reverse()]) slices[t.name].push(await load(`${t.url}/v1/chat/completions`, t.auth, body, CONCURRENCY, SECONDS));
+    for (const t of [...order, ...[...order].reverse()]) {
+      slices[t.name].push(await load(`${t.url}/v1/chat/completions`, t.auth, body, CONCURRENCY, SECONDS).catch((err) => Promise.reject(new Error(`${t.name}: ${err.message}`))));
+    }
     for (const t of all) runs[t.name].loads[i] = pooled(slices[t.name]);
     log(`round ${i + 1}: ${all.map((t) => `${t.name} ${runs[t.name].loads[i].rps.toFixed(0)} req/s`).join(', ')}`);
     const firsts = Object.fromEntries(all.map((t) => [t.name, []]));

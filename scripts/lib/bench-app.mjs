@@ -3,7 +3,9 @@
 // child processes to reap at the end. Each script adds only the load it generates and the figures it prints.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
 import { ensureDeps } from './ensure-deps.mjs';
 import { ROOT, run } from './bench.mjs';
@@ -44,11 +46,24 @@ export async function prepareBench({ log, prefix, overrides = {} }) {
       const { Config } = require(path.join(ROOT, 'dist/config/config.js'));
       return start(Config.fromEnv({ ...appEnv, PORT: '0', ...extra }));
     },
-    /** A node process (a role of dist/main.js, a tiny server, an agent), killed by close(). */
+    /**
+     * A node process (a role of dist/main.js, a tiny server, an agent), killed by close(). Its stdout (the app's log
+     * lines) goes to `child.logPath`, for `logTail` when a run fails.
+     */
     spawnNode(args, childEnv, { nodeArgs = [] } = {}) {
-      const child = spawn(process.execPath, [...nodeArgs, ...args], { cwd: ROOT, env: childEnv, stdio: ['ignore', 'ignore', 'inherit'] });
-      children.push(child);
+      const logPath = path.join(os.tmpdir(), `bench-${prefix}-${process.pid}-${children.length}.log`);
+      const out = fs.openSync(logPath, 'w');
+      const child = spawn(process.execPath, [...nodeArgs, ...args], { cwd: ROOT, env: childEnv, stdio: ['ignore', out, 'inherit'] });
+      fs.closeSync(out);
+      children.push(Object.assign(child, { logPath }));
       return child;
+    },
+    /** The last `lines` lines each spawned process logged, under its command line. */
+    logTail(lines = 15) {
+      return children.map((c) => {
+        const text = fs.existsSync(c.logPath) ? fs.readFileSync(c.logPath, 'utf8').trimEnd().split('\n').slice(-lines).join('\n') : '';
+        return `--- ${c.spawnargs.slice(1).join(' ')} (${c.logPath})\n${text || '(nothing logged)'}`;
+      }).join('\n');
     },
     /**
      * Kills the children (SIGKILL unless asked otherwise, e.g. SIGINT for a CPU profile to be written), runs `then`
