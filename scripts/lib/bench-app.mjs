@@ -48,7 +48,7 @@ export async function prepareBench({ log, prefix, overrides = {} }) {
     },
     /**
      * A node process (a role of dist/main.js, a tiny server, an agent), killed by close(). Its stdout (the app's log
-     * lines) goes to `child.logPath`, for `logTail` when a run fails.
+     * lines) goes to `child.logPath`, for `logTail` when a run fails; close() deletes it.
      */
     spawnNode(args, childEnv, { nodeArgs = [] } = {}) {
       const logPath = path.join(os.tmpdir(), `bench-${prefix}-${process.pid}-${children.length}.log`);
@@ -77,6 +77,7 @@ export async function prepareBench({ log, prefix, overrides = {} }) {
         setTimeout(() => c.kill('SIGKILL'), 10_000).unref();
       })));
       await then().catch(() => undefined);
+      for (const c of children) fs.rmSync(c.logPath, { force: true }); // a failed run printed its tail already
       await stack.stop?.();
     },
   };
