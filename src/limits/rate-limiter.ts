@@ -78,8 +78,8 @@ export class RateLimiter implements OnModuleDestroy {
    * No limit set, or this gateway holds enough of every bucket: no round trip.
    */
   admit(limits: Limits, estimatedTokens: number): Promise<LimitVerdict> {
-    const now = this.admitInMemory(limits, estimatedTokens);
-    return now ? Promise.resolve(now) : this.admitInRedis(this.buckets(limits, estimatedTokens));
+    const verdict = this.admitInMemory(limits, estimatedTokens);
+    return verdict ? Promise.resolve(verdict) : this.admitInRedis(this.buckets(limits, estimatedTokens));
   }
 
   /**
