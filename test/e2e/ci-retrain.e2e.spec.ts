@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { makeTicketExamples, makeTicketSplit, TICKET_LABELS, toJsonl } from '../fixtures/tiny-task';
-import { startTestApp, TestApp } from '../support/app';
+import { newProject, startTestApp, TestApp } from '../support/app';
 import { startReplica, stopAllReplicas } from '../support/replicas';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -37,8 +37,7 @@ describe('CI retraining with the CLI (e2e)', () => {
 
   beforeAll(async () => {
     app = await startTestApp({ RECONCILE_INTERVAL_MS: '500' });
-    const res = await fetch(`${app.url}/v1/admin/projects`, { method: 'POST', headers: { authorization: `Bearer ${app.apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'retrain e2e' }) });
-    key = ((await res.json()) as { api_key: { value: string } }).api_key.value;
+    ({ key } = await newProject(app, 'retrain e2e'));
     const replica = await startReplica('ci0');
     const api = (route: string, body: unknown) => fetch(`${app.url}/v1${route}`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
     expect((await api('/serving/pools', { name: 'support', base_model: 'tiny-lora', max_lora_rank: 8, max_loras: 4 })).status).toBe(201);

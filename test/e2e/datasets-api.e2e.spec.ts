@@ -229,7 +229,10 @@ describe('token statistics of a large file are counted by the worker after regis
     const f = new FormData();
     f.append('file', new Blob([data]), 'dry-run.jsonl');
     const dry = (await (await fetch(`${app.url}/v1/datasets/validate`, { method: 'POST', headers: { authorization: `Bearer ${app.apiKey}` }, body: f })).json()) as Record<string, any>;
-    const counted = await waitFor('the worker to count tokens', async () => ((await get()).stats.tokens_pending === false ? get() : null), 30_000, 200);
+    const counted = await waitFor('the worker to count tokens', async () => {
+      const body = await get();
+      return body.stats.tokens_pending === false ? body : null;
+    }, 30_000, 200);
     expect(counted.stats.tokens).toEqual(dry.stats.tokens);
     expect(counted.stats.tokens.total).toBeGreaterThan(0);
   }

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { adapterFiles, examplesFromJsonl, train } from '../../jobs/tiny-lora/trainer';
 import { PrismaService } from '../../src/db/prisma.service';
 import { choiceLetter } from '../../src/evals/eval-item';
-import { requireEnv, startTestApp, TestApp, testS3, waitFor } from '../support/app';
+import { newProject, requireEnv, startTestApp, TestApp, testS3, waitFor } from '../support/app';
 import { OpenAIStandIn, startOpenAIStandIn } from '../support/openai-stand-in';
 import { loadedOn, startReplica, stopAllReplicas, TestReplica } from '../support/replicas';
 import { seedAdapterVersion } from '../support/seed-adapter';
@@ -80,9 +80,7 @@ describe('evals: comparisons (e2e)', () => {
     openai = await startOpenAIStandIn({ apiKey: openaiKey, answer, reasoningTokens: 32 });
     app = await startTestApp({ RECONCILE_INTERVAL_MS: '300', AGENT_TIMEOUT_MS: '3000', EVAL_RETRY_BASE_MS: '50' });
     prisma = app.started.app.get(PrismaService);
-    const created = (await fetch(`${app.url}/v1/admin/projects`, { method: 'POST', headers: { authorization: `Bearer ${app.apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'compare e2e' }) }).then((r) => r.json())) as any;
-    key = created.api_key.value;
-    projectId = created.id;
+    ({ key, id: projectId } = await newProject(app, 'compare e2e'));
     const train_: string[] = [];
     for (const [name, format, file] of [['arc-challenge', 'arc', 'ARC-Challenge-Test.jsonl'], ['mmlu-abstract-algebra', 'mmlu', 'abstract_algebra_test.csv'], ['hellaswag', 'hellaswag', 'hellaswag_val.jsonl'], ['gsm8k', 'gsm8k', 'gsm8k-test.jsonl']]) {
       const suite = await importSuite(name, format, file);

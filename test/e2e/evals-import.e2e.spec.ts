@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { PrismaService } from '../../src/db/prisma.service';
-import { startTestApp, TestApp } from '../support/app';
+import { newProject, startTestApp, TestApp } from '../support/app';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 
@@ -35,10 +35,7 @@ describe('evals: benchmark import (e2e)', () => {
   beforeAll(async () => {
     app = await startTestApp({ EVAL_SUITE_MAX_ITEMS: '5' });
     prisma = app.started.app.get(PrismaService);
-    const res = await fetch(`${app.url}/v1/admin/projects`, { method: 'POST', headers: { authorization: `Bearer ${app.apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'import e2e' }) });
-    const created = (await res.json()) as any;
-    key = created.api_key.value;
-    projectId = created.id;
+    ({ key, id: projectId } = await newProject(app, 'import e2e'));
   });
   afterAll(async () => {
     await app?.close();

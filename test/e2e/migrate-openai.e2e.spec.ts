@@ -4,7 +4,7 @@ import path from 'node:path';
 import { PrismaService } from '../../src/db/prisma.service';
 import { makeTicketDataset } from '../fixtures/tiny-task';
 import { apiClient } from '../support/api-client';
-import { startTestApp, TestApp, waitFor } from '../support/app';
+import { newProject, startTestApp, TestApp, waitFor } from '../support/app';
 import { OpenAIStandIn, startOpenAIStandIn } from '../support/openai-stand-in';
 import { startReplica, stopAllReplicas } from '../support/replicas';
 
@@ -51,9 +51,7 @@ describe('migrate from OpenAI fine-tuning (e2e)', () => {
     acct.seedJob({ id: 'ftjob-broken', model: 'gpt-4o-mini-2024-07-18', training_file: 'file-broken', validation_file: null, fine_tuned_model: 'ft:gpt-4o-mini:org-standin::zzz', status: 'succeeded', suffix: null, seed: 7, metadata: null, method: { type: 'dpo', dpo: { hyperparameters: { beta: 0.1 } } } });
     app = await startTestApp({ OPENAI_BASE_URL: openai.url });
     prisma = app.started.app.get(PrismaService);
-    const created = (await fetch(`${app.url}/v1/admin/projects`, { method: 'POST', headers: { authorization: `Bearer ${app.apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'migrate e2e' }) }).then((r) => r.json())) as any;
-    key = created.api_key.value;
-    projectId = created.id;
+    ({ key, id: projectId } = await newProject(app, 'migrate e2e'));
   });
   afterAll(async () => {
     await stopAllReplicas();
