@@ -78,8 +78,9 @@ export class RateLimiter implements OnModuleDestroy {
    * No limit set, or this gateway holds enough of every bucket: no round trip.
    */
   admit(limits: Limits, estimatedTokens: number): Promise<LimitVerdict> {
-    const verdict = this.admitInMemory(limits, estimatedTokens);
-    return verdict ? Promise.resolve(verdict) : this.admitInRedis(this.buckets(limits, estimatedTokens));
+    const buckets = this.buckets(limits, estimatedTokens);
+    const verdict = this.fromAllowance(buckets);
+    return verdict ? Promise.resolve(verdict) : this.admitInRedis(buckets);
   }
 
   /**
@@ -87,7 +88,10 @@ export class RateLimiter implements OnModuleDestroy {
    * and without a promise: most requests under a large limit end here. Null: ask Redis (`admit`).
    */
   admitInMemory(limits: Limits, estimatedTokens: number): LimitVerdict | null {
-    const buckets = this.buckets(limits, estimatedTokens);
+    return this.fromAllowance(this.buckets(limits, estimatedTokens));
+  }
+
+  private fromAllowance(buckets: Bucket[]): LimitVerdict | null {
     if (buckets.length === 0) return { allowed: true, retryAfterMs: 0, headers: {} };
     const left = this.local.take(buckets, Date.now());
     return left ? verdictOf(true, buckets.map((b, i) => ({ kind: b.kind, limit: b.limit, cost: b.cost, remaining: left[i] }))) : null;

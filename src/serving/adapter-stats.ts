@@ -64,6 +64,19 @@ function tallyOf(pools: MinuteTallies['pools'], s: AdapterSample): Tally {
   return t;
 }
 
+/** One adapter's tallies as the fields of its Redis hash: `version|replica|r`, `...|e`, `...|l<bucket>`, `...|t<bucket>`. */
+function* fieldsOf(versions: Map<number, Map<string, Tally>>): Generator<[string, number]> {
+  for (const [version, replicas] of versions) {
+    for (const [replica, t] of replicas) {
+      const f = `${version}|${replica}|`;
+      yield [`${f}r`, t.requests];
+      if (t.errors > 0) yield [`${f}e`, t.errors];
+      for (const [bucket, n] of t.latency) yield [`${f}l${bucket}`, n];
+      for (const [bucket, n] of t.ttft) yield [`${f}t${bucket}`, n];
+    }
+  }
+}
+
 /**
  * Per-adapter figures vLLM cannot give (it does not say which adapter served a request): requests, errors and
  * latency/TTFT percentiles per version and replica over the last minutes. Each gateway replica counts in memory and
@@ -123,15 +136,7 @@ export class AdapterStats implements OnModuleInit, OnModuleDestroy {
       for (const [poolId, adapters] of pools) {
         for (const [adapter, versions] of adapters) {
           const key = this.key(poolId, adapter, minute);
-          for (const [version, replicas] of versions) {
-            for (const [replica, t] of replicas) {
-              const f = `${version}|${replica}|`;
-              pipeline.hincrby(key, `${f}r`, t.requests);
-              if (t.errors > 0) pipeline.hincrby(key, `${f}e`, t.errors);
-              for (const [bucket, n] of t.latency) pipeline.hincrby(key, `${f}l${bucket}`, n);
-              for (const [bucket, n] of t.ttft) pipeline.hincrby(key, `${f}t${bucket}`, n);
-            }
-          }
+          for (const [field, n] of fieldsOf(versions)) pipeline.hincrby(key, field, n);
           pipeline.expire(key, KEEP_MINUTES * 60);
         }
       }
