@@ -17,7 +17,7 @@ class ThreadIngest {
 
   constructor(options: ThreadIngestOptions) {
     this.validator = new DatasetValidator(options);
-    this.splitter = new LineSplitter(options.maxLineBytes, this.validator.onLine);
+    this.splitter = new LineSplitter(options.maxLineBytes, this.validator.onLine, this.validator.onBytes);
   }
 
   push(chunk: Buffer): number {

@@ -1,5 +1,6 @@
 import { ChatMessageLike, findSpecialToken, messageTokens } from './harmony-tokenizer';
 import { LineEvent } from './line-splitter';
+import { PlainChatLine } from './plain-chat-line';
 import { TokenStats, TokenStatsJson } from './token-stats';
 
 /** Stable codes users and tools can match on; each error is tied to a line and, where it applies, a field. */
@@ -96,6 +97,7 @@ export class DatasetValidator {
   private countedBytes = 0;
   private tokensDeferred = false;
   private longestAnswer: { bytes: number; line: number } | null = null;
+  private readonly plain = new PlainChatLine();
 
   constructor(private readonly options: ValidatorOptions) {
     this.maxErrors = options.maxErrors ?? 100;
@@ -111,6 +113,35 @@ export class DatasetValidator {
       case 'line':
         return this.checkLine(event.number, event.text);
     }
+  };
+
+  /**
+   * LineSplitter's fast path (see PlainChatLine): takes a line straight from its bytes when it is a plain chat example
+   * that is valid, and once tokens are no longer counted inline (a large file; counting needs the strings). Returns
+   * false, having changed nothing, for every other line: onLine then judges it the ordinary way, errors included.
+   */
+  readonly onBytes = (line: number, buf: Buffer, start: number, end: number): boolean => {
+    if (!this.tokensDeferred || (this.format ?? this.options.declaredFormat ?? 'chat') !== 'chat') return false;
+    const plain = this.plain;
+    if (!plain.read(buf, start, end)) return false;
+    // checkLength's bound, with bytes for UTF-16 units (never fewer): a line that could be too long goes the long way.
+    if ((end - start) * 3 + MAX_MESSAGE_OVERHEAD * plain.count > (this.options.maxExampleTokens ?? Number.POSITIVE_INFINITY)) return false;
+    let assistants = 0;
+    let longest = -1;
+    for (let i = 0; i < plain.count; i++) {
+      const bytes = plain.textBytes(i);
+      if (bytes < 0) return false;
+      if (plain.role(i) === 'assistant') {
+        assistants++;
+        longest = Math.max(longest, bytes);
+      }
+    }
+    if (assistants === 0) return false;
+    this.format = 'chat';
+    for (let i = 0; i < plain.count; i++) this.roleCounts[plain.role(i)] = (this.roleCounts[plain.role(i)] ?? 0) + 1;
+    if (this.longestAnswer === null || longest > this.longestAnswer.bytes) this.longestAnswer = { bytes: longest, line };
+    this.examples++;
+    return true;
   };
 
   report(lines: number): ValidationReport {
