@@ -1,20 +1,24 @@
 import { DomainError, ErrorCode } from '../common/domain-error';
 import { ValidationReport, ValidatorOptions } from './validation/dataset-validator';
 
-/** The messages between the main thread and the ingest thread; `id` names one ingest, so several can share a thread. */
+/**
+ * The messages between the main thread and the ingest thread; `id` names one ingest, so several can share a thread.
+ *
+ * The bytes themselves go through `ring`, a SharedArrayBuffer per ingest that both threads see: the main thread copies
+ * each chunk in and says how far it has written (`chunk`), the thread reads up to there and says how far it has read
+ * (`ack`), and the main thread reuses that space. Byte counts are totals since the start of the ingest; the position
+ * in the ring is the count modulo its size. (Sending each batch as a transferred ArrayBuffer instead made both
+ * threads' heaps account a new external buffer per batch, and collect garbage for it.)
+ */
 export type ToIngestThread =
-  | { op: 'open'; id: number; options: ThreadIngestOptions }
-  | { op: 'chunk'; id: number; data: ArrayBuffer }
+  | { op: 'open'; id: number; options: ThreadIngestOptions; ring: SharedArrayBuffer }
+  | { op: 'chunk'; id: number; upTo: number }
   | { op: 'end'; id: number }
   | { op: 'abort'; id: number };
 
 export type FromIngestThread =
-  /**
-   * Sent after each chunk: how many bytes of this ingest the thread has hashed and validated so far, and the chunk's
-   * buffer handed back for the next batch (allocating a fresh 1 MiB buffer per batch made the main thread collect
-   * garbage as much as it uploaded).
-   */
-  | { op: 'ack'; id: number; bytes: number; data: ArrayBuffer }
+  /** Sent after each chunk: how many bytes of this ingest the thread has hashed and validated so far. */
+  | { op: 'ack'; id: number; bytes: number }
   | { op: 'done'; id: number; result: ThreadIngestResult }
   | { op: 'error'; id: number; error: WireError };
 

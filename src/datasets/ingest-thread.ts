@@ -4,9 +4,9 @@ import { FromIngestThread, fromWireError, ThreadIngestOptions, ThreadIngestResul
 const MiB = 1024 * 1024;
 
 export interface IngestThreadOptions {
-  /** Chunks are copied into batches of this size, so the thread gets one message (and sends one ack) per batch. */
+  /** The thread is told of new bytes once per this many, so it gets one message (and sends one ack) per batch. */
   batchBytes: number;
-  /** When the thread is this far behind the upload, the source is paused until it catches up. */
+  /** The ring's size: when the thread is this far behind the upload, the source is paused until it catches up. */
   maxLagBytes: number;
   /** An idle thread ends after this long, so a process (or a jest file) does not keep one (and a tokenizer) for nothing. */
   idleMs: number;
@@ -40,9 +40,11 @@ export class IngestThread {
   open(options: ThreadIngestOptions): IngestSession {
     const worker = this.start();
     const id = this.nextId++;
-    const session = new IngestSession(id, (msg, transfer) => worker.postMessage(msg, transfer), () => this.release(id), this.options);
+    // The ring holds what the thread may lag behind; it is allocated per ingest and collected with it.
+    const ring = new SharedArrayBuffer(this.options.maxLagBytes);
+    const session = new IngestSession(id, (msg) => worker.postMessage(msg), () => this.release(id), this.options, ring);
     this.sessions.set(id, session);
-    worker.postMessage({ op: 'open', id, options } satisfies ToIngestThread);
+    worker.postMessage({ op: 'open', id, options, ring } satisfies ToIngestThread);
     return session;
   }
 
@@ -97,45 +99,44 @@ export class IngestThread {
 }
 
 /**
- * One ingest's side of the thread: `write` copies chunks into batches and sends them over; when the thread falls more
- * than maxLagBytes behind it returns a promise to wait on, so the caller pauses its source instead of queueing the
- * whole file in the thread's inbox. The result or the thread's error arrives through `end`.
+ * One ingest's side of the thread: `write` copies chunks into the ingest's ring (see ingest-thread.protocol) and tells
+ * the thread about each batch. When the ring is full (the thread is maxLagBytes behind) the rest of the chunk waits,
+ * and `write` returns a promise to wait on, so the caller pauses its source instead of queueing the whole file. The
+ * result or the thread's error arrives through `end`.
  */
 export class IngestSession {
-  private batch: Uint8Array;
-  /** Batch buffers the thread handed back, reused so a long upload allocates only about maxLag / batch of them. */
-  private readonly spare: ArrayBuffer[] = [];
-  private filled = 0;
+  private readonly ring: Uint8Array;
+  /** Bytes copied into the ring, announced to the thread, and read by it: totals since the start. */
+  private written = 0;
   private sent = 0;
   private acked = 0;
+  /** Chunks (or their rest) that did not fit yet, in order; `caughtUp` resolves once they are all in the ring. */
+  private readonly waiting: Uint8Array[] = [];
+  private caughtUp: { promise: Promise<void>; resolve: () => void; reject: (err: Error) => void } | null = null;
   private finished = false;
   private failure: Error | null = null;
-  private caughtUp: { promise: Promise<void>; resolve: () => void; reject: (err: Error) => void } | null = null;
   private readonly result = withResolvers<ThreadIngestResult>();
 
   constructor(
     private readonly id: number,
-    private readonly post: (msg: ToIngestThread, transfer?: ArrayBuffer[]) => void,
+    private readonly post: (msg: ToIngestThread) => void,
     private readonly release: () => void,
     private readonly options: IngestThreadOptions,
+    ring: SharedArrayBuffer,
   ) {
-    this.batch = new Uint8Array(options.batchBytes);
+    this.ring = new Uint8Array(ring);
     // A result nobody waits for (an aborted ingest) must not be an unhandled rejection.
     this.result.promise.catch(() => undefined);
   }
 
-  /** Queues `chunk` (copied: the caller passes the same bytes on to the upload). Undefined or a promise to wait on. */
+  /** Copies `chunk` in (the caller passes the same bytes on to the upload). Undefined, or a promise to wait on. */
   write(chunk: Uint8Array): Promise<void> | undefined {
     if (this.failure) throw this.failure;
-    let offset = 0;
-    while (offset < chunk.length) {
-      const n = Math.min(chunk.length - offset, this.batch.length - this.filled);
-      this.batch.set(chunk.subarray(offset, offset + n), this.filled);
-      this.filled += n;
-      offset += n;
-      if (this.filled === this.batch.length) this.flush();
-    }
-    if (this.sent - this.acked <= this.options.maxLagBytes) return undefined;
+    if (this.waiting.length === 0) chunk = this.copy(chunk);
+    if (chunk.length === 0) return undefined;
+    this.waiting.push(chunk);
+    // Everything written must reach the thread, or its acks (which free the ring) would never come.
+    this.flush();
     this.caughtUp ??= withResolvers();
     return this.caughtUp.promise;
   }
@@ -143,8 +144,13 @@ export class IngestSession {
   /** Sends the last bytes; resolves with the thread's bytes, sha256 and report, or rejects with its error. */
   end(): Promise<ThreadIngestResult> {
     if (!this.finished && !this.failure) {
-      this.flush();
-      this.post({ op: 'end', id: this.id });
+      if (this.waiting.length > 0) {
+        this.post({ op: 'abort', id: this.id });
+        this.fail(new Error('IngestSession.end was called before its last write was taken'));
+      } else {
+        this.flush();
+        this.post({ op: 'end', id: this.id });
+      }
     }
     return this.result.promise;
   }
@@ -159,11 +165,17 @@ export class IngestSession {
   receive(msg: FromIngestThread) {
     if (msg.op === 'ack') {
       this.acked = msg.bytes;
-      if (msg.data.byteLength === this.options.batchBytes) this.spare.push(msg.data);
-      if (this.caughtUp && this.sent - this.acked <= this.options.maxLagBytes) {
-        this.caughtUp.resolve();
-        this.caughtUp = null;
+      while (this.waiting.length > 0) {
+        const rest = this.copy(this.waiting[0]);
+        if (rest.length > 0) {
+          this.waiting[0] = rest;
+          this.flush();
+          return;
+        }
+        this.waiting.shift();
       }
+      this.caughtUp?.resolve();
+      this.caughtUp = null;
     } else if (msg.op === 'done') {
       this.finished = true;
       this.release();
@@ -182,15 +194,26 @@ export class IngestSession {
     this.result.reject(err);
   }
 
-  /** Hands the batch over (transferred, not copied again); only the last, partial batch is cut to its length. */
+  /** Copies what fits of `chunk` into the free part of the ring (wrapping at its end); returns the rest. */
+  private copy(chunk: Uint8Array): Uint8Array {
+    const size = this.ring.length;
+    let offset = 0;
+    while (offset < chunk.length && this.written - this.acked < size) {
+      const at = this.written % size;
+      const n = Math.min(chunk.length - offset, size - at, size - (this.written - this.acked));
+      this.ring.set(chunk.subarray(offset, offset + n), at);
+      this.written += n;
+      offset += n;
+      if (this.written - this.sent >= this.options.batchBytes) this.flush();
+    }
+    return chunk.subarray(offset);
+  }
+
+  /** Tells the thread how far the ring is written. */
   private flush() {
-    if (this.filled === 0) return;
-    const full = this.filled === this.batch.length;
-    const data = (full ? this.batch.buffer : this.batch.buffer.slice(0, this.filled)) as ArrayBuffer;
-    this.sent += this.filled;
-    this.filled = 0;
-    if (full) this.batch = new Uint8Array(this.spare.pop() ?? new ArrayBuffer(this.options.batchBytes));
-    this.post({ op: 'chunk', id: this.id, data }, [data]);
+    if (this.written === this.sent) return;
+    this.sent = this.written;
+    this.post({ op: 'chunk', id: this.id, upTo: this.written });
   }
 }
 

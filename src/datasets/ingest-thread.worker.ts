@@ -13,17 +13,25 @@ class ThreadIngest {
   private readonly hash: Hash = createHash('sha256');
   private readonly validator: DatasetValidator;
   private readonly splitter: LineSplitter;
+  private readonly ring: Buffer;
   private bytes = 0;
 
-  constructor(options: ThreadIngestOptions) {
+  constructor(options: ThreadIngestOptions, ring: SharedArrayBuffer) {
     this.validator = new DatasetValidator(options);
     this.splitter = new LineSplitter(options.maxLineBytes, this.validator.onLine, this.validator.onBytes);
+    this.ring = Buffer.from(ring);
   }
 
-  push(chunk: Buffer): number {
-    this.bytes += chunk.length;
-    this.hash.update(chunk);
-    this.splitter.push(chunk);
+  /** Reads the ring up to the total `upTo` (in one or two pieces, where it wraps); returns the bytes read so far. */
+  readTo(upTo: number): number {
+    while (this.bytes < upTo) {
+      const at = this.bytes % this.ring.length;
+      const piece = this.ring.subarray(at, Math.min(this.ring.length, at + upTo - this.bytes));
+      this.hash.update(piece);
+      // The splitter copies what it keeps of a piece (a line's start), so the main thread may then write over it.
+      this.splitter.push(piece);
+      this.bytes += piece.length;
+    }
     return this.bytes;
   }
 
@@ -35,12 +43,13 @@ class ThreadIngest {
 
 const port = parentPort;
 if (!port) throw new Error('ingest-thread.worker runs in a worker thread (see IngestThread)');
+
 const ingests = new Map<number, ThreadIngest>();
-const send = (msg: FromIngestThread, transfer: ArrayBuffer[] = []) => port.postMessage(msg, transfer);
+const send = (msg: FromIngestThread) => port.postMessage(msg);
 
 port.on('message', (msg: ToIngestThread) => {
   if (msg.op === 'open') {
-    ingests.set(msg.id, new ThreadIngest(msg.options));
+    ingests.set(msg.id, new ThreadIngest(msg.options, msg.ring));
     return;
   }
   const ingest = ingests.get(msg.id);
@@ -49,8 +58,7 @@ port.on('message', (msg: ToIngestThread) => {
   try {
     switch (msg.op) {
       case 'chunk':
-        // The splitter copies what it keeps of a chunk, so the buffer can go back at once.
-        send({ op: 'ack', id: msg.id, bytes: ingest.push(Buffer.from(msg.data)), data: msg.data }, [msg.data]);
+        send({ op: 'ack', id: msg.id, bytes: ingest.readTo(msg.upTo) });
         return;
       case 'end':
         ingests.delete(msg.id);

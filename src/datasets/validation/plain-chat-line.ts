@@ -39,11 +39,11 @@ export class PlainChatLine {
 
   /** Reads buf[start, end) (one line, without its newline); false when the line is not of the plain shape. */
   read(buf: Buffer, start: number, end: number): boolean {
-    if (buf !== this.buf) {
-      this.buf = buf;
-      // The whole ArrayBuffer as 32-bit words, for scanning long strings four bytes at a time (see `skipPlain`).
+    if (buf.buffer !== this.words.buffer) {
+      // The whole (Shared)ArrayBuffer as 32-bit words, for scanning long strings four bytes at a time (see `skipPlain`).
       this.words = new Int32Array(buf.buffer, 0, buf.buffer.byteLength >> 2);
     }
+    this.buf = buf;
     this.at = start;
     this.end = end;
     this.count = 0;
