@@ -1,4 +1,5 @@
 import { createHash, Hash } from 'node:crypto';
+import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { FromIngestThread, ThreadIngestOptions, toWireError, ToIngestThread } from './ingest-thread.protocol';
 import { DatasetValidator } from './validation/dataset-validator';
@@ -43,6 +44,19 @@ class ThreadIngest {
 
 const port = parentPort;
 if (!port) throw new Error('ingest-thread.worker runs in a worker thread (see IngestThread)');
+
+/**
+ * Validation is bulk work, so this thread runs at a lower priority (nice 10): when the cores are busy, the event loop
+ * of the process (answering requests, feeding the very upload being validated) and an object store on the same host
+ * go first, and the thread uses what they leave; a full ring then pauses the upload until it catches up. On Linux
+ * the nice value is per thread and pid 0 names the calling thread, so the rest of the process keeps its priority.
+ */
+const INGEST_THREAD_NICE = 10;
+try {
+  setPriority(0, INGEST_THREAD_NICE);
+} catch {
+  // Not permitted or not supported here: the thread runs at the process's priority.
+}
 
 const ingests = new Map<number, ThreadIngest>();
 const send = (msg: FromIngestThread) => port.postMessage(msg);
