@@ -6,7 +6,9 @@
 //    against a raw @aws-sdk/lib-storage upload of the same file to the same S3 server, with the same part size and
 //    queue size, alternating, in one run. Target: ratio >= 0.9, the median of the rounds' ratios
 //    (each round pairs the two uploads, so a change in the machine's load between rounds cancels out).
-// 2. Memory: RSS growth of this process while a 2 GB file streams through the same ingest. Target: < 150 MB.
+// 2. The ingest thread's own work, alone in this thread (no upload, no S3): seconds per GiB to split and validate the
+//    file with the fast path for plain chat lines and without it (every line through JSON.parse), and to sha256 it.
+// 3. Memory: RSS growth of this process while a 2 GB file streams through the same ingest. Target: < 150 MB.
 //
 // The S3 server is a fresh s3rver (scripts/s3-server.mjs) on a free port with a temporary folder, the same server the
 // tests use; numbers against AWS S3 or MinIO will differ, the comparison is what this measures.
@@ -102,6 +104,30 @@ const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
+/** Splits, validates and hashes the file in this thread, as the ingest thread does; prints seconds per GiB of each. */
+async function validationAlone(file, size, options) {
+  const { LineSplitter } = require(path.join(ROOT, 'dist/datasets/validation/line-splitter.js'));
+  const { DatasetValidator } = require(path.join(ROOT, 'dist/datasets/validation/dataset-validator.js'));
+  const { createHash } = await import('node:crypto');
+  const perGib = (ms) => (ms / 1000 / (size / GB)).toFixed(2);
+  const pass = async (work) => {
+    const t = performance.now();
+    for await (const chunk of fs.createReadStream(file, { highWaterMark: 1024 * 1024 })) work.push(chunk);
+    work.end();
+    return performance.now() - t;
+  };
+  const validate = (fast) => {
+    const validator = new DatasetValidator(options);
+    const splitter = new LineSplitter(options.maxLineBytes, validator.onLine, fast ? validator.onBytes : undefined);
+    return { push: (c) => splitter.push(c), end: () => splitter.end() };
+  };
+  const hash = createHash('sha256');
+  const sha = await pass({ push: (c) => hash.update(c), end: () => hash.digest() });
+  const fast = await pass(validate(true));
+  const ordinary = await pass(validate(false));
+  console.log(`VALIDATION alone in one thread, s/GiB (reading the file included): split + validate ${perGib(fast)} with the fast path for plain chat lines, ${perGib(ordinary)} without; sha256 ${perGib(sha)}`);
+}
+
 async function main() {
   const s3server = await startS3();
   const env = {
@@ -169,6 +195,7 @@ async function main() {
     console.log(`file: ${(size / GB).toFixed(2)} GiB, ${report.examples} examples, tokens left to the worker (past TOKENIZE_INLINE_BYTES, ${config.env.TOKENIZE_INLINE_BYTES}): ${report.tokensDeferred}`);
     const ratio = median(raw.map((r, i) => r / ingest[i]));
     console.log(`THROUGHPUT raw=${rawMbps.toFixed(1)} MiB/s ingest=${ingestMbps.toFixed(1)} MiB/s ratio=${ratio.toFixed(3)} (target >= 0.9; median of ${rounds} rounds' ratios; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} cores)`);
+    await validationAlone(file, size, datasets.uploadOptions(undefined, String(size + 512), { maxBytes: Number.MAX_SAFE_INTEGER }));
     fs.rmSync(file, { force: true });
 
     // Memory: a generated 2 GB stream (no file needed), RSS sampled every 50 ms.
