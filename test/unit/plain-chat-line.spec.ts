@@ -1,3 +1,4 @@
+import { seededRandom } from '../../src/common/seeded-random';
 import { DatasetValidator, ValidationReport, ValidatorOptions } from '../../src/datasets/validation/dataset-validator';
 import { LineSplitter } from '../../src/datasets/validation/line-splitter';
 
@@ -40,17 +41,6 @@ function at(offset: number, text: string): Buffer {
 const good = '{"messages":[{"role":"user","content":"Where is my parcel?"},{"role":"assistant","content":"ok"}]}';
 /** A file around one line: the first line is judged the ordinary way (it sets the token budget), the last is plain. */
 const around = (line: string) => [good, line, good].join('\n') + '\n';
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('PlainChatLine (the ingest fast path) gives the same report as the ordinary path', () => {
   it('takes plain chat lines, at every alignment and in chunks of any size', () => {
@@ -127,7 +117,7 @@ describe('PlainChatLine (the ingest fast path) gives the same report as the ordi
   });
 
   it('agrees on 3,000 randomly built and mutated lines', () => {
-    const random = prng(20261204);
+    const random = seededRandom(20261204);
     const pick = <T>(xs: readonly T[]) => xs[Math.floor(random() * xs.length)];
     // Valid JSON string pieces; the mutations below make the invalid lines.
     const pieces = ['a', 'Z', 'word', ' ', '  ', 'é', '日', '😀', '\u00a0', '\u2028', '<', '<|start|>', '|', '\\n', '\\"', '\\\\', '\\/', '\\u00e9', '\\ud83d', '\\u003c', '{', '}', ',', ':'];
