@@ -195,7 +195,7 @@ async function main() {
     console.log(`file: ${(size / GB).toFixed(2)} GiB, ${report.examples} examples, tokens left to the worker (past TOKENIZE_INLINE_BYTES, ${config.env.TOKENIZE_INLINE_BYTES}): ${report.tokensDeferred}`);
     const ratio = median(raw.map((r, i) => r / ingest[i]));
     console.log(`THROUGHPUT raw=${rawMbps.toFixed(1)} MiB/s ingest=${ingestMbps.toFixed(1)} MiB/s ratio=${ratio.toFixed(3)} (target >= 0.9; median of ${rounds} rounds' ratios; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} cores)`);
-    await validationAlone(file, size, datasets.uploadOptions(undefined, String(size + 512), { maxBytes: Number.MAX_SAFE_INTEGER }));
+    await validationAlone(file, size, optsFor(size));
     fs.rmSync(file, { force: true });
 
     // Memory: a generated 2 GB stream (no file needed), RSS sampled every 50 ms.

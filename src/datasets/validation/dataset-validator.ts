@@ -125,7 +125,7 @@ export class DatasetValidator {
     const plain = this.plain;
     if (!plain.read(buf, start, end)) return false;
     // checkLength's bound, with bytes for UTF-16 units (never fewer): a line that could be too long goes the long way.
-    if ((end - start) * 3 + MAX_MESSAGE_OVERHEAD * plain.count > (this.options.maxExampleTokens ?? Number.POSITIVE_INFINITY)) return false;
+    if (this.mightBeTooLong(end - start, plain.count)) return false;
     let assistants = 0;
     let longest = -1;
     for (let i = 0; i < plain.count; i++) {
@@ -138,8 +138,8 @@ export class DatasetValidator {
     }
     if (assistants === 0) return false;
     this.format = 'chat';
-    for (let i = 0; i < plain.count; i++) this.roleCounts[plain.role(i)] = (this.roleCounts[plain.role(i)] ?? 0) + 1;
-    if (this.longestAnswer === null || longest > this.longestAnswer.bytes) this.longestAnswer = { bytes: longest, line };
+    for (let i = 0; i < plain.count; i++) this.countRole(plain.role(i));
+    this.noteAnswer(line, longest);
     this.examples++;
     return true;
   };
@@ -209,9 +209,7 @@ export class DatasetValidator {
       if (this.countedBytes > budget) this.tokensDeferred = true;
       else this.stats.add(line, count());
     }
-    // o200k is byte-level BPE: a text never has more tokens than UTF-8 bytes (<= 3 per UTF-16 unit), and JSON
-    // escaping only adds bytes, so short lines cannot be too long and skip the tokenizer.
-    if (text.length * 3 + MAX_MESSAGE_OVERHEAD * messages.length <= limit) return;
+    if (!this.mightBeTooLong(text.length, messages.length)) return;
     const n = count().reduce((a, t) => a + t.tokens, 0);
     if (n > limit) this.fail(line, null, 'example_too_long', `the example is ${n} tokens, over the ${limit}-token context of the largest base model`);
   }
@@ -283,8 +281,20 @@ export class DatasetValidator {
     if (!ok) this.fail(line, 'answer', 'bad_answer', `'answer' must be the index (0..${choices.length - 1}) or the text of one of the choices`);
   }
 
-  private noteAnswer(line: number, content: string) {
-    const bytes = Buffer.byteLength(content.trim(), 'utf8');
+  /**
+   * o200k is byte-level BPE: a text has no more tokens than UTF-8 bytes (<= 3 per UTF-16 unit) and JSON escaping only
+   * adds bytes, so a short line cannot be too long. `units`: the line's UTF-16 length or more (its byte length).
+   */
+  private mightBeTooLong(units: number, messages: number): boolean {
+    return units * 3 + MAX_MESSAGE_OVERHEAD * messages > (this.options.maxExampleTokens ?? Number.POSITIVE_INFINITY);
+  }
+
+  private countRole(role: string) {
+    this.roleCounts[role] = (this.roleCounts[role] ?? 0) + 1;
+  }
+
+  /** `bytes`: the UTF-8 length of a trimmed answer. */
+  private noteAnswer(line: number, bytes: number) {
     if (this.longestAnswer === null || bytes > this.longestAnswer.bytes) this.longestAnswer = { bytes, line };
   }
 
@@ -326,7 +336,7 @@ export class DatasetValidator {
         this.fail(line, fieldPath(base, i, 'role'), 'unknown_role', `only assistant messages are allowed here, got '${role}'`);
         continue;
       }
-      this.roleCounts[role] = (this.roleCounts[role] ?? 0) + 1;
+      this.countRole(role);
       for (const key in m) {
         if (!MESSAGE_KEYS.has(key)) this.fail(line, fieldPath(base, i, key), 'unknown_field', `unknown field '${key}'`);
       }
@@ -357,7 +367,7 @@ export class DatasetValidator {
       out.push(m as unknown as ChatMessageLike);
       if (role === 'assistant') {
         assistants++;
-        if (typeof m.content === 'string') this.noteAnswer(line, m.content);
+        if (typeof m.content === 'string') this.noteAnswer(line, Buffer.byteLength(m.content.trim(), 'utf8'));
       }
     }
     if (opts.needAssistant && assistants === 0) {

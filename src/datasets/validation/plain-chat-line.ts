@@ -146,8 +146,8 @@ export class PlainChatLine {
   }
 
   /**
-   * The rest of a JSON string whose opening quote was just read; afterwards `at` is past its closing quote. Counts its escapes, notes a
-   * \u escape or a '<' in `special`, and fails on a raw control character, a bad escape or a missing end.
+   * The rest of a JSON string whose opening quote was just read; afterwards `at` is past its closing quote. Counts its
+   * escapes, notes a \u escape or a '<' in `special`, and fails on a raw control character, a bad escape or no end.
    */
   private stringRest(): boolean {
     const buf = this.buf;
