@@ -71,7 +71,9 @@ export async function wrkLoad({ url, headers, body, concurrency, seconds }, { cp
       let out = '';
       child.stdout.on('data', (d) => (out += d));
       child.on('error', reject);
-      child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`wrk exited with ${code}:\n${out.slice(-2000)}`))));
+      // 'close', not 'exit': 'exit' can come before the last of stdout has been read (a busy machine showed it:
+      // an empty output from a wrk that had exited 0).
+      child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`wrk exited with ${code}:\n${out.slice(-2000)}`))));
     });
     const r = parseWrkOutput(stdout);
     const failed = Object.entries(r.errors).filter(([, n]) => n > 0);
