@@ -6,6 +6,7 @@ import { metricsTokenMatches } from '../metrics/metrics-access';
 import { Metrics } from '../metrics/metrics';
 import { KeyCache } from '../projects/key-cache';
 import { GatewayHandler } from './gateway.handler';
+import { GatewayResponse } from './response-head';
 import { callableCards } from './model-cards';
 import { RoutingTable } from './routing-table';
 
@@ -37,7 +38,7 @@ export function createGatewayServer(handler: GatewayHandler, table: RoutingTable
   };
   // Access lines are info: at a quieter level no listener is added at all (it would cost every request).
   const accessLog = log.isLevelEnabled('info');
-  return http.createServer((req, res) => {
+  return http.createServer({ ServerResponse: GatewayResponse }, (req, res) => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);

@@ -46,11 +46,6 @@ export function formatDuration(ms: number): string {
 
 const trim = (s: number) => String(Math.round(s * 1000) / 1000);
 
-const HEADER_NAMES = {
-  requests: ['x-ratelimit-limit-requests', 'x-ratelimit-remaining-requests', 'x-ratelimit-reset-requests'],
-  tokens: ['x-ratelimit-limit-tokens', 'x-ratelimit-remaining-tokens', 'x-ratelimit-reset-tokens'],
-} as const;
-
 const refill = (b: BucketState, target: number) => Math.max(0, ((target - b.remaining) * 60_000) / b.limit);
 
 /** The first bucket of a kind with the least share left (runs per request: one pass, nothing sorted). */
@@ -68,16 +63,27 @@ export function verdictOf(allowed: boolean, buckets: BucketState[]): LimitVerdic
       if (b.remaining < need) retryAfterMs = Math.max(retryAfterMs, refill(b, need));
     }
   }
-  const headers: Record<string, string> = {};
-  for (const kind of ['requests', 'tokens'] as const) {
-    const b = tightest(buckets, kind);
-    if (!b) continue;
-    const [limit, remaining, reset] = HEADER_NAMES[kind];
-    headers[limit] = String(b.limit);
-    headers[remaining] = String(Math.max(0, Math.floor(b.remaining)));
-    headers[reset] = formatDuration(refill(b, b.limit));
+  return { allowed, retryAfterMs, headers: headersOf(tightest(buckets, 'requests'), tightest(buckets, 'tokens')) };
+}
+
+const remainingOf = (b: BucketState) => String(Math.max(0, Math.floor(b.remaining)));
+const resetOf = (b: BucketState) => formatDuration(refill(b, b.limit));
+
+/**
+ * The tightest bucket of each kind as OpenAI's headers. One object literal per case, not keys added in a loop: a
+ * literal has one shape from the start, and this runs (and node's writeHead walks the result) on every request
+ * under a limit.
+ */
+function headersOf(r: BucketState | null, t: BucketState | null): Record<string, string> {
+  if (r && t) {
+    return {
+      'x-ratelimit-limit-requests': String(r.limit), 'x-ratelimit-remaining-requests': remainingOf(r), 'x-ratelimit-reset-requests': resetOf(r),
+      'x-ratelimit-limit-tokens': String(t.limit), 'x-ratelimit-remaining-tokens': remainingOf(t), 'x-ratelimit-reset-tokens': resetOf(t),
+    };
   }
-  return { allowed, retryAfterMs, headers };
+  if (r) return { 'x-ratelimit-limit-requests': String(r.limit), 'x-ratelimit-remaining-requests': remainingOf(r), 'x-ratelimit-reset-requests': resetOf(r) };
+  if (t) return { 'x-ratelimit-limit-tokens': String(t.limit), 'x-ratelimit-remaining-tokens': remainingOf(t), 'x-ratelimit-reset-tokens': resetOf(t) };
+  return {};
 }
 
 /**

@@ -26,6 +26,20 @@ describe('rate limit headers and estimates', () => {
     expect(v.retryAfterMs).toBe(0);
   });
 
+  it('sends only the headers of the kinds that are limited, none without a limit', () => {
+    expect(verdictOf(true, [{ kind: 'tokens', limit: 1000, cost: 10, remaining: 750.6 }]).headers).toEqual({
+      'x-ratelimit-limit-tokens': '1000',
+      'x-ratelimit-remaining-tokens': '750',
+      'x-ratelimit-reset-tokens': '14.964s',
+    });
+    expect(verdictOf(true, [{ kind: 'requests', limit: 5, cost: 1, remaining: -1 }]).headers).toEqual({
+      'x-ratelimit-limit-requests': '5',
+      'x-ratelimit-remaining-requests': '0',
+      'x-ratelimit-reset-requests': '1m12s',
+    });
+    expect(verdictOf(true, []).headers).toEqual({});
+  });
+
   it('waits for the slowest refusing bucket', () => {
     const v = verdictOf(false, [
       { kind: 'requests', limit: 60, cost: 1, remaining: 0.5 },
