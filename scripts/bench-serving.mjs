@@ -57,6 +57,7 @@ try {
   await run(path.join(ROOT, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json'], env);
   const require = createRequire(import.meta.url);
   const { start } = require(path.join(ROOT, 'dist/main.js'));
+  const { servedName } = require(path.join(ROOT, 'dist/serving/served-name.js'));
   const { Config } = require(path.join(ROOT, 'dist/config/config.js'));
   const { S3Client, PutObjectCommand } = require('@aws-sdk/client-s3');
   const { adapterFiles, examplesFromJsonl, train } = require(path.join(ROOT, 'jobs/tiny-lora/trainer.js'));
@@ -96,7 +97,7 @@ try {
   async function rollout(pool, round) {
     const adapter = `bench-${pool === pools.one ? 'one' : 'many'}`;
     const version = await newVersion(adapter, round);
-    const want = `${adapter}@v${version}`;
+    const want = servedName(adapter, version);
     const t0 = performance.now();
     await api('POST', `/serving/pools/${pool.name}/aliases/${adapter}/rollout`, { version });
     const seen = new Map();

@@ -4,6 +4,7 @@ import { DomainError, notFound } from '../common/domain-error';
 import { Config } from '../config/config';
 import { PrismaService } from '../db/prisma.service';
 import { EvalSuite, EvalTarget } from '../generated/prisma/client';
+import { servedName } from '../serving/served-name';
 import { OpenAIFineTuningClient, OpenAIJob } from '../training/migrate/openai-fine-tuning-client';
 import { SuiteImporter } from './benchmarks/suite-importer';
 import { ComparisonsService, ComparisonWithRuns } from './comparisons.service';
@@ -92,7 +93,7 @@ export class MigrationComparisons {
     const version = await this.prisma.adapterVersion.findFirst({ where: { projectId, jobId, deletedAt: null }, orderBy: { createdAt: 'desc' }, include: { adapter: true } });
     if (!version) throw new DomainError('invalid_state', `Job ${jobId} has no adapter version: register it (POST /v1/adapters/{name}/versions) or let an auto_deploy pool take it`, 'job');
     const deployment = await this.prisma.deployment.findFirst({ where: { projectId, versionId: version.id }, orderBy: { createdAt: 'asc' }, include: { pool: true } });
-    if (!deployment) throw new DomainError('invalid_state', `${version.adapter.name}@v${version.version} (job ${jobId}) is not deployed on any pool: deploy it first`, 'job');
+    if (!deployment) throw new DomainError('invalid_state', `${servedName(version.adapter.name, version.version)} (job ${jobId}) is not deployed on any pool: deploy it first`, 'job');
     return { pool: deployment.pool.name, adapter: version.adapter.name, version: version.version };
   }
 

@@ -296,7 +296,7 @@ export class ServingService {
         state: observed && observed.version === want ? observed.state : 'pending',
         error: observed && observed.version === want ? (observed.error ?? null) : null,
         // A canary by requests is called by its immutable name on every replica: whether it is loaded here.
-        canary_state: alias.canaryRequestShare !== null && alias.canaryVersionId ? immutableState(r.observed, `${adapter}@v${versions.get(alias.canaryVersionId)}`) : null,
+        canary_state: alias.canaryRequestShare !== null && alias.canaryVersionId ? immutableState(r.observed, servedName(adapter, versions.get(alias.canaryVersionId)!)) : null,
       };
     });
     return { pool, alias, versions, replicas };

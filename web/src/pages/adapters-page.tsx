@@ -23,7 +23,7 @@ export function AdaptersPage() {
           <Table
             head={['Version', 'Base model', 'Rank', 'Lineage', 'Files (sha256)', 'Deployed', 'Created']}
             rows={versions.map((v) => [
-              <code>{`${adapter.name}@v${v.version}`}</code>,
+              <code>{v.served_name}</code>,
               String(v.base_model ?? '—'),
               String(v.rank ?? '—'),
               <Lineage v={v} />,
