@@ -2,6 +2,13 @@
 /** Spec validation: hand-written checks that mirror jobSpecSchema (no zod in the image), plus what this trainer can do. */
 const model = require('./model');
 const { CONTRACT_VERSION, TrainerError } = require('./errors');
+// The contract's JSON Schema, generated from the control plane's zod schema (whose limits come from the model
+// catalog): the hyperparameter limits are read from it, not written here a second time. The image keeps it at the
+// same place relative to this file (/schema beside /app).
+const HP = require('../schema/job-spec.schema.json').properties.hyperparameters.properties;
+
+/** A number's bounds as the schema gives them (minimum, maximum, exclusiveMinimum 0 meaning "> 0"). */
+const bounds = (p) => ({ int: p.type === 'integer', min: p.minimum, max: p.maximum, positive: p.exclusiveMinimum === 0 });
 
 /** The only linear module tiny-lora has; "all-linear" (PEFT's shorthand) therefore means the same thing here. */
 const ACCEPTED_TARGETS = new Set([model.TARGET_MODULE, 'all-linear']);
@@ -92,18 +99,19 @@ function validateSpec(spec) {
 
 function checkHyperparameters(c, hp) {
   if (!c.object(hp, 'hyperparameters')) return;
-  c.number(hp.n_epochs, 'hyperparameters.n_epochs', { int: true, min: 1 });
-  c.number(hp.batch_size, 'hyperparameters.batch_size', { int: true, min: 1 });
-  c.number(hp.learning_rate, 'hyperparameters.learning_rate', { positive: true });
+  c.number(hp.n_epochs, 'hyperparameters.n_epochs', bounds(HP.n_epochs));
+  c.number(hp.batch_size, 'hyperparameters.batch_size', bounds(HP.batch_size));
+  c.number(hp.learning_rate, 'hyperparameters.learning_rate', bounds(HP.learning_rate));
   // DPO's temperature; optional (absent: 0.1, OpenAI's default) and ignored by supervised jobs.
-  if (hp.beta !== undefined) c.number(hp.beta, 'hyperparameters.beta', { positive: true });
+  if (hp.beta !== undefined) c.number(hp.beta, 'hyperparameters.beta', bounds(HP.beta));
   // DPO's anchor (the preferred output's NLL weight); optional (absent: 0, pure DPO).
-  if (hp.rpo_alpha !== undefined) c.number(hp.rpo_alpha, 'hyperparameters.rpo_alpha', { min: 0 });
+  if (hp.rpo_alpha !== undefined) c.number(hp.rpo_alpha, 'hyperparameters.rpo_alpha', bounds(HP.rpo_alpha));
   const lora = hp.lora;
   if (!c.object(lora, 'hyperparameters.lora')) return;
-  c.number(lora.r, 'hyperparameters.lora.r', { int: true, min: 1, max: 512 });
-  c.number(lora.alpha, 'hyperparameters.lora.alpha', { positive: true });
-  c.number(lora.dropout, 'hyperparameters.lora.dropout', { min: 0, max: 1 });
+  const LORA = HP.lora.properties;
+  c.number(lora.r, 'hyperparameters.lora.r', bounds(LORA.r));
+  c.number(lora.alpha, 'hyperparameters.lora.alpha', bounds(LORA.alpha));
+  c.number(lora.dropout, 'hyperparameters.lora.dropout', bounds(LORA.dropout));
   const targets = lora.target_modules;
   if (!Array.isArray(targets) || targets.length === 0 || targets.some((t) => typeof t !== 'string' || t.length === 0)) {
     c.problems.push('hyperparameters.lora.target_modules: expected a non-empty array of names');

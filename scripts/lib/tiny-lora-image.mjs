@@ -15,6 +15,8 @@ import { copyNode, importRootfs, inspectOrNull, NOBODY, writeEtc } from './rootf
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const TINY_LORA_SOURCE_DIR = path.join(REPO_ROOT, 'jobs', 'tiny-lora');
+/** The contract's JSON Schema, which the trainer's spec checks read their limits from (spec-checks.js). */
+const CONTRACT_SCHEMA = path.join(REPO_ROOT, 'jobs', 'schema', 'job-spec.schema.json');
 export const TINY_LORA_IMAGE = 'loraplane/tiny-lora:dev';
 
 export const LABELS = {
@@ -23,13 +25,16 @@ export const LABELS = {
   recipe: 'io.loraplane.image-recipe',
 };
 /** Bump when the root filesystem layout below changes, so existing images are rebuilt. */
-const RECIPE_VERSION = '1';
+const RECIPE_VERSION = '2';
 
-/** The files that go into /app: every .js file of jobs/tiny-lora, sorted so the hash is stable. */
+/**
+ * The files that go into the image: every .js file of jobs/tiny-lora (into /app), sorted so the hash is stable, and
+ * the contract's schema (into /schema: the same place relative to /app as jobs/schema to jobs/tiny-lora).
+ */
 export async function trainerSourceFiles(dir = TINY_LORA_SOURCE_DIR) {
   const names = (await fs.readdir(dir)).filter((n) => n.endsWith('.js')).sort();
   if (!names.includes('trainer.js')) throw new Error(`${dir} has no trainer.js`);
-  return names.map((n) => path.join(dir, n));
+  return [...names.map((n) => path.join(dir, n)), CONTRACT_SCHEMA];
 }
 
 /** sha256 over (name, NUL, content, NUL) of each trainer file: changes when any file is edited, added or removed. */
@@ -50,8 +55,9 @@ async function buildRootfs(root, sourceFiles) {
   await fs.mkdir(path.join(root, 'scratch'), { recursive: true });
   await fs.chmod(path.join(root, 'scratch'), 0o1777);
   await fs.mkdir(path.join(root, 'app'), { recursive: true });
+  await fs.mkdir(path.join(root, 'schema'), { recursive: true });
   for (const file of sourceFiles) {
-    const dest = path.join(root, 'app', path.basename(file));
+    const dest = path.join(root, file === CONTRACT_SCHEMA ? 'schema' : 'app', path.basename(file));
     await fs.copyFile(file, dest);
     await fs.chmod(dest, 0o644); // readable by the non-root user, writable by nobody
   }

@@ -1,4 +1,5 @@
 import * as trainer from '../../jobs/tiny-lora/trainer';
+import { HYPERPARAMETER_LIMITS as L } from '../../src/training/contract/hyperparameter-limits';
 import { jobSpecSchema } from '../../src/training/contract/job-contract';
 
 /**
@@ -62,19 +63,51 @@ const cases: [string, (s: Spec) => void][] = [
   ['resume_from file with an empty name', (s) => (s.resume_from = { step: 1, files: [{ ...FILE, name: '' }] })],
 ];
 
+/**
+ * Every hyperparameter limit at its edge and just past it, taken from the one place the limits live: a trainer (or a
+ * schema) with limits of its own fails here.
+ */
+const hp = (s: Spec) => s.hyperparameters;
+const edges: [string, (s: Spec) => void, boolean][] = [
+  ['n_epochs at its maximum', (s) => (hp(s).n_epochs = L.nEpochs.max), true],
+  ['n_epochs past it', (s) => (hp(s).n_epochs = L.nEpochs.max + 1), false],
+  ['batch_size at its maximum', (s) => (hp(s).batch_size = L.batchSize.max), true],
+  ['batch_size past it', (s) => (hp(s).batch_size = L.batchSize.max + 1), false],
+  ['beta at its maximum', (s) => (hp(s).beta = L.beta.max), true],
+  ['beta past it', (s) => (hp(s).beta = L.beta.max + 0.5), false],
+  ['rpo_alpha at its maximum', (s) => (hp(s).rpo_alpha = L.rpoAlpha.max), true],
+  ['rpo_alpha past it', (s) => (hp(s).rpo_alpha = L.rpoAlpha.max + 0.5), false],
+  ['rpo_alpha below 0', (s) => (hp(s).rpo_alpha = -0.1), false],
+  ['lora alpha at its maximum', (s) => (hp(s).lora.alpha = L.lora.alphaMax), true],
+  ['lora alpha past it', (s) => (hp(s).lora.alpha = L.lora.alphaMax + 1), false],
+  ['dropout at its maximum', (s) => (hp(s).lora.dropout = L.lora.dropoutMax), true],
+  ['dropout past it', (s) => (hp(s).lora.dropout = (L.lora.dropoutMax + 1) / 2), false],
+  ['rank at its maximum', (s) => (hp(s).lora.r = L.lora.rank.max), true],
+];
+
+/** The trainer's verdict on a spec: true when it accepts it (a refusal must be invalid_spec). */
+function trainerAccepts(spec: Spec): boolean {
+  try {
+    trainer.validateSpec(JSON.parse(JSON.stringify(spec)));
+    return true;
+  } catch (err) {
+    expect(err).toMatchObject({ code: 'invalid_spec' });
+    return false;
+  }
+}
+
 describe('tiny-lora spec checks agree with the contract schema', () => {
   it.each(cases)('%s', (_name, mutate) => {
     const spec: Spec = structuredClone(VALID);
     mutate(spec);
     const zodSays = jobSpecSchema.safeParse(JSON.parse(JSON.stringify(spec))).success;
-    let trainerSays = true;
-    try {
-      trainer.validateSpec(JSON.parse(JSON.stringify(spec)));
-    } catch (err) {
-      expect(err).toMatchObject({ code: 'invalid_spec' });
-      trainerSays = false;
-    }
-    expect({ trainer: trainerSays }).toEqual({ trainer: zodSays });
+    expect({ trainer: trainerAccepts(spec) }).toEqual({ trainer: zodSays });
+  });
+
+  it.each(edges)('%s', (_name, mutate, valid) => {
+    const spec: Spec = structuredClone(VALID);
+    mutate(spec);
+    expect({ zod: jobSpecSchema.safeParse(spec).success, trainer: trainerAccepts(spec) }).toEqual({ zod: valid, trainer: valid });
   });
 
   it('covers both verdicts', () => {
