@@ -6,6 +6,7 @@ import { Config } from '../config/config';
 import { PrismaService } from '../db/prisma.service';
 import { Adapter, AdapterVersion, Prisma } from '../generated/prisma/client';
 import { ObjectStore } from '../storage/object-store';
+import { readHyperparameters } from '../training/hyperparameters';
 import { ADAPTER_FILES, AdapterWriter, FileRecord, storeHashed } from './adapter-files';
 import { unpackTarball } from './adapter-tarball';
 import { importPrefix } from './import-prefix';
@@ -104,7 +105,8 @@ export class AdaptersService {
         jobId: job.id,
         checkpointId: source.checkpointId,
         datasetId: job.trainingFileId,
-        hyperparameters: job.hyperparameters as Prisma.InputJsonValue,
+        // The training record as of now, whole (the method included), parsed: the version is immutable, the job is not.
+        hyperparameters: readHyperparameters(job) as Prisma.InputJsonValue,
       });
       if (!result.created) await this.discardQuietly(keys()); // a concurrent request registered it first
       else this.logger.log({ adapter: name, version: result.version.version, jobId: job.id }, 'registered adapter version');

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Adapter, AdapterVersion } from '../generated/prisma/client';
 import { servedName } from '../serving/served-name';
+import { readHyperparameters, resolvedHyperparametersSchema } from '../training/hyperparameters';
 
 /**
  * API shapes of the registry (snake_case, unix seconds), each with its schema: the routes document them, so the CLI
@@ -39,7 +40,7 @@ export const versionObject = z.object({
     job_id: z.string().nullable(),
     checkpoint_id: z.string().nullable(),
     dataset_id: z.string().nullable(),
-    hyperparameters: record.nullable(),
+    hyperparameters: resolvedHyperparametersSchema.nullable().describe("the job's resolved hyperparameters when the version was registered"),
     imported_from: z.string().nullable().describe("imports: the tarball's file name or the s3:// prefix"),
   }),
   created_at: z.number(),
@@ -56,7 +57,7 @@ export function versionView(adapter: Pick<Adapter, 'name'>, v: AdapterVersion, d
     base_model: v.baseModel,
     rank: v.rank,
     target_modules: v.targetModules,
-    // JSON columns written whole by the registry: [{ name, bytes, sha256 }], adapter_config.json, the job's record.
+    // JSON columns written whole by the registry: [{ name, bytes, sha256 }], adapter_config.json.
     files: v.files as z.infer<typeof fileEntry>[],
     peft_config: v.peftConfig as z.infer<typeof record>,
     lineage: {
@@ -64,7 +65,7 @@ export function versionView(adapter: Pick<Adapter, 'name'>, v: AdapterVersion, d
       job_id: v.jobId,
       checkpoint_id: v.checkpointId,
       dataset_id: v.datasetId,
-      hyperparameters: v.hyperparameters as z.infer<typeof record> | null,
+      hyperparameters: v.hyperparameters === null ? null : readHyperparameters({ hyperparameters: v.hyperparameters, method: null }),
       imported_from: v.importedFrom,
     },
     created_at: seconds(v.createdAt),

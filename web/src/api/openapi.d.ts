@@ -327,8 +327,22 @@ export interface paths {
                                 lineage: {
                                     checkpoint_id: string | null;
                                     dataset_id: string | null;
+                                    /** @description the job's resolved hyperparameters when the version was registered */
                                     hyperparameters: {
-                                        [key: string]: unknown;
+                                        batch_size: number;
+                                        beta?: number;
+                                        learning_rate: number;
+                                        learning_rate_multiplier: number;
+                                        lora: {
+                                            alpha: number;
+                                            dropout: number;
+                                            r: number;
+                                            target_modules: string[];
+                                        };
+                                        /** @enum {string} */
+                                        method: "supervised" | "dpo";
+                                        n_epochs: number;
+                                        rpo_alpha?: number;
                                     } | null;
                                     /** @description imports: the tarball's file name or the s3:// prefix */
                                     imported_from: string | null;
@@ -410,8 +424,22 @@ export interface paths {
                             lineage: {
                                 checkpoint_id: string | null;
                                 dataset_id: string | null;
+                                /** @description the job's resolved hyperparameters when the version was registered */
                                 hyperparameters: {
-                                    [key: string]: unknown;
+                                    batch_size: number;
+                                    beta?: number;
+                                    learning_rate: number;
+                                    learning_rate_multiplier: number;
+                                    lora: {
+                                        alpha: number;
+                                        dropout: number;
+                                        r: number;
+                                        target_modules: string[];
+                                    };
+                                    /** @enum {string} */
+                                    method: "supervised" | "dpo";
+                                    n_epochs: number;
+                                    rpo_alpha?: number;
                                 } | null;
                                 /** @description imports: the tarball's file name or the s3:// prefix */
                                 imported_from: string | null;
@@ -494,8 +522,22 @@ export interface paths {
                             lineage: {
                                 checkpoint_id: string | null;
                                 dataset_id: string | null;
+                                /** @description the job's resolved hyperparameters when the version was registered */
                                 hyperparameters: {
-                                    [key: string]: unknown;
+                                    batch_size: number;
+                                    beta?: number;
+                                    learning_rate: number;
+                                    learning_rate_multiplier: number;
+                                    lora: {
+                                        alpha: number;
+                                        dropout: number;
+                                        r: number;
+                                        target_modules: string[];
+                                    };
+                                    /** @enum {string} */
+                                    method: "supervised" | "dpo";
+                                    n_epochs: number;
+                                    rpo_alpha?: number;
                                 } | null;
                                 /** @description imports: the tarball's file name or the s3:// prefix */
                                 imported_from: string | null;
@@ -628,8 +670,22 @@ export interface paths {
                             lineage: {
                                 checkpoint_id: string | null;
                                 dataset_id: string | null;
+                                /** @description the job's resolved hyperparameters when the version was registered */
                                 hyperparameters: {
-                                    [key: string]: unknown;
+                                    batch_size: number;
+                                    beta?: number;
+                                    learning_rate: number;
+                                    learning_rate_multiplier: number;
+                                    lora: {
+                                        alpha: number;
+                                        dropout: number;
+                                        r: number;
+                                        target_modules: string[];
+                                    };
+                                    /** @enum {string} */
+                                    method: "supervised" | "dpo";
+                                    n_epochs: number;
+                                    rpo_alpha?: number;
                                 } | null;
                                 /** @description imports: the tarball's file name or the s3:// prefix */
                                 imported_from: string | null;
