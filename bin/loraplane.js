@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The `loraplane` command (package.json "bin"). Runs the compiled CLI (dist/, from `npm run build`); in a clone that
 // has not been built yet (right after `npm ci`), it runs the CLI's TypeScript sources instead, compiled in memory
-// with @swc/core (a dev dependency): src/cli imports nothing outside itself, so no build step is needed to use it.
+// with @swc/core (a dev dependency): src/cli imports only itself and leaf modules of src without runtime imports
+// (served-name.ts, job-statuses.ts), so no build step is needed to use it.
 'use strict';
 const path = require('node:path');
 const fs = require('node:fs');

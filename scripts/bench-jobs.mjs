@@ -44,6 +44,7 @@ try {
   const require = createRequire(import.meta.url);
   const { start } = require(path.join(ROOT, 'dist/main.js'));
   const { Config } = require(path.join(ROOT, 'dist/config/config.js'));
+  const { isTerminal } = require(path.join(ROOT, 'dist/training/job-statuses.js'));
   const Docker = require('dockerode');
   const docker = new Docker({ socketPath: env.DOCKER_SOCKET });
   const image = env.TINY_LORA_IMAGE || 'loraplane/tiny-lora:dev';
@@ -87,7 +88,7 @@ try {
   const settled = async (id) => {
     for (;;) {
       const j = await api('GET', `/v1/fine_tuning/jobs/${id}`);
-      if (['succeeded', 'failed', 'cancelled'].includes(j.status)) return j;
+      if (isTerminal(j.status)) return j;
       await new Promise((r) => setTimeout(r, 50));
     }
   };

@@ -5,6 +5,7 @@ import { EventLevel, EventType, FineTuningJob, JobStatus, Prisma } from '../gene
 import { WebhookEventType } from '../webhooks/webhook-events';
 import { recordWebhook, WebhookOutbox } from '../webhooks/webhook-outbox';
 import { JobReadCache } from './job-read-cache';
+import { TERMINAL } from './job-statuses';
 import { toJobWebhookData } from './job-views';
 
 export interface NewEvent {
@@ -16,7 +17,7 @@ export interface NewEvent {
   sourceKey?: string;
 }
 
-export const TERMINAL: JobStatus[] = ['succeeded', 'failed', 'cancelled'];
+export { TERMINAL } from './job-statuses';
 
 /** The webhook event of each terminal status, recorded in the transition's own transaction. */
 const WEBHOOK_EVENTS: Partial<Record<JobStatus, WebhookEventType>> = {
