@@ -4,6 +4,7 @@ import { DomainError, notFound } from '../common/domain-error';
 import { Config } from '../config/config';
 import { PrismaService } from '../db/prisma.service';
 import { EvalSuite, EvalTarget } from '../generated/prisma/client';
+import { OpenAIHttpClient } from '../serving/openai-http.client';
 import { OpenAIFineTuningClient, OpenAIJob } from '../training/migrate/openai-fine-tuning-client';
 import { SuiteImporter } from './benchmarks/suite-importer';
 import { ComparisonsService, ComparisonWithRuns } from './comparisons.service';
@@ -46,6 +47,7 @@ export class MigrationComparisons {
     private readonly importer: SuiteImporter,
     private readonly comparisons: ComparisonsService,
     private readonly config: Config,
+    private readonly http: OpenAIHttpClient,
   ) {}
 
   async compare(projectId: string, req: MigrationComparisonRequest): Promise<MigrationComparison> {
@@ -58,7 +60,7 @@ export class MigrationComparisons {
     const existing = await this.prisma.evalComparison.findUnique({ where: { projectId_name: { projectId, name: names.comparison } } });
     if (existing) return this.found(projectId, names);
 
-    const client = new OpenAIFineTuningClient(this.config.env.OPENAI_BASE_URL, req.apiKey, this.config.env.EVAL_REQUEST_TIMEOUT_MS);
+    const client = new OpenAIFineTuningClient(this.http, this.config.env.OPENAI_BASE_URL, req.apiKey, this.config.env.EVAL_REQUEST_TIMEOUT_MS);
     const source = await client.retrieveJob(openaiJobId);
     const { model, validationFile } = comparable(source);
     const deployed = await this.deployedVersion(projectId, job.id);
