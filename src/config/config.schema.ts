@@ -190,7 +190,10 @@ export const envSchema = z.object({
       }
     })
     .optional(),
-  /** Migration from OpenAI fine-tuning: OpenAI's API (the operator's setting, never a tenant's: no URL from a request). */
+  /**
+   * Migration from OpenAI fine-tuning: OpenAI's API (the operator's setting, never a tenant's: no URL from a request).
+   * Called through the shared transport and its address guard: a private address needs ALLOWED_PRIVATE_NETWORKS.
+   */
   OPENAI_BASE_URL: z.string().url().default('https://api.openai.com/v1'),
   /** Evals: calls per item before it is recorded as failed (429 and 5xx are retried; other errors are not). */
   EVAL_MAX_ATTEMPTS: int(1, 20).default(6),

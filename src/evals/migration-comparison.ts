@@ -4,6 +4,7 @@ import { DomainError, notFound } from '../common/domain-error';
 import { Config } from '../config/config';
 import { PrismaService } from '../db/prisma.service';
 import { EvalSuite, EvalTarget } from '../generated/prisma/client';
+import { OpenAIHttpClient } from '../serving/openai-http.client';
 import { servedName } from '../serving/served-name';
 import { OpenAIFineTuningClient, OpenAIJob } from '../training/migrate/openai-fine-tuning-client';
 import { SuiteImporter } from './benchmarks/suite-importer';
@@ -47,6 +48,7 @@ export class MigrationComparisons {
     private readonly importer: SuiteImporter,
     private readonly comparisons: ComparisonsService,
     private readonly config: Config,
+    private readonly http: OpenAIHttpClient,
   ) {}
 
   async compare(projectId: string, req: MigrationComparisonRequest): Promise<MigrationComparison> {
@@ -59,7 +61,7 @@ export class MigrationComparisons {
     const existing = await this.prisma.evalComparison.findUnique({ where: { projectId_name: { projectId, name: names.comparison } } });
     if (existing) return this.found(projectId, names);
 
-    const client = new OpenAIFineTuningClient(this.config.env.OPENAI_BASE_URL, req.apiKey, this.config.env.EVAL_REQUEST_TIMEOUT_MS);
+    const client = new OpenAIFineTuningClient(this.http, this.config.env.OPENAI_BASE_URL, req.apiKey, this.config.env.EVAL_REQUEST_TIMEOUT_MS);
     const source = await client.retrieveJob(openaiJobId);
     const { model, validationFile } = comparable(source);
     const deployed = await this.deployedVersion(projectId, job.id);

@@ -6,7 +6,7 @@ import { Http1Pool, Http1Target } from './http1-client';
 
 /**
  * The one HTTP transport for every OpenAI-compatible server loraplane calls (vLLM replicas, the tiny server, provider
- * APIs, eval targets) and for the adapter agents beside the replicas. Keep-alive sockets rather than fetch: the
+ * APIs, eval targets, OpenAI's Files and Fine-tuning API for migrations) and for the adapter agents beside the replicas. Keep-alive sockets rather than fetch: the
  * gateway pays for every microsecond, and a socket pool plus `lookup` is where a connect-time address check (no
  * private addresses for tenant-supplied URLs) plugs in. `http:` URLs (replicas and agents, on the gateway's hot
  * path) go through a lean HTTP/1.1 client of our own (./http1-client.ts, which says why); `https:` through node:https.

@@ -1,6 +1,6 @@
-import { Readable } from 'node:stream';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import type { Readable } from 'node:stream';
 import { DomainError, notFound } from '../../common/domain-error';
+import { OpenAIHttp, statusError, UpstreamError, type UpstreamRequest } from '../../serving/openai-http';
 
 /** A fine-tuning job as OpenAI lists it: the fields a migration reads. */
 export interface OpenAIJob {
@@ -29,53 +29,106 @@ export interface OpenAIFile {
 /** At most this many jobs are read from an account (the SDK's pages of 20, followed with `after`). */
 const MAX_JOBS = 500;
 
+/** What a call reads, for messages and 404s: `fine-tuning jobs`, `fine-tuning job ftjob-x`, `file file-x`. */
+interface Subject {
+  noun: string;
+  id?: string;
+}
+
+const subjectText = (s: Subject) => (s.id === undefined ? s.noun : `${s.noun} ${s.id}`);
+
 /**
  * OpenAI's Files and Fine-tuning API, read-only: what a migration needs. The base URL is the operator's
  * (OPENAI_BASE_URL), never a tenant's; the tenant's key is used for these calls only and never kept or logged.
  * OpenAI's errors become ours: a refused key names `api_key`, a missing object is a 404, the rest is a 503.
+ *
+ * Calls go through the process's one OpenAIHttp (its sockets, its address guard, its timeouts and its error
+ * envelope parsing). JSON answers are read whole under the transport's cap (UPSTREAM_MAX_RESPONSE_BYTES: a page of
+ * 20 jobs is a few kilobytes); a file's content is handed on as a stream, which the dataset ingest caps itself.
  */
 export class OpenAIFineTuningClient {
-  constructor(private readonly baseUrl: string, private readonly apiKey: string, private readonly timeoutMs: number) {}
+  private readonly baseUrl: string;
+
+  constructor(private readonly http: OpenAIHttp, baseUrl: string, private readonly apiKey: string, private readonly timeoutMs: number) {
+    this.baseUrl = baseUrl.replace(/\/+$/, '');
+  }
 
   async listJobs(): Promise<OpenAIJob[]> {
     const jobs: OpenAIJob[] = [];
     let after: string | null = null;
     for (;;) {
-      const page = (await (await this.get(`/fine_tuning/jobs?limit=20${after ? `&after=${encodeURIComponent(after)}` : ''}`, 'fine-tuning jobs')).json()) as { data: OpenAIJob[]; has_more: boolean };
+      const path: string = `/fine_tuning/jobs?limit=20${after ? `&after=${encodeURIComponent(after)}` : ''}`;
+      const page: { data: OpenAIJob[]; has_more: boolean } = await this.getJson(path, { noun: 'fine-tuning jobs' });
+      if (!Array.isArray(page?.data)) throw new DomainError('service_unavailable', 'OpenAI answered fine-tuning jobs with no list of jobs');
       jobs.push(...page.data);
       if (!page.has_more || page.data.length === 0 || jobs.length >= MAX_JOBS) return jobs.slice(0, MAX_JOBS);
       after = page.data[page.data.length - 1].id;
     }
   }
 
-  async retrieveJob(id: string): Promise<OpenAIJob> {
-    return (await (await this.get(`/fine_tuning/jobs/${encodeURIComponent(id)}`, `fine-tuning job ${id}`)).json()) as OpenAIJob;
+  retrieveJob(id: string): Promise<OpenAIJob> {
+    return this.getJson<OpenAIJob>(`/fine_tuning/jobs/${encodeURIComponent(id)}`, { noun: 'fine-tuning job', id });
   }
 
-  async retrieveFile(id: string): Promise<OpenAIFile> {
-    return (await (await this.get(`/files/${encodeURIComponent(id)}`, `file ${id}`)).json()) as OpenAIFile;
+  retrieveFile(id: string): Promise<OpenAIFile> {
+    return this.getJson<OpenAIFile>(`/files/${encodeURIComponent(id)}`, { noun: 'file', id });
   }
 
-  /** The file's bytes as they arrive. */
+  /**
+   * The file's bytes as they arrive. The time limit is to the answer's headers; the body then streams for as long as
+   * it takes (a large file), and the ingest it flows into enforces its own size limit.
+   */
   async fileContent(id: string): Promise<Readable> {
-    const res = await this.get(`/files/${encodeURIComponent(id)}/content`, `file ${id}`, 0);
-    if (!res.body) throw new DomainError('service_unavailable', `OpenAI sent no content for file ${id}`);
-    return Readable.fromWeb(res.body as WebReadableStream<Uint8Array>);
+    const subject = { noun: 'file', id };
+    const req = this.request(`/files/${encodeURIComponent(id)}/content`);
+    try {
+      const started = Date.now();
+      const res = await this.http.open(req);
+      const status = res.statusCode ?? 0;
+      if (status >= 200 && status < 300) return res;
+      // An error answer is read like any JSON answer: capped, within what is left of the time limit.
+      const left = Math.max(1, this.timeoutMs - (Date.now() - started));
+      const body = (await this.http.readCapped(res, undefined, left)).toString('utf8');
+      throw statusError(new URL(req.url).host, status, res.headers, body);
+    } catch (err) {
+      throw this.domainError(err, subject);
+    }
   }
 
-  /** `timeoutMs` 0: no overall limit (a large file streams for as long as it takes). */
-  private async get(path: string, what: string, timeoutMs = this.timeoutMs): Promise<Response> {
-    let res: Response;
+  private async getJson<T>(path: string, subject: Subject): Promise<T> {
     try {
-      res = await fetch(`${this.baseUrl}${path}`, { headers: { authorization: `Bearer ${this.apiKey}` }, signal: timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined });
+      return (await this.http.json<T>(this.request(path))).body;
     } catch (err) {
-      throw new DomainError('service_unavailable', `Could not reach OpenAI for ${what}: ${(err as Error).name === 'TimeoutError' ? 'timed out' : 'connection failed'}`, null, { cause: err });
+      throw this.domainError(err, subject);
     }
-    if (res.ok) return res;
-    const body = (await res.json().catch(() => null)) as { error?: { message?: string; code?: string } } | null;
-    const code = body?.error?.code ?? null;
-    if (res.status === 401) throw new DomainError('invalid_request', `OpenAI refused the key (${code ?? 'unauthorized'})`, 'api_key');
-    if (res.status === 404) throw notFound(`OpenAI ${what.split(' ')[0]}`, what.split(' ').slice(1).join(' ') || what);
-    throw new DomainError('service_unavailable', `OpenAI answered ${res.status} for ${what}${code ? ` (${code})` : ''}`);
+  }
+
+  private request(path: string): UpstreamRequest {
+    return { url: `${this.baseUrl}${path}`, headers: { authorization: `Bearer ${this.apiKey}` }, timeoutMs: this.timeoutMs };
+  }
+
+  /**
+   * The transport's failure as ours. OpenAI's own error message is not passed on (a refused key's message quotes
+   * part of the key), only its code.
+   */
+  private domainError(err: unknown, subject: Subject): Error {
+    if (!(err instanceof UpstreamError)) return err as Error;
+    const what = subjectText(subject);
+    if (err.kind === 'status') {
+      const code = err.envelope?.code ?? null;
+      if (err.status === 401) return new DomainError('invalid_request', `OpenAI refused the key (${code ?? 'unauthorized'})`, 'api_key');
+      if (err.status === 404) return subject.id === undefined ? notFound('OpenAI resource', what) : notFound(`OpenAI ${subject.noun}`, subject.id);
+      return new DomainError('service_unavailable', `OpenAI answered ${err.status} for ${what}${code !== null ? ` (${code})` : ''}`);
+    }
+    const why: Record<Exclude<UpstreamError['kind'], 'status'>, string> = {
+      connect: 'connection failed',
+      timeout: 'timed out',
+      // The guard's reason names a class of address, never the address: OPENAI_BASE_URL is the operator's anyway.
+      refused: `OPENAI_BASE_URL is refused (${err.cause instanceof Error ? err.cause.message : err.message})`,
+      too_large: 'the answer was too large',
+      invalid: 'the answer could not be read',
+      aborted: 'the request was aborted',
+    };
+    return new DomainError('service_unavailable', `Could not reach OpenAI for ${what}: ${why[err.kind]}`, null, { cause: err });
   }
 }

@@ -4,6 +4,7 @@ import { DomainError } from '../../common/domain-error';
 import { Config } from '../../config/config';
 import { DatasetsService } from '../../datasets/datasets.service';
 import { Dataset } from '../../generated/prisma/client';
+import { OpenAIHttpClient } from '../../serving/openai-http.client';
 import { jobEstimateObject } from '../job-cost';
 import { createJobBody, CreateJobBody, JobsService } from '../jobs.service';
 import { OpenAIFineTuningClient, OpenAIJob } from './openai-fine-tuning-client';
@@ -40,10 +41,15 @@ export const migrationPlanObject = z.object({ object: z.literal('migration.opena
  */
 @Injectable()
 export class OpenAIMigration {
-  constructor(private readonly datasets: DatasetsService, private readonly jobs: JobsService, private readonly config: Config) {}
+  constructor(
+    private readonly datasets: DatasetsService,
+    private readonly jobs: JobsService,
+    private readonly config: Config,
+    private readonly http: OpenAIHttpClient,
+  ) {}
 
   async plan(projectId: string, req: MigrationRequest): Promise<z.infer<typeof migrationPlanObject>> {
-    const client = new OpenAIFineTuningClient(this.config.env.OPENAI_BASE_URL, req.apiKey, this.config.env.EVAL_REQUEST_TIMEOUT_MS);
+    const client = new OpenAIFineTuningClient(this.http, this.config.env.OPENAI_BASE_URL, req.apiKey, this.config.env.EVAL_REQUEST_TIMEOUT_MS);
     const source = req.jobs ? await Promise.all(req.jobs.map((id) => client.retrieveJob(id))) : (await client.listJobs()).filter((j) => j.status === 'succeeded');
     const copies = new Map<string, { copy: FileCopy; dataset: Dataset }>();
     const copy = async (fileId: string) => {
