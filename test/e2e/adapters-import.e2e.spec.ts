@@ -8,6 +8,7 @@ import { adapterFiles, examplesFromJsonl, train } from '../../jobs/tiny-lora/tra
 import { newId } from '../../src/common/ids';
 import { PrismaService } from '../../src/db/prisma.service';
 import { makeTicketSplit } from '../fixtures/tiny-task';
+import { apiClient } from '../support/api-client';
 import { newProject, requireEnv, startTestApp, TestApp, testS3 } from '../support/app';
 
 interface VersionView {
@@ -56,22 +57,14 @@ describe('adapter import (e2e)', () => {
   let config2: Buffer;
   let weights2: Buffer;
 
-  const request = async (key: string, method: string, route: string, body?: unknown) => {
-    const res = await fetch(`${app.url}/v1${route}`, {
-      method,
-      headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: res.status, body: (await res.json()) as unknown };
-  };
+  const api = apiClient(() => ({ url: app.url, key: keyA }));
   const upload = async (adapter: string, file: Buffer, filename: string, key = keyA, description?: string) => {
     const form = new FormData();
     form.append('file', new Blob([file]), filename);
     if (description !== undefined) form.append('description', description);
-    const res = await fetch(`${app.url}/v1/adapters/${adapter}/versions/import`, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: form });
-    return { status: res.status, body: (await res.json()) as unknown };
+    return api('POST', `/adapters/${adapter}/versions/import`, form, key);
   };
-  const fromS3 = (adapter: string, s3Prefix: string, key = keyA) => request(key, 'POST', `/adapters/${adapter}/versions/import`, { s3_prefix: s3Prefix });
+  const fromS3 = (adapter: string, s3Prefix: string, key = keyA) => api('POST', `/adapters/${adapter}/versions/import`, { s3_prefix: s3Prefix }, key);
   const objectsUnder = async (prefix: string) =>
     ((await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }))).Contents ?? []).map((o) => o.Key!).sort();
   const adapterObjects = () => objectsUnder(`projects/${projectA}/adapters/`);
@@ -118,9 +111,9 @@ describe('adapter import (e2e)', () => {
     // README.md was read past: the version's prefix holds exactly the two adapter files.
     const row = await prisma.adapterVersion.findUniqueOrThrow({ where: { id: v.id } });
     expect(await objectsUnder(row.s3Prefix)).toEqual([`${row.s3Prefix}adapter_config.json`, `${row.s3Prefix}adapter_model.safetensors`]);
-    expect((await request(keyA, 'GET', '/adapters')).body).toMatchObject({ data: [expect.objectContaining({ name: 'imported', description: 'trained on the laptop', latest_version: 1 })] });
+    expect((await api('GET', '/adapters')).body).toMatchObject({ data: [expect.objectContaining({ name: 'imported', description: 'trained on the laptop', latest_version: 1 })] });
 
-    const detail = (await request(keyA, 'GET', '/adapters/imported/versions/1')).body as VersionView;
+    const detail = (await api('GET', '/adapters/imported/versions/1')).body as VersionView;
     const got: Record<string, Buffer> = {};
     for (const d of detail.download!) got[d.name] = Buffer.from(await (await fetch(d.url)).arrayBuffer());
     expect(got['adapter_model.safetensors'].equals(weights)).toBe(true);
@@ -167,7 +160,7 @@ describe('adapter import (e2e)', () => {
     expect(again.status).toBe(200);
     expect(again.body).toMatchObject({ version: 1, lineage: { imported_from: 'adapter.tar' } });
     expect(await adapterObjects()).toEqual(before);
-    const versions = (await request(keyA, 'GET', '/adapters/imported/versions')).body as { data: VersionView[] };
+    const versions = (await api('GET', '/adapters/imported/versions')).body as { data: VersionView[] };
     expect(versions.data.map((v) => v.version)).toEqual([2, 1]);
   });
 
@@ -199,7 +192,7 @@ describe('adapter import (e2e)', () => {
     expectRefused(await upload('refused', Buffer.from('just some text, not a tarball at all, padded to look long enough'.repeat(20)), 'x.tar'), 'invalid_adapter', 'file', /not a readable tar/);
 
     expect(await adapterObjects()).toEqual(before);
-    expect((await request(keyA, 'GET', '/adapters/refused/versions')).status).toBe(404);
+    expect((await api('GET', '/adapters/refused/versions')).status).toBe(404);
   });
 
   it('copies from a shared import prefix or the project\'s own, and refuses any other prefix or bucket', async () => {
@@ -228,24 +221,24 @@ describe('adapter import (e2e)', () => {
     expectRefused(await fromS3('stolen', `/${from}`), 'invalid_request', 's3_prefix', /s3:\/\/<bucket>/);
     expectRefused(await fromS3('empty', `s3://${bucket}/imports/nothing-here/`), 'invalid_adapter', 's3_prefix', /has no adapter_config\.json/);
     expect(await adapterObjects()).toEqual(before);
-    expect((await request(keyB, 'GET', '/adapters/stolen/versions')).status).toBe(404);
+    expect((await api('GET', '/adapters/stolen/versions', undefined, keyB)).status).toBe(404);
   });
 
   it("keeps imported versions to their project: another project sees none of them", async () => {
-    expect((await request(keyB, 'GET', '/adapters')).body).toMatchObject({ data: [] });
-    expect((await request(keyB, 'GET', '/adapters/imported/versions')).status).toBe(404);
-    expect((await request(keyB, 'GET', '/adapters/imported/versions/1')).status).toBe(404);
-    expect((await request(keyB, 'DELETE', '/adapters/imported/versions/1')).status).toBe(404);
+    expect((await api('GET', '/adapters', undefined, keyB)).body).toMatchObject({ data: [] });
+    expect((await api('GET', '/adapters/imported/versions', undefined, keyB)).status).toBe(404);
+    expect((await api('GET', '/adapters/imported/versions/1', undefined, keyB)).status).toBe(404);
+    expect((await api('DELETE', '/adapters/imported/versions/1', undefined, keyB)).status).toBe(404);
     // B importing the same bytes under the same name gets its own adapter, numbered from 1.
     const own = await upload('imported', await tarball(goodEntries()), 'adapter.tar', keyB);
     expect(own.status).toBe(201);
     expect(own.body).toMatchObject({ version: 1 });
-    const a = (await request(keyA, 'GET', '/adapters/imported/versions/1')).body as VersionView;
+    const a = (await api('GET', '/adapters/imported/versions/1')).body as VersionView;
     expect((own.body as VersionView).id).not.toBe(a.id);
   });
 
   it('refuses to delete a version that a pool deploys or an alias names, and deletes it once neither does', async () => {
-    const v = (await request(keyA, 'GET', '/adapters/imported/versions/2')).body as VersionView;
+    const v = (await api('GET', '/adapters/imported/versions/2')).body as VersionView;
     const adapter = await prisma.adapter.findFirstOrThrow({ where: { projectId: projectA, name: 'imported' } });
     const pool = await prisma.servingPool.create({
       data: {
@@ -263,21 +256,21 @@ describe('adapter import (e2e)', () => {
     });
     const deployment = await prisma.deployment.create({ data: { id: newId.deployment(), poolId: pool.id, projectId: projectA, versionId: v.id } });
 
-    const refused = await request(keyA, 'DELETE', '/adapters/imported/versions/2');
+    const refused = await api('DELETE', '/adapters/imported/versions/2');
     expectRefused(refused, 'version_in_use', 'version', /imported@v2 is deployed on tickets-pool/);
     expect((refused.body as ApiError).error.pools).toEqual(['tickets-pool']);
     await prisma.deployment.delete({ where: { id: deployment.id } });
 
     // An alias naming it as its canary holds it as well.
-    const stable = (await request(keyA, 'GET', '/adapters/imported/versions/1')).body as VersionView;
+    const stable = (await api('GET', '/adapters/imported/versions/1')).body as VersionView;
     const alias = await prisma.alias.create({
       data: { id: newId.alias(), poolId: pool.id, projectId: projectA, adapterId: adapter.id, versionId: stable.id, canaryVersionId: v.id, canaryReplicas: 1 },
     });
-    expectRefused(await request(keyA, 'DELETE', '/adapters/imported/versions/2'), 'version_in_use', 'version', /tickets-pool/);
+    expectRefused(await api('DELETE', '/adapters/imported/versions/2'), 'version_in_use', 'version', /tickets-pool/);
     await prisma.alias.delete({ where: { id: alias.id } });
 
-    expect((await request(keyA, 'DELETE', '/adapters/imported/versions/2')).body).toMatchObject({ deleted: true });
-    expect((await request(keyA, 'GET', '/adapters/imported/versions/2')).status).toBe(404);
+    expect((await api('DELETE', '/adapters/imported/versions/2')).body).toMatchObject({ deleted: true });
+    expect((await api('GET', '/adapters/imported/versions/2')).status).toBe(404);
     await prisma.servingPool.delete({ where: { id: pool.id } });
   });
 });
@@ -297,11 +290,12 @@ describe('adapter import limits (e2e)', () => {
     await app?.close();
   });
 
+  const api = apiClient(() => ({ url: app.url, key: tenant.key }));
   const upload = async (file: Buffer) => {
     const form = new FormData();
     form.append('file', new Blob([file]), 'big.tar');
-    const res = await fetch(`${app.url}/v1/adapters/big/versions/import`, { method: 'POST', headers: { authorization: `Bearer ${tenant.key}` }, body: form });
-    return { status: res.status, body: (await res.json()) as ApiError };
+    const res = await api('POST', '/adapters/big/versions/import', form);
+    return { status: res.status, body: res.body as ApiError };
   };
 
   it('answers 413 above MAX_UPLOAD_BYTES, also for a small .tar.gz that unpacks past it, and keeps nothing', async () => {

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { makeTicketExamples, makeTicketSplit, TICKET_LABELS, toJsonl } from '../fixtures/tiny-task';
+import { apiClient } from '../support/api-client';
 import { newProject, startTestApp, TestApp } from '../support/app';
 import { startReplica, stopAllReplicas } from '../support/replicas';
 
@@ -32,16 +33,15 @@ describe('CI retraining with the CLI (e2e)', () => {
         maxBuffer: 16 << 20,
       }, (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }));
     });
-  const alias = async () =>
-    ((await (await fetch(`${app.url}/v1/serving/pools/support/aliases/tickets`, { headers: { authorization: `Bearer ${key}` } })).json()) as { version: number }).version;
+  const api = apiClient(() => ({ url: app.url, key }));
+  const alias = async () => ((await api('GET', '/serving/pools/support/aliases/tickets')).body as { version: number }).version;
 
   beforeAll(async () => {
     app = await startTestApp({ RECONCILE_INTERVAL_MS: '500' });
     ({ key } = await newProject(app, 'retrain e2e'));
     const replica = await startReplica('ci0');
-    const api = (route: string, body: unknown) => fetch(`${app.url}/v1${route}`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    expect((await api('/serving/pools', { name: 'support', base_model: 'tiny-lora', max_lora_rank: 8, max_loras: 4 })).status).toBe(201);
-    expect((await api('/serving/pools/support/replicas', { name: 'ci0', vllm_url: replica.vllmUrl, agent_url: replica.agentUrl, agent_token: replica.token })).status).toBe(201);
+    expect((await api('POST', '/serving/pools', { name: 'support', base_model: 'tiny-lora', max_lora_rank: 8, max_loras: 4 })).status).toBe(201);
+    expect((await api('POST', '/serving/pools/support/replicas', { name: 'ci0', vllm_url: replica.vllmUrl, agent_url: replica.agentUrl, agent_token: replica.token })).status).toBe(201);
 
     const { trainJsonl, heldOut } = makeTicketSplit({ nTrain: 400, nHeldOut: 60, seed: 17 });
     fs.writeFileSync(path.join(dir, 'more.jsonl'), trainJsonl);

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { adapterFiles, examplesFromJsonl, train } from '../../jobs/tiny-lora/trainer';
 import { PrismaService } from '../../src/db/prisma.service';
 import { choiceLetter } from '../../src/evals/eval-item';
+import { apiClient } from '../support/api-client';
 import { newProject, requireEnv, startTestApp, TestApp, testS3, waitFor } from '../support/app';
 import { OpenAIStandIn, startOpenAIStandIn } from '../support/openai-stand-in';
 import { loadedOn, startReplica, stopAllReplicas, TestReplica } from '../support/replicas';
@@ -37,29 +38,15 @@ describe('evals: comparisons (e2e)', () => {
   let replica: TestReplica;
   const suites: string[] = [];
 
-  const api = async (method: string, route: string, body?: unknown) => {
-    const res = await fetch(`${app.url}/v1${route}`, {
-      method,
-      headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    let json: any = null;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = null;
-    }
-    return { status: res.status, body: json, text };
-  };
+  const api = apiClient(() => ({ url: app.url, key }));
   const importSuite = async (name: string, format: string, file: string) => {
     const form = new FormData();
     form.append('name', name);
     form.append('format', format);
     form.append('file', new Blob([readFileSync(path.join(FIXTURES, file))]), file);
-    const res = await fetch(`${app.url}/v1/evals/suites/import`, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: form });
+    const res = await api('POST', '/evals/suites/import', form);
     expect(res.status).toBe(201);
-    return (await res.json()) as any;
+    return res.body;
   };
   const itemsOf = async (suite: any) => (await api('GET', `/files/${suite.dataset_id}/content`)).text.trim().split('\n').map((l) => JSON.parse(l));
   /** The stand-in's o3-mini: right except on every third item it sees; the judge grades by comparing with the truth. */
@@ -157,9 +144,9 @@ describe('evals: comparisons (e2e)', () => {
     expect(md).toMatch(/\| gsm8k \| numeric \| 5 \| [\d.]+% \[[\d.]+%–[\d.]+%\] \(\d\/5\) \|/);
     expect(md).toContain('$/month @ 10M tokens/day');
     if (process.env.COMPARISON_REPORT_FILE) writeFileSync(process.env.COMPARISON_REPORT_FILE, md);
-    const html = await fetch(`${app.url}/v1/evals/comparisons/tiny-vs-o3-mini/report?format=html`, { headers: { authorization: `Bearer ${key}` } });
+    const html = await api('GET', '/evals/comparisons/tiny-vs-o3-mini/report?format=html');
     expect(html.headers.get('content-type')).toMatch(/^text\/html/);
-    expect(await html.text()).toContain('<h2>Accuracy per benchmark (95% Wilson interval)</h2>');
+    expect(html.text).toContain('<h2>Accuracy per benchmark (95% Wilson interval)</h2>');
   });
 
   it('refuses a comparison naming a missing suite or target, or a baseline outside it', async () => {
