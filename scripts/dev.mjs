@@ -55,7 +55,7 @@ function printWelcome(url, key, replicas) {
   console.log(
     [
       '',
-      `  loraplane (dev) is running: ${url}   docs: ${url}/docs`,
+      `  loraplane (dev) is running: ${url}   dashboard: ${url}/ (sign in with the key)   docs: ${url}/docs`,
       `  API key: ${key}`,
       `  ${pool}`,
       '',
@@ -86,6 +86,8 @@ try {
   // As nest-cli's deleteOutDir: no stale output from deleted sources.
   fs.rmSync(path.join(ROOT, 'dist'), { recursive: true, force: true });
   await runToEnd(path.join(ROOT, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json'], env);
+  // The dashboard too: dist/ was just emptied, and without dist/public the api serves no dashboard at /.
+  await runToEnd(process.execPath, [path.join(ROOT, 'scripts/build-web.mjs')], env);
   log(`built in ${Date.now() - t0} ms; starting the app ${Date.now() - started} ms after npm run dev`);
 
   const app = spawn(process.execPath, [path.join(ROOT, 'dist/main.js')], { cwd: ROOT, env, stdio: 'inherit' });
