@@ -66,25 +66,18 @@ export function verdictOf(allowed: boolean, buckets: BucketState[]): LimitVerdic
   return { allowed, retryAfterMs, headers: headersOf(tightest(buckets, 'requests'), tightest(buckets, 'tokens')) };
 }
 
-const remainingOf = (b: BucketState) => String(Math.max(0, Math.floor(b.remaining)));
-const resetOf = (b: BucketState) => formatDuration(refill(b, b.limit));
-
 /**
- * The tightest bucket of each kind as OpenAI's headers. One object literal per case, not keys added in a loop: a
- * literal has one shape from the start, and this runs (and node's writeHead walks the result) on every request
- * under a limit.
+ * The tightest bucket of each kind as OpenAI's headers, built as object literals (one shape from the start, not keys
+ * added in a loop): this runs, and node's writeHead walks the result, on every request under a limit.
  */
 function headersOf(r: BucketState | null, t: BucketState | null): Record<string, string> {
-  if (r && t) {
-    return {
-      'x-ratelimit-limit-requests': String(r.limit), 'x-ratelimit-remaining-requests': remainingOf(r), 'x-ratelimit-reset-requests': resetOf(r),
-      'x-ratelimit-limit-tokens': String(t.limit), 'x-ratelimit-remaining-tokens': remainingOf(t), 'x-ratelimit-reset-tokens': resetOf(t),
-    };
-  }
-  if (r) return { 'x-ratelimit-limit-requests': String(r.limit), 'x-ratelimit-remaining-requests': remainingOf(r), 'x-ratelimit-reset-requests': resetOf(r) };
-  if (t) return { 'x-ratelimit-limit-tokens': String(t.limit), 'x-ratelimit-remaining-tokens': remainingOf(t), 'x-ratelimit-reset-tokens': resetOf(t) };
-  return {};
+  const requests = r && { 'x-ratelimit-limit-requests': String(r.limit), 'x-ratelimit-remaining-requests': remainingOf(r), 'x-ratelimit-reset-requests': resetOf(r) };
+  const tokens = t && { 'x-ratelimit-limit-tokens': String(t.limit), 'x-ratelimit-remaining-tokens': remainingOf(t), 'x-ratelimit-reset-tokens': resetOf(t) };
+  return requests && tokens ? Object.assign(requests, tokens) : (requests ?? tokens ?? {});
 }
+
+const remainingOf = (b: BucketState) => String(Math.max(0, Math.floor(b.remaining)));
+const resetOf = (b: BucketState) => formatDuration(refill(b, b.limit));
 
 /**
  * Tokens a request is admitted with before its answer is known: its text at 4 characters a token (the rule of

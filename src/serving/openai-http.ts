@@ -242,12 +242,21 @@ export class OpenAIHttp {
   /** A whole exchange with any 2xx body read as text (capped). */
   async text(req: UpstreamRequest): Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }> {
     const started = Date.now();
+    const res = await this.openOk(req, started);
+    const body = (await this.readCapped(res, this.options.maxResponseBytes, timeLeft(req, started))).toString('utf8');
+    return { status: res.statusCode ?? 0, headers: res.headers, text: body };
+  }
+
+  /**
+   * `open` for a caller that wants a 2xx answer and reads its body itself (a download, a stream): any other answer
+   * is read (capped, within what is left of the time limit) and thrown as its status error, with its error envelope.
+   */
+  async openOk(req: UpstreamRequest, started = Date.now()): Promise<UpstreamAnswer> {
     const res = await this.open(req);
-    const left = Math.max(1, req.timeoutMs - (Date.now() - started));
-    const body = (await this.readCapped(res, this.options.maxResponseBytes, left)).toString('utf8');
     const status = res.statusCode ?? 0;
-    if (status < 200 || status >= 300) throw statusError(new URL(req.url).host, status, res.headers, body);
-    return { status, headers: res.headers, text: body };
+    if (status >= 200 && status < 300) return res;
+    const body = (await this.readCapped(res, this.options.maxResponseBytes, timeLeft(req, started))).toString('utf8');
+    throw statusError(new URL(req.url).host, status, res.headers, body);
   }
 
   close(): void {
@@ -255,6 +264,9 @@ export class OpenAIHttp {
     this.httpsAgent.destroy();
   }
 }
+
+/** What is left of a request's time limit (at least 1 ms: a read always gets a chance). */
+const timeLeft = (req: UpstreamRequest, started: number) => Math.max(1, req.timeoutMs - (Date.now() - started));
 
 const tooLarge = (max: number) => new UpstreamError(`the answer exceeded the limit of ${max} bytes and was cut off`, 'too_large');
 

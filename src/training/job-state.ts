@@ -17,8 +17,6 @@ export interface NewEvent {
   sourceKey?: string;
 }
 
-export { TERMINAL } from './job-statuses';
-
 /** The webhook event of each terminal status, recorded in the transition's own transaction. */
 const WEBHOOK_EVENTS: Partial<Record<JobStatus, WebhookEventType>> = {
   succeeded: 'fine_tuning.job.succeeded',

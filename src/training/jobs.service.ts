@@ -12,7 +12,8 @@ import { Checkpoint, Dataset, FineTuningJob, JobEvent, Prisma } from '../generat
 import { CostEstimate, estimateCost } from './job-cost';
 import { dpoHyperparametersInput, hyperparametersInput, loraInput, ResolvedHyperparameters, resolveHyperparameters } from './hyperparameters';
 import { JobReadCache } from './job-read-cache';
-import { eventRow, JobState, TERMINAL } from './job-state';
+import { eventRow, JobState } from './job-state';
+import { TERMINAL } from './job-statuses';
 import { BaseModel, ModelCatalog } from './model-catalog';
 import { GpuSpec } from './placement/gpu-hosts.service';
 import { TrainingQueue } from './training.queue';

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { DomainError, notFound } from '../../common/domain-error';
-import { OpenAIHttp, statusError, UpstreamError, type UpstreamRequest } from '../../serving/openai-http';
+import { OpenAIHttp, UpstreamError, type UpstreamRequest } from '../../serving/openai-http';
 
 /** A fine-tuning job as OpenAI lists it: the fields a migration reads. */
 export interface OpenAIJob {
@@ -79,19 +79,10 @@ export class OpenAIFineTuningClient {
    * it takes (a large file), and the ingest it flows into enforces its own size limit.
    */
   async fileContent(id: string): Promise<Readable> {
-    const subject = { noun: 'file', id };
-    const req = this.request(`/files/${encodeURIComponent(id)}/content`);
     try {
-      const started = Date.now();
-      const res = await this.http.open(req);
-      const status = res.statusCode ?? 0;
-      if (status >= 200 && status < 300) return res;
-      // An error answer is read like any JSON answer: capped, within what is left of the time limit.
-      const left = Math.max(1, this.timeoutMs - (Date.now() - started));
-      const body = (await this.http.readCapped(res, undefined, left)).toString('utf8');
-      throw statusError(new URL(req.url).host, status, res.headers, body);
+      return await this.http.openOk(this.request(`/files/${encodeURIComponent(id)}/content`));
     } catch (err) {
-      throw this.domainError(err, subject);
+      throw this.domainError(err, { noun: 'file', id });
     }
   }
 
