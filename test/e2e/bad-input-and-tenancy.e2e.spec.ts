@@ -85,7 +85,9 @@ describe('bad input, auth and tenancy (e2e)', () => {
     expect(await res.json()).toEqual({ error: expect.objectContaining({ param: 'purpose', message: "Missing required parameter: 'purpose'" }) });
 
     expect(await objectsUnder(`projects/${projectA}/files/`)).toEqual(before);
-    expect((await a.files.list()).data.filter((f) => /empty|csv|bad-role|x\.jsonl/.test(f.filename))).toEqual([]);
+    // Exact names: other suites upload to the same project at the same time (e.g. `sweep-<random>x.jsonl`).
+    const refused = new Set(['empty.jsonl', 'data.csv', 'bad-role.jsonl', 'x.jsonl']);
+    expect((await a.files.list()).data.filter((f) => refused.has(f.filename))).toEqual([]);
   });
 
   it('stores identical bytes once and returns the same file', async () => {
