@@ -73,6 +73,11 @@ describe('OpenAIFineTuningClient', () => {
         res.writeHead(200, { 'content-type': 'application/octet-stream' });
         return void res.end(Buffer.alloc(3 * MAX_RESPONSE, 'a'));
       }
+      if (url.pathname === '/v1/files/file-stall/content') {
+        // Half the file, then nothing more (the connection stays open).
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(2 * MAX_RESPONSE) });
+        return void res.write(Buffer.alloc(MAX_RESPONSE, 'a'));
+      }
       if (url.pathname === '/v1/files/file-gone/content') return json(503, { error: { message: 'overloaded', type: 'server_error', param: null, code: null } });
       return json(404, { error: { message: `No such File object: ${url.pathname}`, type: 'invalid_request_error', param: 'id', code: null } });
     });
@@ -146,6 +151,27 @@ describe('OpenAIFineTuningClient', () => {
     });
     const gone = new OpenAIFineTuningClient(transport, `http://127.0.0.1:${closed}/v1`, KEY, 5_000);
     expect(await failure(gone.listJobs())).toMatchObject({ code: 'service_unavailable', message: 'Could not reach OpenAI for fine-tuning jobs: connection failed' });
+  });
+
+  it('a download that goes quiet half-way fails as a 503 naming the file; a slow reader is not a quiet download', async () => {
+    const stalled = await client(KEY, 300).fileContent('file-stall');
+    let got = 0;
+    const read = (async () => {
+      for await (const chunk of stalled) got += (chunk as Buffer).length;
+    })();
+    const err = await failure(read);
+    expect(err).toMatchObject({ code: 'service_unavailable', message: 'OpenAI stopped sending file file-stall: nothing for 300 ms' });
+    expect(got).toBe(MAX_RESPONSE);
+
+    // The whole file arrives at once and then waits unread for three times the limit: no failure.
+    const slow = await client(KEY, 300).fileContent('file-a');
+    await new Promise((r) => setTimeout(r, 900));
+    let size = 0;
+    for await (const chunk of slow) {
+      size += (chunk as Buffer).length;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(size).toBe(3 * MAX_RESPONSE);
   });
 
   it("keeps the transport's address guard: a base URL in a refused network is a 503 before anything is sent", async () => {

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { DomainError, notFound } from '../../common/domain-error';
+import { idleGuard } from '../../common/idle-guard';
 import { OpenAIHttp, UpstreamError, type UpstreamRequest } from '../../serving/openai-http';
 
 /** A fine-tuning job as OpenAI lists it: the fields a migration reads. */
@@ -76,14 +77,17 @@ export class OpenAIFineTuningClient {
 
   /**
    * The file's bytes as they arrive. The time limit is to the answer's headers; the body then streams for as long as
-   * it takes (a large file), and the ingest it flows into enforces its own size limit.
+   * it takes (a large file) but may not go quiet for that long (idleGuard), and the ingest it flows into enforces
+   * its own size limit.
    */
   async fileContent(id: string): Promise<Readable> {
+    let answer: Readable;
     try {
-      return await this.http.openOk(this.request(`/files/${encodeURIComponent(id)}/content`));
+      answer = await this.http.openOk(this.request(`/files/${encodeURIComponent(id)}/content`));
     } catch (err) {
       throw this.domainError(err, { noun: 'file', id });
     }
+    return idleGuard(answer, this.timeoutMs, () => new DomainError('service_unavailable', `OpenAI stopped sending file ${id}: nothing for ${this.timeoutMs} ms`));
   }
 
   private async getJson<T>(path: string, subject: Subject): Promise<T> {
