@@ -101,7 +101,11 @@ export class MigrationComparisons {
 
   private async importValidation(projectId: string, client: OpenAIFineTuningClient, fileId: string, name: string, req: MigrationComparisonRequest) {
     const meta = await client.retrieveFile(fileId);
-    const staged = await this.importer.stage(projectId, meta.filename, await client.fileContent(fileId), { name, format: 'chat', limit: req.limit, seed: req.seed, shots: 0, scorer: req.scorer });
+    const content = await client.fileContent(fileId);
+    // Refused before or while reading (a suite name already taken, an unreadable file): the download is closed, not left paused.
+    const staged = await this.importer
+      .stage(projectId, meta.filename, content, { name, format: 'chat', limit: req.limit, seed: req.seed, shots: 0, scorer: req.scorer })
+      .finally(() => content.destroy());
     return this.importer.finish(projectId, staged);
   }
 
