@@ -90,7 +90,8 @@ try {
   await runToEnd(process.execPath, [path.join(ROOT, 'scripts/build-web.mjs')], env);
   log(`built in ${Date.now() - t0} ms; starting the app ${Date.now() - started} ms after npm run dev`);
 
-  const app = spawn(process.execPath, [path.join(ROOT, 'dist/main.js')], { cwd: ROOT, env, stdio: 'inherit' });
+  // --no-welcome: the app's own welcome would come before the pool is up; printWelcome below says it all.
+  const app = spawn(process.execPath, [path.join(ROOT, 'dist/main.js'), '--no-welcome'], { cwd: ROOT, env, stdio: 'inherit' });
   for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => app.kill(signal));
   app.on('error', (error) => {
     console.error(`[dev] could not start the app: ${error.message}`);

@@ -149,7 +149,8 @@ async function main() {
     });
   }
   log.log(`role=${config.env.LORAPLANE_ROLE} mode=${config.env.LORAPLANE_MODE}${started.url ? ` listening on ${started.url}` : ''}`);
-  if (started.url) {
+  // `npm run dev` passes --no-welcome: it prints its own, fuller one once its local serving pool is up.
+  if (started.url && !process.argv.includes('--no-welcome')) {
     const key = started.createdApiKey ?? config.env.LORAPLANE_API_KEY;
     const shown = started.createdApiKey ? key : key ? `${key.slice(0, 8)}... (LORAPLANE_API_KEY)` : '<an API key>';
     // Printed for a person at a terminal, not as a log line; the key appears only when it was just created.

@@ -9,11 +9,11 @@ import path from 'node:path';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function until(what, probe, timeoutMs = 20_000) {
+async function until(what, probe, timeoutMs = 20_000, everyMs = 100) {
   const deadline = Date.now() + timeoutMs;
   while (!(await probe().catch(() => false))) {
     if (Date.now() > deadline) throw new Error(`${what} did not come up within ${timeoutMs} ms`);
-    await sleep(100);
+    await sleep(everyMs);
   }
 }
 
@@ -89,7 +89,8 @@ export async function startLocalPool({ root, dataDir, apiUrl, apiKey, replicas =
       const res = await call('POST', '/serving/pools/local/replicas', { name: m.name, vllm_url: m.vllmUrl, agent_url: m.agentUrl, agent_token: m.token });
       if (res.status !== 201) throw new Error(`could not register ${m.name}: ${JSON.stringify(res.body)}`);
     }
-    await until("pool 'local' ready", async () => (await call('GET', '/serving/pools/local')).body.replicas.every((r) => r.status === 'ready'), 30_000);
+    // Every 0.5 s: each look is a line of the app's access log, and the replicas take a few seconds to report ready.
+    await until("pool 'local' ready", async () => (await call('GET', '/serving/pools/local')).body.replicas.every((r) => r.status === 'ready'), 30_000, 500);
   } catch (err) {
     stop();
     throw err;

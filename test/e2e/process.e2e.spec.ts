@@ -12,10 +12,10 @@ interface Run {
 }
 
 /** Runs the production entry point (`npm start`), as an operator would. scripts/test.mjs builds dist/ first. */
-function runMain(env: Record<string, string | undefined>): Run {
+function runMain(env: Record<string, string | undefined>, args: string[] = []): Run {
   let out = '';
   let err = '';
-  const child = spawn(process.execPath, [MAIN], { env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [MAIN, ...args], { env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (err += d));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -65,6 +65,20 @@ describe('the loraplane process (e2e)', () => {
       expect(parsed.some((l) => l.requestId === 'trace-me-123' && l.status === 200)).toBe(true);
       expect(logLines.join('\n')).not.toContain(key);
       expect(run.stderr()).not.toContain(key);
+    } finally {
+      run.child.kill('SIGKILL');
+    }
+  });
+
+  it('prints no welcome with --no-welcome (npm run dev prints its own once its serving pool is up)', async () => {
+    const port = String(20000 + Math.floor(Math.random() * 20000));
+    const run = runMain(testEnv({ PORT: port, LOG_LEVEL: 'info' }), ['--no-welcome']);
+    try {
+      await waitFor('the listening log line', async () => run.stdout().includes(`listening on http://localhost:${port}`), 30_000);
+      // The welcome would be written in the same turn as that line: once the app answers, it would be here.
+      await waitFor('readiness', async () => (await fetch(`http://localhost:${port}/readyz`).catch(() => null))?.status === 200, 30_000);
+      expect(run.stdout()).not.toContain('loraplane is running');
+      expect(run.stdout()).not.toContain('Try it with');
     } finally {
       run.child.kill('SIGKILL');
     }
