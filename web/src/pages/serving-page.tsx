@@ -137,7 +137,7 @@ function AliasView({ pool, alias, onChange }: { pool: Pool; alias: Pool['aliases
         <ErrorBox error={history.error} />
         <Table
           head={['When', 'Action', 'From', 'To', 'Canary', 'Who', 'Why']}
-          rows={(history.data ?? []).map((h) => [when(h.created_at), h.action, h.from_version ?? '—', h.to_version ?? '—', canaryShare(h), h.actor ?? '—', h.reason ?? '—'])}
+          rows={(history.data ?? []).map((h) => [when(h.created_at), <span className="nowrap">{h.action}</span>, h.from_version ?? '—', h.to_version ?? '—', canaryShare(h), h.actor ?? '—', h.reason ?? '—'])}
           empty="No moves yet."
         />
       </details>
