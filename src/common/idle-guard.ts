@@ -13,10 +13,9 @@ import { PassThrough, pipeline, type Readable } from 'node:stream';
 export function idleGuard(source: Readable, ms: number, onIdle: () => Error): Readable {
   const guard = new PassThrough();
   let lastByteAt = Date.now();
-  let sourceEnded = false;
   source.on('data', () => (lastByteAt = Date.now()));
   const check = () => {
-    if (guard.destroyed || sourceEnded) return;
+    if (guard.destroyed) return;
     const readerIsBehind = guard.readableLength > 0 || guard.writableLength > 0;
     if (readerIsBehind) lastByteAt = Date.now();
     const quietFor = Date.now() - lastByteAt;
@@ -29,10 +28,7 @@ export function idleGuard(source: Readable, ms: number, onIdle: () => Error): Re
   const stop = () => clearTimeout(timer);
   guard.once('close', stop);
   // Everything has arrived: how long the reader then takes is its own business.
-  source.once('end', () => {
-    sourceEnded = true;
-    stop();
-  });
+  source.once('end', stop);
   // The guard destroyed (idle, or its reader gave up) destroys the source too, which aborts its request.
   pipeline(source, guard, () => undefined);
   return guard;

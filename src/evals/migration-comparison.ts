@@ -101,11 +101,9 @@ export class MigrationComparisons {
 
   private async importValidation(projectId: string, client: OpenAIFineTuningClient, fileId: string, name: string, req: MigrationComparisonRequest) {
     const meta = await client.retrieveFile(fileId);
-    const content = await client.fileContent(fileId);
-    // Refused before or while reading (a suite name already taken, an unreadable file): the download is closed, not left paused.
-    const staged = await this.importer
-      .stage(projectId, meta.filename, content, { name, format: 'chat', limit: req.limit, seed: req.seed, shots: 0, scorer: req.scorer })
-      .finally(() => content.destroy());
+    const staged = await client.readFileContent(fileId, (content) =>
+      this.importer.stage(projectId, meta.filename, content, { name, format: 'chat', limit: req.limit, seed: req.seed, shots: 0, scorer: req.scorer }),
+    );
     return this.importer.finish(projectId, staged);
   }
 

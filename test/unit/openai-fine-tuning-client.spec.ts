@@ -92,6 +92,12 @@ describe('OpenAIFineTuningClient', () => {
     await new Promise((r) => server.close(r));
   });
 
+  /** Reads a file's content to the end: its size. */
+  const byteCount = async (content: NodeJS.ReadableStream) => {
+    let n = 0;
+    for await (const chunk of content) n += (chunk as Buffer).length;
+    return n;
+  };
   const client = (key = KEY, timeoutMs = 5_000) => new OpenAIFineTuningClient(transport, `${base}/`, key, timeoutMs);
 
   /** The DomainError a call failed with; the key appears nowhere in it. */
@@ -118,14 +124,12 @@ describe('OpenAIFineTuningClient', () => {
   it('retrieves a job and a file, and streams content larger than the JSON cap', async () => {
     expect(await client().retrieveJob('ftjob-1')).toMatchObject({ id: 'ftjob-1', training_file: 'file-a' });
     expect(await client().retrieveFile('file-a')).toMatchObject({ filename: 'train.jsonl' });
-    let size = 0;
-    for await (const chunk of await client().fileContent('file-a')) size += (chunk as Buffer).length;
-    expect(size).toBe(3 * MAX_RESPONSE);
+    expect(await client().readFileContent('file-a', byteCount)).toBe(3 * MAX_RESPONSE);
   });
 
   it('a refused key names api_key with OpenAI code, and never echoes the key', async () => {
     const wrong = 'sk-wrong-key-0000000000';
-    for (const call of [client(wrong).listJobs(), client(wrong).fileContent('file-a')]) {
+    for (const call of [client(wrong).listJobs(), client(wrong).readFileContent('file-a', byteCount)]) {
       const err = await failure(call, wrong);
       expect(err).toMatchObject({ code: 'invalid_request', param: 'api_key', message: 'OpenAI refused the key (invalid_api_key)' });
     }
@@ -134,12 +138,12 @@ describe('OpenAIFineTuningClient', () => {
   it('a missing job or file is a 404', async () => {
     expect(await failure(client().retrieveJob('ftjob-nope'))).toMatchObject({ code: 'not_found', message: "No such OpenAI fine-tuning job: 'ftjob-nope'" });
     expect(await failure(client().retrieveFile('file-nope'))).toMatchObject({ code: 'not_found', message: "No such OpenAI file: 'file-nope'" });
-    expect(await failure(client().fileContent('file-nope'))).toMatchObject({ code: 'not_found', message: "No such OpenAI file: 'file-nope'" });
+    expect(await failure(client().readFileContent('file-nope', byteCount))).toMatchObject({ code: 'not_found', message: "No such OpenAI file: 'file-nope'" });
   });
 
   it("OpenAI's 5xx, a timeout, an over-size or unreadable answer and an unreachable server are 503s", async () => {
     expect(await failure(client().retrieveJob('ftjob-busy'))).toMatchObject({ code: 'service_unavailable', message: 'OpenAI answered 500 for fine-tuning job ftjob-busy (server_error)' });
-    expect(await failure(client().fileContent('file-gone'))).toMatchObject({ code: 'service_unavailable', message: 'OpenAI answered 503 for file file-gone' });
+    expect(await failure(client().readFileContent('file-gone', byteCount))).toMatchObject({ code: 'service_unavailable', message: 'OpenAI answered 503 for file file-gone' });
     expect(await failure(client(KEY, 200).retrieveJob('ftjob-slow'))).toMatchObject({ code: 'service_unavailable', message: 'Could not reach OpenAI for fine-tuning job ftjob-slow: timed out' });
     expect(await failure(client().retrieveJob('ftjob-huge'))).toMatchObject({ code: 'service_unavailable', message: 'Could not reach OpenAI for fine-tuning job ftjob-huge: the answer was too large' });
     expect(await failure(client().retrieveJob('ftjob-html'))).toMatchObject({ code: 'service_unavailable', message: 'Could not reach OpenAI for fine-tuning job ftjob-html: the answer could not be read' });
@@ -154,23 +158,24 @@ describe('OpenAIFineTuningClient', () => {
   });
 
   it('a download that goes quiet half-way fails as a 503 naming the file; a slow reader is not a quiet download', async () => {
-    const stalled = await client(KEY, 300).fileContent('file-stall');
     let got = 0;
-    const read = (async () => {
+    const read = client(KEY, 300).readFileContent('file-stall', async (stalled) => {
       for await (const chunk of stalled) got += (chunk as Buffer).length;
-    })();
+    });
     const err = await failure(read);
     expect(err).toMatchObject({ code: 'service_unavailable', message: 'OpenAI stopped sending file file-stall: nothing for 300 ms' });
     expect(got).toBe(MAX_RESPONSE);
 
     // The whole file arrives at once and then waits unread for three times the limit: no failure.
-    const slow = await client(KEY, 300).fileContent('file-a');
-    await new Promise((r) => setTimeout(r, 900));
-    let size = 0;
-    for await (const chunk of slow) {
-      size += (chunk as Buffer).length;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const size = await client(KEY, 300).readFileContent('file-a', async (slow) => {
+      await new Promise((r) => setTimeout(r, 900));
+      let n = 0;
+      for await (const chunk of slow) {
+        n += (chunk as Buffer).length;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return n;
+    });
     expect(size).toBe(3 * MAX_RESPONSE);
   });
 

@@ -76,18 +76,25 @@ export class OpenAIFineTuningClient {
   }
 
   /**
-   * The file's bytes as they arrive. The time limit is to the answer's headers; the body then streams for as long as
-   * it takes (a large file) but may not go quiet for that long (idleGuard), and the ingest it flows into enforces
-   * its own size limit.
+   * The file's bytes as they arrive, handed to `use` and closed when it is done, however it ends: a reader that
+   * fails or stops early (a refused name, a full quota, a bad line) does not leave the download paused with its
+   * socket open. The time limit is to the answer's headers; the body then streams for as long as it takes (a large
+   * file) but may not go quiet for that long (idleGuard), and the ingest it flows into enforces its own size limit.
    */
-  async fileContent(id: string): Promise<Readable> {
+  async readFileContent<T>(id: string, use: (content: Readable) => Promise<T>): Promise<T> {
     let answer: Readable;
     try {
       answer = await this.http.openOk(this.request(`/files/${encodeURIComponent(id)}/content`));
     } catch (err) {
       throw this.domainError(err, { noun: 'file', id });
     }
-    return idleGuard(answer, this.timeoutMs, () => new DomainError('service_unavailable', `OpenAI stopped sending file ${id}: nothing for ${this.timeoutMs} ms`));
+    const content = idleGuard(answer, this.timeoutMs, () => new DomainError('service_unavailable', `OpenAI stopped sending file ${id}: nothing for ${this.timeoutMs} ms`));
+    try {
+      return await use(content);
+    } finally {
+      // A no-op once it was read to the end.
+      content.destroy();
+    }
   }
 
   private async getJson<T>(path: string, subject: Subject): Promise<T> {

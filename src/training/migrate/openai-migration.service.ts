@@ -56,9 +56,7 @@ export class OpenAIMigration {
       let done = copies.get(fileId);
       if (!done) {
         const meta = await client.retrieveFile(fileId);
-        const content = await client.fileContent(fileId);
-        // A failed stage leaves the download paused mid-way: close it (a no-op once it was read to the end).
-        const staged = await this.datasets.stage(projectId, meta.filename, content).finally(() => content.destroy());
+        const staged = await client.readFileContent(fileId, (content) => this.datasets.stage(projectId, meta.filename, content));
         const dataset = await this.datasets.register(staged, 'fine-tune');
         done = { copy: { openai_file: fileId, filename: meta.filename, file_id: dataset.id, status: dataset.status }, dataset };
         copies.set(fileId, done);
