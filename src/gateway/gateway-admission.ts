@@ -3,7 +3,8 @@ import type { ServerResponse } from 'node:http';
 import { Principal } from '../common/auth/auth.decorators';
 import { DomainError } from '../common/domain-error';
 import { RateLimiter } from '../limits/rate-limiter';
-import { estimateTokens, Limits, LimitVerdict, noLimits } from '../limits/rate-limits';
+import { LimitPlan } from '../limits/local-allowance';
+import { estimateTokens, LimitVerdict, noLimits } from '../limits/rate-limits';
 import { Metrics } from '../metrics/metrics';
 import type { InferenceBody } from './inference-request';
 import { headersForHead } from './response-head';
@@ -25,7 +26,8 @@ export class GatewayAdmission {
   private readonly logger = new Logger('GatewayAdmission');
   /** The settlement batch already watched for failure (one warning per failed batch, not one per request). */
   private watched: Promise<void> | null = null;
-  private readonly limitsOf = new WeakMap<Principal, Limits>();
+  /** A principal lives as long as the key table that holds it: the buckets of its limits are found once. */
+  private readonly plans = new WeakMap<Principal, LimitPlan>();
 
   constructor(private readonly limiter: RateLimiter, private readonly metrics: Metrics) {}
 
@@ -36,26 +38,27 @@ export class GatewayAdmission {
    */
   admit(who: Principal, body: InferenceBody, res: ServerResponse): Settle | Promise<Settle | null> | null {
     if (!who.limits || noLimits(who.limits)) return null;
-    // A principal lives as long as the key table that holds it: its limits are put together once.
-    let limits = this.limitsOf.get(who);
-    if (!limits) this.limitsOf.set(who, (limits = { projectId: who.projectId, keyId: who.keyId, ...who.limits }));
+    let plan = this.plans.get(who);
+    if (!plan) this.plans.set(who, (plan = this.limiter.plan({ projectId: who.projectId, keyId: who.keyId, ...who.limits })));
     const estimate = estimateTokens(body);
-    const verdict = this.limiter.admitInMemory(limits, estimate);
-    return verdict ? this.decide(verdict, limits, estimate, res) : this.askRedis(limits, estimate, res);
+    const headers = this.limiter.admitNow(plan, estimate);
+    if (!headers) return this.askRedis(plan, estimate, res);
+    headersForHead(res, headers);
+    return this.settler(plan, estimate);
   }
 
-  private async askRedis(limits: Limits, estimate: number, res: ServerResponse): Promise<Settle | null> {
+  private async askRedis(plan: LimitPlan, estimate: number, res: ServerResponse): Promise<Settle | null> {
     let verdict;
     try {
-      verdict = await this.limiter.admit(limits, estimate);
+      verdict = await this.limiter.admit(plan, estimate);
     } catch (err) {
       this.logger.warn({ error: (err as Error).message }, 'rate limiter unreachable: request admitted unchecked');
       return null;
     }
-    return this.decide(verdict, limits, estimate, res);
+    return this.decide(verdict, plan, estimate, res);
   }
 
-  private decide(verdict: LimitVerdict, limits: Limits, estimate: number, res: ServerResponse): Settle {
+  private decide(verdict: LimitVerdict, plan: LimitPlan, estimate: number, res: ServerResponse): Settle {
     headersForHead(res, verdict.headers);
     if (!verdict.allowed) {
       this.metrics.rateLimited.inc();
@@ -64,8 +67,12 @@ export class GatewayAdmission {
         retryAfterSeconds: Math.max(1, Math.ceil(verdict.retryAfterMs / 1000)),
       });
     }
+    return this.settler(plan, estimate);
+  }
+
+  private settler(plan: LimitPlan, estimate: number): Settle {
     return (actual) => {
-      const batch = this.limiter.settle(limits, estimate, actual);
+      const batch = this.limiter.settle(plan, estimate, actual);
       if (batch === null || batch === this.watched) return;
       this.watched = batch;
       batch.catch((err: Error) => this.logger.warn({ error: err.message }, 'rate limiter settle failed: the batch of token counts is lost'));

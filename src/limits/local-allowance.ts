@@ -1,3 +1,5 @@
+import { BucketView, costOf, formatDuration, refillMs } from './rate-limits';
+
 /**
  * Tokens a gateway took from a shared Redis bucket ahead of use, so that most requests under a large limit are
  * admitted from memory, without a round trip. A grant is small (LEASE_SHARE of the limit, none at all below
@@ -14,71 +16,115 @@ export const LEASE_MS = 1000;
 /** The grant a request asks for besides its own cost: a share of the limit, whole tokens, none for small limits. */
 export const leaseFor = (limit: number): number => Math.floor(limit * LEASE_SHARE);
 
-interface Held {
-  tokens: number;
-  /** The bucket's level in Redis after the last grant. */
-  redisLevel: number;
-  limit: number;
-  at: number;
-}
+type BucketKind = BucketView['kind'];
 
-export interface LocalBucket {
-  key: string;
-  cost: number;
-}
+/** Called with what an expired grant still held, for the caller to hand back to Redis. */
+export type GiveBack = (bucket: SharedBucket, tokens: number) => void;
 
-export class LocalAllowances {
-  private readonly held = new Map<string, Held>();
+/**
+ * One shared Redis bucket as this gateway sees it: its name and limit, and the grant it holds. There is one object
+ * per bucket in a gateway, and every limit plan that uses the bucket points at it (rate-limiter.ts), so admitting
+ * from a grant looks nothing up. It also keeps its limit and its last reset time spelled out for the headers: under
+ * a large limit the reset stays the same millisecond for many requests. (On the gateway's hot path, a map lookup
+ * per bucket and a number formatted per header cost more than the arithmetic: bench:gateway, CPU per request.)
+ */
+export class SharedBucket implements BucketView {
+  /** Tokens of the grant not used yet. */
+  held = 0;
+  /** The bucket's level in Redis when it last answered. */
+  redisLevel = 0;
+  /** When the grant was made (it is live for LEASE_MS); -Infinity: never. */
+  at = -Infinity;
+  private _limit = 0;
+  private _limitText = '';
+  private resetMs = -1;
+  private resetString = '';
 
-  /**
-   * Debits `cost` from each bucket's grant, all or none: the tokens left per bucket (as the headers report them),
-   * or null when a grant is missing, expired or too small (the request goes to Redis).
-   */
-  take(buckets: readonly LocalBucket[], now: number): number[] | null {
-    for (const b of buckets) {
-      const h = this.held.get(b.key);
-      if (!h || now - h.at > LEASE_MS || h.tokens < b.cost) return null;
-    }
-    return buckets.map((b) => {
-      const h = this.held.get(b.key)!;
-      h.tokens -= b.cost;
-      return h.redisLevel + h.tokens;
-    });
+  constructor(
+    readonly key: string,
+    readonly kind: BucketKind,
+    limit: number,
+  ) {
+    this.limit = limit;
   }
 
-  /** Debits from a live grant if it holds enough (a settlement that needs no round trip); false otherwise. */
-  spend(key: string, tokens: number, now: number): boolean {
-    const h = this.held.get(key);
-    if (!h || now - h.at > LEASE_MS || h.tokens < tokens) return false;
-    h.tokens -= tokens;
+  get limit(): number {
+    return this._limit;
+  }
+
+  /** Limits change (a PUT on a key's or project's limits): the latest plan made for the bucket sets it. */
+  set limit(limit: number) {
+    if (limit === this._limit) return;
+    this._limit = limit;
+    this._limitText = String(limit);
+  }
+
+  get limitText(): string {
+    return this._limitText;
+  }
+
+  /** Tokens left as the headers report them: Redis's level at its last answer plus what this gateway holds. */
+  get remaining(): number {
+    return this.redisLevel + this.held;
+  }
+
+  resetText(): string {
+    const ms = Math.ceil(refillMs(this._limit, this.remaining, this._limit));
+    if (ms !== this.resetMs) {
+      this.resetMs = ms;
+      this.resetString = formatDuration(ms);
+    }
+    return this.resetString;
+  }
+
+  /** Whether a live grant holds `cost` (then LimitPlan.take may debit it). */
+  covers(cost: number, now: number): boolean {
+    return this.held >= cost && now - this.at <= LEASE_MS;
+  }
+
+  /** Debits a live grant if it holds enough (a settlement that needs no round trip); false otherwise. */
+  spend(tokens: number, now: number): boolean {
+    if (!this.covers(tokens, now)) return false;
+    this.held -= tokens;
     return true;
   }
 
-  /** Redis granted `tokens` more (0: none) and left the bucket at `redisLevel`. Returns what this gateway holds. */
-  grant(key: string, limit: number, tokens: number, redisLevel: number, now: number, giveBack: (key: string, limit: number, tokens: number) => void): number {
-    let h = this.held.get(key);
-    if (h && now - h.at > LEASE_MS) {
-      if (h.tokens > 0) giveBack(key, h.limit, h.tokens);
-      this.held.delete(key);
-      h = undefined;
-    }
-    if (!h) {
-      if (tokens === 0) return 0;
-      this.held.set(key, (h = { tokens: 0, redisLevel, limit, at: now }));
-    }
-    h.tokens += tokens;
-    h.redisLevel = redisLevel;
-    h.limit = limit;
-    if (tokens > 0) h.at = now;
-    return h.tokens;
+  /**
+   * Redis granted `tokens` more (0: none) and left the bucket at `redisLevel`; an expired grant's rest is handed
+   * back first. Returns what this gateway holds now.
+   */
+  grant(tokens: number, redisLevel: number, now: number, giveBack: GiveBack): number {
+    this.expire(now, giveBack);
+    this.held += tokens;
+    this.redisLevel = redisLevel;
+    if (tokens > 0) this.at = now;
+    return this.held;
   }
 
-  /** Hands back what expired grants (all of them with `all`) still hold. */
-  expire(now: number, giveBack: (key: string, limit: number, tokens: number) => void, all = false): void {
-    for (const [key, h] of this.held) {
-      if (!all && now - h.at <= LEASE_MS) continue;
-      if (h.tokens > 0) giveBack(key, h.limit, h.tokens);
-      this.held.delete(key);
+  /** Hands back what an expired grant (any grant, with `all`) still holds. */
+  expire(now: number, giveBack: GiveBack, all = false): void {
+    if (this.held > 0 && (all || now - this.at > LEASE_MS)) {
+      giveBack(this, this.held);
+      this.held = 0;
     }
+  }
+}
+
+/**
+ * The buckets one set of limits applies (requests before tokens, key before project), made once per set and kept
+ * by whoever admits under it (the gateway: one per API key).
+ */
+export class LimitPlan {
+  constructor(public buckets: readonly SharedBucket[]) {}
+
+  /**
+   * Admits a request of `tokens` (its estimate) from the live grants, all buckets or none: true when every grant
+   * covered it (and was debited), false when one is missing, expired or too small (the request goes to Redis).
+   */
+  take(tokens: number, now: number): boolean {
+    const buckets = this.buckets;
+    for (let i = 0; i < buckets.length; i++) if (!buckets[i].covers(costOf(buckets[i].kind, tokens), now)) return false;
+    for (let i = 0; i < buckets.length; i++) buckets[i].held -= costOf(buckets[i].kind, tokens);
+    return true;
   }
 }

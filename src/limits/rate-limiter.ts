@@ -2,9 +2,28 @@ import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import Redis from 'ioredis';
 import { Config } from '../config/config';
 import { redisOptions } from '../queue/redis-options';
-import { LEASE_MS, leaseFor, LocalAllowances } from './local-allowance';
+import { GiveBack, LEASE_MS, leaseFor, LimitPlan, SharedBucket } from './local-allowance';
 import { ADMIT_BATCH, SETTLE } from './rate-limit.scripts';
-import { Limits, LimitVerdict, verdictOf } from './rate-limits';
+import { BucketView, costOf, limitHeaders, Limits, LimitVerdict, verdictOf } from './rate-limits';
+
+type LimiterRedis = Redis & {
+  lpAdmitBatch(numKeys: number, ...args: (string | number)[]): Promise<(string | number)[]>;
+  lpSettle(numKeys: number, ...args: (string | number)[]): Promise<number>;
+};
+
+interface QueuedAdmit {
+  plan: LimitPlan;
+  tokens: number;
+  resolve: (verdict: LimitVerdict) => void;
+  reject: (err: Error) => void;
+}
+
+/** Settlements wait this long to be summed into one call (a later admission sees them at most this late). */
+const SETTLE_BATCH_MS = 25;
+/** Requests per admission call (the script's arguments stay a few thousand at most). */
+const MAX_BATCH = 256;
+/** Buckets kept; past this, those that hold no grant are dropped (a plan finds its bucket again on its next round trip). */
+const MAX_BUCKETS = 20_000;
 
 /**
  * Requests-per-minute and tokens-per-minute limits shared by every gateway replica: one token bucket per (key or
@@ -21,37 +40,13 @@ import { Limits, LimitVerdict, verdictOf } from './rate-limits';
  * Under a large limit a gateway also takes a small allowance ahead of use and admits from it in memory
  * (local-allowance.ts); small limits are decided in Redis, request by request.
  */
-interface Bucket {
-  key: string;
-  kind: 'requests' | 'tokens';
-  limit: number;
-  cost: number;
-}
-
-type LimiterRedis = Redis & {
-  lpAdmitBatch(numKeys: number, ...args: (string | number)[]): Promise<(string | number)[]>;
-  lpSettle(numKeys: number, ...args: (string | number)[]): Promise<number>;
-};
-
-interface QueuedAdmit {
-  buckets: Bucket[];
-  resolve: (verdict: LimitVerdict) => void;
-  reject: (err: Error) => void;
-}
-
-/** Settlements wait this long to be summed into one call (a later admission sees them at most this late). */
-const SETTLE_BATCH_MS = 25;
-/** Requests per admission call (the script's arguments stay a few thousand at most). */
-const MAX_BATCH = 256;
-/** Keys and projects whose bucket names are kept; past this the cache starts over. */
-const MAX_NAMES = 10_000;
-
 @Injectable()
 export class RateLimiter implements OnModuleDestroy {
   private readonly logger = new Logger(RateLimiter.name);
   private readonly redis: LimiterRedis;
   private readonly prefix: string;
-  private readonly local = new LocalAllowances();
+  /** Redis key -> the bucket, one object per bucket (local-allowance.ts says why). */
+  private readonly shared = new Map<string, SharedBucket>();
   private readonly sweep: NodeJS.Timeout;
   private admits: QueuedAdmit[] = [];
   /** An admission call is out (at most one at a time: the next batch forms while it is). */
@@ -59,9 +54,7 @@ export class RateLimiter implements OnModuleDestroy {
   /** bucket key -> its limit and the tokens still to debit (negative: refund) */
   private settlements = new Map<string, { limit: number; delta: number }>();
   private settling: Promise<void> | null = null;
-  private readonly keyNames = new Map<string, { requests: string; tokens: string }>();
-  private readonly projectNames = new Map<string, { requests: string; tokens: string }>();
-  private readonly giveBack = (key: string, limit: number, tokens: number) => void this.queueDelta(key, limit, -tokens).catch((err: Error) => this.lost(err));
+  private readonly giveBack: GiveBack = (b, tokens) => void this.queueDelta(b.key, b.limit, -tokens).catch((err: Error) => this.lost(err));
 
   constructor(config: Config) {
     const redis = new Redis({ ...redisOptions(config.env.REDIS_URL), lazyConnect: true, maxRetriesPerRequest: 2 });
@@ -69,39 +62,41 @@ export class RateLimiter implements OnModuleDestroy {
     redis.defineCommand('lpSettle', { lua: SETTLE });
     this.redis = redis as LimiterRedis;
     this.prefix = `${config.env.QUEUE_PREFIX}:ratelimit`;
-    this.sweep = setInterval(() => this.local.expire(Date.now(), this.giveBack), LEASE_MS);
+    this.sweep = setInterval(() => this.expireGrants(Date.now()), LEASE_MS);
     this.sweep.unref();
   }
 
   /**
-   * Admits a request of `estimatedTokens` against every limit that is set, or refuses it with how long to wait.
-   * No limit set, or this gateway holds enough of every bucket: no round trip.
+   * The buckets `limits` applies, for admitting and settling under it; made once per set of limits and kept by the
+   * caller (the gateway keeps one per API key).
    */
-  admit(limits: Limits, estimatedTokens: number): Promise<LimitVerdict> {
-    const buckets = this.buckets(limits, estimatedTokens);
-    const verdict = this.fromAllowance(buckets);
-    return verdict ? Promise.resolve(verdict) : this.admitInRedis(buckets);
+  plan(limits: Limits): LimitPlan {
+    return new LimitPlan(this.bucketsOf(limits));
   }
 
   /**
-   * The verdict when it needs no round trip (no limit set, or this gateway holds enough of every bucket), at once
-   * and without a promise: most requests under a large limit end here. Null: ask Redis (`admit`).
+   * Admits a request of `tokens` (its estimate) against every limit of the plan, or refuses it with how long to
+   * wait. No limit set, or this gateway holds enough of every bucket: no round trip.
    */
-  admitInMemory(limits: Limits, estimatedTokens: number): LimitVerdict | null {
-    return this.fromAllowance(this.buckets(limits, estimatedTokens));
+  admit(plan: LimitPlan, tokens: number): Promise<LimitVerdict> {
+    const headers = this.admitNow(plan, tokens);
+    return headers ? Promise.resolve({ allowed: true, retryAfterMs: 0, headers }) : this.admitInRedis(plan, tokens);
   }
 
-  private fromAllowance(buckets: Bucket[]): LimitVerdict | null {
-    if (buckets.length === 0) return { allowed: true, retryAfterMs: 0, headers: {} };
-    const left = this.local.take(buckets, Date.now());
-    return left ? verdictOf(true, buckets.map((b, i) => ({ kind: b.kind, limit: b.limit, cost: b.cost, remaining: left[i] }))) : null;
+  /**
+   * The admitted request's x-ratelimit-* headers when it needs no round trip (no limit set, or this gateway holds
+   * enough of every bucket), at once and without a promise: most requests under a large limit end here. Null: ask
+   * Redis (`admit`).
+   */
+  admitNow(plan: LimitPlan, tokens: number): Record<string, string> | null {
+    return plan.take(tokens, Date.now()) ? limitHeaders(plan.buckets) : null;
   }
 
-  private admitInRedis(buckets: Bucket[]): Promise<LimitVerdict> {
+  private admitInRedis(plan: LimitPlan, tokens: number): Promise<LimitVerdict> {
     return new Promise((resolve, reject) => {
       // The first request of a turn schedules the call and the others of that turn join it; while a call is out,
       // everything that comes meanwhile waits for its answer and goes in the next one (busier: bigger batches).
-      if (this.admits.push({ buckets, resolve, reject }) === 1 && !this.admitting) setImmediate(() => void this.sendAdmits());
+      if (this.admits.push({ plan, tokens, resolve, reject }) === 1 && !this.admitting) setImmediate(() => void this.sendAdmits());
     });
   }
 
@@ -110,14 +105,14 @@ export class RateLimiter implements OnModuleDestroy {
    * this gateway's allowance covers is done at once (null: nothing to wait for, the usual case); the rest is summed
    * per bucket and written every SETTLE_BATCH_MS, and the batch's promise is returned: it rejects when Redis failed.
    */
-  settle(limits: Limits, estimatedTokens: number, actualTokens: number): Promise<void> | null {
+  settle(plan: LimitPlan, estimatedTokens: number, actualTokens: number): Promise<void> | null {
     const delta = actualTokens - estimatedTokens;
     if (delta === 0) return null;
     const now = Date.now();
     let written: Promise<void> | null = null;
-    for (const b of this.buckets(limits, delta)) {
+    for (const b of plan.buckets) {
       // A refund goes to Redis, where every gateway sees it; a debit comes out of what this one holds if it can.
-      if (b.kind !== 'tokens' || (delta > 0 && this.local.spend(b.key, delta, now))) continue;
+      if (b.kind !== 'tokens' || (delta > 0 && b.spend(delta, now))) continue;
       written = this.queueDelta(b.key, b.limit, delta);
     }
     return written;
@@ -125,7 +120,7 @@ export class RateLimiter implements OnModuleDestroy {
 
   async onModuleDestroy() {
     clearInterval(this.sweep);
-    this.local.expire(Date.now(), this.giveBack, true);
+    for (const b of this.shared.values()) b.expire(Date.now(), this.giveBack, true);
     await this.settling?.catch((err: Error) => this.logger.warn({ error: err.message }, 'rate limiter: settlements lost at stop'));
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
@@ -156,11 +151,13 @@ export class RateLimiter implements OnModuleDestroy {
     const keys: string[] = [];
     const args: number[] = [];
     for (const q of batch) {
-      args.push(q.buckets.length);
-      for (const b of q.buckets) {
+      // A bucket dropped from `shared` since the plan was made is found (or made) again: one object per bucket.
+      q.plan.buckets = q.plan.buckets.map((b) => this.canonical(b));
+      args.push(q.plan.buckets.length);
+      for (const b of q.plan.buckets) {
         let k = index.get(b.key);
         if (k === undefined) index.set(b.key, (k = keys.push(b.key)));
-        args.push(k, b.limit, b.cost, leaseFor(b.limit));
+        args.push(k, b.limit, costOf(b.kind, q.tokens), leaseFor(b.limit));
       }
     }
     try {
@@ -169,12 +166,12 @@ export class RateLimiter implements OnModuleDestroy {
       let at = 0;
       for (const q of batch) {
         const allowed = Number(reply[at++]) === 1;
-        const states = q.buckets.map((b) => {
+        for (const b of q.plan.buckets) {
           const level = Number(reply[at++]);
-          const held = this.local.grant(b.key, b.limit, Number(reply[at++]), level, now, this.giveBack);
-          return { kind: b.kind, limit: b.limit, cost: b.cost, remaining: level + held };
-        });
-        q.resolve(verdictOf(allowed, states));
+          b.grant(Number(reply[at++]), level, now, this.giveBack);
+        }
+        // Decided now, before the next request of the batch moves the same buckets.
+        q.resolve(verdictOf(allowed, q.plan.buckets, q.tokens));
       }
     } catch (err) {
       // A promise already resolved ignores this.
@@ -191,25 +188,39 @@ export class RateLimiter implements OnModuleDestroy {
     if (keys.length > 0) await this.redis.lpSettle(keys.length, ...keys, ...args);
   }
 
-  private buckets(l: Limits, tokens: number): Bucket[] {
-    const out: Bucket[] = [];
-    const key = this.names('key', l.keyId);
-    const project = this.names('project', l.projectId);
-    if (l.key.rpm !== null) out.push({ key: key.requests, kind: 'requests', limit: l.key.rpm, cost: 1 });
-    if (l.key.tpm !== null) out.push({ key: key.tokens, kind: 'tokens', limit: l.key.tpm, cost: tokens });
-    if (l.project.rpm !== null) out.push({ key: project.requests, kind: 'requests', limit: l.project.rpm, cost: 1 });
-    if (l.project.tpm !== null) out.push({ key: project.tokens, kind: 'tokens', limit: l.project.tpm, cost: tokens });
+  private bucketsOf(l: Limits): SharedBucket[] {
+    const key = `${this.prefix}:key:${l.keyId}`;
+    const project = `${this.prefix}:project:${l.projectId}`;
+    const out: SharedBucket[] = [];
+    if (l.key.rpm !== null) out.push(this.bucket(`${key}:requests`, 'requests', l.key.rpm));
+    if (l.key.tpm !== null) out.push(this.bucket(`${key}:tokens`, 'tokens', l.key.tpm));
+    if (l.project.rpm !== null) out.push(this.bucket(`${project}:requests`, 'requests', l.project.rpm));
+    if (l.project.tpm !== null) out.push(this.bucket(`${project}:tokens`, 'tokens', l.project.tpm));
     return out;
   }
 
-  /** The Redis keys of a key's or project's two buckets, spelled once (this runs per request). */
-  private names(scope: 'key' | 'project', id: string): { requests: string; tokens: string } {
-    const cache = scope === 'key' ? this.keyNames : this.projectNames;
-    let n = cache.get(id);
-    if (!n) {
-      if (cache.size >= MAX_NAMES) cache.clear();
-      cache.set(id, (n = { requests: `${this.prefix}:${scope}:${id}:requests`, tokens: `${this.prefix}:${scope}:${id}:tokens` }));
+  /** The one object of a bucket (its limit as the latest plan says: limits change). */
+  private bucket(key: string, kind: BucketView['kind'], limit: number): SharedBucket {
+    let b = this.shared.get(key);
+    if (!b) this.shared.set(key, (b = new SharedBucket(key, kind, limit)));
+    b.limit = limit;
+    return b;
+  }
+
+  /** The bucket's one object: `b` itself, unless `shared` dropped it and another took its place (then that one). */
+  private canonical(b: SharedBucket): SharedBucket {
+    const known = this.shared.get(b.key);
+    if (known) return known;
+    this.shared.set(b.key, b);
+    return b;
+  }
+
+  /** Hands back expired grants; past MAX_BUCKETS, forgets the buckets that hold nothing. */
+  private expireGrants(now: number): void {
+    const prune = this.shared.size > MAX_BUCKETS;
+    for (const [key, b] of this.shared) {
+      b.expire(now, this.giveBack);
+      if (prune && b.held === 0) this.shared.delete(key);
     }
-    return n;
   }
 }

@@ -16,13 +16,23 @@ export interface Limits {
   project: RateLimit;
 }
 
-export interface BucketState {
-  kind: 'requests' | 'tokens';
-  limit: number;
-  cost: number;
-  /** Tokens left in the bucket after this request (before it, when refused). */
-  remaining: number;
+/**
+ * What a verdict and its headers are made of: one bucket's kind, limit and level, with its limit and reset time
+ * already spelled (SharedBucket keeps them, so a request under a large limit formats no number it formatted before).
+ */
+export interface BucketView {
+  readonly kind: 'requests' | 'tokens';
+  readonly limit: number;
+  /** Tokens left after this request (before it, when it was refused). */
+  readonly remaining: number;
+  /** String(limit). */
+  readonly limitText: string;
+  /** formatDuration of the time until the bucket is full again. */
+  resetText(): string;
 }
+
+/** What a request costs in a bucket: 1 in a requests bucket, its token estimate in a tokens bucket. */
+export const costOf = (kind: BucketView['kind'], tokens: number): number => (kind === 'requests' ? 1 : tokens);
 
 export interface LimitVerdict {
   allowed: boolean;
@@ -46,38 +56,55 @@ export function formatDuration(ms: number): string {
 
 const trim = (s: number) => String(Math.round(s * 1000) / 1000);
 
-const refill = (b: BucketState, target: number) => Math.max(0, ((target - b.remaining) * 60_000) / b.limit);
+/** How long until a bucket at `remaining` holds `target` again, at limit/60000 a millisecond. */
+export const refillMs = (limit: number, remaining: number, target: number) => Math.max(0, ((target - remaining) * 60_000) / limit);
 
 /** The first bucket of a kind with the least share left (runs per request: one pass, nothing sorted). */
-function tightest(buckets: BucketState[], kind: BucketState['kind']): BucketState | null {
-  let out: BucketState | null = null;
-  for (const b of buckets) if (b.kind === kind && (out === null || b.remaining / b.limit < out.remaining / out.limit)) out = b;
+function tightest(buckets: readonly BucketView[], kind: BucketView['kind']): BucketView | null {
+  let out: BucketView | null = null;
+  for (let i = 0; i < buckets.length; i++) {
+    const b = buckets[i];
+    if (b.kind === kind && (out === null || b.remaining / b.limit < out.remaining / out.limit)) out = b;
+  }
   return out;
 }
 
-export function verdictOf(allowed: boolean, buckets: BucketState[]): LimitVerdict {
+/** The verdict on a request of `tokens` (its estimate) whose buckets are as given. */
+export function verdictOf(allowed: boolean, buckets: readonly BucketView[], tokens: number): LimitVerdict {
   let retryAfterMs = 0;
   if (!allowed) {
     for (const b of buckets) {
-      const need = Math.min(b.cost, b.limit);
-      if (b.remaining < need) retryAfterMs = Math.max(retryAfterMs, refill(b, need));
+      const need = Math.min(costOf(b.kind, tokens), b.limit);
+      if (b.remaining < need) retryAfterMs = Math.max(retryAfterMs, refillMs(b.limit, b.remaining, need));
     }
   }
-  return { allowed, retryAfterMs, headers: headersOf(tightest(buckets, 'requests'), tightest(buckets, 'tokens')) };
+  return { allowed, retryAfterMs, headers: limitHeaders(buckets) };
 }
 
 /**
- * The tightest bucket of each kind as OpenAI's headers, built as object literals (one shape from the start, not keys
- * added in a loop): this runs, and node's writeHead walks the result, on every request under a limit.
+ * OpenAI's x-ratelimit-* headers for the tightest bucket of each kind (none without a limit), built as object
+ * literals of one shape each, not keys added in a loop: this runs, and node's writeHead walks the result, on every
+ * request under a limit.
  */
-function headersOf(r: BucketState | null, t: BucketState | null): Record<string, string> {
-  const requests = r && { 'x-ratelimit-limit-requests': String(r.limit), 'x-ratelimit-remaining-requests': remainingOf(r), 'x-ratelimit-reset-requests': resetOf(r) };
-  const tokens = t && { 'x-ratelimit-limit-tokens': String(t.limit), 'x-ratelimit-remaining-tokens': remainingOf(t), 'x-ratelimit-reset-tokens': resetOf(t) };
-  return requests && tokens ? Object.assign(requests, tokens) : (requests ?? tokens ?? {});
+export function limitHeaders(buckets: readonly BucketView[]): Record<string, string> {
+  const r = tightest(buckets, 'requests');
+  const t = tightest(buckets, 'tokens');
+  if (r && t) {
+    return {
+      'x-ratelimit-limit-requests': r.limitText, 'x-ratelimit-remaining-requests': remainingOf(r), 'x-ratelimit-reset-requests': r.resetText(),
+      'x-ratelimit-limit-tokens': t.limitText, 'x-ratelimit-remaining-tokens': remainingOf(t), 'x-ratelimit-reset-tokens': t.resetText(),
+    };
+  }
+  if (r) return { 'x-ratelimit-limit-requests': r.limitText, 'x-ratelimit-remaining-requests': remainingOf(r), 'x-ratelimit-reset-requests': r.resetText() };
+  if (t) return { 'x-ratelimit-limit-tokens': t.limitText, 'x-ratelimit-remaining-tokens': remainingOf(t), 'x-ratelimit-reset-tokens': t.resetText() };
+  return {};
 }
 
-const remainingOf = (b: BucketState) => String(Math.max(0, Math.floor(b.remaining)));
-const resetOf = (b: BucketState) => formatDuration(refill(b, b.limit));
+/** Whole tokens left; as a small integer (limits are at most 1e9), which V8 spells faster than a double. */
+function remainingOf(b: BucketView): string {
+  const n = Math.floor(b.remaining);
+  return n <= 0 ? '0' : String(n < 2 ** 31 ? n | 0 : n);
+}
 
 /**
  * Tokens a request is admitted with before its answer is known: its text at 4 characters a token (the rule of

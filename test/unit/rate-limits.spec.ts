@@ -1,4 +1,12 @@
+import { SharedBucket } from '../../src/limits/local-allowance';
 import { estimateTokens, formatDuration, verdictOf } from '../../src/limits/rate-limits';
+
+/** A bucket as Redis last reported it, this gateway holding none of it. */
+function bucket(kind: 'requests' | 'tokens', limit: number, remaining: number): SharedBucket {
+  const b = new SharedBucket(`${kind}-${limit}`, kind, limit);
+  b.redisLevel = remaining;
+  return b;
+}
 
 describe('rate limit headers and estimates', () => {
   it('writes durations the way OpenAI does (Go durations)', () => {
@@ -10,11 +18,7 @@ describe('rate limit headers and estimates', () => {
   });
 
   it('names the tightest limit of each kind and how long until it is full again', () => {
-    const v = verdictOf(true, [
-      { kind: 'requests', limit: 60, cost: 1, remaining: 59 },
-      { kind: 'requests', limit: 10, cost: 1, remaining: 2 },
-      { kind: 'tokens', limit: 6000, cost: 100, remaining: 3000 },
-    ]);
+    const v = verdictOf(true, [bucket('requests', 60, 59), bucket('requests', 10, 2), bucket('tokens', 6000, 3000)], 100);
     expect(v.headers).toEqual({
       'x-ratelimit-limit-requests': '10',
       'x-ratelimit-remaining-requests': '2',
@@ -27,24 +31,21 @@ describe('rate limit headers and estimates', () => {
   });
 
   it('sends only the headers of the kinds that are limited, none without a limit', () => {
-    expect(verdictOf(true, [{ kind: 'tokens', limit: 1000, cost: 10, remaining: 750.6 }]).headers).toEqual({
+    expect(verdictOf(true, [bucket('tokens', 1000, 750.6)], 10).headers).toEqual({
       'x-ratelimit-limit-tokens': '1000',
       'x-ratelimit-remaining-tokens': '750',
       'x-ratelimit-reset-tokens': '14.964s',
     });
-    expect(verdictOf(true, [{ kind: 'requests', limit: 5, cost: 1, remaining: -1 }]).headers).toEqual({
+    expect(verdictOf(true, [bucket('requests', 5, -1)], 10).headers).toEqual({
       'x-ratelimit-limit-requests': '5',
       'x-ratelimit-remaining-requests': '0',
       'x-ratelimit-reset-requests': '1m12s',
     });
-    expect(verdictOf(true, []).headers).toEqual({});
+    expect(verdictOf(true, [], 10).headers).toEqual({});
   });
 
   it('waits for the slowest refusing bucket', () => {
-    const v = verdictOf(false, [
-      { kind: 'requests', limit: 60, cost: 1, remaining: 0.5 },
-      { kind: 'tokens', limit: 600, cost: 100, remaining: 40 },
-    ]);
+    const v = verdictOf(false, [bucket('requests', 60, 0.5), bucket('tokens', 600, 40)], 100);
     expect(v.allowed).toBe(false);
     expect(v.retryAfterMs).toBeCloseTo(6000, 5); // 60 tokens at 10 per second
     expect(v.headers['x-ratelimit-remaining-requests']).toBe('0');
