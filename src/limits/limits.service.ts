@@ -1,16 +1,19 @@
 import { Injectable } from '@nestjs/common';
 import { notFound } from '../common/domain-error';
 import { PrismaService } from '../db/prisma.service';
+import { KeyCache } from '../projects/key-cache';
 import { RateLimit } from './rate-limits';
 
 /**
  * Where the gateway's limits are kept: on the API key (a project may cap any of its own keys, e.g. a CI key) and on
  * the project (an operator's cap over all its keys: admin scope, so a tenant cannot lift its own). The gateway reads
- * them with the keys it holds in memory; nothing here runs per request.
+ * them with the keys it holds in memory; nothing here runs per request. A change reloads this process's keys before
+ * it is answered, so a request sent after the answer meets the new limits here (other processes within the change
+ * feed's delay), as a revoked key does.
  */
 @Injectable()
 export class LimitsService {
-  constructor(private readonly prisma: PrismaService) {}
+  constructor(private readonly prisma: PrismaService, private readonly keys: KeyCache) {}
 
   async keyLimits(projectId: string, keyId: string): Promise<RateLimit> {
     const key = await this.prisma.apiKey.findFirst({ where: { id: keyId, projectId, revokedAt: null }, select: { rpmLimit: true, tpmLimit: true } });
@@ -21,6 +24,7 @@ export class LimitsService {
   async setKeyLimits(projectId: string, keyId: string, limits: RateLimit): Promise<RateLimit> {
     const { count } = await this.prisma.apiKey.updateMany({ where: { id: keyId, projectId, revokedAt: null }, data: { rpmLimit: limits.rpm, tpmLimit: limits.tpm } });
     if (count === 0) throw notFound('API key', keyId, 'key_id');
+    await this.keys.refresh();
     return limits;
   }
 
@@ -33,6 +37,7 @@ export class LimitsService {
   async setProjectLimits(projectId: string, limits: RateLimit): Promise<RateLimit> {
     const { count } = await this.prisma.project.updateMany({ where: { id: projectId }, data: { rpmLimit: limits.rpm, tpmLimit: limits.tpm } });
     if (count === 0) throw notFound('project', projectId, 'project_id');
+    await this.keys.refresh();
     return limits;
   }
 }

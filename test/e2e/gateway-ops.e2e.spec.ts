@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import OpenAI from 'openai';
 import { newId } from '../../src/common/ids';
+import { ChangeFeed } from '../../src/db/change-feed';
 import { PrismaService } from '../../src/db/prisma.service';
 import { GatewayHandler } from '../../src/gateway/gateway.handler';
 import { InferenceRecord } from '../../src/gateway/gateway-hooks';
@@ -213,6 +214,31 @@ describe('gateway operations (e2e)', () => {
     const fb = await scrape(`${b.url}/metrics`, METRICS_TOKEN);
     expect(total(fa, 'loraplane_gateway_rate_limited_total') + total(fb, 'loraplane_gateway_rate_limited_total')).toBe(refused.length);
     expect((await fetch(`${a.url}/metrics`)).status).toBe(401);
+  });
+
+  it('applies limits set through this process to the next request it serves, without waiting for the change feed', async () => {
+    const limited = (await api('POST', '/api_keys', { name: 'read your writes' })).body;
+    // In this process's key table, without limits, before they are set.
+    const before = await chat(app.url, limited.value, {});
+    expect(before.status).toBe(200);
+    expect(before.headers.get('x-ratelimit-limit-requests')).toBeNull();
+    // The change feed held back, so only what the PUT itself does can make the limits known here.
+    const feed = app.started.app.get(ChangeFeed) as unknown as { emit(table: string): void };
+    const held = jest.spyOn(feed, 'emit').mockImplementation(() => undefined);
+    try {
+      expect((await api('PUT', `/api_keys/${limited.id}/rate_limits`, { rpm: 2, tpm: null })).status).toBe(200);
+      const answers = [];
+      for (let i = 0; i < 3; i++) answers.push(await chat(app.url, limited.value, {}));
+      expect(answers.map((r) => r.status)).toEqual([200, 200, 429]);
+      expect(answers.map((r) => r.headers.get('x-ratelimit-remaining-requests'))).toEqual(['1', '0', '0']);
+      // Lifted the same way: the next request is not refused.
+      expect((await api('PUT', `/api_keys/${limited.id}/rate_limits`, { rpm: null, tpm: null })).status).toBe(200);
+      const lifted = await chat(app.url, limited.value, {});
+      expect(lifted.status).toBe(200);
+      expect(lifted.headers.get('x-ratelimit-limit-requests')).toBeNull();
+    } finally {
+      held.mockRestore();
+    }
   });
 
   it('loses at most the last flush interval of usage when a gateway process is killed with -9', async () => {
