@@ -184,12 +184,11 @@ try {
     ['streaming: time to first token p50 (ms)', f(d.ttft), f(o.ttft), f(n.ttft), `added ${f(o.addedTtft)} ms`, `added ${f(n.addedTtft)} ms`, '<= 2 ms', pct(vs.ttft)],
     ['gateway CPU per request, zero-latency upstream', '', '', '', `${f(o.cpuUs, 0)} us`, `${f(n.cpuUs, 0)} us`, 'aim <= 100 us', pct(vs.cpu)],
   ]);
-  const spread = cpuWorse(figures.runs).sort((a, b) => a - b);
-  const q = (p) => spread[Math.min(spread.length - 1, Math.floor(p * spread.length))];
-  const bare = figures.runs.noLimits.cpu;
-  const bareWorse = bare.map((x) => (x.on / x.off - 1) * 100).sort((a, b) => a - b);
-  console.log(`gateway CPU per request, "on" called with the key without limits (recording only): ${f(p50(bare.map((x) => x.off)), 0)} us off, ${f(p50(bare.map((x) => x.on)), 0)} us on, ${pct(p50(bareWorse))} worse (quartiles ${f(bareWorse[Math.floor(bareWorse.length / 4)], 1)} / ${f(bareWorse[Math.floor((3 * bareWorse.length) / 4)], 1)} %)`);
-  console.log(`CPU on vs off over ${spread.length} slices: median ${f(vs.cpu, 1)} %, quartiles ${f(q(0.25), 1)} / ${f(q(0.75), 1)} %, min ${f(spread[0], 1)}, max ${f(spread.at(-1), 1)}`);
+  const cpuSpread = spreadOf(percentWorse(figures.runs.on.cpu, figures.runs.off.cpu));
+  const bare = figures.runs.noLimits;
+  const bareSpread = spreadOf(percentWorse(bare.on, bare.off));
+  console.log(`CPU on vs off over ${cpuSpread.n} slices: median ${f(cpuSpread.median, 1)} %, quartiles ${f(cpuSpread.q1, 1)} / ${f(cpuSpread.q3, 1)} %, min ${f(cpuSpread.min, 1)}, max ${f(cpuSpread.max, 1)}`);
+  console.log(`gateway CPU per request, "on" called with the key without limits (recording only): ${f(p50(bare.off), 0)} us off, ${f(p50(bare.on), 0)} us on, ${pct(bareSpread.median)} worse (quartiles ${f(bareSpread.q1, 1)} / ${f(bareSpread.q3, 1)} %)`);
   console.log(`load generator (wrk, one thread): ${[d, o, n].map((x) => f(x.loadCpuUs, 0)).join(' / ')} us of CPU per request (direct / off / on)`);
   console.log('off: GATEWAY_RECORD_USAGE=false, a key without limits. on: usage, metrics and per-adapter figures recorded, a key with rpm+tpm limits.');
   console.log(`(load average during the run: ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} on ${os.cpus().length} cores)`);
@@ -230,7 +229,7 @@ async function measure(vllmUrl, gateways) {
   const zeroBody = JSON.stringify({ model: 'zero', messages: [{ role: 'user', content: 'hello' }] });
   const direct = { url: vllmUrl, auth: {}, name: 'direct' };
   const all = [direct, ...gateways];
-  const runs = { ...Object.fromEntries(all.map((t) => [t.name, { loads: [], ttfts: [], cpu: [] }])), noLimits: { cpu: [] } };
+  const runs = { ...Object.fromEntries(all.map((t) => [t.name, { loads: [], ttfts: [], cpu: [] }])), noLimits: { off: [], on: [] } };
   log(`warming up; then ${ROUNDS} rounds of 2 x ${SECONDS} s at ${CONCURRENCY} concurrent, direct and through each gateway`);
   // Long enough for V8 to have optimised the hot path (the CPU per request still fell round by round after 1,500
   // requests); a few seconds here are some 10,000.
@@ -257,7 +256,8 @@ async function measure(vllmUrl, gateways) {
     // alone, apart from the limits (their admission and the six x-ratelimit-* headers).
     for (let s = 0; s < CPU_SLICES; s++) {
       const [off, on] = await cpuPerRequest([gateways[0], { ...gateways[1], auth: gateways[0].auth }], zeroBody, 2);
-      runs.noLimits.cpu.push({ off, on });
+      runs.noLimits.off.push(off);
+      runs.noLimits.on.push(on);
     }
     log(`round ${i + 1}: CPU per request ${gateways.map((gw) => `${gw.name} ${runs[gw.name].cpu.slice(-CPU_SLICES).map((x) => x.toFixed(0)).join('/')} us`).join(', ')}`);
   }
@@ -275,9 +275,16 @@ function pooled(slices) {
   return { rps: requests / seconds, p50: weighted('p50'), requests, cpuUs: weighted('cpuUs') };
 }
 
-/** "on" against "off" in each CPU slice, in percent worse. */
-function cpuWorse(runs) {
-  return runs.on.cpu.map((n, i) => (n / runs.off.cpu[i] - 1) * 100);
+/** Slice by slice, how much worse (in percent) `on` is than `off`. */
+function percentWorse(on, off) {
+  return on.map((x, i) => (x / off[i] - 1) * 100);
+}
+
+/** Median, quartiles and extremes of `xs`. */
+function spreadOf(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
+  return { n: s.length, median: p50(s), q1: at(0.25), q3: at(0.75), min: s[0], max: s.at(-1) };
 }
 
 /** The medians of each side, and of the per-round comparisons (see measure). */
@@ -296,7 +303,7 @@ function summarise(runs) {
     rps: paired(runs.on, runs.off, (n, o, i) => (o.loads[i].rps / n.loads[i].rps - 1) * 100),
     p50: paired(runs.on, runs.off, (n, o, i) => (n.loads[i].p50 / o.loads[i].p50 - 1) * 100),
     ttft: paired(runs.on, runs.off, (n, o, i) => (n.ttfts[i] / o.ttfts[i] - 1) * 100),
-    cpu: med(cpuWorse(runs)),
+    cpu: med(percentWorse(runs.on.cpu, runs.off.cpu)),
   };
   return { runs, direct: side(runs.direct), off: { ...side(runs.off), ...vsDirect('off') }, on: { ...side(runs.on), ...vsDirect('on') }, onVsOff };
 }
