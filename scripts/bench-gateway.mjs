@@ -19,7 +19,9 @@
 //     the on/off figure is the median over all slices, printed with its quartiles; and the same with "on" called
 //     with the key without limits (what recording costs apart from the limits);
 //  and how much worse "on" is than "off" (issue 13: at most 5 %).
-// --profile: both gateways run under --cpu-prof; the .cpuprofile files are summarised (scripts/lib/cpu-profile.mjs).
+// --profile: both gateways run under --cpu-prof; the .cpuprofile files are summarised (scripts/lib/cpu-profile.mjs),
+// and the CPU per request of each is split into parts (limits, recording, the response head, socket writes, the
+// collector, the rest) side by side: where the difference between "off" and "on" goes.
 // Everything shares this machine's cores (load generator, gateways, replica), which production does not: there the
 // model server is bound by its GPU and the gateway runs on CPUs of its own. --pin places them that way here: the
 // replica alone on CPU 0, everything else (load generator, control plane, agent, gateways) on CPU 1 (taskset), so
@@ -74,9 +76,18 @@ function request(agent, url, headers, body, { ttft = false } = {}) {
   });
 }
 
+/** Requests sent to each base URL over the whole run (--profile: the profiles' figures per request). */
+const sent = new Map();
+const count = (url, n) => {
+  const base = new URL(url).origin;
+  sent.set(base, (sent.get(base) ?? 0) + n);
+};
+
 /** `seconds` of load at `concurrency` from wrk (on CPU 1 under --pin): { rps, p50, requests, cpuUs }. */
-function load(url, headers, body, concurrency, seconds) {
-  return wrkLoad({ url, headers, body, concurrency, seconds }, { cpu: PIN ? 1 : null });
+async function load(url, headers, body, concurrency, seconds) {
+  const r = await wrkLoad({ url, headers, body, concurrency, seconds }, { cpu: PIN ? 1 : null });
+  count(url, r.requests);
+  return r;
 }
 
 /** `n` sequential streaming requests over one keep-alive connection: their times to the first token. */
@@ -85,6 +96,7 @@ async function ttfts(url, headers, body, n) {
   const xs = [];
   for (let i = 0; i < n; i++) xs.push(await request(agent, url, headers, body, { ttft: true }));
   agent.destroy();
+  count(url, n);
   return xs;
 }
 
@@ -107,6 +119,15 @@ async function stopGracefully(child) {
   child.kill('SIGTERM');
   await Promise.race([exited, sleep(15_000)]);
 }
+
+/** --profile: the parts of a gateway's work its CPU per request is split into (cpu-profile.mjs partsPerRequest). */
+const inFile = (...files) => (frame) => files.some((f) => frame.url.endsWith(`/dist/${f}`));
+const GATEWAY_PARTS = {
+  'limits: admission, settlement, their Redis calls': inFile('gateway/gateway-admission.js', 'limits/rate-limiter.js', 'limits/local-allowance.js', 'limits/rate-limits.js'),
+  'recording: usage, metrics, per-adapter figures': inFile('gateway/operations.observer.js', 'usage/usage-meter.js', 'serving/adapter-stats.js', 'metrics/gateway-series.js', 'metrics/series-histogram.js'),
+  'response head: node checks each header, spells the head': (frame) => frame.functionName === 'writeHead' && frame.url.endsWith('/dist/gateway/response-head.js'),
+  'socket writes (their kernel time included)': (frame) => frame.url === '' && /^(writev|writeUtf8String|writeLatin1String|writeAsciiString|writeBuffer)$/.test(frame.functionName),
+};
 
 function printTable(rows) {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
@@ -195,14 +216,19 @@ try {
   console.log(PIN ? 'pinned: the replica alone on CPU 0; load generator, control plane, agent and gateways on CPU 1' : 'shared: every process on every core (--pin gives the replica a CPU of its own)');
   if (PROFILE) {
     await Promise.all([off, on].map((gw) => stopGracefully(gw.child)));
-    const { summarize } = await import('./lib/cpu-profile.mjs');
+    const { partsPerRequest, summarize } = await import('./lib/cpu-profile.mjs');
+    const parts = {};
     for (const gw of [off, on]) {
       const folder = path.join(profileDir, gw.name);
       for (const file of fs.readdirSync(folder)) {
         const profile = JSON.parse(fs.readFileSync(path.join(folder, file), 'utf8'));
-        console.log(`\nprofile of gateway ${gw.name} (its start-up left out): ${path.join(folder, file)}\n${summarize(profile, { skipMs: measuredFrom - gw.spawnedAt })}`);
+        const skipMs = measuredFrom - gw.spawnedAt;
+        console.log(`\nprofile of gateway ${gw.name} (its start-up left out): ${path.join(folder, file)}\n${summarize(profile, { skipMs })}`);
+        parts[gw.name] = partsPerRequest(profile, GATEWAY_PARTS, sent.get(gw.url), { skipMs });
       }
     }
+    console.log(`\nwhere "on" spends more than "off": each part's CPU per request (us, from the profiles: ${sent.get(off.url)} / ${sent.get(on.url)} requests, every load of the run)`);
+    printTable([['', 'off', 'on', 'on - off'], ...Object.keys(parts.on).map((k) => [k, f(parts.off[k], 2), f(parts.on[k], 2), f(parts.on[k] - parts.off[k], 2)])]);
   }
   zero.close();
   code = 0;

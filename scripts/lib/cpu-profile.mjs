@@ -52,6 +52,40 @@ export function summarize(profile, { top = 25, skipMs = 0 } = {}) {
   return [`busy ${busy.toFixed(0)} ms of ${total.toFixed(0)} ms sampled`, 'self time by function:', lines(byFunction, top), 'self time by file or package:', lines(byFile, 20)].join('\n');
 }
 
+/**
+ * What a process spent per request on each part of its work: `parts` maps a label to a test of a call frame
+ * ({ functionName, url }), and a part's time is the inclusive time of its outermost matching frames (a frame under
+ * an earlier part's match still counts for that part only). Returns microseconds per request for each part, then
+ * "garbage collection", "everything else" and "total (busy)".
+ */
+export function partsPerRequest(profile, parts, requests, { skipMs = 0 } = {}) {
+  const self = selfTimes(profile, skipMs);
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const labels = Object.keys(parts);
+  const ms = Object.fromEntries(labels.map((l) => [l, 0]));
+  let busy = 0;
+  let gc = 0;
+  // Depth-first from the root, carrying the part the nearest matching ancestor belongs to.
+  const stack = [[profile.nodes[0].id, null]];
+  while (stack.length > 0) {
+    const [id, inherited] = stack.pop();
+    const node = byId.get(id);
+    const name = node.callFrame.functionName;
+    const part = inherited ?? labels.find((l) => parts[l](node.callFrame)) ?? null;
+    const t = self.get(id) ?? 0;
+    if (name !== '(idle)') busy += t;
+    if (name === '(garbage collector)') gc += t;
+    if (part) ms[part] += t;
+    for (const c of node.children ?? []) stack.push([c, part]);
+  }
+  const us = (x) => (x / requests) * 1000;
+  const out = Object.fromEntries(labels.map((l) => [l, us(ms[l])]));
+  out['garbage collection'] = us(gc);
+  out['everything else'] = us(busy - gc - labels.reduce((n, l) => n + ms[l], 0));
+  out['total (busy)'] = us(busy);
+  return out;
+}
+
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const file = process.argv[2];
   if (!file) {
