@@ -17,7 +17,8 @@
 //  3. each gateway process's own CPU time per request against a zero-latency upstream (aim <= 100 us), all its
 //     threads, both gateways under load at the same time (see cpuPerRequest), in --cpu-slices slices of 2 s a round;
 //     the on/off figure is the median over all slices, printed with its quartiles; and the same with "on" called
-//     with the key without limits (what recording costs apart from the limits);
+//     with the key without limits (what recording costs apart from the limits), and the same between "off" and a
+//     second gateway started exactly like it (A/A: how far two identical gateways differ here, the figures' noise);
 //  and how much worse "on" is than "off" (issue 13: at most 5 %).
 // --profile: both gateways run under --cpu-prof; the .cpuprofile files are summarised (scripts/lib/cpu-profile.mjs),
 // and the CPU per request of each is split into parts (limits, recording, the response head, socket writes, the
@@ -182,8 +183,10 @@ try {
   };
   const off = await startGateway('off', { GATEWAY_RECORD_USAGE: 'false' }, auth);
   const on = await startGateway('on', {}, authOn);
+  // Started like "off" and measured against it, for the A/A line; not one of the compared sides.
+  const twin = await startGateway('off-twin', { GATEWAY_RECORD_USAGE: 'false' }, auth);
   await until('the replica to be ready', async () => (await (await fetch(`${app.url}/v1/serving/pools/bench`, { headers: auth })).json()).replicas[0].status === 'ready', 30_000);
-  for (const gw of [off, on]) {
+  for (const gw of [off, on, twin]) {
     await until(`gateway ${gw.name} to route tiny-lora and zero`, async () => {
       const res = await fetch(`${gw.url}/v1/models`, { headers: gw.auth });
       const ids = (await res.json()).data?.map((m) => m.id) ?? [];
@@ -193,7 +196,7 @@ try {
   }
 
   const measuredFrom = performance.now();
-  const figures = summarise(await measure(vllmUrl, [off, on]));
+  const figures = summarise(await measure(vllmUrl, [off, on], twin));
   const f = (x, d = 2) => x.toFixed(d);
   const pct = (x) => `${f(x, 1)} %`;
   const [d, o, n, vs] = [figures.direct, figures.off, figures.on, figures.onVsOff];
@@ -210,6 +213,8 @@ try {
   const bareSpread = spreadOf(percentWorse(bare.on, bare.off));
   console.log(`CPU on vs off over ${cpuSpread.n} slices: median ${f(cpuSpread.median, 1)} %, quartiles ${f(cpuSpread.q1, 1)} / ${f(cpuSpread.q3, 1)} %, min ${f(cpuSpread.min, 1)}, max ${f(cpuSpread.max, 1)}`);
   console.log(`gateway CPU per request, "on" called with the key without limits (recording only): ${f(p50(bare.off), 0)} us off, ${f(p50(bare.on), 0)} us on, ${pct(bareSpread.median)} worse (quartiles ${f(bareSpread.q1, 1)} / ${f(bareSpread.q3, 1)} %)`);
+  const aa = spreadOf(percentWorse(figures.runs.aa.twin, figures.runs.aa.off));
+  console.log(`A/A, "off" against a second gateway started exactly like it: ${pct(aa.median)} (quartiles ${f(aa.q1, 1)} / ${f(aa.q3, 1)} %): differences of this size are this machine's noise`);
   console.log(`load generator (wrk, one thread): ${[d, o, n].map((x) => f(x.loadCpuUs, 0)).join(' / ')} us of CPU per request (direct / off / on)`);
   console.log('off: GATEWAY_RECORD_USAGE=false, a key without limits. on: usage, metrics and per-adapter figures recorded, a key with rpm+tpm limits.');
   console.log(`(load average during the run: ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} on ${os.cpus().length} cores)`);
@@ -249,18 +254,18 @@ try {
  * compared within the round (a gateway's throughput over direct's, its p50 and TTFT minus direct's, "on" over
  * "off"). Printed: the medians of the per-round comparisons, and beside them each side's median.
  */
-async function measure(vllmUrl, gateways) {
+async function measure(vllmUrl, gateways, twin) {
   const body = JSON.stringify({ model: 'tiny-lora', messages: [{ role: 'user', content: 'my card was charged twice' }], max_tokens: 4, temperature: 0 });
   const streamBody = JSON.stringify({ model: 'tiny-lora', messages: [{ role: 'user', content: 'my card was charged twice' }], max_tokens: 8, temperature: 0, stream: true });
   const zeroBody = JSON.stringify({ model: 'zero', messages: [{ role: 'user', content: 'hello' }] });
   const direct = { url: vllmUrl, auth: {}, name: 'direct' };
   const all = [direct, ...gateways];
-  const runs = { ...Object.fromEntries(all.map((t) => [t.name, { loads: [], ttfts: [], cpu: [] }])), noLimits: { off: [], on: [] } };
+  const runs = { ...Object.fromEntries(all.map((t) => [t.name, { loads: [], ttfts: [], cpu: [] }])), noLimits: { off: [], on: [] }, aa: { off: [], twin: [] } };
   log(`warming up; then ${ROUNDS} rounds of 2 x ${SECONDS} s at ${CONCURRENCY} concurrent, direct and through each gateway`);
   // Long enough for V8 to have optimised the hot path (the CPU per request still fell round by round after 1,500
   // requests); a few seconds here are some 10,000.
   for (const t of all) await load(`${t.url}/v1/chat/completions`, t.auth, body, CONCURRENCY, 3);
-  for (const gw of gateways) await load(`${gw.url}/v1/chat/completions`, gw.auth, zeroBody, 16, 2);
+  for (const gw of [...gateways, twin]) await load(`${gw.url}/v1/chat/completions`, gw.auth, zeroBody, 16, 2);
   for (let i = 0; i < ROUNDS; i++) {
     const order = [...all.slice(i % all.length), ...all.slice(0, i % all.length)];
     const slices = Object.fromEntries(all.map((t) => [t.name, []]));
@@ -284,6 +289,11 @@ async function measure(vllmUrl, gateways) {
       const [off, on] = await cpuPerRequest([gateways[0], { ...gateways[1], auth: gateways[0].auth }], zeroBody, 2);
       runs.noLimits.off.push(off);
       runs.noLimits.on.push(on);
+    }
+    for (let s = 0; s < CPU_SLICES; s++) {
+      const [off, other] = await cpuPerRequest([gateways[0], twin], zeroBody, 2);
+      runs.aa.off.push(off);
+      runs.aa.twin.push(other);
     }
     log(`round ${i + 1}: CPU per request ${gateways.map((gw) => `${gw.name} ${runs[gw.name].cpu.slice(-CPU_SLICES).map((x) => x.toFixed(0)).join('/')} us`).join(', ')}`);
   }
