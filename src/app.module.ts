@@ -66,14 +66,3 @@ export class AppModule {
     };
   }
 }
-
-/** The `gateway` role alone: keys, routes, transport. No queues, no object store, no API controllers. */
-@Module({})
-export class GatewayRoleModule {
-  static register(config: Config): DynamicModule {
-    return {
-      module: GatewayRoleModule,
-      imports: [ConfigModule.forConfig(config), DbModule, NetModule, TransportModule, MetricsModule.register({ worker: false, http: false }), GatewayModule],
-    };
-  }
-}

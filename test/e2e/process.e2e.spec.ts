@@ -1,4 +1,6 @@
 import { ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { testEnv, waitFor } from '../support/app';
 
@@ -12,10 +14,10 @@ interface Run {
 }
 
 /** Runs the production entry point (`npm start`), as an operator would. scripts/test.mjs builds dist/ first. */
-function runMain(env: Record<string, string | undefined>, args: string[] = []): Run {
+function runMain(env: Record<string, string | undefined>, args: string[] = [], nodeArgs: string[] = []): Run {
   let out = '';
   let err = '';
-  const child = spawn(process.execPath, [MAIN, ...args], { env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs, MAIN, ...args], { env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (err += d));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -65,6 +67,32 @@ describe('the loraplane process (e2e)', () => {
       expect(parsed.some((l) => l.requestId === 'trace-me-123' && l.status === 200)).toBe(true);
       expect(logLines.join('\n')).not.toContain(key);
       expect(run.stderr()).not.toContain(key);
+    } finally {
+      run.child.kill('SIGKILL');
+    }
+  });
+
+  it('runs a gateway without loading the rest of the app (a third of its code: start-up and memory per replica)', async () => {
+    const port = String(20000 + Math.floor(Math.random() * 20000));
+    const list = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'loaded-')), 'modules.txt');
+    const preload = path.resolve(__dirname, '../support/loaded-modules.js');
+    const run = runMain(testEnv({ PORT: port, LORAPLANE_ROLE: 'gateway', LOADED_MODULES_FILE: list }), [], ['--require', preload]);
+    try {
+      const health = await waitFor('the gateway', async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.ok, 30_000);
+      expect(health).toBe(true);
+      // An inference request goes the whole way in (key, body, routing): nothing on that path loads more.
+      const answer = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer lp_nobody', 'content-type': 'application/json' }, body: '{}' });
+      expect(answer.status).toBe(401);
+      run.child.kill('SIGTERM');
+      expect(await run.exited).toBe(0);
+      const dist = path.dirname(MAIN) + path.sep;
+      const loaded = fs.readFileSync(list, 'utf8').split('\n').filter((f) => f.startsWith(dist)).map((f) => f.slice(dist.length));
+      expect(loaded).toEqual(expect.arrayContaining(['main.js', 'start-gateway.js', 'gateway/gateway.handler.js', 'limits/rate-limiter.js']));
+      // Of the other features, only their queue names (the metrics' queue depths) and the price table (provider
+      // models' costs) are shared with the gateway: no service, processor, controller or runtime of theirs.
+      const shared = /\.queue\.js$|^evals\/prices\.js$/;
+      const appOnly = loaded.filter((f) => /^(app\.module|start-app)\.js$|^(training|datasets|evals|webhooks|dashboard|storage)\//.test(f) && !shared.test(f));
+      expect(appOnly).toEqual([]);
     } finally {
       run.child.kill('SIGKILL');
     }
