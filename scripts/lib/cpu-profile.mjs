@@ -75,7 +75,7 @@ export function partsPerRequest(profile, parts, requests, { skipMs = 0 } = {}) {
     const t = self.get(id) ?? 0;
     if (name !== '(idle)') busy += t;
     if (name === '(garbage collector)') gc += t;
-    if (part) ms[part] += t;
+    else if (part) ms[part] += t;
     for (const c of node.children ?? []) stack.push([c, part]);
   }
   const us = (x) => (x / requests) * 1000;
