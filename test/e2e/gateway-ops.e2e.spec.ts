@@ -1,9 +1,6 @@
-import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { ChildProcess, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import path from 'node:path';
 import OpenAI from 'openai';
-import { newId } from '../../src/common/ids';
 import { ChangeFeed } from '../../src/db/change-feed';
 import { PrismaService } from '../../src/db/prisma.service';
 import { GatewayHandler } from '../../src/gateway/gateway.handler';
@@ -14,6 +11,7 @@ import { apiClient } from '../support/api-client';
 import { requireEnv, startTestApp, TestApp, testEnv, testS3, waitFor } from '../support/app';
 import { scrape, total } from '../support/prometheus';
 import { freePort, startReplica, stopAllReplicas, TestReplica } from '../support/replicas';
+import { seedAdapterVersion } from '../support/seed-adapter';
 
 const MAIN = path.resolve(__dirname, '../../dist/main.js');
 const METRICS_TOKEN = 'metrics-token-0123456789abcdef';
@@ -38,21 +36,7 @@ describe('gateway operations (e2e)', () => {
 
   const api = apiClient(() => ({ url: app.url, key }));
 
-  async function seedVersion(adapter: string, files: { name: string; data: Buffer }[]) {
-    const config = JSON.parse(files.find((f) => f.name === 'adapter_config.json')!.data.toString()) as Record<string, unknown>;
-    const row = await prisma.adapter.upsert({ where: { projectId_name: { projectId, name: adapter } }, update: {}, create: { id: newId.adapter(), projectId, name: adapter } });
-    const id = newId.adapterVersion();
-    const prefix = `projects/${projectId}/adapters/${row.id}/${id}/`;
-    for (const f of files) await s3.send(new PutObjectCommand({ Bucket: bucket, Key: prefix + f.name, Body: f.data }));
-    const last = await prisma.adapterVersion.count({ where: { adapterId: row.id } });
-    await prisma.adapterVersion.create({
-      data: {
-        id, adapterId: row.id, projectId, version: last + 1, s3Prefix: prefix, source: 'import', importedFrom: 'test',
-        files: files.map((f) => ({ name: f.name, bytes: f.data.length, sha256: createHash('sha256').update(f.data).digest('hex') })),
-        peftConfig: config as object, baseModel: String(config.base_model_name_or_path), rank: Number(config.r), targetModules: config.target_modules as string[],
-      },
-    });
-  }
+  const seedVersion = (adapter: string, files: { name: string; data: Buffer }[]) => seedAdapterVersion({ prisma, s3, bucket, projectId }, adapter, files);
 
   async function startGateway(env: Record<string, string> = {}): Promise<{ url: string; child: ChildProcess }> {
     const port = await freePort();

@@ -1,10 +1,7 @@
-import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { createHash } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import { ChatOpenAI } from '@langchain/openai';
 import OpenAI from 'openai';
-import { newId } from '../../src/common/ids';
 import { PrismaService } from '../../src/db/prisma.service';
 import { GatewayHandler } from '../../src/gateway/gateway.handler';
 import { InferenceRecord } from '../../src/gateway/gateway-hooks';
@@ -14,6 +11,7 @@ import { apiClient } from '../support/api-client';
 import { requireEnv, startTestApp, TestApp, testS3, waitFor } from '../support/app';
 import { OpenAIStandIn, startOpenAIStandIn } from '../support/openai-stand-in';
 import { ask, startReplica, stopAllReplicas, TestReplica } from '../support/replicas';
+import { seedAdapterVersion } from '../support/seed-adapter';
 
 /**
  * The inference gateway end to end with the official openai SDK: two tiny vLLM-compatible replicas with their
@@ -39,21 +37,7 @@ describe('inference gateway (e2e)', () => {
 
   const api = apiClient(() => ({ url: app.url, key }));
 
-  async function seedVersion(adapter: string, files: { name: string; data: Buffer }[]) {
-    const config = JSON.parse(files.find((f) => f.name === 'adapter_config.json')!.data.toString()) as Record<string, unknown>;
-    const row = await prisma.adapter.upsert({ where: { projectId_name: { projectId, name: adapter } }, update: {}, create: { id: newId.adapter(), projectId, name: adapter } });
-    const id = newId.adapterVersion();
-    const prefix = `projects/${projectId}/adapters/${row.id}/${id}/`;
-    for (const f of files) await s3.send(new PutObjectCommand({ Bucket: bucket, Key: prefix + f.name, Body: f.data }));
-    const last = await prisma.adapterVersion.count({ where: { adapterId: row.id } });
-    await prisma.adapterVersion.create({
-      data: {
-        id, adapterId: row.id, projectId, version: last + 1, s3Prefix: prefix, source: 'import', importedFrom: 'test',
-        files: files.map((f) => ({ name: f.name, bytes: f.data.length, sha256: createHash('sha256').update(f.data).digest('hex') })),
-        peftConfig: config as object, baseModel: String(config.base_model_name_or_path), rank: Number(config.r), targetModules: config.target_modules as string[],
-      },
-    });
-  }
+  const seedVersion = (adapter: string, files: { name: string; data: Buffer }[]) => seedAdapterVersion({ prisma, s3, bucket, projectId }, adapter, files);
 
   const callable = async () => (await client.models.list()).data.map((m) => m.id);
 
