@@ -8,55 +8,39 @@
 //    score, record every result in Postgres, settle the run), timed from the run's startedAt to finishedAt (ms,
 //    from Postgres), and end to end (POST /v1/evals/runs -> status succeeded seen by polling every 10 ms).
 // Prints the medians and the ratio runner / direct (target: < 1.05, i.e. the runner adds under 5%).
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
-import { ensureDeps } from './lib/ensure-deps.mjs';
-import { arg, log, run, freePort } from './lib/bench.mjs';
+import { prepareBench } from './lib/bench-app.mjs';
+import { arg, freePort, log, ROOT } from './lib/bench.mjs';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ITEMS = arg('items', 2000);
 const CONCURRENCY = arg('concurrency', 8);
 const DELAY_MS = arg('delay-ms', 20);
 const ROUNDS = arg('rounds', 3);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 
-
-await ensureDeps({ log });
-const { ensureStack } = await import('./lib/stack.mjs');
-const stack = await ensureStack({ mode: 'test', log });
+const bench = await prepareBench({ log, prefix: 'bevals', overrides: { LOG_LEVEL: 'error' } });
 let app;
-let server;
 let code = 1;
 try {
-  const env = { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...process.env, ...stack.env };
-  await run(path.join(ROOT, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json'], env);
   const require = createRequire(import.meta.url);
-  const { start } = require(path.join(ROOT, 'dist/main.js'));
-  const { Config } = require(path.join(ROOT, 'dist/config/config.js'));
   const { PrismaService } = require(path.join(ROOT, 'dist/db/prisma.service.js'));
 
   const port = await freePort();
-  server = spawn(process.execPath, [path.join(ROOT, 'jobs/tiny-lora/server.js'), '--port', String(port), '--delay-ms', String(DELAY_MS)], { stdio: ['ignore', 'ignore', 'inherit'] });
+  bench.spawnNode([path.join(ROOT, 'jobs/tiny-lora/server.js'), '--port', String(port), '--delay-ms', String(DELAY_MS)], process.env);
   const baseUrl = `http://127.0.0.1:${port}/v1`;
   for (let i = 0; i < 200; i++) {
     if (await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false)) break;
     await new Promise((r) => setTimeout(r, 25));
   }
 
-  const apiKey = `lp_${randomBytes(24).toString('hex')}`;
-  app = await start(Config.fromEnv({
-    ...env, LORAPLANE_MODE: 'dev', LOG_LEVEL: 'error', PORT: '0', HOST: '127.0.0.1', S3_CREATE_BUCKET: 'true',
-    QUEUE_PREFIX: `bench${randomBytes(3).toString('hex')}`, LORAPLANE_API_KEY: apiKey,
-  }));
+  app = await bench.startInProcess();
   const prisma = app.app.get(PrismaService);
   const api = async (method, p, body) => {
     const res = await fetch(`${app.url}${p}`, {
       method,
-      headers: { authorization: `Bearer ${apiKey}`, ...(typeof body === 'string' ? { 'content-type': 'application/json' } : {}) },
+      headers: { ...bench.auth, ...(typeof body === 'string' ? { 'content-type': 'application/json' } : {}) },
       body,
     });
     const json = await res.json();
@@ -131,8 +115,6 @@ try {
 } catch (err) {
   console.error(`[bench] failed: ${err.stack ?? err}`);
 } finally {
-  server?.kill('SIGTERM');
-  await app?.close().catch(() => undefined);
-  await stack.stop();
+  await bench.close({ then: () => app?.close() });
 }
 process.exit(code);

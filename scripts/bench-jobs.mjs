@@ -8,18 +8,15 @@
 //  2. event ingest: a container prints N metrics lines as fast as it can; events/s from its start until every
 //     line is a row in Postgres (target >= 5,000/s for one worker).
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { ensureDeps } from './lib/ensure-deps.mjs';
-import { arg, log, run, p50, fmt } from './lib/bench.mjs';
+import { prepareBench } from './lib/bench-app.mjs';
+import { arg, fmt, log, p50, ROOT } from './lib/bench.mjs';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const RUNS = arg('runs', 15);
 const EVENTS = arg('events', 50_000);
 
@@ -32,35 +29,25 @@ for (let step = 1; step <= n; step++) {
 }
 process.stdout.write(out, () => process.exit(0));`;
 
-
-await ensureDeps({ log });
-const { ensureStack } = await import('./lib/stack.mjs');
-const stack = await ensureStack({ mode: 'test', log });
+const catalogFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'lp-bench-')), 'models.json');
+fs.writeFileSync(catalogFile, JSON.stringify([
+  { id: 'bench-dispatch', extends: 'tiny-lora', description: 'bench: starts and exits', command: DISPATCH_CMD },
+  { id: 'bench-events', extends: 'tiny-lora', description: 'bench: prints metrics', command: ['node', '-e', EVENTS_SCRIPT] },
+]));
+const bench = await prepareBench({ log, prefix: 'bjobs', overrides: { LOG_LEVEL: 'error', MODEL_CATALOG_FILE: catalogFile } });
+const { env } = bench;
 let app;
 let code = 1;
 try {
-  const env = { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...process.env, ...stack.env };
-  await run(path.join(ROOT, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json'], env);
   const require = createRequire(import.meta.url);
-  const { start } = require(path.join(ROOT, 'dist/main.js'));
-  const { Config } = require(path.join(ROOT, 'dist/config/config.js'));
   const { isTerminal } = require(path.join(ROOT, 'dist/training/job-statuses.js'));
   const Docker = require('dockerode');
   const docker = new Docker({ socketPath: env.DOCKER_SOCKET });
   const image = env.TINY_LORA_IMAGE || 'loraplane/tiny-lora:dev';
 
-  const catalogFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'lp-bench-')), 'models.json');
-  fs.writeFileSync(catalogFile, JSON.stringify([
-    { id: 'bench-dispatch', extends: 'tiny-lora', description: 'bench: starts and exits', command: DISPATCH_CMD },
-    { id: 'bench-events', extends: 'tiny-lora', description: 'bench: prints metrics', command: ['node', '-e', EVENTS_SCRIPT] },
-  ]));
-  const apiKey = `lp_${randomBytes(24).toString('hex')}`;
-  app = await start(Config.fromEnv({
-    ...env, LORAPLANE_MODE: 'dev', LOG_LEVEL: 'error', PORT: '0', HOST: '127.0.0.1', S3_CREATE_BUCKET: 'true',
-    QUEUE_PREFIX: `bench${randomBytes(3).toString('hex')}`, LORAPLANE_API_KEY: apiKey, MODEL_CATALOG_FILE: catalogFile,
-  }));
+  app = await bench.startInProcess();
   const api = async (method, p, body, headers = {}) => {
-    const res = await fetch(`${app.url}${p}`, { method, headers: { authorization: `Bearer ${apiKey}`, ...headers }, body });
+    const res = await fetch(`${app.url}${p}`, { method, headers: { ...bench.auth, ...headers }, body });
     const json = await res.json();
     if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${JSON.stringify(json)}`);
     return json;
@@ -131,21 +118,28 @@ try {
   log(`event ingest: ${EVENTS} metrics lines`);
   const job = await api('POST', '/v1/fine_tuning/jobs', JSON.stringify({ model: 'bench-events', training_file: file.id }), { 'content-type': 'application/json' });
   const prisma = app.app.get(require(path.join(ROOT, 'dist/db/prisma.service.js')).PrismaService);
+  // A wait that cannot end (the job failed, a column renamed under this script) fails the run instead of hanging it.
+  const deadline = Date.now() + 180_000;
+  const pause = async (what) => {
+    if (Date.now() > deadline) throw new Error(`event ingest: gave up waiting for ${what} (job ${job.id})`);
+    await new Promise((r) => setTimeout(r, 20));
+  };
   let containerStart;
   for (;;) {
     const j = await prisma.fineTuningJob.findUnique({ where: { id: job.id } });
-    if (j.startedAt && j.containerId) {
-      const info = await docker.getContainer(j.containerId).inspect().catch(() => null);
+    if (j.startedAt && j.workloadId) {
+      const info = await docker.getContainer(j.workloadId).inspect().catch(() => null);
       if (info) { containerStart = Date.parse(info.State.StartedAt); break; }
     }
-    await new Promise((r) => setTimeout(r, 20));
+    if (isTerminal(j.status)) throw new Error(`event ingest: job ${job.id} ended ${j.status} before its container was seen`);
+    await pause('the job\'s container');
   }
   let stored = 0;
   let tDone;
   for (;;) {
     stored = await prisma.jobEvent.count({ where: { jobId: job.id, type: 'metrics' } });
     if (stored >= EVENTS) { tDone = Date.now(); break; }
-    await new Promise((r) => setTimeout(r, 20));
+    await pause(`${EVENTS} metrics rows (${stored} so far)`);
   }
   const ingestSeconds = (tDone - containerStart) / 1000;
   await settled(job.id);
@@ -163,7 +157,6 @@ try {
 } catch (err) {
   console.error(`[bench] failed: ${err.stack ?? err}`);
 } finally {
-  await app?.close().catch(() => undefined);
-  await stack.stop();
+  await bench.close({ then: () => app?.close() });
 }
 process.exit(code);

@@ -7,32 +7,30 @@
 // every replica's vLLM lists the alias at the new version. Prints p50 of both and the ratio (target <= 1.5x).
 // All replicas share this machine (2 cores, one s3rver process), which real replicas do not: --load-ms (default 500)
 // stands in for the time vLLM spends putting an adapter on the GPU; --load-ms=0 measures only the software path.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
-import { ensureDeps } from './lib/ensure-deps.mjs';
-import { arg, log, run, p50, fmt, freePort } from './lib/bench.mjs';
+import { prepareBench } from './lib/bench-app.mjs';
+import { arg, fmt, freePort, log, p50, ROOT } from './lib/bench.mjs';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ROUNDS = arg('rounds', 9);
 const N = arg('replicas', 8);
 // Time vLLM itself spends loading an adapter onto the GPU (tiny server: --load-delay-ms, a wait, not CPU work).
 const LOAD_MS = arg('load-ms', 500);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-const children = [];
+const bench = await prepareBench({ log, prefix: 'bserve', overrides: { LOG_LEVEL: 'error' } });
+const { env } = bench;
+
 async function startReplica(name) {
   const [vp, ap] = [await freePort(), await freePort()];
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `bench-${name}-`));
   const token = `bench-token-${name}-${randomBytes(8).toString('hex')}`;
-  const opts = { stdio: ['ignore', 'ignore', 'inherit'] };
-  children.push(spawn(process.execPath, [path.join(ROOT, 'jobs/tiny-lora/server.js'), '--port', String(vp), '--enable-lora', '--max-loras', '4', '--max-lora-rank', '8', '--load-delay-ms', String(LOAD_MS)], { ...opts, env: { ...process.env, VLLM_ALLOW_RUNTIME_LORA_UPDATING: '1' } }));
-  children.push(spawn(process.execPath, [path.join(ROOT, 'adapters/agent/agent.js')], { ...opts, env: { ...process.env, AGENT_TOKEN: token, AGENT_HOST: '127.0.0.1', AGENT_PORT: String(ap), VLLM_URL: `http://127.0.0.1:${vp}`, ADAPTER_DIR: dir } }));
+  bench.spawnNode([path.join(ROOT, 'jobs/tiny-lora/server.js'), '--port', String(vp), '--enable-lora', '--max-loras', '4', '--max-lora-rank', '8', '--load-delay-ms', String(LOAD_MS)], { ...process.env, VLLM_ALLOW_RUNTIME_LORA_UPDATING: '1' });
+  bench.spawnNode([path.join(ROOT, 'adapters/agent/agent.js')], { ...process.env, AGENT_TOKEN: token, AGENT_HOST: '127.0.0.1', AGENT_PORT: String(ap), VLLM_URL: `http://127.0.0.1:${vp}`, ADAPTER_DIR: dir });
   const r = { name, dir, token, vllmUrl: `http://127.0.0.1:${vp}`, agentUrl: `http://127.0.0.1:${ap}` };
   for (const url of [`${r.vllmUrl}/health`, `${r.agentUrl}/healthz`]) {
     for (let i = 0; !(await fetch(url).then((x) => x.ok, () => false)); i++) {
@@ -47,27 +45,16 @@ async function aliasRoot(r, alias) {
   return body.data.find((m) => m.id === alias)?.root ?? null;
 }
 
-await ensureDeps({ log });
-const { ensureStack } = await import('./lib/stack.mjs');
-const stack = await ensureStack({ mode: 'test', log });
 let app;
 let code = 1;
 try {
-  const env = { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...process.env, ...stack.env };
-  await run(path.join(ROOT, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json'], env);
   const require = createRequire(import.meta.url);
-  const { start } = require(path.join(ROOT, 'dist/main.js'));
   const { servedName } = require(path.join(ROOT, 'dist/serving/served-name.js'));
-  const { Config } = require(path.join(ROOT, 'dist/config/config.js'));
   const { S3Client, PutObjectCommand } = require('@aws-sdk/client-s3');
   const { adapterFiles, examplesFromJsonl, train } = require(path.join(ROOT, 'jobs/tiny-lora/trainer.js'));
-  const apiKey = `lp_${randomBytes(24).toString('hex')}`;
-  app = await start(Config.fromEnv({
-    ...env, LORAPLANE_MODE: 'dev', LOG_LEVEL: 'error', PORT: '0', HOST: '127.0.0.1', S3_CREATE_BUCKET: 'true',
-    QUEUE_PREFIX: `bench${randomBytes(3).toString('hex')}`, LORAPLANE_API_KEY: apiKey,
-  }));
+  app = await bench.startInProcess();
   const api = async (method, p, body) => {
-    const res = await fetch(`${app.url}/v1${p}`, { method, headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: body && JSON.stringify(body) });
+    const res = await fetch(`${app.url}/v1${p}`, { method, headers: { ...bench.auth, 'content-type': 'application/json' }, body: body && JSON.stringify(body) });
     const json = await res.json();
     if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${JSON.stringify(json)}`);
     return json;
@@ -85,11 +72,14 @@ try {
   const lora = { r: 8, alpha: 16, dropout: 0 };
   const files = adapterFiles(await train(examplesFromJsonl(lines), { seed: 1, n_epochs: 1, batch_size: 8, learning_rate: 0.05, lora }), lora);
 
-  /** A new version of `adapter`: same weights, a config that differs by a field, so its bytes (and sha256) are new. */
+  /**
+   * A new version of `adapter`: same weights, a config that differs by a field of no meaning to PEFT or vLLM, so its
+   * bytes (and sha256) are new. (Not `revision`: PEFT's field for the base weights' revision, which the pool checks.)
+   */
   async function newVersion(adapter, round) {
     const prefix = `imports/bench-serving/${adapter}/${round}-${randomBytes(4).toString('hex')}/`;
     for (const f of files) {
-      const data = f.name === 'adapter_config.json' ? Buffer.from(JSON.stringify({ ...JSON.parse(f.data), revision: `round-${round}` })) : f.data;
+      const data = f.name === 'adapter_config.json' ? Buffer.from(JSON.stringify({ ...JSON.parse(f.data), bench_round: round })) : f.data;
       await s3.send(new PutObjectCommand({ Bucket: env.S3_BUCKET, Key: prefix + f.name, Body: data }));
     }
     return (await api('POST', `/adapters/${adapter}/versions/import`, { s3_prefix: `s3://${env.S3_BUCKET}/${prefix}` })).version;
@@ -130,8 +120,6 @@ try {
 } catch (err) {
   console.error(`[bench] failed: ${err.stack ?? err}`);
 } finally {
-  for (const c of children) c.kill('SIGKILL');
-  await app?.close().catch(() => undefined);
-  await stack.stop();
+  await bench.close({ then: () => app?.close() });
 }
 process.exit(code);

@@ -1,6 +1,6 @@
-// What the benchmarks that boot the control plane share (bench-gateway, bench-api): the test stack for this
-// LORAPLANE_TEST_SLOT, a fresh production build, one bootstrap key, the environment every role gets, and the
-// child processes to reap at the end. Each script adds only the load it generates and the figures it prints.
+// What the benchmarks that boot the control plane share (bench-gateway, -api, -jobs, -serving, -evals): the test
+// stack for this LORAPLANE_TEST_SLOT, a fresh production build, one bootstrap key, the environment every role gets,
+// and the child processes to reap at the end. Each script adds only the load it generates and the figures it prints.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
