@@ -267,6 +267,10 @@ async function measure(vllmUrl, gateways, twin) {
   // The twin is warmed up like the others: with less warm-up its code was less optimised and the A/A line read 3-6 %.
   for (const t of [...all, twin]) await load(`${t.url}/v1/chat/completions`, t.auth, body, CONCURRENCY, 3);
   for (const gw of [...gateways, twin]) await load(`${gw.url}/v1/chat/completions`, gw.auth, zeroBody, 16, 2);
+  /** CPU_SLICES slices with the gateways of `pair` under load at once; each one's figures appended to its list. */
+  const cpuSlices = async (pair, lists) => {
+    for (let s = 0; s < CPU_SLICES; s++) (await cpuPerRequest(pair, zeroBody, 2)).forEach((x, j) => lists[j].push(x));
+  };
   for (let i = 0; i < ROUNDS; i++) {
     const order = [...all.slice(i % all.length), ...all.slice(0, i % all.length)];
     const slices = Object.fromEntries(all.map((t) => [t.name, []]));
@@ -280,22 +284,12 @@ async function measure(vllmUrl, gateways, twin) {
     for (const t of all) runs[t.name].ttfts[i] = p50(firsts[t.name]);
     // Several short CPU slices a round: the on/off comparison of one slice swings by a few points (the machine),
     // and the median of 15 comparisons holds still where that of 5 did not (it moved by 5-8 points between runs).
-    for (let s = 0; s < CPU_SLICES; s++) {
-      const cpu = await cpuPerRequest(gateways, zeroBody, 2);
-      gateways.forEach((gw, j) => runs[gw.name].cpu.push(cpu[j]));
-    }
+    await cpuSlices(gateways, gateways.map((gw) => runs[gw.name].cpu));
     // The same "on" gateway called with the key without limits: what metering, metrics and per-adapter figures cost
     // alone, apart from the limits (their admission and the six x-ratelimit-* headers).
-    for (let s = 0; s < CPU_SLICES; s++) {
-      const [off, on] = await cpuPerRequest([gateways[0], { ...gateways[1], auth: gateways[0].auth }], zeroBody, 2);
-      runs.noLimits.off.push(off);
-      runs.noLimits.on.push(on);
-    }
-    for (let s = 0; s < CPU_SLICES; s++) {
-      const [off, other] = await cpuPerRequest([gateways[0], twin], zeroBody, 2);
-      runs.aa.off.push(off);
-      runs.aa.twin.push(other);
-    }
+    await cpuSlices([gateways[0], { ...gateways[1], auth: gateways[0].auth }], [runs.noLimits.off, runs.noLimits.on]);
+    // A/A: "off" against its twin, the same way.
+    await cpuSlices([gateways[0], twin], [runs.aa.off, runs.aa.twin]);
     log(`round ${i + 1}: CPU per request ${gateways.map((gw) => `${gw.name} ${runs[gw.name].cpu.slice(-CPU_SLICES).map((x) => x.toFixed(0)).join('/')} us`).join(', ')}`);
   }
   return runs;

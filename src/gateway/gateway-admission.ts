@@ -50,7 +50,7 @@ export class GatewayAdmission {
   private async askRedis(plan: LimitPlan, estimate: number, res: ServerResponse): Promise<Settle | null> {
     let verdict;
     try {
-      verdict = await this.limiter.admit(plan, estimate);
+      verdict = await this.limiter.admitInRedis(plan, estimate);
     } catch (err) {
       this.logger.warn({ error: (err as Error).message }, 'rate limiter unreachable: request admitted unchecked');
       return null;

@@ -86,13 +86,14 @@ export class RateLimiter implements OnModuleDestroy {
   /**
    * The admitted request's x-ratelimit-* headers when it needs no round trip (no limit set, or this gateway holds
    * enough of every bucket), at once and without a promise: most requests under a large limit end here. Null: ask
-   * Redis (`admit`).
+   * Redis (`admitInRedis`).
    */
   admitNow(plan: LimitPlan, tokens: number): Record<string, string> | null {
     return plan.take(tokens, Date.now()) ? limitHeaders(plan.buckets) : null;
   }
 
-  private admitInRedis(plan: LimitPlan, tokens: number): Promise<LimitVerdict> {
+  /** Redis decides (for a caller that already found `admitNow` could not): batched with this turn's other requests. */
+  admitInRedis(plan: LimitPlan, tokens: number): Promise<LimitVerdict> {
     return new Promise((resolve, reject) => {
       // The first request of a turn schedules the call and the others of that turn join it; while a call is out,
       // everything that comes meanwhile waits for its answer and goes in the next one (busier: bigger batches).
