@@ -15,10 +15,11 @@
 //     latency (target <= 2 ms);
 //  2. streaming time to first token p50 and what each gateway adds (target <= 2 ms);
 //  3. each gateway process's own CPU time per request against a zero-latency upstream (aim <= 100 us), all its
-//     threads, both gateways under load at the same time (see cpuPerRequest), in --cpu-slices slices of 2 s a round;
-//     the on/off figure is the median over all slices, printed with its quartiles; and the same with "on" called
-//     with the key without limits (what recording costs apart from the limits), and the same between "off" and a
-//     second gateway started exactly like it (A/A: how far two identical gateways differ here, the figures' noise);
+//     threads, in --cpu-slices slices of 2 s a round with four gateways under load at the same time (see
+//     cpuPerRequest): off, on, a third started like "on" and called with the key without limits (what recording
+//     costs apart from the limits), a fourth started exactly like "off" (A/A: how far two identical gateways differ
+//     here, the figures' noise); each figure is the median over all slices of one side against "off" in the same
+//     slice, printed with its quartiles;
 //  and how much worse "on" is than "off" (issue 13: at most 5 %).
 // --profile: both gateways run under --cpu-prof; the .cpuprofile files are summarised (scripts/lib/cpu-profile.mjs),
 // and the CPU per request of each is split into parts (limits, recording, the response head, socket writes, the
@@ -107,9 +108,15 @@ async function ttfts(url, headers, body, n) {
  * one second to the next, is the same for all of them; one after the other, the comparison measured mostly the
  * swings.
  */
-async function cpuPerRequest(gateways, body, seconds) {
+async function cpuPerRequest(gateways, body, seconds, first = 0) {
   const cpu0 = gateways.map((gw) => cpuSeconds(gw.child.pid));
-  const loads = await Promise.all(gateways.map((gw) => load(`${gw.url}/v1/chat/completions`, gw.auth, body, 16, seconds)));
+  // The loads start one after the other (a wrk process each), from gateways[first] on: the caller rotates it, so
+  // that no side always starts first.
+  const loads = new Array(gateways.length);
+  await Promise.all(gateways.map((_, k) => {
+    const i = (first + k) % gateways.length;
+    return load(`${gateways[i].url}/v1/chat/completions`, gateways[i].auth, body, 16, seconds).then((r) => (loads[i] = r));
+  }));
   return gateways.map((gw, i) => ((cpuSeconds(gw.child.pid) - cpu0[i]) / loads[i].requests) * 1e6);
 }
 
@@ -183,10 +190,12 @@ try {
   };
   const off = await startGateway('off', { GATEWAY_RECORD_USAGE: 'false' }, auth);
   const on = await startGateway('on', {}, authOn);
-  // Started like "off" and measured against it, for the A/A line; not one of the compared sides.
+  // Two more for the CPU figures only: "on" as it is called with the key without limits (what recording costs apart
+  // from the limits), and one started exactly like "off" (the A/A line).
+  const recording = await startGateway('recording', {}, auth);
   const twin = await startGateway('off-twin', { GATEWAY_RECORD_USAGE: 'false' }, auth);
   await until('the replica to be ready', async () => (await (await fetch(`${app.url}/v1/serving/pools/bench`, { headers: auth })).json()).replicas[0].status === 'ready', 30_000);
-  for (const gw of [off, on, twin]) {
+  for (const gw of [off, on, recording, twin]) {
     await until(`gateway ${gw.name} to route tiny-lora and zero`, async () => {
       const res = await fetch(`${gw.url}/v1/models`, { headers: gw.auth });
       const ids = (await res.json()).data?.map((m) => m.id) ?? [];
@@ -196,7 +205,7 @@ try {
   }
 
   const measuredFrom = performance.now();
-  const figures = summarise(await measure(vllmUrl, [off, on], twin));
+  const figures = summarise(await measure(vllmUrl, [off, on], [recording, twin]));
   const f = (x, d = 2) => x.toFixed(d);
   const pct = (x) => `${f(x, 1)} %`;
   const [d, o, n, vs] = [figures.direct, figures.off, figures.on, figures.onVsOff];
@@ -209,11 +218,11 @@ try {
     ['gateway CPU per request, zero-latency upstream', '', '', '', `${f(o.cpuUs, 0)} us`, `${f(n.cpuUs, 0)} us`, 'aim <= 100 us', pct(vs.cpu)],
   ]);
   const cpuSpread = spreadOf(percentWorse(figures.runs.on.cpu, figures.runs.off.cpu));
-  const bare = figures.runs.noLimits;
-  const bareSpread = spreadOf(percentWorse(bare.on, bare.off));
+  const cpu = (name) => figures.runs[name].cpu;
+  const bareSpread = spreadOf(percentWorse(cpu('recording'), cpu('off')));
   console.log(`CPU on vs off over ${cpuSpread.n} slices: median ${f(cpuSpread.median, 1)} %, quartiles ${f(cpuSpread.q1, 1)} / ${f(cpuSpread.q3, 1)} %, min ${f(cpuSpread.min, 1)}, max ${f(cpuSpread.max, 1)}`);
-  console.log(`gateway CPU per request, "on" called with the key without limits (recording only): ${f(p50(bare.off), 0)} us off, ${f(p50(bare.on), 0)} us on, ${pct(bareSpread.median)} worse (quartiles ${f(bareSpread.q1, 1)} / ${f(bareSpread.q3, 1)} %)`);
-  const aa = spreadOf(percentWorse(figures.runs.aa.twin, figures.runs.aa.off));
+  console.log(`gateway CPU per request, "on" as called with the key without limits (recording only): ${f(p50(cpu('recording')), 0)} us, ${pct(bareSpread.median)} worse than off (quartiles ${f(bareSpread.q1, 1)} / ${f(bareSpread.q3, 1)} %)`);
+  const aa = spreadOf(percentWorse(cpu('off-twin'), cpu('off')));
   console.log(`A/A, "off" against a second gateway started exactly like it: ${pct(aa.median)} (quartiles ${f(aa.q1, 1)} / ${f(aa.q3, 1)} %): differences of this size are this machine's noise`);
   console.log(`load generator (wrk, one thread): ${[d, o, n].map((x) => f(x.loadCpuUs, 0)).join(' / ')} us of CPU per request (direct / off / on)`);
   console.log('off: GATEWAY_RECORD_USAGE=false, a key without limits. on: usage, metrics and per-adapter figures recorded, a key with rpm+tpm limits.');
@@ -254,23 +263,21 @@ try {
  * compared within the round (a gateway's throughput over direct's, its p50 and TTFT minus direct's, "on" over
  * "off"). Printed: the medians of the per-round comparisons, and beside them each side's median.
  */
-async function measure(vllmUrl, gateways, twin) {
+async function measure(vllmUrl, gateways, others) {
   const body = JSON.stringify({ model: 'tiny-lora', messages: [{ role: 'user', content: 'my card was charged twice' }], max_tokens: 4, temperature: 0 });
   const streamBody = JSON.stringify({ model: 'tiny-lora', messages: [{ role: 'user', content: 'my card was charged twice' }], max_tokens: 8, temperature: 0, stream: true });
   const zeroBody = JSON.stringify({ model: 'zero', messages: [{ role: 'user', content: 'hello' }] });
   const direct = { url: vllmUrl, auth: {}, name: 'direct' };
   const all = [direct, ...gateways];
-  const runs = { ...Object.fromEntries(all.map((t) => [t.name, { loads: [], ttfts: [], cpu: [] }])), noLimits: { off: [], on: [] }, aa: { off: [], twin: [] } };
+  const measured = [...gateways, ...others];
+  const runs = Object.fromEntries([...all, ...others].map((t) => [t.name, { loads: [], ttfts: [], cpu: [] }]));
   log(`warming up; then ${ROUNDS} rounds of 2 x ${SECONDS} s at ${CONCURRENCY} concurrent, direct and through each gateway`);
   // Long enough for V8 to have optimised the hot path (the CPU per request still fell round by round after 1,500
   // requests); a few seconds here are some 10,000.
-  // The twin is warmed up like the others: with less warm-up its code was less optimised and the A/A line read 3-6 %.
-  for (const t of [...all, twin]) await load(`${t.url}/v1/chat/completions`, t.auth, body, CONCURRENCY, 3);
-  for (const gw of [...gateways, twin]) await load(`${gw.url}/v1/chat/completions`, gw.auth, zeroBody, 16, 2);
-  /** CPU_SLICES slices with the gateways of `pair` under load at once; each one's figures appended to its list. */
-  const cpuSlices = async (pair, lists) => {
-    for (let s = 0; s < CPU_SLICES; s++) (await cpuPerRequest(pair, zeroBody, 2)).forEach((x, j) => lists[j].push(x));
-  };
+  // Every gateway is warmed up alike: with less warm-up the A/A twin's code was less optimised and it read 3-6 %.
+  for (const t of [...all, ...others]) await load(`${t.url}/v1/chat/completions`, t.auth, body, CONCURRENCY, 3);
+  for (const gw of measured) await load(`${gw.url}/v1/chat/completions`, gw.auth, zeroBody, 16, 2);
+  let slice = 0;
   for (let i = 0; i < ROUNDS; i++) {
     const order = [...all.slice(i % all.length), ...all.slice(0, i % all.length)];
     const slices = Object.fromEntries(all.map((t) => [t.name, []]));
@@ -282,15 +289,14 @@ async function measure(vllmUrl, gateways, twin) {
     const firsts = Object.fromEntries(all.map((t) => [t.name, []]));
     for (const t of [...order, ...[...order].reverse()]) firsts[t.name].push(...(await ttfts(`${t.url}/v1/chat/completions`, t.auth, streamBody, 100)));
     for (const t of all) runs[t.name].ttfts[i] = p50(firsts[t.name]);
-    // Several short CPU slices a round: the on/off comparison of one slice swings by a few points (the machine),
-    // and the median of 15 comparisons holds still where that of 5 did not (it moved by 5-8 points between runs).
-    await cpuSlices(gateways, gateways.map((gw) => runs[gw.name].cpu));
-    // The same "on" gateway called with the key without limits: what metering, metrics and per-adapter figures cost
-    // alone, apart from the limits (their admission and the six x-ratelimit-* headers).
-    await cpuSlices([gateways[0], { ...gateways[1], auth: gateways[0].auth }], [runs.noLimits.off, runs.noLimits.on]);
-    // A/A: "off" against its twin, the same way.
-    await cpuSlices([gateways[0], twin], [runs.aa.off, runs.aa.twin]);
-    log(`round ${i + 1}: CPU per request ${gateways.map((gw) => `${gw.name} ${runs[gw.name].cpu.slice(-CPU_SLICES).map((x) => x.toFixed(0)).join('/')} us`).join(', ')}`);
+    // The CPU figures: all four gateways under load at once in every slice, none idle while another works. (Measured
+    // in pairs, "off" was in every pair and worked three times as long as the others between their slices; the A/A
+    // line read 1-10 %, never below zero.) A slice first, not counted, so that none starts from idle after the
+    // throughput rounds; then several short ones: one slice's comparison swings by a few points (the machine), the
+    // median of 15 holds still where that of 5 did not (it moved by 5-8 points between runs).
+    await cpuPerRequest(measured, zeroBody, 1, i);
+    for (let s = 0; s < CPU_SLICES; s++) (await cpuPerRequest(measured, zeroBody, 2, slice++)).forEach((x, j) => runs[measured[j].name].cpu.push(x));
+    log(`round ${i + 1}: CPU per request ${measured.map((gw) => `${gw.name} ${runs[gw.name].cpu.slice(-CPU_SLICES).map((x) => x.toFixed(0)).join('/')} us`).join(', ')}`);
   }
   return runs;
 }
