@@ -21,8 +21,8 @@
 //     here, the figures' noise); each figure is the median over all slices of one side against "off" in the same
 //     slice, printed with its quartiles;
 //  and how much worse "on" is than "off" (issue 13: at most 5 %).
-// --profile: both gateways run under --cpu-prof; the .cpuprofile files are summarised (scripts/lib/cpu-profile.mjs),
-// and the CPU per request of each is split into parts (limits, recording, the response head, socket writes, the
+// --profile: every gateway runs under --cpu-prof (so all four pay the profiler alike); the profiles of "off" and "on"
+// are summarised (scripts/lib/cpu-profile.mjs), and the CPU per request of each is split into parts (limits, recording, the response head, socket writes, the
 // collector, the rest) side by side: where the difference between "off" and "on" goes.
 // Everything shares this machine's cores (load generator, gateways, replica), which production does not: there the
 // model server is bound by its GPU and the gateway runs on CPUs of its own. --pin places them that way here: the
