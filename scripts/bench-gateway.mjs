@@ -35,7 +35,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { prepareBench, until } from './lib/bench-app.mjs';
-import { arg, cpuSeconds, freePort, log, p50, ROOT } from './lib/bench.mjs';
+import { arg, cpuPerRequestAtOnce, freePort, log, p50, ROOT } from './lib/bench.mjs';
 import { ensureWrk, wrkLoad } from './lib/wrk-load.mjs';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -108,16 +108,8 @@ async function ttfts(url, headers, body, n) {
  * one second to the next, is the same for all of them; one after the other, the comparison measured mostly the
  * swings.
  */
-async function cpuPerRequest(gateways, body, seconds, first = 0) {
-  const cpu0 = gateways.map((gw) => cpuSeconds(gw.child.pid));
-  // The loads start one after the other (a wrk process each), from gateways[first] on: the caller rotates it, so
-  // that no side always starts first.
-  const loads = new Array(gateways.length);
-  await Promise.all(gateways.map((_, k) => {
-    const i = (first + k) % gateways.length;
-    return load(`${gateways[i].url}/v1/chat/completions`, gateways[i].auth, body, 16, seconds).then((r) => (loads[i] = r));
-  }));
-  return gateways.map((gw, i) => ((cpuSeconds(gw.child.pid) - cpu0[i]) / loads[i].requests) * 1e6);
+function cpuPerRequest(gateways, body, seconds, first = 0) {
+  return cpuPerRequestAtOnce(gateways, first, (gw) => load(`${gw.url}/v1/chat/completions`, gw.auth, body, 16, seconds));
 }
 
 /** Stops a gateway with SIGTERM (a graceful stop writes its --cpu-prof file) and waits for it to exit. */

@@ -13,7 +13,7 @@
 // medians over rounds are printed.
 import { spawn } from 'node:child_process';
 import http from 'node:http';
-import { arg, cpuSeconds, freePort, log, p50 } from './lib/bench.mjs';
+import { arg, cpuPerRequestAtOnce, freePort, log, p50 } from './lib/bench.mjs';
 import { ensureWrk, wrkLoad } from './lib/wrk-load.mjs';
 
 const BODY = JSON.stringify({ id: 'chatcmpl-x', object: 'chat.completion', created: 1, model: 'zero', choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }], usage: { prompt_tokens: 5, completion_tokens: 1, total_tokens: 6 } });
@@ -69,19 +69,13 @@ if (process.argv[2] === '--serve') {
     for (const s of servers) await once(s, 2); // warm-up: V8 optimises the path
     const cpu = Object.fromEntries(modes.map((m) => [m, []]));
     for (let r = 0; r < ROUNDS; r++) {
-      const cpu0 = servers.map((s) => cpuSeconds(s.child.pid));
-      const loads = new Array(servers.length);
-      await Promise.all(servers.map((_, k) => {
-        const i = (r + k) % servers.length;
-        return once(servers[i], SECONDS).then((x) => (loads[i] = x));
-      }));
-      servers.forEach((s, i) => cpu[s.mode].push(((cpuSeconds(s.child.pid) - cpu0[i]) / loads[i].requests) * 1e6));
+      (await cpuPerRequestAtOnce(servers, r, (s) => once(s, SECONDS))).forEach((us, i) => cpu[servers[i].mode].push(us));
       log(`round ${r + 1}: ${modes.map((m) => `${m} ${cpu[m].at(-1).toFixed(1)} us`).join(', ')}`);
     }
     console.log(`node:http's CPU per request, median over ${ROUNDS} rounds of ${SECONDS} s, four servers under load at once:`);
     for (const m of modes) {
       const worse = cpu[m].map((x, i) => (x / cpu.none[i] - 1) * 100);
-      console.log(`  ${m.padEnd(10)} ${p50(cpu[m]).toFixed(1).padStart(6)} us  ${m === 'none' ? '' : `${p50(worse).toFixed(1)} % more than none`}`);
+      console.log(`  ${m.padEnd(10)} ${p50(cpu[m]).toFixed(1).padStart(6)} us  ${m === 'none' ? '' : `${p50(worse) >= 0 ? "+" : ""}${p50(worse).toFixed(1)} % CPU against none`}`);
     }
     console.log(`(the six x-ratelimit-* headers: ${LIMIT_BYTES} bytes of head; node ${process.version})`);
   } finally {

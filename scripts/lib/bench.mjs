@@ -48,3 +48,21 @@ export function cpuSeconds(pid) {
   }
   return ns / 1e9;
 }
+
+/**
+ * CPU per request (us) of each process in `targets` (each with its `child`), all under load at the same time, so
+ * the machine's swings are the same for all of them. `loadOne(target)` loads one and resolves with its
+ * `{ requests }`; the loads start one after the other from targets[first] on (the caller rotates `first`, so that no
+ * target always starts first).
+ */
+export async function cpuPerRequestAtOnce(targets, first, loadOne) {
+  const cpu0 = targets.map((t) => cpuSeconds(t.child.pid));
+  const loads = new Array(targets.length);
+  await Promise.all(
+    targets.map((_, k) => {
+      const i = (first + k) % targets.length;
+      return loadOne(targets[i]).then((r) => (loads[i] = r));
+    }),
+  );
+  return targets.map((t, i) => ((cpuSeconds(t.child.pid) - cpu0[i]) / loads[i].requests) * 1e6);
+}
