@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench:gateway [-- --seconds=N --rounds=N --cpu-slices=3 --concurrency=64 --profile --pin]   (--seconds: per slice, see measure)
+// npm run bench:gateway [-- --seconds=N --rounds=N --cpu-slices=4 --concurrency=64 --profile --pin]   (--seconds: per slice, see measure)
 // Brings up the test stack (LORAPLANE_TEST_SLOT picks which), builds, boots the control plane (api + worker) in this
 // process and two gateway processes (dist/main.js, LORAPLANE_ROLE=gateway), with one tiny vLLM-compatible replica
 // and its agent:
@@ -18,8 +18,10 @@
 //     threads, in --cpu-slices slices of 2 s a round with four gateways under load at the same time (see
 //     cpuPerRequest): off, on, a third started like "on" and called with the key without limits (what recording
 //     costs apart from the limits), a fourth started exactly like "off" (A/A: how far two identical gateways differ
-//     here, the figures' noise); each figure is the median over all slices of one side against "off" in the same
-//     slice, printed with its quartiles;
+//     here, the figures' noise). "on" and the third take turns with the limited key, slice by slice (crossover: two
+//     processes started alike still differ by several percent for as long as they run, and that difference would
+//     otherwise be read as the limits' cost); each figure is the median over pairs of slices of one key against
+//     "off" in the same slices, printed with its quartiles;
 //  and how much worse "on" is than "off" (issue 13: at most 5 %).
 // --profile: every gateway runs under --cpu-prof (so all four pay the profiler alike); the profiles of "off" and "on"
 // are summarised (scripts/lib/cpu-profile.mjs), and the CPU per request of each is split into parts (limits, recording, the response head, socket writes, the
@@ -44,7 +46,8 @@ const ROUNDS = arg('rounds', 5);
 if (!Number.isInteger(SECONDS) || SECONDS < 1) throw new Error('--seconds: whole seconds (wrk -d takes no fractions)');
 const CONCURRENCY = arg('concurrency', 64);
 /** CPU slices (2 s each) per round. */
-const CPU_SLICES = arg('cpu-slices', 3);
+const CPU_SLICES = arg('cpu-slices', 4);
+if (!Number.isInteger(CPU_SLICES) || CPU_SLICES < 2 || CPU_SLICES % 2 !== 0) throw new Error('--cpu-slices: an even number (the two gateways started alike take turns with the limited key)');
 const PROFILE = process.argv.includes('--profile');
 const PIN = process.argv.includes('--pin');
 if (PIN && os.cpus().length < 2) throw new Error('--pin needs at least 2 CPUs');
@@ -209,10 +212,10 @@ try {
     ['streaming: time to first token p50 (ms)', f(d.ttft), f(o.ttft), f(n.ttft), `added ${f(o.addedTtft)} ms`, `added ${f(n.addedTtft)} ms`, '<= 2 ms', pct(vs.ttft)],
     ['gateway CPU per request, zero-latency upstream', '', '', '', `${f(o.cpuUs, 0)} us`, `${f(n.cpuUs, 0)} us`, 'aim <= 100 us', pct(vs.cpu)],
   ]);
-  const cpuSpread = spreadOf(percentWorse(figures.runs.on.cpu, figures.runs.off.cpu));
+  const cpuSpread = spreadOf(percentWorseByPairs(figures.runs.on.cpu, figures.runs.off.cpu));
   const cpu = (name) => figures.runs[name].cpu;
-  const bareSpread = spreadOf(percentWorse(cpu('recording'), cpu('off')));
-  console.log(`CPU on vs off over ${cpuSpread.n} slices: median ${f(cpuSpread.median, 1)} %, quartiles ${f(cpuSpread.q1, 1)} / ${f(cpuSpread.q3, 1)} %, min ${f(cpuSpread.min, 1)}, max ${f(cpuSpread.max, 1)}`);
+  const bareSpread = spreadOf(percentWorseByPairs(cpu('recording'), cpu('off')));
+  console.log(`CPU on vs off over ${cpuSpread.n} pairs of slices (crossover, see measure): median ${f(cpuSpread.median, 1)} %, quartiles ${f(cpuSpread.q1, 1)} / ${f(cpuSpread.q3, 1)} %, min ${f(cpuSpread.min, 1)}, max ${f(cpuSpread.max, 1)}`);
   console.log(`gateway CPU per request, "on" as called with the key without limits (recording only): ${f(p50(cpu('recording')), 0)} us, ${pct(bareSpread.median)} worse than off (quartiles ${f(bareSpread.q1, 1)} / ${f(bareSpread.q3, 1)} %)`);
   const aa = spreadOf(percentWorse(cpu('off-twin'), cpu('off')));
   console.log(`A/A, "off" against a second gateway started exactly like it: ${pct(aa.median)} (quartiles ${f(aa.q1, 1)} / ${f(aa.q3, 1)} %): differences of this size are this machine's noise`);
@@ -269,6 +272,10 @@ async function measure(vllmUrl, gateways, others) {
   // Every gateway is warmed up alike: with less warm-up the A/A twin's code was less optimised and it read 3-6 %.
   for (const t of [...all, ...others]) await load(`${t.url}/v1/chat/completions`, t.auth, body, CONCURRENCY, 3);
   for (const gw of measured) await load(`${gw.url}/v1/chat/completions`, gw.auth, zeroBody, 16, 2);
+  // The two started alike take turns with the limited key (below): each warmed with the other's key too.
+  const [on, recording] = [gateways[1], others[0]];
+  await load(`${on.url}/v1/chat/completions`, recording.auth, zeroBody, 16, 2);
+  await load(`${recording.url}/v1/chat/completions`, on.auth, zeroBody, 16, 2);
   let slice = 0;
   for (let i = 0; i < ROUNDS; i++) {
     const order = [...all.slice(i % all.length), ...all.slice(0, i % all.length)];
@@ -286,9 +293,22 @@ async function measure(vllmUrl, gateways, others) {
     // line read 1-10 %, never below zero.) A slice first, not counted, so that none starts from idle after the
     // throughput rounds; then several short ones: one slice's comparison swings by a few points (the machine), the
     // median of 15 holds still where that of 5 did not (it moved by 5-8 points between runs).
+    // Crossover: in every other slice the processes of "on" and "recording" swap keys, so each key's figure comes
+    // from both processes alike (two processes started alike differ by up to several percent for as long as they
+    // run: the swap cancels that out of the limits' figure). The series are kept by key: runs.on.cpu is the CPU of
+    // whichever process had the limited key in that slice.
     await cpuPerRequest(measured, zeroBody, 1, i);
-    for (let s = 0; s < CPU_SLICES; s++) (await cpuPerRequest(measured, zeroBody, 2, slice++)).forEach((x, j) => runs[measured[j].name].cpu.push(x));
-    log(`round ${i + 1}: CPU per request ${measured.map((gw) => `${gw.name} ${runs[gw.name].cpu.slice(-CPU_SLICES).map((x) => x.toFixed(0)).join('/')} us`).join(', ')}`);
+    for (let s = 0; s < CPU_SLICES; s++) {
+      const swapped = slice % 2 === 1;
+      const targets = swapped ? [measured[0], { ...on, auth: recording.auth }, { ...recording, auth: on.auth }, measured[3]] : measured;
+      const xs = await cpuPerRequest(targets, zeroBody, 2, slice++);
+      const [x0, x1, x2, x3] = xs;
+      runs.off.cpu.push(x0);
+      runs.on.cpu.push(swapped ? x2 : x1);
+      runs.recording.cpu.push(swapped ? x1 : x2);
+      runs[measured[3].name].cpu.push(x3);
+    }
+    log(`round ${i + 1}: CPU per request ${measured.map((gw) => `${gw.name} ${runs[gw.name].cpu.slice(-CPU_SLICES).map((x) => x.toFixed(0)).join('/')} us`).join(', ')} (on, recording: by key)`);
   }
   return runs;
 }
@@ -307,6 +327,16 @@ function pooled(slices) {
 /** Slice by slice, how much worse (in percent) `on` is than `off`. */
 function percentWorse(on, off) {
   return on.map((x, i) => (x / off[i] - 1) * 100);
+}
+
+/**
+ * The same by pairs of slices (the two turns of the crossover, see measure): the geometric mean of the pair's two
+ * ratios, in which a constant difference between the two processes that took turns cancels out.
+ */
+function percentWorseByPairs(on, off) {
+  const out = [];
+  for (let i = 0; i + 1 < on.length; i += 2) out.push((Math.sqrt((on[i] / off[i]) * (on[i + 1] / off[i + 1])) - 1) * 100);
+  return out;
 }
 
 /** Median, quartiles and extremes of `xs`. */
@@ -332,7 +362,7 @@ function summarise(runs) {
     rps: paired(runs.on, runs.off, (n, o, i) => (o.loads[i].rps / n.loads[i].rps - 1) * 100),
     p50: paired(runs.on, runs.off, (n, o, i) => (n.loads[i].p50 / o.loads[i].p50 - 1) * 100),
     ttft: paired(runs.on, runs.off, (n, o, i) => (n.ttfts[i] / o.ttfts[i] - 1) * 100),
-    cpu: med(percentWorse(runs.on.cpu, runs.off.cpu)),
+    cpu: med(percentWorseByPairs(runs.on.cpu, runs.off.cpu)),
   };
   return { runs, direct: side(runs.direct), off: { ...side(runs.off), ...vsDirect('off') }, on: { ...side(runs.on), ...vsDirect('on') }, onVsOff };
 }
