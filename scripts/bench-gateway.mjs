@@ -215,7 +215,7 @@ try {
   const cpuSpread = spreadOf(percentWorseByPairs(figures.runs.on.cpu, figures.runs.off.cpu));
   const cpu = (name) => figures.runs[name].cpu;
   const bareSpread = spreadOf(percentWorseByPairs(cpu('recording'), cpu('off')));
-  console.log(`CPU on vs off over ${cpuSpread.n} pairs of slices (crossover, see measure): median ${f(cpuSpread.median, 1)} %, quartiles ${f(cpuSpread.q1, 1)} / ${f(cpuSpread.q3, 1)} %, min ${f(cpuSpread.min, 1)}, max ${f(cpuSpread.max, 1)}`);
+  console.log(`CPU on vs off over ${cpuSpread.n} pairs of slices (${PROFILE ? 'no crossover under --profile' : 'crossover, see measure'}): median ${f(cpuSpread.median, 1)} %, quartiles ${f(cpuSpread.q1, 1)} / ${f(cpuSpread.q3, 1)} %, min ${f(cpuSpread.min, 1)}, max ${f(cpuSpread.max, 1)}`);
   console.log(`gateway CPU per request, "on" as called with the key without limits (recording only): ${f(p50(cpu('recording')), 0)} us, ${pct(bareSpread.median)} worse than off (quartiles ${f(bareSpread.q1, 1)} / ${f(bareSpread.q3, 1)} %)`);
   const aa = spreadOf(percentWorse(cpu('off-twin'), cpu('off')));
   console.log(`A/A, "off" against a second gateway started exactly like it: ${pct(aa.median)} (quartiles ${f(aa.q1, 1)} / ${f(aa.q3, 1)} %): differences of this size are this machine's noise`);
@@ -299,7 +299,8 @@ async function measure(vllmUrl, gateways, others) {
     // whichever process had the limited key in that slice.
     await cpuPerRequest(measured, zeroBody, 1, i);
     for (let s = 0; s < CPU_SLICES; s++) {
-      const swapped = slice % 2 === 1;
+      // (Not under --profile: there the profile of "on" is to show the limited key's path alone.)
+      const swapped = !PROFILE && slice % 2 === 1;
       const targets = swapped ? [measured[0], { ...on, auth: recording.auth }, { ...recording, auth: on.auth }, measured[3]] : measured;
       const xs = await cpuPerRequest(targets, zeroBody, 2, slice++);
       const [x0, x1, x2, x3] = xs;
