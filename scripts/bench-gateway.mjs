@@ -292,7 +292,7 @@ async function measure(vllmUrl, gateways, others) {
     // in pairs, "off" was in every pair and worked three times as long as the others between their slices; the A/A
     // line read 1-10 %, never below zero.) A slice first, not counted, so that none starts from idle after the
     // throughput rounds; then several short ones: one slice's comparison swings by a few points (the machine), the
-    // median of 15 holds still where that of 5 did not (it moved by 5-8 points between runs).
+    // median of 15-20 holds still where that of 5 did not (it moved by 5-8 points between runs).
     // Crossover: in every other slice the processes of "on" and "recording" swap keys, so each key's figure comes
     // from both processes alike (two processes started alike differ by up to several percent for as long as they
     // run: the swap cancels that out of the limits' figure). The series are kept by key: runs.on.cpu is the CPU of
