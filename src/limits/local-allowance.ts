@@ -63,9 +63,12 @@ export class SharedBucket implements BucketView {
     return this._limitText;
   }
 
-  /** Tokens left as the headers report them: Redis's level at its last answer plus what this gateway holds. */
+  /**
+   * Tokens left as the headers report them: Redis's level at its last answer plus what this gateway holds, never
+   * more than the limit (Redis refills its level while a grant is out, so the sum can pass the limit for a while).
+   */
   get remaining(): number {
-    return this.redisLevel + this.held;
+    return Math.min(this._limit, this.redisLevel + this.held);
   }
 
   resetText(): string {

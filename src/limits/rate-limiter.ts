@@ -151,6 +151,9 @@ export class RateLimiter implements OnModuleDestroy {
     const index = new Map<string, number>();
     const keys: string[] = [];
     const args: number[] = [];
+    const asked = Date.now();
+    /** Buckets a grant is asked for in this call already: one per bucket, however many requests wait on it. */
+    const leasing = new Set<string>();
     for (const q of batch) {
       // A bucket dropped from `shared` since the plan was made is found (or made) again: one object per bucket.
       q.plan.buckets = q.plan.buckets.map((b) => this.canonical(b));
@@ -158,7 +161,13 @@ export class RateLimiter implements OnModuleDestroy {
       for (const b of q.plan.buckets) {
         let k = index.get(b.key);
         if (k === undefined) index.set(b.key, (k = keys.push(b.key)));
-        args.push(k, b.limit, costOf(b.kind, q.tokens), leaseFor(b.limit));
+        // A grant only where this gateway's live one falls short, and once per bucket and call: else a request sent
+        // here for another bucket (a small limit, decided request by request) would take a grant of this one every
+        // time, and a burst of N requests N grants, all held for as long as they live, out of the other gateways' reach.
+        const cost = costOf(b.kind, q.tokens);
+        const lease = b.covers(cost, asked) || leasing.has(b.key) ? 0 : leaseFor(b.limit);
+        if (lease > 0) leasing.add(b.key);
+        args.push(k, b.limit, cost, lease);
       }
     }
     try {

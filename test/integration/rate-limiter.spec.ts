@@ -100,4 +100,27 @@ describe('RateLimiter (Redis)', () => {
     expect(b.admitNow(b.plan(l), 1)).toBeNull(); // the other replica holds none of it
     expect(a.admitNow(a.plan(limits()), 1)).toEqual({}); // no limit at all
   });
+
+  it('takes one grant per bucket, not one per request sent to Redis', async () => {
+    // A small key RPM (no grant: every request goes to Redis) beside a large project TPM (grants of 1,000).
+    const l = limits({ key: { rpm: 30, tpm: null }, project: { rpm: null, tpm: 100_000 } });
+    const plan = a.plan(l);
+    const tokens = plan.buckets.find((x) => x.kind === 'tokens')!;
+    const verdicts = [];
+    for (let i = 0; i < 3; i++) verdicts.push(await a.admit(plan, 100));
+    expect(verdicts.every((v) => v.allowed)).toBe(true);
+    // The grant of the first request covered the next two: still one grant out, less nothing (their tokens were
+    // debited in Redis, where they were decided).
+    expect(tokens.held).toBe(1000);
+    // A burst under a large limit with nothing held: one grant for the whole call, not one per request.
+    const big = limits({ key: { rpm: 100_000, tpm: null } });
+    const burstPlan = b.plan(big);
+    const burst = await Promise.all(Array.from({ length: 20 }, () => b.admit(burstPlan, 1)));
+    expect(burst.every((v) => v.allowed)).toBe(true);
+    expect(burstPlan.buckets[0].held).toBe(1000);
+    // What the headers report never passes the limit (Redis refills its level while the grant is out).
+    const remaining = burst.map((v) => Number(v.headers['x-ratelimit-remaining-requests']));
+    expect(Math.max(...remaining)).toBeLessThanOrEqual(100_000);
+    expect(remaining[0]).toBe(100_000 - 1);
+  });
 });

@@ -46,6 +46,15 @@ describe('local allowances (SharedBucket, LimitPlan)', () => {
     expect(r.covers(20, 3 * LEASE_MS + 10)).toBe(true);
   });
 
+  it('never reports more left than the limit, though Redis refills while a grant is out', () => {
+    const t = new SharedBucket('t', 'tokens', 100_000);
+    t.grant(1000, 99_500, 0, giveBack);
+    expect(t.remaining).toBe(100_000);
+    expect(t.resetText()).toBe('0ms');
+    t.held = 200;
+    expect(t.remaining).toBe(99_700);
+  });
+
   it('keeps its limit and reset spelled for the headers, and follows a changed limit', () => {
     const r = new SharedBucket('r', 'requests', 60);
     r.grant(0, 30, 0, giveBack);
