@@ -48,14 +48,17 @@ export class DomainError extends Error {
     message: string,
     /** The request field at fault, in OpenAI's `param` (e.g. "training_file", "messages[0].role"). */
     readonly param: string | null = null,
-    options?: { cause?: unknown; retryAfterSeconds?: number; details?: Record<string, unknown> },
+    options?: { cause?: unknown; retryAfterSeconds?: number; details?: Record<string, unknown>; type?: string },
   ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'DomainError';
     this.retryAfterSeconds = options?.retryAfterSeconds;
     this.details = options?.details;
+    this.type = options?.type;
   }
   readonly retryAfterSeconds?: number;
+  /** OpenAI's error `type` where one code has several (a rate limit: requests or tokens); else the code's own. */
+  readonly type?: string;
   /** Extra machine-readable fields added to the error object (e.g. job_ids for dataset_in_use). */
   readonly details?: Record<string, unknown>;
 }

@@ -9,6 +9,22 @@ import { Metrics } from '../metrics/metrics';
 import type { InferenceBody } from './inference-request';
 import { headersForHead } from './response-head';
 
+/**
+ * OpenAI's 429 for a rate limit: `type` says which kind of limit (requests or tokens), and the message says the
+ * limit, what the request asked for and when to come back, as OpenAI's does.
+ */
+function refusal(verdict: LimitVerdict, estimate: number): DomainError {
+  const b = verdict.refusedBy;
+  const kind = b?.kind ?? 'requests';
+  const seconds = Math.max(1, Math.ceil(verdict.retryAfterMs / 1000));
+  const what = kind === 'requests' ? 'requests per min (RPM)' : 'tokens per min (TPM)';
+  const detail = b ? `: Limit ${b.limitText}, Remaining ${Math.max(0, Math.floor(b.remaining))}, Requested ${kind === 'requests' ? 1 : estimate}` : '';
+  return new DomainError('rate_limit_exceeded', `Rate limit reached on ${what} for this key or project${detail}. Please try again in ${seconds}s.`, null, {
+    retryAfterSeconds: seconds,
+    type: kind,
+  });
+}
+
 /** The header that keeps a conversation on one canary arm (lower case: node's incoming header names). */
 export const SessionHeader = 'x-session-id';
 
@@ -62,10 +78,7 @@ export class GatewayAdmission {
     headersForHead(res, verdict.headers);
     if (!verdict.allowed) {
       this.metrics.rateLimited.inc();
-      const kind = verdict.headers['x-ratelimit-remaining-requests'] === '0' ? 'requests' : 'tokens';
-      throw new DomainError('rate_limit_exceeded', `Rate limit reached on ${kind} per minute for this key or project. Retry after ${Math.ceil(verdict.retryAfterMs / 1000)} s.`, null, {
-        retryAfterSeconds: Math.max(1, Math.ceil(verdict.retryAfterMs / 1000)),
-      });
+      throw refusal(verdict, estimate);
     }
     return this.settler(plan, estimate);
   }

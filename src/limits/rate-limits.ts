@@ -38,6 +38,8 @@ export interface LimitVerdict {
   allowed: boolean;
   /** When refused: how long until every refusing bucket holds enough again. */
   retryAfterMs: number;
+  /** When refused: the bucket that makes the request wait longest (OpenAI's error `type`, requests or tokens). */
+  refusedBy?: BucketView;
   /** OpenAI's x-ratelimit-* headers for the tightest limit of each kind; empty when no limit applies. */
   headers: Record<string, string>;
 }
@@ -71,14 +73,16 @@ function tightest(buckets: readonly BucketView[], kind: BucketView['kind']): Buc
 
 /** The verdict on a request of `tokens` (its estimate) whose buckets are as given. */
 export function verdictOf(allowed: boolean, buckets: readonly BucketView[], tokens: number): LimitVerdict {
+  if (allowed) return { allowed, retryAfterMs: 0, headers: limitHeaders(buckets) };
   let retryAfterMs = 0;
-  if (!allowed) {
-    for (const b of buckets) {
-      const need = Math.min(costOf(b.kind, tokens), b.limit);
-      if (b.remaining < need) retryAfterMs = Math.max(retryAfterMs, refillMs(b.limit, b.remaining, need));
-    }
+  let refusedBy: BucketView | undefined;
+  for (const b of buckets) {
+    const need = Math.min(costOf(b.kind, tokens), b.limit);
+    if (b.remaining >= need) continue;
+    const wait = refillMs(b.limit, b.remaining, need);
+    if (refusedBy === undefined || wait > retryAfterMs) [retryAfterMs, refusedBy] = [wait, b];
   }
-  return { allowed, retryAfterMs, headers: limitHeaders(buckets) };
+  return { allowed, retryAfterMs, refusedBy, headers: limitHeaders(buckets) };
 }
 
 /**

@@ -225,6 +225,21 @@ describe('gateway operations (e2e)', () => {
     }
   });
 
+  it("refuses over a TPM limit as OpenAI does: type 'tokens', the limit and the request in the message", async () => {
+    const limited = (await api('POST', '/api_keys', { name: 'tpm 50' })).body;
+    expect((await api('PUT', `/api_keys/${limited.id}/rate_limits`, { rpm: null, tpm: 50 })).status).toBe(200);
+    // An estimate over the whole limit passes a full bucket (and leaves it in debt); the next one waits.
+    const first = await chat(app.url, limited.value, { max_tokens: 100 });
+    expect(first.status).toBe(200);
+    const refused = await chat(app.url, limited.value, { max_tokens: 100 });
+    expect(refused.status).toBe(429);
+    const error = ((await refused.json()) as { error: { type: string; code: string; message: string } }).error;
+    expect(error).toMatchObject({ type: 'tokens', code: 'rate_limit_exceeded' });
+    expect(error.message).toMatch(/^Rate limit reached on tokens per min \(TPM\) for this key or project: Limit 50, Remaining \d+, Requested \d+\. Please try again in \d+s\.$/);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(1);
+    expect(error.message).toContain(`try again in ${refused.headers.get('retry-after')}s`);
+  });
+
   it('loses at most the last flush interval of usage when a gateway process is killed with -9', async () => {
     const FLUSH_MS = 1000;
     const g = await startGateway({ USAGE_FLUSH_INTERVAL_MS: String(FLUSH_MS) });

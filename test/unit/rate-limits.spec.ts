@@ -48,7 +48,10 @@ describe('rate limit headers and estimates', () => {
     const v = verdictOf(false, [bucket('requests', 60, 0.5), bucket('tokens', 600, 40)], 100);
     expect(v.allowed).toBe(false);
     expect(v.retryAfterMs).toBeCloseTo(6000, 5); // 60 tokens at 10 per second
+    expect(v.refusedBy?.kind).toBe('tokens'); // the longer wait names the kind (OpenAI's error type)
     expect(v.headers['x-ratelimit-remaining-requests']).toBe('0');
+    expect(verdictOf(false, [bucket('requests', 60, 0.5), bucket('tokens', 600, 590)], 100).refusedBy?.kind).toBe('requests');
+    expect(verdictOf(true, [bucket('requests', 60, 0.5)], 1).refusedBy).toBeUndefined();
   });
 
   it('estimates tokens from the text and the room asked for, without tokenizing', () => {

@@ -31,7 +31,7 @@ export class ErrorFilter implements ExceptionFilter {
   toResponse(exception: unknown): { status: number; body: Envelope; retryAfter?: number } {
     if (exception instanceof DomainError) {
       const { status, type } = errorCodes[exception.code];
-      const error: Envelope['error'] = { ...exception.details, message: exception.message, type, param: exception.param, code: exception.code };
+      const error: Envelope['error'] = { ...exception.details, message: exception.message, type: exception.type ?? type, param: exception.param, code: exception.code };
       if (status >= 500) {
         error.error_id = newId.error();
         this.logger.error({ err: exception, code: exception.code, errorId: error.error_id }, exception.message);
