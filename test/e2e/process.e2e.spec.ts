@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { testEnv, waitFor } from '../support/app';
+import { freePort } from '../support/replicas';
 
 const MAIN = path.resolve(__dirname, '../../dist/main.js');
 
@@ -24,6 +25,21 @@ function runMain(env: Record<string, string | undefined>, args: string[] = [], n
   return { child, stdout: () => out, stderr: () => err, exited };
 }
 
+/**
+ * waitFor while the process runs: if it exits first, fails at once, and either way a failure carries what the process
+ * printed (a gateway that could not bind its port, say, instead of 30 s of silence).
+ */
+function whileRunning<T>(run: Run, what: string, check: () => Promise<T | undefined | null | false>, timeoutMs = 30_000): Promise<T> {
+  const printed = () => `\n--- stderr\n${run.stderr().slice(-3000)}\n--- stdout\n${run.stdout().slice(-3000)}`;
+  return waitFor(what, async () => {
+    const ended = run.child.exitCode ?? run.child.signalCode;
+    if (ended !== null) throw new Error(`the process ended (${ended}) before ${what}${printed()}`);
+    return check();
+  }, timeoutMs).catch((err: Error) => {
+    throw err.message.includes('--- stderr') ? err : new Error(`${err.message}${printed()}`);
+  });
+}
+
 describe('the loraplane process (e2e)', () => {
   it('refuses to start on a bad environment, naming every offending variable', async () => {
     const env = testEnv({ PORT: 'eighty', LORAPLANE_ROLE: 'everything', S3_ACCESS_KEY_ID: 'only-half' });
@@ -39,15 +55,15 @@ describe('the loraplane process (e2e)', () => {
   });
 
   it('creates and prints a working key in dev mode, keeps secrets out of its JSON logs, and stops on SIGTERM', async () => {
-    const port = String(20000 + Math.floor(Math.random() * 20000));
+    const port = String(await freePort());
     const env = testEnv({ PORT: port, LOG_LEVEL: 'info' });
     delete env.LORAPLANE_API_KEY;
     const run = runMain(env);
     try {
-      const key = await waitFor('the printed API key', async () => /API key:\s+(lp_[A-Za-z0-9]+)/.exec(run.stdout())?.[1], 30_000);
+      const key = await whileRunning(run, 'the printed API key', async () => /API key:\s+(lp_[A-Za-z0-9]+)/.exec(run.stdout())?.[1], 30_000);
       const url = `http://localhost:${port}`;
       expect(run.stdout()).toContain(`loraplane is running: ${url}`);
-      const ready = await waitFor('readiness', async () => {
+      const ready = await whileRunning(run, 'readiness', async () => {
         const res = await fetch(`${url}/readyz`).catch(() => null);
         return res?.status === 200 ? res : null;
       }, 30_000);
@@ -73,12 +89,12 @@ describe('the loraplane process (e2e)', () => {
   });
 
   it('runs a gateway without loading the rest of the app (a third of its code: start-up and memory per replica)', async () => {
-    const port = String(20000 + Math.floor(Math.random() * 20000));
+    const port = String(await freePort());
     const list = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'loaded-')), 'modules.txt');
     const preload = path.resolve(__dirname, '../support/loaded-modules.js');
     const run = runMain(testEnv({ PORT: port, LORAPLANE_ROLE: 'gateway', LOADED_MODULES_FILE: list }), [], ['--require', preload]);
     try {
-      const health = await waitFor('the gateway', async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.ok, 30_000);
+      const health = await whileRunning(run, 'the gateway', async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.ok, 30_000);
       expect(health).toBe(true);
       // An inference request goes the whole way in (key, body, routing): nothing on that path loads more.
       const answer = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer lp_nobody', 'content-type': 'application/json' }, body: '{}' });
@@ -99,12 +115,12 @@ describe('the loraplane process (e2e)', () => {
   });
 
   it('prints no welcome with --no-welcome (npm run dev prints its own once its serving pool is up)', async () => {
-    const port = String(20000 + Math.floor(Math.random() * 20000));
+    const port = String(await freePort());
     const run = runMain(testEnv({ PORT: port, LOG_LEVEL: 'info' }), ['--no-welcome']);
     try {
-      await waitFor('the listening log line', async () => run.stdout().includes(`listening on http://localhost:${port}`), 30_000);
+      await whileRunning(run, 'the listening log line', async () => run.stdout().includes(`listening on http://localhost:${port}`), 30_000);
       // The welcome would be written in the same turn as that line: once the app answers, it would be here.
-      await waitFor('readiness', async () => (await fetch(`http://localhost:${port}/readyz`).catch(() => null))?.status === 200, 30_000);
+      await whileRunning(run, 'readiness', async () => (await fetch(`http://localhost:${port}/readyz`).catch(() => null))?.status === 200, 30_000);
       expect(run.stdout()).not.toContain('loraplane is running');
       expect(run.stdout()).not.toContain('Try it with');
     } finally {
