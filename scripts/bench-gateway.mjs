@@ -273,7 +273,7 @@ async function measure(vllmUrl, gateways, others) {
   for (const t of [...all, ...others]) await load(`${t.url}/v1/chat/completions`, t.auth, body, CONCURRENCY, 3);
   for (const gw of measured) await load(`${gw.url}/v1/chat/completions`, gw.auth, zeroBody, 16, 2);
   // The two started alike take turns with the limited key (below): each warmed with the other's key too.
-  const [on, recording] = [gateways[1], others[0]];
+  const [off, on, recording, twin] = measured;
   await load(`${on.url}/v1/chat/completions`, recording.auth, zeroBody, 16, 2);
   await load(`${recording.url}/v1/chat/completions`, on.auth, zeroBody, 16, 2);
   let slice = 0;
@@ -301,13 +301,12 @@ async function measure(vllmUrl, gateways, others) {
     for (let s = 0; s < CPU_SLICES; s++) {
       // (Not under --profile: there the profile of "on" is to show the limited key's path alone.)
       const swapped = !PROFILE && slice % 2 === 1;
-      const targets = swapped ? [measured[0], { ...on, auth: recording.auth }, { ...recording, auth: on.auth }, measured[3]] : measured;
-      const xs = await cpuPerRequest(targets, zeroBody, 2, slice++);
-      const [x0, x1, x2, x3] = xs;
-      runs.off.cpu.push(x0);
-      runs.on.cpu.push(swapped ? x2 : x1);
-      runs.recording.cpu.push(swapped ? x1 : x2);
-      runs[measured[3].name].cpu.push(x3);
+      const targets = swapped ? [off, { ...on, auth: recording.auth }, { ...recording, auth: on.auth }, twin] : measured;
+      const [xOff, xOn, xRecording, xTwin] = await cpuPerRequest(targets, zeroBody, 2, slice++);
+      runs[off.name].cpu.push(xOff);
+      runs[on.name].cpu.push(swapped ? xRecording : xOn);
+      runs[recording.name].cpu.push(swapped ? xOn : xRecording);
+      runs[twin.name].cpu.push(xTwin);
     }
     log(`round ${i + 1}: CPU per request ${measured.map((gw) => `${gw.name} ${runs[gw.name].cpu.slice(-CPU_SLICES).map((x) => x.toFixed(0)).join('/')} us`).join(', ')} (on, recording: by key)`);
   }

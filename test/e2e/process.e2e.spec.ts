@@ -30,13 +30,12 @@ function runMain(env: Record<string, string | undefined>, args: string[] = [], n
  * printed (a gateway that could not bind its port, say, instead of 30 s of silence).
  */
 function whileRunning<T>(run: Run, what: string, check: () => Promise<T | undefined | null | false>, timeoutMs = 30_000): Promise<T> {
-  const printed = () => `\n--- stderr\n${run.stderr().slice(-3000)}\n--- stdout\n${run.stdout().slice(-3000)}`;
   return waitFor(what, async () => {
     const ended = run.child.exitCode ?? run.child.signalCode;
-    if (ended !== null) throw new Error(`the process ended (${ended}) before ${what}${printed()}`);
+    if (ended !== null) throw new Error(`the process ended (${ended}) before ${what}`);
     return check();
   }, timeoutMs).catch((err: Error) => {
-    throw err.message.includes('--- stderr') ? err : new Error(`${err.message}${printed()}`);
+    throw new Error(`${err.message}\n--- stderr\n${run.stderr().slice(-3000)}\n--- stdout\n${run.stdout().slice(-3000)}`);
   });
 }
 
@@ -60,13 +59,13 @@ describe('the loraplane process (e2e)', () => {
     delete env.LORAPLANE_API_KEY;
     const run = runMain(env);
     try {
-      const key = await whileRunning(run, 'the printed API key', async () => /API key:\s+(lp_[A-Za-z0-9]+)/.exec(run.stdout())?.[1], 30_000);
+      const key = await whileRunning(run, 'the printed API key', async () => /API key:\s+(lp_[A-Za-z0-9]+)/.exec(run.stdout())?.[1]);
       const url = `http://localhost:${port}`;
       expect(run.stdout()).toContain(`loraplane is running: ${url}`);
       const ready = await whileRunning(run, 'readiness', async () => {
         const res = await fetch(`${url}/readyz`).catch(() => null);
         return res?.status === 200 ? res : null;
-      }, 30_000);
+      });
       expect(ready.status).toBe(200);
       const files = await fetch(`${url}/v1/files`, { headers: { authorization: `Bearer ${key}`, 'x-request-id': 'trace-me-123' } });
       expect(files.status).toBe(200);
@@ -94,7 +93,7 @@ describe('the loraplane process (e2e)', () => {
     const preload = path.resolve(__dirname, '../support/loaded-modules.js');
     const run = runMain(testEnv({ PORT: port, LORAPLANE_ROLE: 'gateway', LOADED_MODULES_FILE: list }), [], ['--require', preload]);
     try {
-      const health = await whileRunning(run, 'the gateway', async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.ok, 30_000);
+      const health = await whileRunning(run, 'the gateway', async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.ok);
       expect(health).toBe(true);
       // An inference request goes the whole way in (key, body, routing): nothing on that path loads more.
       const answer = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer lp_nobody', 'content-type': 'application/json' }, body: '{}' });
@@ -118,9 +117,9 @@ describe('the loraplane process (e2e)', () => {
     const port = String(await freePort());
     const run = runMain(testEnv({ PORT: port, LOG_LEVEL: 'info' }), ['--no-welcome']);
     try {
-      await whileRunning(run, 'the listening log line', async () => run.stdout().includes(`listening on http://localhost:${port}`), 30_000);
+      await whileRunning(run, 'the listening log line', async () => run.stdout().includes(`listening on http://localhost:${port}`));
       // The welcome would be written in the same turn as that line: once the app answers, it would be here.
-      await whileRunning(run, 'readiness', async () => (await fetch(`http://localhost:${port}/readyz`).catch(() => null))?.status === 200, 30_000);
+      await whileRunning(run, 'readiness', async () => (await fetch(`http://localhost:${port}/readyz`).catch(() => null))?.status === 200);
       expect(run.stdout()).not.toContain('loraplane is running');
       expect(run.stdout()).not.toContain('Try it with');
     } finally {
