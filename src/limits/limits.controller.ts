@@ -1,6 +1,6 @@
 import { Controller, Get, Put } from '@nestjs/common';
 import { z } from 'zod';
-import { ProjectId, RequireScope } from '../common/auth/auth.decorators';
+import { CurrentPrincipal, Principal, ProjectId, RequireScope } from '../common/auth/auth.decorators';
 import { ApiDoc, ZBody, ZParam } from '../common/http/zod-validation';
 import { LimitsService } from './limits.service';
 import { RateLimit } from './rate-limits';
@@ -29,9 +29,9 @@ export class LimitsController {
   }
 
   @Put('api_keys/:key_id/rate_limits')
-  @ApiDoc({ summary: 'Set the requests/tokens per minute the gateway allows this key (null lifts a limit)', tags: ['projects'], response: rateLimitsObject })
-  async setKeyLimits(@ProjectId() projectId: string, @ZParam('key_id', z.string().min(1)) keyId: string, @ZBody(body) b: z.infer<typeof body>) {
-    return view('api_key', keyId, await this.limits.setKeyLimits(projectId, keyId, b));
+  @ApiDoc({ summary: 'Set the requests/tokens per minute the gateway allows this key (null lifts a limit; 403 for a key with scopes the caller lacks)', tags: ['projects'], response: rateLimitsObject })
+  async setKeyLimits(@CurrentPrincipal() caller: Principal, @ZParam('key_id', z.string().min(1)) keyId: string, @ZBody(body) b: z.infer<typeof body>) {
+    return view('api_key', keyId, await this.limits.setKeyLimits(caller, keyId, b));
   }
 
   @Get('project/rate_limits')

@@ -1,11 +1,13 @@
 import { Injectable } from '@nestjs/common';
+import { Principal } from '../common/auth/auth.decorators';
 import { notFound } from '../common/domain-error';
 import { PrismaService } from '../db/prisma.service';
 import { KeyCache } from '../projects/key-cache';
+import { assertManageableKey } from '../projects/key-guard';
 import { RateLimit } from './rate-limits';
 
 /**
- * Where the gateway's limits are kept: on the API key (a project may cap any of its own keys, e.g. a CI key) and on
+ * Where the gateway's limits are kept: on the API key (a project may cap its own keys, e.g. a CI key, but not one that can do more than the caller: key-guard.ts) and on
  * the project (an operator's cap over all its keys: admin scope, so a tenant cannot lift its own). The gateway reads
  * them with the keys it holds in memory; nothing here runs per request. A change reloads this process's keys before
  * it is answered, so a request sent after the answer meets the new limits here (other processes within the change
@@ -21,8 +23,9 @@ export class LimitsService {
     return { rpm: key.rpmLimit, tpm: key.tpmLimit };
   }
 
-  async setKeyLimits(projectId: string, keyId: string, limits: RateLimit): Promise<RateLimit> {
-    const { count } = await this.prisma.apiKey.updateMany({ where: { id: keyId, projectId, revokedAt: null }, data: { rpmLimit: limits.rpm, tpmLimit: limits.tpm } });
+  async setKeyLimits(caller: Principal, keyId: string, limits: RateLimit): Promise<RateLimit> {
+    await assertManageableKey(this.prisma, caller, keyId);
+    const { count } = await this.prisma.apiKey.updateMany({ where: { id: keyId, projectId: caller.projectId, revokedAt: null }, data: { rpmLimit: limits.rpm, tpmLimit: limits.tpm } });
     if (count === 0) throw notFound('API key', keyId, 'key_id');
     await this.keys.refresh();
     return limits;

@@ -4,6 +4,7 @@ import { notFound } from '../common/domain-error';
 import { newId, randomId } from '../common/ids';
 import { PrismaService } from '../db/prisma.service';
 import { KeyCache } from './key-cache';
+import { assertManageableKey } from './key-guard';
 import { hashKey } from './key-hash';
 
 export const KEY_PREFIX = 'lp_';
@@ -80,9 +81,11 @@ export class ApiKeysService {
     await this.cache.refresh();
   }
 
-  async revoke(projectId: string, id: string): Promise<void> {
+  /** A project key's revoke: a key of its own project that can do no more than it can (assertManageableKey). */
+  async revoke(caller: Principal, id: string): Promise<void> {
+    await assertManageableKey(this.prisma, caller, id);
     const { count } = await this.prisma.apiKey.updateMany({
-      where: { id, projectId, revokedAt: null },
+      where: { id, projectId: caller.projectId, revokedAt: null },
       data: { revokedAt: new Date() },
     });
     if (count === 0) throw notFound('API key', id, 'key_id');

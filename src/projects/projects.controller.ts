@@ -67,9 +67,9 @@ export class ProjectsController {
   }
 
   @Delete('api_keys/:key_id')
-  @ApiDoc({ summary: 'Revoke an API key', tags: ['projects'], response: deletedKey })
-  async revokeKey(@ProjectId() projectId: string, @ZParam('key_id', z.string().min(1)) id: string): Promise<z.infer<typeof deletedKey>> {
-    await this.keys.revoke(projectId, id);
+  @ApiDoc({ summary: "Revoke an API key of the caller's project (403 for a key with scopes the caller lacks)", tags: ['projects'], response: deletedKey })
+  async revokeKey(@CurrentPrincipal() caller: Principal, @ZParam('key_id', z.string().min(1)) id: string): Promise<z.infer<typeof deletedKey>> {
+    await this.keys.revoke(caller, id);
     return { object: 'api_key.deleted', id, deleted: true };
   }
 }

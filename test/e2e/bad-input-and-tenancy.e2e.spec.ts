@@ -66,6 +66,33 @@ describe('bad input, auth and tenancy (e2e)', () => {
     ).rejects.toMatchObject({ status: 403 });
   });
 
+  it("lets a project key revoke or cap its peers but not the operator's key", async () => {
+    const call = async (key: string, method: string, route: string, body?: unknown) => {
+      const res = await fetch(`${app.url}/v1${route}`, { method, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+      return { status: res.status, body: (await res.json()) as Record<string, any> };
+    };
+    const ci = (await call(app.apiKey, 'POST', '/api_keys', { name: 'ci' })).body;
+    const peer = (await call(app.apiKey, 'POST', '/api_keys', { name: 'peer' })).body;
+    const operator = (await call(ci.value, 'GET', '/api_keys')).body.data.find((k: { scopes: string[] }) => k.scopes.includes('*'));
+    expect(operator).toBeDefined();
+    for (const [method, route, body] of [['DELETE', `/api_keys/${operator.id}`, undefined], ['PUT', `/api_keys/${operator.id}/rate_limits`, { rpm: 1, tpm: null }]] as const) {
+      const refused = await call(ci.value, method, route, body);
+      expect(refused.status).toBe(403);
+      expect(refused.body.error).toMatchObject({ code: 'forbidden', type: 'permission_error', param: 'key_id' });
+      expect(refused.body.error.message).toMatch(new RegExp(`${operator.id} holds scopes this key lacks \\(\\*\\)`));
+    }
+    // Nothing changed: the operator's key works, uncapped.
+    expect((await call(app.apiKey, 'GET', `/api_keys/${operator.id}/rate_limits`)).body).toMatchObject({ rpm: null, tpm: null });
+    // Peers and the operator over a project key: as before.
+    expect((await call(ci.value, 'PUT', `/api_keys/${peer.id}/rate_limits`, { rpm: 5, tpm: null })).status).toBe(200);
+    expect((await call(ci.value, 'DELETE', `/api_keys/${peer.id}`)).status).toBe(200);
+    expect((await call(app.apiKey, 'PUT', `/api_keys/${ci.id}/rate_limits`, { rpm: 5, tpm: null })).status).toBe(200);
+    expect((await call(app.apiKey, 'DELETE', `/api_keys/${ci.id}`)).status).toBe(200);
+    // Another project's key is not found at all (not forbidden: its existence is not the caller's to know).
+    const other = (await b.get('/api_keys')) as { data: Array<{ id: string }> };
+    expect((await call(app.apiKey, 'DELETE', `/api_keys/${other.data[0].id}`)).status).toBe(404);
+  });
+
   it('rejects empty, non-JSONL and invalid uploads, naming the field and storing nothing', async () => {
     const before = await objectsUnder(`projects/${projectA}/files/`);
     const empty = await expectApiError(a.files.create({ file: await toFile(Buffer.alloc(0), 'empty.jsonl'), purpose: 'fine-tune' }), 400, 'file', 'invalid_file');

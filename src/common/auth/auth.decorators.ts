@@ -19,6 +19,16 @@ export interface Principal {
 /** Keys with `admin` or `*` act for the operator (create projects, revoke any key, the full priority range). */
 export const isAdmin = (p: Principal) => p.scopes.includes('admin') || p.scopes.includes('*');
 
+/** How much a key may do: `*` everything, `admin` the operator's routes, any other its own project's. */
+const reach = (scopes: string[]) => (scopes.includes('*') ? 2 : scopes.includes('admin') ? 1 : 0);
+
+/**
+ * Whether `who` may revoke or cap a key of its project that holds `scopes`: not a key that can do more than it can
+ * (a project key revoking the operator's key would lock the operator out until a new LORAPLANE_API_KEY is set;
+ * capping it at 1 request a minute, nearly as much).
+ */
+export const mayManageKey = (who: Principal, scopes: string[]) => reach(who.scopes) >= reach(scopes);
+
 /** The authenticated caller's project: every tenant query filters by it. */
 export const ProjectId = createParamDecorator((_: unknown, ctx: ExecutionContext): string => {
   return ctx.switchToHttp().getRequest<{ principal: Principal }>().principal.projectId;

@@ -1728,7 +1728,7 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Revoke an API key */
+        /** Revoke an API key of the caller's project (403 for a key with scopes the caller lacks) */
         delete: {
             parameters: {
                 query?: never;
@@ -1821,7 +1821,7 @@ export interface paths {
                 };
             };
         };
-        /** Set the requests/tokens per minute the gateway allows this key (null lifts a limit) */
+        /** Set the requests/tokens per minute the gateway allows this key (null lifts a limit; 403 for a key with scopes the caller lacks) */
         put: {
             parameters: {
                 query?: never;
