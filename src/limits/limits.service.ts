@@ -7,11 +7,11 @@ import { assertManageableKey } from '../projects/key-guard';
 import { RateLimit } from './rate-limits';
 
 /**
- * Where the gateway's limits are kept: on the API key (a project may cap its own keys, e.g. a CI key, but not one that can do more than the caller: key-guard.ts) and on
- * the project (an operator's cap over all its keys: admin scope, so a tenant cannot lift its own). The gateway reads
- * them with the keys it holds in memory; nothing here runs per request. A change reloads this process's keys before
- * it is answered, so a request sent after the answer meets the new limits here (other processes within the change
- * feed's delay), as a revoked key does.
+ * Where the gateway's limits are kept: on the API key (a project may cap its own keys, e.g. a CI key, but not one
+ * that can do more than the caller: key-guard.ts) and on the project (an operator's cap over all its keys: admin
+ * scope, so a tenant cannot lift its own). The gateway reads them with the keys it holds in memory; nothing here runs
+ * per request. A change reloads this process's keys before it is answered, so a request sent after the answer meets
+ * the new limits here (other processes within the change feed's delay), as a revoked key does.
  */
 @Injectable()
 export class LimitsService {
