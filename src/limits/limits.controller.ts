@@ -29,7 +29,7 @@ export class LimitsController {
   }
 
   @Put('api_keys/:key_id/rate_limits')
-  @ApiDoc({ summary: 'Set the requests/tokens per minute the gateway allows this key (null lifts a limit; 403 for a key with scopes the caller lacks)', tags: ['projects'], response: rateLimitsObject })
+  @ApiDoc({ summary: 'Set the requests/tokens per minute the gateway allows this key (null lifts a limit; 403 for a key with scopes the caller lacks, or a caller with limits of its own)', tags: ['projects'], response: rateLimitsObject })
   async setKeyLimits(@CurrentPrincipal() caller: Principal, @ZParam('key_id', z.string().min(1)) keyId: string, @ZBody(body) b: z.infer<typeof body>) {
     return view('api_key', keyId, await this.limits.setKeyLimits(caller, keyId, b));
   }

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { Principal } from '../common/auth/auth.decorators';
-import { notFound } from '../common/domain-error';
+import { DomainError, notFound } from '../common/domain-error';
 import { PrismaService } from '../db/prisma.service';
 import { KeyCache } from '../projects/key-cache';
 import { assertManageableKey } from '../projects/key-guard';
@@ -24,6 +24,8 @@ export class LimitsService {
   }
 
   async setKeyLimits(caller: Principal, keyId: string, limits: RateLimit): Promise<RateLimit> {
+    // A key under limits manages no keys (key-guard.ts): one that limited itself could never lift them again.
+    if (keyId === caller.keyId) throw new DomainError('forbidden', 'An API key may not set its own limits (it could not lift them again): set them with another key of the project.', 'key_id');
     await assertManageableKey(this.prisma, caller, keyId);
     const { count } = await this.prisma.apiKey.updateMany({ where: { id: keyId, projectId: caller.projectId, revokedAt: null }, data: { rpmLimit: limits.rpm, tpmLimit: limits.tpm } });
     if (count === 0) throw notFound('API key', keyId, 'key_id');

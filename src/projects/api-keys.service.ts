@@ -4,7 +4,7 @@ import { notFound } from '../common/domain-error';
 import { newId, randomId } from '../common/ids';
 import { PrismaService } from '../db/prisma.service';
 import { KeyCache } from './key-cache';
-import { assertManageableKey } from './key-guard';
+import { assertKeyManager, assertManageableKey } from './key-guard';
 import { hashKey } from './key-hash';
 
 export const KEY_PREFIX = 'lp_';
@@ -35,6 +35,12 @@ export class ApiKeysService {
     const row = await this.prisma.apiKey.findUnique({ where: { hash: hashKey(key) } });
     if (!row || row.revokedAt) return null;
     return { projectId: row.projectId, keyId: row.id, scopes: row.scopes };
+  }
+
+  /** A key made by a key (POST /v1/api_keys): one with limits of its own may not (assertKeyManager). */
+  async createFor(caller: Principal, name: string): Promise<CreatedKey> {
+    await assertKeyManager(this.prisma, caller);
+    return this.create(caller.projectId, name, ['project']);
   }
 
   async create(projectId: string, name: string, scopes: string[], key = generateKey()): Promise<CreatedKey> {

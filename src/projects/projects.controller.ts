@@ -61,13 +61,13 @@ export class ProjectsController {
   }
 
   @Post('api_keys')
-  @ApiDoc({ summary: 'Create an API key for the project; its value is in this response only', tags: ['projects'], response: createdKeyObject })
-  async createKey(@ProjectId() projectId: string, @ZBody(createKeyBody) body: z.infer<typeof createKeyBody>) {
-    return createdKeyView(await this.keys.create(projectId, body.name, ['project']));
+  @ApiDoc({ summary: 'Create an API key for the project; its value is in this response only (403 for a caller with limits of its own)', tags: ['projects'], response: createdKeyObject })
+  async createKey(@CurrentPrincipal() caller: Principal, @ZBody(createKeyBody) body: z.infer<typeof createKeyBody>) {
+    return createdKeyView(await this.keys.createFor(caller, body.name));
   }
 
   @Delete('api_keys/:key_id')
-  @ApiDoc({ summary: "Revoke an API key of the caller's project (403 for a key with scopes the caller lacks)", tags: ['projects'], response: deletedKey })
+  @ApiDoc({ summary: "Revoke an API key of the caller's project (403 for a key with scopes the caller lacks, or a caller with limits of its own)", tags: ['projects'], response: deletedKey })
   async revokeKey(@CurrentPrincipal() caller: Principal, @ZParam('key_id', z.string().min(1)) id: string): Promise<z.infer<typeof deletedKey>> {
     await this.keys.revoke(caller, id);
     return { object: 'api_key.deleted', id, deleted: true };

@@ -66,7 +66,7 @@ describe('bad input, auth and tenancy (e2e)', () => {
     ).rejects.toMatchObject({ status: 403 });
   });
 
-  it("lets a project key revoke or cap its peers but not the operator's key", async () => {
+  it("lets a project key revoke or cap its peers but not the operator's key, nor itself, nor anything once it is capped", async () => {
     const call = async (key: string, method: string, route: string, body?: unknown) => {
       const res = await fetch(`${app.url}/v1${route}`, { method, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
       return { status: res.status, body: (await res.json()) as Record<string, any> };
@@ -86,11 +86,26 @@ describe('bad input, auth and tenancy (e2e)', () => {
     // Peers and the operator over a project key: as before.
     expect((await call(ci.value, 'PUT', `/api_keys/${peer.id}/rate_limits`, { rpm: 5, tpm: null })).status).toBe(200);
     expect((await call(ci.value, 'DELETE', `/api_keys/${peer.id}`)).status).toBe(200);
+    // A key may not limit itself (it could not lift the limit again), and a key under limits manages no keys: it
+    // could lift them, or make a key without any.
+    const self = await call(ci.value, 'PUT', `/api_keys/${ci.id}/rate_limits`, { rpm: 5, tpm: null });
+    expect(self.body.error).toMatchObject({ code: 'forbidden', param: 'key_id', message: expect.stringMatching(/may not set its own limits/) });
     expect((await call(app.apiKey, 'PUT', `/api_keys/${ci.id}/rate_limits`, { rpm: 5, tpm: null })).status).toBe(200);
+    const other = (await call(app.apiKey, 'POST', '/api_keys', { name: 'other' })).body;
+    for (const [method, route, body] of [['POST', '/api_keys', { name: 'unlimited' }], ['DELETE', `/api_keys/${other.id}`, undefined], ['PUT', `/api_keys/${other.id}/rate_limits`, { rpm: 1, tpm: null }]] as const) {
+      const refused = await call(ci.value, method, route, body);
+      expect({ route: `${method} ${route}`, status: refused.status, code: refused.body.error?.code }).toEqual({ route: `${method} ${route}`, status: 403, code: 'forbidden' });
+      expect(refused.body.error.message).toMatch(/has rate limits of its own/);
+    }
+    expect((await call(app.apiKey, 'GET', '/api_keys')).body.data.map((k: { name: string }) => k.name)).not.toContain('unlimited');
+    expect((await call(app.apiKey, 'GET', `/api_keys/${other.id}/rate_limits`)).body).toMatchObject({ rpm: null, tpm: null });
+    // Lifted by a key without limits, it manages keys again.
+    expect((await call(app.apiKey, 'PUT', `/api_keys/${ci.id}/rate_limits`, { rpm: null, tpm: null })).status).toBe(200);
+    expect((await call(ci.value, 'DELETE', `/api_keys/${other.id}`)).status).toBe(200);
     expect((await call(app.apiKey, 'DELETE', `/api_keys/${ci.id}`)).status).toBe(200);
     // Another project's key is not found at all (not forbidden: its existence is not the caller's to know).
-    const other = (await b.get('/api_keys')) as { data: Array<{ id: string }> };
-    expect((await call(app.apiKey, 'DELETE', `/api_keys/${other.data[0].id}`)).status).toBe(404);
+    const tenantB = (await b.get('/api_keys')) as { data: Array<{ id: string }> };
+    expect((await call(app.apiKey, 'DELETE', `/api_keys/${tenantB.data[0].id}`)).status).toBe(404);
   });
 
   it('rejects empty, non-JSONL and invalid uploads, naming the field and storing nothing', async () => {

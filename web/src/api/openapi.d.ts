@@ -1665,7 +1665,7 @@ export interface paths {
             };
         };
         put?: never;
-        /** Create an API key for the project; its value is in this response only */
+        /** Create an API key for the project; its value is in this response only (403 for a caller with limits of its own) */
         post: {
             parameters: {
                 query?: never;
@@ -1728,7 +1728,7 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Revoke an API key of the caller's project (403 for a key with scopes the caller lacks) */
+        /** Revoke an API key of the caller's project (403 for a key with scopes the caller lacks, or a caller with limits of its own) */
         delete: {
             parameters: {
                 query?: never;
@@ -1821,7 +1821,7 @@ export interface paths {
                 };
             };
         };
-        /** Set the requests/tokens per minute the gateway allows this key (null lifts a limit; 403 for a key with scopes the caller lacks) */
+        /** Set the requests/tokens per minute the gateway allows this key (null lifts a limit; 403 for a key with scopes the caller lacks, or a caller with limits of its own) */
         put: {
             parameters: {
                 query?: never;
