@@ -415,9 +415,15 @@ describe('dashboard in Chromium (e2e)', () => {
         // Wide tables scroll inside their own box (.table-wrap); the page itself must not.
         const width = await page.evaluate<number>('document.documentElement.scrollWidth');
         if (width > 390) wide[p] = width;
-        const nav = await page.locator('nav[aria-label="Main"]').boundingBox();
-        const main = await page.locator('main').boundingBox();
-        expect({ page: p, navTop: nav?.y, navWidth: nav?.width, mainBelowNav: (main?.y ?? 0) >= (nav?.y ?? 0) + (nav?.height ?? 0) }).toEqual({ page: p, navTop: 0, navWidth: 390, mainBelowNav: true });
+        // Both boxes from one layout (two separate reads once disagreed on one page of a fresh-clone run: main's top
+        // above the nav's bottom); the numbers are in the failure.
+        const box = await page.evaluate<{ navTop: number; navWidth: number; navBottom: number; mainTop: number }>(`(() => {
+          const n = document.querySelector('nav[aria-label="Main"]').getBoundingClientRect();
+          const m = document.querySelector('main').getBoundingClientRect();
+          return { navTop: n.top, navWidth: n.width, navBottom: n.bottom, mainTop: m.top };
+        })()`);
+        const below = box.mainTop >= box.navBottom - 0.5 || `main's top at ${box.mainTop}, the nav's bottom at ${box.navBottom}`;
+        expect({ page: p, navTop: box.navTop, navWidth: box.navWidth, mainBelowNav: below }).toEqual({ page: p, navTop: 0, navWidth: 390, mainBelowNav: true });
         if (p === `jobs/${jobId}` || p === 'serving') await shoot(`phone-${p.split('/')[0]}`);
       }
       expect(wide).toEqual({});

@@ -59,7 +59,8 @@ describe('bench:gateway load (wrk)', () => {
       expect(run).toMatchObject({ code: 0 });
       const result = JSON.parse(run.out) as { rps: number; p50: number; requests: number; cpuUs: number };
       expect([...seen]).toEqual([`POST /v1/chat/completions?x=1 Bearer k]]e=y application/json ${body}`]);
-      expect(result.requests).toBeGreaterThan(100);
+      // A load, not a handful of requests; a busy CI machine gave as few as 76 in the second (hundreds when idle).
+      expect(result.requests).toBeGreaterThan(20);
       // Requests still in flight when wrk stops may be answered but not counted; never the other way round.
       expect(result.requests).toBeLessThanOrEqual(answered);
       expect(answered - result.requests).toBeLessThanOrEqual(4);
