@@ -94,7 +94,11 @@ describe('job durability (e2e)', () => {
     const { client } = await boot();
     const job = await client.fineTuning.jobs.create({ model: 'fake-hang', training_file: fileId });
     const c = await containerOf(job.id);
-    await waitFor('it to run', async () => (await docker.getContainer(c.Id).inspect()).State.Running, 10_000, 100);
+    await waitFor('it to run', async () => (await docker.getContainer(c.Id).inspect()).State.Running, 10_000, 100).catch(async (err: Error) => {
+      // Once, in a loaded fresh-clone run, the container was gone (404) before it was seen running: say what the job did.
+      const events = (await allEvents(client, job.id)).map((e) => `${e.level}: ${e.message}`);
+      throw new Error(`${err.message}; job ${job.id} is ${(await client.fineTuning.jobs.retrieve(job.id)).status}, events:\n${events.join('\n')}`);
+    });
     const t0 = Date.now();
     // The API records the cancel; the worker stops the container (SIGTERM ignored, SIGKILL after the 1 s grace).
     expect((await client.fineTuning.jobs.cancel(job.id)).status).toBe('cancelled');
@@ -179,7 +183,11 @@ describe('job durability (e2e)', () => {
     try {
       const job = await client.fineTuning.jobs.create({ model: 'fake-hang', training_file: fileId });
       const c = await containerOf(job.id);
-      await waitFor('it to run', async () => (await docker.getContainer(c.Id).inspect()).State.Running, 10_000, 100);
+      await waitFor('it to run', async () => (await docker.getContainer(c.Id).inspect()).State.Running, 10_000, 100).catch(async (err: Error) => {
+      // Once, in a loaded fresh-clone run, the container was gone (404) before it was seen running: say what the job did.
+      const events = (await allEvents(client, job.id)).map((e) => `${e.level}: ${e.message}`);
+      throw new Error(`${err.message}; job ${job.id} is ${(await client.fineTuning.jobs.retrieve(job.id)).status}, events:\n${events.join('\n')}`);
+    });
       // A GPU held by the job (a disabled host, so no other placement sees it).
       await prisma.gpuHost.create({ data: { id: hostId, name: `held-${prefix}`, engineUrl: 'unix:///nonexistent.sock', gpus: [{ index: 0, model: 'x', memory_gb: 80 }], enabled: false } });
       await prisma.gpuAllocation.create({ data: { id: `gpualloc-${prefix}`, hostId, gpuIndex: 0, jobId: job.id, attempt: 1 } });
