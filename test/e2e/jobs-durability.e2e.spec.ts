@@ -94,8 +94,9 @@ describe('job durability (e2e)', () => {
     const { client } = await boot();
     const job = await client.fineTuning.jobs.create({ model: 'fake-hang', training_file: fileId });
     const c = await containerOf(job.id);
-    await waitFor('it to run', async () => (await docker.getContainer(c.Id).inspect()).State.Running, 10_000, 100).catch(async (err: Error) => {
-      // Once, in a loaded fresh-clone run, the container was gone (404) before it was seen running: say what the job did.
+    // A 404 is "not yet": once, in a loaded fresh-clone run, Docker answered 404 to the inspect of a container its list
+    // had just shown, 0.1 s after creating it (the container then ran for 45 minutes, the test having failed).
+    await waitFor('it to run', async () => (await docker.getContainer(c.Id).inspect().catch(() => null))?.State.Running ?? false, 10_000, 100).catch(async (err: Error) => {
       const events = (await allEvents(client, job.id)).map((e) => `${e.level}: ${e.message}`);
       throw new Error(`${err.message}; job ${job.id} is ${(await client.fineTuning.jobs.retrieve(job.id)).status}, events:\n${events.join('\n')}`);
     });
@@ -183,8 +184,9 @@ describe('job durability (e2e)', () => {
     try {
       const job = await client.fineTuning.jobs.create({ model: 'fake-hang', training_file: fileId });
       const c = await containerOf(job.id);
-      await waitFor('it to run', async () => (await docker.getContainer(c.Id).inspect()).State.Running, 10_000, 100).catch(async (err: Error) => {
-      // Once, in a loaded fresh-clone run, the container was gone (404) before it was seen running: say what the job did.
+      // A 404 is "not yet": once, in a loaded fresh-clone run, Docker answered 404 to the inspect of a container its list
+    // had just shown, 0.1 s after creating it (the container then ran for 45 minutes, the test having failed).
+    await waitFor('it to run', async () => (await docker.getContainer(c.Id).inspect().catch(() => null))?.State.Running ?? false, 10_000, 100).catch(async (err: Error) => {
       const events = (await allEvents(client, job.id)).map((e) => `${e.level}: ${e.message}`);
       throw new Error(`${err.message}; job ${job.id} is ${(await client.fineTuning.jobs.retrieve(job.id)).status}, events:\n${events.join('\n')}`);
     });
