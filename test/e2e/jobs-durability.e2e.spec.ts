@@ -63,6 +63,16 @@ describe('job durability (e2e)', () => {
   };
   const containerOf = (jobId: string) =>
     waitFor(`the container of ${jobId}`, async () => (await docker.listContainers({ all: true, filters: { label: [`io.loraplane.job=${jobId}`] } }))[0], 30_000, 100);
+  /**
+   * Until the job's container runs. A 404 is "not yet": once, in a loaded fresh-clone run, Docker answered 404 to the
+   * inspect of a container its list had just shown, 0.1 s after creating it (it then ran for 45 minutes, the test having
+   * failed). A timeout says the job's status and events.
+   */
+  const untilRunning = (client: OpenAI, jobId: string, containerId: string) =>
+    waitFor('it to run', async () => (await docker.getContainer(containerId).inspect().catch(() => null))?.State.Running ?? false, 10_000, 100).catch(async (err: Error) => {
+      const events = (await allEvents(client, jobId)).map((e) => `${e.level}: ${e.message}`);
+      throw new Error(`${err.message}; job ${jobId} is ${(await client.fineTuning.jobs.retrieve(jobId)).status}, events:\n${events.join('\n')}`);
+    });
 
   it('fails OOM, crashes, broken contract output and a wall-clock timeout with a code and a readable message', async () => {
     const { client } = await boot({ TRAINING_TIMEOUT_SECONDS: '6' });
@@ -94,12 +104,7 @@ describe('job durability (e2e)', () => {
     const { client } = await boot();
     const job = await client.fineTuning.jobs.create({ model: 'fake-hang', training_file: fileId });
     const c = await containerOf(job.id);
-    // A 404 is "not yet": once, in a loaded fresh-clone run, Docker answered 404 to the inspect of a container its list
-    // had just shown, 0.1 s after creating it (the container then ran for 45 minutes, the test having failed).
-    await waitFor('it to run', async () => (await docker.getContainer(c.Id).inspect().catch(() => null))?.State.Running ?? false, 10_000, 100).catch(async (err: Error) => {
-      const events = (await allEvents(client, job.id)).map((e) => `${e.level}: ${e.message}`);
-      throw new Error(`${err.message}; job ${job.id} is ${(await client.fineTuning.jobs.retrieve(job.id)).status}, events:\n${events.join('\n')}`);
-    });
+    await untilRunning(client, job.id, c.Id);
     const t0 = Date.now();
     // The API records the cancel; the worker stops the container (SIGTERM ignored, SIGKILL after the 1 s grace).
     expect((await client.fineTuning.jobs.cancel(job.id)).status).toBe('cancelled');
@@ -184,12 +189,7 @@ describe('job durability (e2e)', () => {
     try {
       const job = await client.fineTuning.jobs.create({ model: 'fake-hang', training_file: fileId });
       const c = await containerOf(job.id);
-      // A 404 is "not yet": once, in a loaded fresh-clone run, Docker answered 404 to the inspect of a container its list
-    // had just shown, 0.1 s after creating it (the container then ran for 45 minutes, the test having failed).
-    await waitFor('it to run', async () => (await docker.getContainer(c.Id).inspect().catch(() => null))?.State.Running ?? false, 10_000, 100).catch(async (err: Error) => {
-      const events = (await allEvents(client, job.id)).map((e) => `${e.level}: ${e.message}`);
-      throw new Error(`${err.message}; job ${job.id} is ${(await client.fineTuning.jobs.retrieve(job.id)).status}, events:\n${events.join('\n')}`);
-    });
+      await untilRunning(client, job.id, c.Id);
       // A GPU held by the job (a disabled host, so no other placement sees it).
       await prisma.gpuHost.create({ data: { id: hostId, name: `held-${prefix}`, engineUrl: 'unix:///nonexistent.sock', gpus: [{ index: 0, model: 'x', memory_gb: 80 }], enabled: false } });
       await prisma.gpuAllocation.create({ data: { id: `gpualloc-${prefix}`, hostId, gpuIndex: 0, jobId: job.id, attempt: 1 } });

@@ -16,11 +16,11 @@ export interface Principal {
   limits?: { key: { rpm: number | null; tpm: number | null }; project: { rpm: number | null; tpm: number | null } };
 }
 
-/** Keys with `admin` or `*` act for the operator (create projects, revoke any key, the full priority range). */
-export const isAdmin = (p: Principal) => p.scopes.includes('admin') || p.scopes.includes('*');
-
 /** How much a key may do: `*` everything, `admin` the operator's routes, any other its own project's. */
 const reach = (scopes: string[]) => (scopes.includes('*') ? 2 : scopes.includes('admin') ? 1 : 0);
+
+/** Keys with `admin` or `*` act for the operator (create projects, revoke any key, the full priority range). */
+export const isAdmin = (p: Principal) => reach(p.scopes) >= 1;
 
 /**
  * Whether `who` may revoke or cap a key of its project that holds `scopes`: not a key that can do more than it can
