@@ -48,15 +48,19 @@ export class DomainError extends Error {
     message: string,
     /** The request field at fault, in OpenAI's `param` (e.g. "training_file", "messages[0].role"). */
     readonly param: string | null = null,
-    options?: { cause?: unknown; retryAfterSeconds?: number; details?: Record<string, unknown>; type?: string },
+    options?: { cause?: unknown; retryAfterSeconds?: number; retryAfterMs?: number; details?: Record<string, unknown>; type?: string },
   ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'DomainError';
     this.retryAfterSeconds = options?.retryAfterSeconds;
+    this.retryAfterMs = options?.retryAfterMs;
     this.details = options?.details;
     this.type = options?.type;
   }
+  /** Retry-After: whole seconds (RFC 9110 has no fractions). */
   readonly retryAfterSeconds?: number;
+  /** The same wait in milliseconds where it is known that finely (a rate limit): sent as `retry-after-ms`, which the openai SDKs read before Retry-After. */
+  readonly retryAfterMs?: number;
   /** OpenAI's error `type` where one code has several (a rate limit: requests or tokens); else the code's own. */
   readonly type?: string;
   /** Extra machine-readable fields added to the error object (e.g. job_ids for dataset_in_use). */

@@ -21,6 +21,7 @@ function refusal(verdict: LimitVerdict, estimate: number): DomainError {
   const detail = b ? `: Limit ${b.limitText}, Remaining ${Math.max(0, Math.floor(b.remaining))}, Requested ${kind === 'requests' ? 1 : estimate}` : '';
   return new DomainError('rate_limit_exceeded', `Rate limit reached on ${what} for this key or project${detail}. Please try again in ${seconds}s.`, null, {
     retryAfterSeconds: seconds,
+    retryAfterMs: Math.max(1, verdict.retryAfterMs),
     type: kind,
   });
 }

@@ -2,18 +2,19 @@ import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Principal } from '../common/auth/auth.decorators';
 import { DomainError } from '../common/domain-error';
-import { ErrorFilter } from '../common/http/error.filter';
+import { ErrorAnswer, ErrorFilter, errorHeaders } from '../common/http/error.filter';
+import { acceptedRequestId } from '../common/http/request-id.middleware';
 import { randomId } from '../common/ids';
 import { Config } from '../config/config';
 import { KeyCache } from '../projects/key-cache';
-import { CancelSignal, UpstreamError } from '../serving/openai-http';
+import { CancelSignal, retryAfterMs, UpstreamError } from '../serving/openai-http';
 import { OpenAIHttpClient } from '../serving/openai-http.client';
 import { ReplicaChoice, ReplicaRouter } from '../serving/replica-router';
 import { ClientGone } from './client-gone';
 import { GatewayAdmission, SessionHeader } from './gateway-admission';
 import { INFERENCE_OBSERVERS, InferenceObserver, InferenceRecord, RoutePolicy } from './gateway-hooks';
 import { InferenceBody, InferenceRoute, parseInferenceBody } from './inference-request';
-import { writeHead } from './response-head';
+import { requestIdOf, writeHead } from './response-head';
 import { RoutingTable } from './routing-table';
 import { relayJson, relayStream } from './upstream-relay';
 
@@ -82,6 +83,11 @@ export class GatewayHandler {
     };
   }
 
+  /** A request's id: the caller's x-request-id when it is a plain id (as the API takes it), else one made here. */
+  requestIdFor(req: IncomingMessage): string {
+    return acceptedRequestId(req.headers['x-request-id']) ?? this.idPrefix + (++this.requests).toString(36);
+  }
+
   /** Express-style middleware: handles the two inference routes, passes anything else on. */
   middleware() {
     return (req: IncomingMessage, res: ServerResponse, next: () => void) => {
@@ -94,7 +100,7 @@ export class GatewayHandler {
   async handle(endpoint: InferenceRoute, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const startedAt = performance.now();
     const rec: InferenceRecord = {
-      requestId: (req.headers['x-request-id'] as string | undefined) ?? this.idPrefix + (++this.requests).toString(36),
+      requestId: requestIdOf(res) ?? this.requestIdFor(req),
       endpoint, model: '', kind: null, versionId: null, poolId: null, replicaId: null, providerId: null, projectId: null, keyId: null,
       stream: false, status: 0, errorKind: null, usage: null, latencyMs: 0, ttftMs: null, requestBytes: 0, responseBytes: 0, retried: false,
       served: null, poolName: null, replicaName: null, arm: null,
@@ -216,7 +222,7 @@ export class GatewayHandler {
       if (status < 200 || status >= 300) {
         const text = (await this.http.readCapped(answer)).toString('utf8');
         rec.errorKind = 'upstream_status';
-        return this.upstreamError(status, text, res, rec);
+        return this.upstreamError(status, text, retryAfterMs(answer.headers), res, rec);
       }
       if (rec.stream) {
         const out = await relayStream(answer, res, {
@@ -258,8 +264,11 @@ export class GatewayHandler {
     }
   }
 
-  /** An upstream's error answer, in OpenAI's envelope: its 4xx (and 429/503) as they are, other 5xx as 502. */
-  private upstreamError(status: number, text: string, res: ServerResponse, rec: InferenceRecord) {
+  /**
+   * An upstream's error answer, in OpenAI's envelope: its 4xx (and 429/503) as they are, other 5xx as 502. A 429 or
+   * 503 keeps the upstream's wait (Retry-After, retry-after-ms), so the client's SDK waits as long as it was asked to.
+   */
+  private upstreamError(status: number, text: string, waitMs: number | null, res: ServerResponse, rec: InferenceRecord) {
     let error: Record<string, unknown> | null = null;
     try {
       const parsed = JSON.parse(text) as { error?: unknown; detail?: unknown };
@@ -281,7 +290,8 @@ export class GatewayHandler {
     const json = JSON.stringify(body);
     rec.status = out;
     rec.responseBytes = Buffer.byteLength(json);
-    writeHead(res, out, { 'content-type': 'application/json', 'content-length': rec.responseBytes });
+    const wait = (out === 429 || out === 503) && waitMs !== null ? errorHeaders(out, { retryAfterSeconds: Math.ceil(waitMs / 1000), retryAfterMs: waitMs }) : {};
+    writeHead(res, out, { ...wait, 'content-type': 'application/json', 'content-length': rec.responseBytes });
     res.end(json);
   }
 
@@ -294,15 +304,13 @@ export class GatewayHandler {
       return;
     }
     // No replica ready is an expected state, not a fault: answered without an error-level log line.
-    const { status, body, retryAfter } =
+    const answer: ErrorAnswer =
       domain instanceof DomainError && domain.code === 'service_unavailable'
-        ? { status: 503, body: { error: { message: domain.message, type: 'server_error', param: domain.param, code: domain.code } }, retryAfter: domain.retryAfterSeconds }
+        ? { status: 503, body: { error: { message: domain.message, type: 'server_error', param: domain.param, code: domain.code } }, headers: errorHeaders(503, domain) }
         : this.errors.toResponse(domain);
-    const json = JSON.stringify(body);
-    const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(json) };
-    if (retryAfter !== undefined) headers['retry-after'] = String(retryAfter);
-    rec.status = status;
-    writeHead(res, status, headers);
+    const json = JSON.stringify(answer.body);
+    rec.status = answer.status;
+    writeHead(res, answer.status, { ...answer.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(json) });
     res.end(json);
   }
 

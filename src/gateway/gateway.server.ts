@@ -6,7 +6,7 @@ import { metricsTokenMatches } from '../metrics/metrics-access';
 import { Metrics } from '../metrics/metrics';
 import { KeyCache } from '../projects/key-cache';
 import { GatewayHandler } from './gateway.handler';
-import { GatewayResponse } from './response-head';
+import { GatewayResponse, writeHead } from './response-head';
 import { callableCards } from './model-cards';
 import { RoutingTable } from './routing-table';
 
@@ -17,14 +17,14 @@ import { RoutingTable } from './routing-table';
  */
 export function createGatewayServer(handler: GatewayHandler, table: RoutingTable, keys: KeyCache, log: Logger, metrics?: { registry: Metrics; token: string }): http.Server {
   const errors = new ErrorFilter();
-  const send = (res: http.ServerResponse, status: number, body: unknown) => {
+  const send = (res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
     const json = JSON.stringify(body);
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(json) });
+    writeHead(res, status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(json) });
     res.end(json);
   };
   const fail = (res: http.ServerResponse, err: unknown) => {
-    const { status, body } = errors.toResponse(err);
-    send(res, status, body);
+    const { status, body, headers } = errors.toResponse(err);
+    send(res, status, body, headers);
   };
   const models = async (req: http.IncomingMessage, res: http.ServerResponse, id: string | null) => {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
@@ -42,9 +42,11 @@ export function createGatewayServer(handler: GatewayHandler, table: RoutingTable
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
+    // Every answer carries it (writeHead in response-head.ts), as the API's do.
+    const requestId = (res.requestId = handler.requestIdFor(req));
     if (accessLog) {
       const t0 = performance.now();
-      res.once('finish', () => log.info({ method: req.method, path, status: res.statusCode, ms: Math.round((performance.now() - t0) * 10) / 10 }, 'request'));
+      res.once('finish', () => log.info({ requestId, method: req.method, path, status: res.statusCode, ms: Math.round((performance.now() - t0) * 10) / 10 }, 'request'));
     }
     if (req.method === 'POST' && path === '/v1/chat/completions') return void handler.handle('chat', req, res);
     if (req.method === 'POST' && path === '/v1/completions') return void handler.handle('completions', req, res);

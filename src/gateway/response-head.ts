@@ -11,6 +11,8 @@ import { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
  */
 export class GatewayResponse<Request extends IncomingMessage = IncomingMessage> extends ServerResponse<Request> {
   heldHeaders: Record<string, string> | null = null;
+  /** The gateway role's request id (gateway.server.ts), sent as x-request-id with the head; null: not set here. */
+  requestId: string | null = null;
 }
 
 /** A plain ServerResponse (a test's server) works too: the field is then added on first use. */
@@ -21,11 +23,22 @@ export function headersForHead(res: ServerResponse, headers: Record<string, stri
   r.heldHeaders = r.heldHeaders ? { ...r.heldHeaders, ...headers } : headers;
 }
 
-/** res.writeHead with the held headers (the ones given here win on a clash). */
+/**
+ * The request's id, as the client gets it in x-request-id (OpenAI's header; the openai SDKs show it as
+ * `_request_id`): set by the gateway role's server, or in the `all` role by the API's middleware (set on `res`).
+ */
+export function requestIdOf(res: ServerResponse): string | null {
+  const header = asGateway(res).requestId ?? res.getHeader('x-request-id');
+  return typeof header === 'string' ? header : null;
+}
+
+/** res.writeHead with the held headers (the ones given here win on a clash) and the request id. */
 export function writeHead(res: ServerResponse, status: number, headers: OutgoingHttpHeaders): void {
   const r = asGateway(res);
   const held = r.heldHeaders;
   if (held) r.heldHeaders = null;
   // Added to the held object (this response's own) rather than spread into a new one: the spread showed in the profile.
-  res.writeHead(status, held ? Object.assign(held, headers) : headers);
+  const out = held ? Object.assign(held, headers) : headers;
+  if (r.requestId) out['x-request-id'] = r.requestId;
+  res.writeHead(status, out);
 }

@@ -200,6 +200,64 @@ describe('gateway operations (e2e)', () => {
     expect((await fetch(`${a.url}/metrics`)).status).toBe(401);
   });
 
+  it('gives every answer of a gateway process a request id, and a refused request the exact wait the openai SDK reads first', async () => {
+    const g = await startGateway();
+    const limited = (await api('POST', '/api_keys', { name: 'retry-after-ms' })).body;
+    // Under 100 a limit is decided in Redis request by request: 90 a minute is one request back every 667 ms.
+    expect((await api('PUT', `/api_keys/${limited.id}/rate_limits`, { rpm: 90, tpm: null })).status).toBe(200);
+    await waitFor('the limit known to the gateway', async () => (await chat(g.url, limited.value, { max_tokens: 1 })).headers.get('x-ratelimit-limit-requests') === '90', 30_000, 200);
+
+    // Request ids: the caller's own when it is a plain id, else one made by the gateway, on every kind of answer.
+    const traced = await chat(g.url, limited.value, { max_tokens: 1 }, { 'x-request-id': 'trace-42.a:b' });
+    expect(traced.headers.get('x-request-id')).toBe('trace-42.a:b');
+    const odd = await chat(g.url, limited.value, { max_tokens: 1 }, { 'x-request-id': 'two words' });
+    expect(odd.headers.get('x-request-id')).toMatch(/^req_[A-Za-z0-9]+$/);
+    const others = [
+      await chat(g.url, limited.value, { model: 'no-such-model' }),
+      await chat(g.url, 'lp_not-a-key', {}),
+      await fetch(`${g.url}/v1/models`, { headers: { authorization: `Bearer ${limited.value}` } }),
+      await fetch(`${g.url}/v1/nothing-here`),
+    ];
+    expect(others.map((r) => r.status)).toEqual([404, 401, 200, 404]);
+    const ids = [odd, ...others].map((r) => r.headers.get('x-request-id'));
+    expect(ids.every((id) => id !== null && /^req_[A-Za-z0-9]+$/.test(id))).toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
+    // The openai SDK shows it as `_request_id`, and on an error as `requestID`.
+    const seen: { res: Response; sentAt: number; at: number }[] = [];
+    const client = new OpenAI({
+      baseURL: `${g.url}/v1`,
+      apiKey: limited.value,
+      maxRetries: 5,
+      fetch: async (url, init) => {
+        const sentAt = performance.now();
+        const res = await fetch(url as string, init as RequestInit);
+        seen.push({ res, sentAt, at: performance.now() });
+        return res;
+      },
+    });
+    const ask = () => client.chat.completions.create({ model: 'tickets', messages: [{ role: 'user', content: 'hi' }], max_tokens: 1 });
+    const ok = await ask();
+    expect(ok._request_id).toBe(seen.at(-1)!.res.headers.get('x-request-id'));
+    const missing = await client.chat.completions.create({ model: 'no-such-model', messages: [{ role: 'user', content: 'hi' }] }).catch((err: unknown) => err);
+    expect(missing).toBeInstanceOf(OpenAI.NotFoundError);
+    expect((missing as InstanceType<typeof OpenAI.NotFoundError>).requestID).toBe(seen.at(-1)!.res.headers.get('x-request-id'));
+
+    // Past the minute's 90: each refusal says Retry-After in whole seconds and retry-after-ms, finer; the SDK
+    // waits that long (at least) before it asks again, and every call ends with its answer.
+    seen.length = 0;
+    for (let i = 0; i < 95; i++) expect((await ask()).choices).toHaveLength(1);
+    const refusals = seen.map((x, i) => ({ ...x, next: seen[i + 1] })).filter((x) => x.res.status === 429);
+    expect(refusals.length).toBeGreaterThan(0);
+    for (const { res, at, next } of refusals) {
+      const waitMs = Number(res.headers.get('retry-after-ms'));
+      expect({ waitMs, valid: Number.isInteger(waitMs) && waitMs >= 1 && waitMs <= 667 }).toEqual({ waitMs, valid: true });
+      expect(res.headers.get('retry-after')).toBe('1');
+      expect(res.headers.get('x-request-id')).toMatch(/^req_/);
+      expect(next.sentAt - at).toBeGreaterThanOrEqual(waitMs - 2);
+    }
+    expect(seen.at(-1)!.res.status).toBe(200);
+  });
+
   it('applies limits set through this process to the next request it serves, without waiting for the change feed', async () => {
     const limited = (await api('POST', '/api_keys', { name: 'read your writes' })).body;
     // In this process's key table, without limits, before they are set.

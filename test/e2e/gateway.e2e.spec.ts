@@ -165,6 +165,16 @@ describe('inference gateway (e2e)', () => {
     expect((await post({ model: 'tickets', messages: [{ role: 'user', content: 'x' }] }, 'lp_wrongwrongwrongwrongwrong')).status).toBe(401);
   });
 
+  it("passes on a provider's 429 with the wait it asked for, which the openai SDK then keeps to", async () => {
+    provider.rateLimit('gpt-4o-mini', 1, 2);
+    const refused = await api('POST', '/chat/completions', { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] });
+    expect(refused.status).toBe(429);
+    expect(refused.body.error).toMatchObject({ code: 'rate_limit_exceeded', type: 'requests' });
+    expect([refused.headers.get('retry-after'), refused.headers.get('retry-after-ms')]).toEqual(['2', '2000']);
+    // The provider's own x-ratelimit-* describe loraplane's account with it, not the caller's: not passed on.
+    expect(refused.headers.get('x-ratelimit-limit-requests')).toBeNull();
+  });
+
   it('answers 503 with Retry-After when no replica has the name loaded', async () => {
     expect((await api('POST', '/serving/pools', { name: 'gw-empty', base_model: 'tiny-lora', max_lora_rank: 8, max_loras: 4 })).status).toBe(201);
     expect((await api('POST', '/serving/pools/gw-empty/deployments', { adapter: 'tickets', version: 2 })).status).toBeLessThan(300);

@@ -131,6 +131,16 @@ describe('ErrorFilter', () => {
       expect(res.body).toMatchObject({ error: { message: 'S3 is down', type: 'server_error', param: null, code: 'service_unavailable' } });
     });
 
+    it('sends retry-after-ms beside Retry-After where the wait is known finer than seconds (the openai SDKs read it first)', () => {
+      const res = new FakeResponse();
+      filter.catch(new DomainError('rate_limit_exceeded', 'slow down', null, { retryAfterSeconds: 1, retryAfterMs: 149.2 }), hostFor(res));
+      expect(res.statusCode).toBe(429);
+      expect(res.headers).toEqual({ 'retry-after': '1', 'retry-after-ms': '150' });
+      // The gateway writes its own heads from the same answer.
+      expect(filter.toResponse(new DomainError('rate_limit_exceeded', 'slow down', null, { retryAfterSeconds: 2, retryAfterMs: 1500 })).headers).toEqual({ 'retry-after': '2', 'retry-after-ms': '1500' });
+      expect(filter.toResponse(new Error('boom')).headers).toEqual({ 'x-should-retry': 'false' });
+    });
+
     it('sends no Retry-After without a hint', () => {
       const res = new FakeResponse();
       filter.catch(new DomainError('invalid_request', 'bad', 'model'), hostFor(res));
