@@ -1,8 +1,8 @@
 import { Controller, Delete, Get, Post } from '@nestjs/common';
 import { z } from 'zod';
 import { CurrentPrincipal, Principal, ProjectId, RequireScope } from '../common/auth/auth.decorators';
-import { listOf, toList } from '../common/http/pagination';
-import { ApiDoc, ZBody, ZParam } from '../common/http/zod-validation';
+import { listOf, pageOf, pageQuery, toList, toPage } from '../common/http/pagination';
+import { ApiDoc, ZBody, ZParam, ZQuery } from '../common/http/zod-validation';
 import { ApiKeysService, CreatedKey } from './api-keys.service';
 import { ProjectsService } from './projects.service';
 
@@ -11,6 +11,10 @@ const keyObject = z.object({ object: z.literal('api_key'), id: z.string(), name:
 const createdKeyObject = keyObject.extend({ value: z.string().describe('the key itself: shown in this answer only') });
 const projectObject = z.object({ object: z.literal('project'), id: z.string(), name: z.string(), slug: z.string(), created_at: z.number() });
 const createdProject = projectObject.extend({ api_key: createdKeyObject });
+const adminProject = projectObject.extend({
+  api_keys: z.number().int().describe('keys of the project that still work (0: only an operator can let its tenant back in)'),
+  rate_limits: z.object({ rpm: z.number().int().nullable(), tpm: z.number().int().nullable() }),
+});
 const currentProject = projectObject.extend({ scopes: z.array(z.string()).describe("the calling key's scopes") });
 const deletedKey = z.object({ object: z.literal('api_key.deleted'), id: z.string(), deleted: z.literal(true) });
 
@@ -37,6 +41,28 @@ export class ProjectsController {
   async createProject(@ZBody(createProjectBody) body: z.infer<typeof createProjectBody>): Promise<z.infer<typeof createdProject>> {
     const { project, apiKey } = await this.projects.create(body.name);
     return { object: 'project', id: project.id, name: project.name, slug: project.slug, created_at: unix(project.createdAt), api_key: createdKeyView(apiKey) };
+  }
+
+  @Get('admin/projects')
+  @RequireScope('admin')
+  @ApiDoc({ summary: 'List every project, newest first, with its working keys and its limits (admin)', tags: ['admin'], response: pageOf(adminProject) })
+  async listProjects(@ZQuery(pageQuery) page: z.infer<typeof pageQuery>) {
+    return toPage(await this.projects.list(page), page.limit, (p): z.infer<typeof adminProject> => ({
+      object: 'project',
+      id: p.id,
+      name: p.name,
+      slug: p.slug,
+      created_at: unix(p.createdAt),
+      api_keys: p._count.apiKeys,
+      rate_limits: { rpm: p.rpmLimit, tpm: p.tpmLimit },
+    }));
+  }
+
+  @Post('admin/projects/:project_id/api_keys')
+  @RequireScope('admin')
+  @ApiDoc({ summary: "Create an API key in any project (admin): how a tenant whose keys were all revoked gets back in; its value is in this response only", tags: ['admin'], response: createdKeyObject })
+  async issueKey(@ZParam('project_id', z.string().min(1)) projectId: string, @ZBody(createKeyBody) body: z.infer<typeof createKeyBody>) {
+    return createdKeyView(await this.projects.issueKey(projectId, body.name));
   }
 
   @Delete('admin/api_keys/:key_id')

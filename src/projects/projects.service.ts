@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { DomainError } from '../common/domain-error';
+import { DomainError, notFound } from '../common/domain-error';
+import { PageQuery } from '../common/http/pagination';
 import { newId, randomId } from '../common/ids';
 import { Config } from '../config/config';
 import { PrismaService } from '../db/prisma.service';
@@ -25,6 +26,32 @@ export class ProjectsService {
     const project = await this.prisma.project.create({ data: { id: newId.project(), name, slug } });
     const apiKey = await this.keys.create(project.id, 'default', ['project']);
     return { project, apiKey };
+  }
+
+  /** Every project, newest first (operators), with how many keys each has that still work. */
+  async list(page: PageQuery) {
+    let where = {};
+    if (page.after) {
+      const cursor = await this.prisma.project.findUnique({ where: { id: page.after }, select: { id: true, createdAt: true } });
+      if (!cursor) throw notFound('project', page.after, 'after');
+      where = { OR: [{ createdAt: { lt: cursor.createdAt } }, { createdAt: cursor.createdAt, id: { lt: cursor.id } }] };
+    }
+    return this.prisma.project.findMany({
+      where,
+      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+      take: page.limit + 1,
+      include: { _count: { select: { apiKeys: { where: { revokedAt: null } } } } },
+    });
+  }
+
+  /**
+   * A new key in any project, made by an operator: the way back in for a tenant whose every key was revoked (a
+   * leaked key revoked with DELETE /v1/admin/api_keys, or the last one revoked by mistake).
+   */
+  async issueKey(projectId: string, name: string): Promise<CreatedKey> {
+    const project = await this.prisma.project.findUnique({ where: { id: projectId }, select: { id: true } });
+    if (!project) throw notFound('project', projectId, 'project_id');
+    return this.keys.create(project.id, name, ['project']);
   }
 
   async get(projectId: string) {

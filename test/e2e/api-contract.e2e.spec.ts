@@ -98,6 +98,8 @@ describe('API contract (e2e)', () => {
     await ok('DELETE', '/provider_models/contract-provider');
     await ok('DELETE', '/models/contract-keyless');
     await ok('DELETE', `/admin/api_keys/${(await ok('POST', '/api_keys', { name: 'third' })).id}`, undefined, app.apiKey);
+    expect((await ok('GET', '/admin/projects?limit=100', undefined, app.apiKey)).data.map((p: any) => p.id)).toContain(projectId);
+    await ok('DELETE', `/admin/api_keys/${(await ok('POST', `/admin/projects/${projectId}/api_keys`, { name: 'from the operator' }, app.apiKey)).id}`, undefined, app.apiKey);
     await ok('GET', '/models');
     await ok('GET', '/models/tiny-lora');
     await ok('GET', '/usage?start=0&group_by=model,day');

@@ -97,6 +97,27 @@ describe('loraplane CLI (e2e)', () => {
     expect(JSON.parse(history.stdout).data[0]).toMatchObject({ action: 'rollout', to_version: 1, reason: 'from the CLI' });
   });
 
+  it('lets an operator create a project, list it, and give it a key again after its keys were revoked', async () => {
+    const operator = { LORAPLANE_API_KEY: app.apiKey };
+    const made = await cli(['admin', 'projects', 'create', 'cli tenant', '--json'], operator);
+    expect(made.code).toBe(0);
+    const project = JSON.parse(made.stdout) as { id: string; api_key: { id: string; value: string } };
+    const revoked = await fetch(`${app.url}/v1/admin/api_keys/${project.api_key.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${app.apiKey}` } });
+    expect(revoked.status).toBe(200);
+    const list = await cli(['admin', 'projects', '--limit', '100'], operator);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toMatch(new RegExp(`${project.id}\\s+cli tenant\\s+cli-tenant\\s+0\\n`));
+    const added = await cli(['admin', 'projects', 'add-key', project.id, '--name', 'back in'], operator);
+    expect(added.code).toBe(0);
+    const value = /its value \(shown once\): (lp_\S+)/.exec(added.stdout)?.[1];
+    expect((await cli(['datasets', 'list'], { LORAPLANE_API_KEY: value ?? 'none' })).code).toBe(0);
+    // A project key may not; an unknown project is bad input, named.
+    expect((await cli(['admin', 'projects'])).code).toBe(6);
+    const unknown = await cli(['admin', 'projects', 'add-key', 'proj_nope'], operator);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/param: project_id/);
+  });
+
   it('has distinct exit codes for bad input, an unreachable server and a wrong key', async () => {
     expect((await cli(['jobs', 'create', '--model', 'tiny-lora'])).code).toBe(2);
     const unknownModel = await cli(['jobs', 'create', '--model', 'nope', '--training-file', 'file-x']);

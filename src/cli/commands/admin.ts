@@ -4,8 +4,41 @@ import { CliError, EXIT } from '../exit-codes';
 import { table } from '../output';
 import type { Body, Reply } from '../api-types';
 
-/** Operators: GPU hosts (admin scope) and serving pools with their replicas. */
+/** Operators: projects and their keys, GPU hosts (admin scope), and serving pools with their replicas. */
 export const adminCommands: Command[] = [
+  {
+    name: 'admin projects',
+    summary: 'Every project, newest first, with how many keys still work (admin key; --after, --limit)',
+    options: { after: { type: 'string' }, limit: { type: 'string' } },
+    async run(ctx, _args, v) {
+      const query = new URLSearchParams();
+      if (str(v.after)) query.set('after', str(v.after)!);
+      const limit = num(v.limit, 'limit');
+      if (limit !== undefined) query.set('limit', String(limit));
+      const page = await ctx.api.json<Reply<'/v1/admin/projects'>>('GET', `/admin/projects${query.size ? `?${query}` : ''}`);
+      return { json: page, text: table(page.data, ['id', 'name', 'slug', 'api_keys']) };
+    },
+  },
+  {
+    name: 'admin projects create',
+    args: '<name>',
+    summary: 'Create a project and its first key (printed once: keep it)',
+    async run(ctx, [name]) {
+      const project = await ctx.api.json<Reply<'/v1/admin/projects', 'post'>>('POST', '/admin/projects', { name } satisfies Partial<Body<'/v1/admin/projects'>>);
+      return { json: project, text: `project ${project.id} created; its key (shown once): ${project.api_key.value}` };
+    },
+  },
+  {
+    name: 'admin projects add-key',
+    args: '<project_id>',
+    summary: "A new key in a project (--name): a tenant whose keys were all revoked gets back in (printed once)",
+    options: { name: { type: 'string' } },
+    async run(ctx, [projectId], v) {
+      const body = (str(v.name) ? { name: str(v.name) } : {}) satisfies Partial<Body<'/v1/admin/projects/{project_id}/api_keys'>>;
+      const key = await ctx.api.json<Reply<'/v1/admin/projects/{project_id}/api_keys', 'post'>>('POST', `/admin/projects/${encodeURIComponent(projectId ?? '')}/api_keys`, body);
+      return { json: key, text: `key ${key.id} (${key.name}) created in ${projectId}; its value (shown once): ${key.value}` };
+    },
+  },
   {
     name: 'admin gpu-hosts',
     summary: 'Registered GPU hosts and which job holds each GPU (admin key)',

@@ -1485,7 +1485,59 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** List every project, newest first, with its working keys and its limits (admin) */
+        get: {
+            parameters: {
+                query?: {
+                    after?: string;
+                    limit?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            data: {
+                                /** @description keys of the project that still work (0: only an operator can let its tenant back in) */
+                                api_keys: number;
+                                created_at: number;
+                                id: string;
+                                name: string;
+                                /** @constant */
+                                object: "project";
+                                rate_limits: {
+                                    rpm: number | null;
+                                    tpm: number | null;
+                                };
+                                slug: string;
+                            }[];
+                            first_id: string | null;
+                            has_more: boolean;
+                            last_id: string | null;
+                            /** @constant */
+                            object: "list";
+                        };
+                    };
+                };
+                /** @description Error in OpenAI's envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
         put?: never;
         /** Create a project (tenant) and its first API key, shown once */
         post: {
@@ -1527,6 +1579,70 @@ export interface paths {
                             /** @constant */
                             object: "project";
                             slug: string;
+                        };
+                    };
+                };
+                /** @description Error in OpenAI's envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/projects/{project_id}/api_keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Create an API key in any project (admin): how a tenant whose keys were all revoked gets back in; its value is in this response only */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @default api key */
+                        name?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            created_at: number;
+                            id: string;
+                            name: string;
+                            /** @constant */
+                            object: "api_key";
+                            redacted_value: string;
+                            scopes: string[];
+                            /** @description the key itself: shown in this answer only */
+                            value: string;
                         };
                     };
                 };
