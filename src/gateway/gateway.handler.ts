@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Principal } from '../common/auth/auth.decorators';
+import { mayCallModels, Principal } from '../common/auth/auth.decorators';
 import { DomainError } from '../common/domain-error';
 import { ErrorAnswer, ErrorFilter, errorHeaders } from '../common/http/error.filter';
 import { acceptedRequestId } from '../common/http/request-id.middleware';
@@ -143,6 +143,7 @@ export class GatewayHandler {
     if (!match) throw new DomainError('unauthorized', "You didn't provide an API key. Send it in the Authorization header: 'Authorization: Bearer YOUR_KEY'.");
     const principal = this.keys.cached(match[1]) ?? (await this.keys.authenticate(match[1]));
     if (!principal) throw new DomainError('unauthorized', 'Incorrect API key provided.');
+    if (!mayCallModels(principal)) throw new DomainError('forbidden', `This API key may not call models (scopes: ${principal.scopes.join(', ')}): that needs the 'inference' or 'project' scope.`);
     return principal;
   }
 

@@ -1,6 +1,6 @@
 import { Controller, Delete, Get } from '@nestjs/common';
 import { z } from 'zod';
-import { ProjectId } from '../common/auth/auth.decorators';
+import { ForInferenceKeys, ProjectId } from '../common/auth/auth.decorators';
 import { listOf, toList } from '../common/http/pagination';
 import { ApiDoc, ZParam } from '../common/http/zod-validation';
 import { modelCard } from './model-cards';
@@ -16,12 +16,14 @@ export class ModelsController {
   constructor(private readonly models: ModelsService) {}
 
   @Get()
+  @ForInferenceKeys()
   @ApiDoc({ summary: 'List models: callable now (with routing), base models, fine-tuned models', tags: ['models'], response: listOf(modelCard) })
   async list(@ProjectId() projectId: string) {
     return toList(await this.models.list(projectId));
   }
 
   @Get(':model')
+  @ForInferenceKeys()
   @ApiDoc({ summary: 'Retrieve a model', tags: ['models'], response: modelCard })
   get(@ProjectId() projectId: string, @ZParam('model', z.string().min(1)) id: string) {
     return this.models.get(projectId, id);

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { Principal } from '../common/auth/auth.decorators';
+import { Principal, ProjectKeyScope } from '../common/auth/auth.decorators';
 import { notFound } from '../common/domain-error';
 import { newId, randomId } from '../common/ids';
 import { PrismaService } from '../db/prisma.service';
@@ -37,10 +37,13 @@ export class ApiKeysService {
     return { projectId: row.projectId, keyId: row.id, scopes: row.scopes };
   }
 
-  /** A key made by a key (POST /v1/api_keys): one with limits of its own may not (assertKeyManager). */
-  async createFor(caller: Principal, name: string): Promise<CreatedKey> {
+  /**
+   * A key made by a key (POST /v1/api_keys): one with limits of its own may not (assertKeyManager); a restricted key
+   * may not reach this route at all (the guard).
+   */
+  async createFor(caller: Principal, name: string, scopes: ProjectKeyScope[] = ['project']): Promise<CreatedKey> {
     await assertKeyManager(this.prisma, caller);
-    return this.create(caller.projectId, name, ['project']);
+    return this.create(caller.projectId, name, scopes);
   }
 
   async create(projectId: string, name: string, scopes: string[], key = generateKey()): Promise<CreatedKey> {

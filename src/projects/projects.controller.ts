@@ -1,6 +1,6 @@
 import { Controller, Delete, Get, Post } from '@nestjs/common';
 import { z } from 'zod';
-import { CurrentPrincipal, Principal, ProjectId, RequireScope } from '../common/auth/auth.decorators';
+import { CurrentPrincipal, ForInferenceKeys, Principal, PROJECT_KEY_SCOPES, ProjectId, RequireScope } from '../common/auth/auth.decorators';
 import { listOf, pageOf, pageQuery, toList, toPage } from '../common/http/pagination';
 import { ApiDoc, ZBody, ZParam, ZQuery } from '../common/http/zod-validation';
 import { ApiKeysService, CreatedKey } from './api-keys.service';
@@ -29,7 +29,15 @@ const keyView = (k: { id: string; name: string; prefix: string; scopes: string[]
 const createdKeyView = (k: CreatedKey): z.infer<typeof createdKeyObject> => ({ ...keyView(k), value: k.key });
 
 const createProjectBody = z.object({ name: z.string().trim().min(1).max(100) });
-const createKeyBody = z.object({ name: z.string().trim().min(1).max(100).default('api key') });
+const createKeyBody = z.object({
+  name: z.string().trim().min(1).max(100).default('api key'),
+  scopes: z
+    .array(z.enum(PROJECT_KEY_SCOPES))
+    .min(1)
+    .default(['project'])
+    .transform((s) => [...new Set(s)])
+    .describe("'project' (the default: everything in the project), or restricted: 'inference' (call and list models), 'read' (every GET)"),
+});
 
 @Controller('v1')
 export class ProjectsController {
@@ -62,7 +70,7 @@ export class ProjectsController {
   @RequireScope('admin')
   @ApiDoc({ summary: "Create an API key in any project (admin): how a tenant whose keys were all revoked gets back in; its value is in this response only", tags: ['admin'], response: createdKeyObject })
   async issueKey(@ZParam('project_id', z.string().min(1)) projectId: string, @ZBody(createKeyBody) body: z.infer<typeof createKeyBody>) {
-    return createdKeyView(await this.projects.issueKey(projectId, body.name));
+    return createdKeyView(await this.projects.issueKey(projectId, body.name, body.scopes));
   }
 
   @Delete('admin/api_keys/:key_id')
@@ -74,6 +82,7 @@ export class ProjectsController {
   }
 
   @Get('project')
+  @ForInferenceKeys()
   @ApiDoc({ summary: 'The project of the calling API key, with that key\'s scopes (the dashboard shows admin views for `admin`)', tags: ['projects'], response: currentProject })
   async current(@CurrentPrincipal() principal: Principal): Promise<z.infer<typeof currentProject>> {
     const p = await this.projects.get(principal.projectId);
@@ -89,7 +98,7 @@ export class ProjectsController {
   @Post('api_keys')
   @ApiDoc({ summary: 'Create an API key for the project; its value is in this response only (403 for a caller with limits of its own)', tags: ['projects'], response: createdKeyObject })
   async createKey(@CurrentPrincipal() caller: Principal, @ZBody(createKeyBody) body: z.infer<typeof createKeyBody>) {
-    return createdKeyView(await this.keys.createFor(caller, body.name));
+    return createdKeyView(await this.keys.createFor(caller, body.name, body.scopes));
   }
 
   @Delete('api_keys/:key_id')

@@ -1,4 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { ProjectKeyScope } from '../common/auth/auth.decorators';
 import { DomainError, notFound } from '../common/domain-error';
 import { PageQuery } from '../common/http/pagination';
 import { newId, randomId } from '../common/ids';
@@ -48,10 +49,10 @@ export class ProjectsService {
    * A new key in any project, made by an operator: the way back in for a tenant whose every key was revoked (a
    * leaked key revoked with DELETE /v1/admin/api_keys, or the last one revoked by mistake).
    */
-  async issueKey(projectId: string, name: string): Promise<CreatedKey> {
+  async issueKey(projectId: string, name: string, scopes: ProjectKeyScope[] = ['project']): Promise<CreatedKey> {
     const project = await this.prisma.project.findUnique({ where: { id: projectId }, select: { id: true } });
     if (!project) throw notFound('project', projectId, 'project_id');
-    return this.keys.create(project.id, name, ['project']);
+    return this.keys.create(project.id, name, scopes);
   }
 
   async get(projectId: string) {

@@ -135,6 +135,54 @@ describe('inference gateway (e2e)', () => {
     await expect(missing.invoke('hi')).rejects.toThrow(/does not exist or you do not have access/);
   });
 
+  it("gives an application an 'inference' key that calls and lists models and nothing else, and a monitor a 'read' key that only reads", async () => {
+    const made = await api('POST', '/api_keys', { name: 'the app', scopes: ['inference'] });
+    expect(made).toMatchObject({ status: 201, body: { scopes: ['inference'] } });
+    const reader = (await api('POST', '/api_keys', { name: 'the monitor', scopes: ['read', 'read'] })).body;
+    expect(reader.scopes).toEqual(['read']);
+    const app_ = new OpenAI({ baseURL: `${app.url}/v1`, apiKey: made.body.value, maxRetries: 0 });
+    const monitor = new OpenAI({ baseURL: `${app.url}/v1`, apiKey: reader.value, maxRetries: 0 });
+    const messages = [{ role: 'user' as const, content: heldOut[0].messages[1].content as string }];
+
+    // The app's key: models called (plain, streamed, from LangChain) and listed, its own project read; nothing else.
+    expect((await app_.chat.completions.create({ model: 'tickets', messages, max_tokens: 4 })).choices).toHaveLength(1);
+    let streamed = 0;
+    for await (const c of await app_.chat.completions.create({ model: 'tickets', messages, max_tokens: 4, stream: true })) streamed += c.choices.length;
+    expect(streamed).toBeGreaterThan(0);
+    const lc = new ChatOpenAI({ model: 'tickets', apiKey: made.body.value, maxRetries: 0, maxTokens: 4, configuration: { baseURL: `${app.url}/v1` } });
+    expect(typeof (await lc.invoke('where is my parcel')).content).toBe('string');
+    expect((await app_.models.list()).data.map((m) => m.id)).toContain('tickets');
+    expect((await app_.models.retrieve('tickets')).id).toBe('tickets');
+    expect((await api('GET', '/project', undefined, made.body.value)).body.scopes).toEqual(['inference']);
+    const refused = [
+      app_.files.list(),
+      app_.fineTuning.jobs.list(),
+      app_.models.delete('tickets'),
+      app_.post('/api_keys', { body: { name: 'escalate' } }),
+      app_.post('/serving/pools/gw-pool/aliases/tickets/rollout', { body: { version: 2 } }),
+    ];
+    for (const call of refused) {
+      const err = await call.then(() => null, (e: unknown) => e);
+      expect(err).toBeInstanceOf(OpenAI.PermissionDeniedError);
+      expect((err as InstanceType<typeof OpenAI.PermissionDeniedError>).message).toMatch(/may only call and list models \(scopes: inference\)/);
+    }
+
+    // The monitor's key: every GET of its project, no model call, no change.
+    expect((await monitor.files.list()).data).toBeDefined();
+    expect((await api('GET', '/serving/pools/gw-pool', undefined, reader.value)).status).toBe(200);
+    const noCall = await monitor.chat.completions.create({ model: 'tickets', messages }).then(() => null, (e: unknown) => e);
+    expect(noCall).toBeInstanceOf(OpenAI.PermissionDeniedError);
+    expect((noCall as Error).message).toMatch(/may not call models \(scopes: read\)/);
+    expect((await api('POST', '/serving/pools/gw-pool/aliases/tickets/rollout', { version: 2 }, reader.value)).status).toBe(403);
+    expect((await api('DELETE', `/api_keys/${made.body.id}`, undefined, reader.value)).status).toBe(403);
+
+    // Only the three scopes a project's key may hold, named when wrong; the project key may revoke restricted keys.
+    expect((await api('POST', '/api_keys', { name: 'x', scopes: ['admin'] })).body.error).toMatchObject({ code: 'invalid_request', param: 'scopes[0]' });
+    expect((await api('POST', '/api_keys', { name: 'x', scopes: [] })).body.error).toMatchObject({ code: 'invalid_request', param: 'scopes' });
+    expect((await api('DELETE', `/api_keys/${reader.id}`)).status).toBe(200);
+    expect((await api('DELETE', `/api_keys/${made.body.id}`)).status).toBe(200);
+  });
+
   it('refuses bad input with a 4xx naming the field, unknown names with 404 model_not_found, other projects included', async () => {
     const post = (body: unknown, as = key, path = '/chat/completions') => api('POST', path, body, as);
     const cases: [unknown, number, string | null][] = [

@@ -2,11 +2,22 @@ import { createParamDecorator, ExecutionContext, SetMetadata } from '@nestjs/com
 
 export const PUBLIC_ROUTE = 'loraplane:public';
 export const REQUIRED_SCOPE = 'loraplane:scope';
+export const INFERENCE_ROUTE = 'loraplane:inference';
 
 /** No API key needed (health, docs). */
 export const Public = () => SetMetadata(PUBLIC_ROUTE, true);
 /** The key must carry this scope (keys with `*` carry all). */
 export const RequireScope = (scope: 'admin') => SetMetadata(REQUIRED_SCOPE, scope);
+/** A route an `inference` key may call besides the model calls themselves (listing models, its own project). */
+export const ForInferenceKeys = () => SetMetadata(INFERENCE_ROUTE, true);
+
+/**
+ * The scopes a project's key may be created with: `project` (everything in its project: the default), and two
+ * restricted ones for keys that live where a leak would cost less if they could do less: `inference` (call and list
+ * models: an application's key) and `read` (every GET of its project: a monitor's or a dashboard's key).
+ */
+export const PROJECT_KEY_SCOPES = ['project', 'inference', 'read'] as const;
+export type ProjectKeyScope = (typeof PROJECT_KEY_SCOPES)[number];
 
 export interface Principal {
   projectId: string;
@@ -16,11 +27,20 @@ export interface Principal {
   limits?: { key: { rpm: number | null; tpm: number | null }; project: { rpm: number | null; tpm: number | null } };
 }
 
-/** How much a key may do: `*` everything, `admin` the operator's routes, any other its own project's. */
-const reach = (scopes: string[]) => (scopes.includes('*') ? 2 : scopes.includes('admin') ? 1 : 0);
+/**
+ * How much a key may do: `*` everything, `admin` the operator's routes and its project's, `project` its project's,
+ * anything less (`inference`, `read`) only what its scopes name.
+ */
+const reach = (scopes: string[]) => (scopes.includes('*') ? 3 : scopes.includes('admin') ? 2 : scopes.includes('project') ? 1 : 0);
 
 /** Keys with `admin` or `*` act for the operator (create projects, revoke any key, the full priority range). */
-export const isAdmin = (p: Principal) => reach(p.scopes) >= 1;
+export const isAdmin = (p: Principal) => reach(p.scopes) >= 2;
+
+/** Whether a key may do everything in its project (not a restricted key). */
+export const isUnrestricted = (scopes: string[]) => reach(scopes) >= 1;
+
+/** Whether a key may call models (POST /v1/chat/completions, /v1/completions): any but a `read`-only key. */
+export const mayCallModels = (p: Principal) => reach(p.scopes) >= 1 || p.scopes.includes('inference');
 
 /**
  * Whether `who` may revoke or cap a key of its project that holds `scopes`: not a key that can do more than it can

@@ -1623,6 +1623,13 @@ export interface paths {
                     "application/json": {
                         /** @default api key */
                         name?: string;
+                        /**
+                         * @description 'project' (the default: everything in the project), or restricted: 'inference' (call and list models), 'read' (every GET)
+                         * @default [
+                         *       "project"
+                         *     ]
+                         */
+                        scopes?: ("project" | "inference" | "read")[];
                     };
                 };
             };
@@ -1794,6 +1801,13 @@ export interface paths {
                     "application/json": {
                         /** @default api key */
                         name?: string;
+                        /**
+                         * @description 'project' (the default: everything in the project), or restricted: 'inference' (call and list models), 'read' (every GET)
+                         * @default [
+                         *       "project"
+                         *     ]
+                         */
+                        scopes?: ("project" | "inference" | "read")[];
                     };
                 };
             };
