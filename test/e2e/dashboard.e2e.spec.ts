@@ -375,6 +375,8 @@ describe('dashboard in Chromium (e2e)', () => {
     await go('playground');
     await page.getByLabel('Model 1').fill('gpt-4o-mini');
     await page.getByLabel(/^Model 2/).fill('o3-mini');
+    await page.getByLabel(/^Model 3/).fill('no-such-model');
+    expected.push(/status of 404/); // the browser logs the failed model call
     await page.getByLabel('Prompt').fill('Which team handles a refund?');
     await page.getByRole('button', { name: 'Send' }).click();
     const card = (model: string) => page.locator('.card', { has: page.getByRole('heading', { name: model, exact: true }) });
@@ -383,6 +385,10 @@ describe('dashboard in Chromium (e2e)', () => {
       await card(model).getByText(/total \d+ ms/).waitFor();
       expect(await card(model).innerText()).toMatch(/tokens in \d+ \/ out \d+/);
     }
+    // A model that fails says why, and no longer reads as still waiting ('total …').
+    await card('no-such-model').getByText(/does not exist or you do not have access/).waitFor();
+    expect(await card('no-such-model').innerText()).toMatch(/total —/);
+    expect(await card('no-such-model').locator('pre.answer').count()).toBe(0);
     await noPayloadRan();
     const streamed = openai.requests.filter((r) => r.model === 'gpt-4o-mini').at(-1)!.body;
     expect(streamed).toMatchObject({ stream: true, messages: [{ role: 'user', content: 'Which team handles a refund?' }] });

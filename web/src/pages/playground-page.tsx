@@ -84,12 +84,15 @@ export function PlaygroundPage() {
       <div className="columns">
         {answers.map((a) => (
           <Card key={a.model} title={a.model}>
-            <pre className="answer" aria-live="polite">
-              {a.text}
-            </pre>
+            {a.error && !a.text ? null : (
+              <pre className="answer" aria-live="polite">
+                {a.text}
+              </pre>
+            )}
             <ErrorBox error={a.error} />
             <p className="muted small">
-              first token {a.ttftMs === null ? '—' : `${Math.round(a.ttftMs)} ms`} · total {a.totalMs === null ? '…' : `${Math.round(a.totalMs)} ms`} · tokens in{' '}
+              {/* A failed answer has no total: '…' would read as still waiting. */}
+              first token {a.ttftMs === null ? '—' : `${Math.round(a.ttftMs)} ms`} · total {a.totalMs !== null ? `${Math.round(a.totalMs)} ms` : a.error ? '—' : '…'} · tokens in{' '}
               {num(a.usage?.prompt_tokens)} / out {num(a.usage?.completion_tokens)}
             </p>
           </Card>
