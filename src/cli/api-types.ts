@@ -4,7 +4,7 @@
  */
 import type { paths } from '../../web/src/api/openapi';
 
-type Method = 'get' | 'post' | 'patch' | 'delete';
+type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 type Op<P extends keyof paths, M extends Method> = NonNullable<paths[P][M]>;
 
 /** The JSON body a route accepts. */

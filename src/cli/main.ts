@@ -9,6 +9,7 @@ import { ApiClient } from './client';
 import { Command, Options } from './command';
 import { adapterCommands } from './commands/adapters';
 import { adminCommands } from './commands/admin';
+import { keyCommands } from './commands/keys';
 import { datasetCommands } from './commands/datasets';
 import { evalCommands } from './commands/evals';
 import { jobCommands } from './commands/jobs';
@@ -16,7 +17,7 @@ import { migrateCommands } from './commands/migrate';
 import { usageCommands } from './commands/usage';
 import { CliError, EXIT } from './exit-codes';
 
-export const commands: Command[] = [...datasetCommands, ...jobCommands, ...adapterCommands, ...evalCommands, ...usageCommands, ...migrateCommands, ...adminCommands];
+export const commands: Command[] = [...datasetCommands, ...jobCommands, ...adapterCommands, ...evalCommands, ...usageCommands, ...keyCommands, ...migrateCommands, ...adminCommands];
 
 const GLOBAL: Options = { url: { type: 'string' }, 'api-key': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } };
 

@@ -118,6 +118,26 @@ describe('loraplane CLI (e2e)', () => {
     expect(unknown.stderr).toMatch(/param: project_id/);
   });
 
+  it("mints an application's inference-only key for a pipeline, lists, limits and revokes it", async () => {
+    const made = await cli(['keys', 'create', '--name', 'the app', '--scopes', 'inference']);
+    expect(made.code).toBe(0);
+    const value = made.stdout.trim();
+    expect(value).toMatch(/^lp_\S+$/); // the value alone: APP_KEY=$(loraplane keys create ...)
+    const listed = await cli(['keys', '--json']);
+    const row = (JSON.parse(listed.stdout) as { data: { id: string; name: string; scopes: string[] }[] }).data.find((k) => k.name === 'the app')!;
+    expect(row.scopes).toEqual(['inference']);
+    expect((await cli(['keys'])).stdout).toMatch(new RegExp(`${row.id}\\s+the app\\s+lp_\\S+\\s+inference`));
+    // The restricted key itself may not read datasets (exit 6: the key lacks the right).
+    const refused = await cli(['datasets', 'list'], { LORAPLANE_API_KEY: value });
+    expect(refused.code).toBe(6);
+    expect(refused.stderr).toMatch(/may only call and list models/);
+    expect((await cli(['keys', 'limits', row.id, '--rpm', '60'])).stdout.trim()).toBe('rpm 60 · tpm none');
+    expect((await cli(['keys', 'revoke', row.id])).stdout.trim()).toBe(`key ${row.id} revoked`);
+    const bad = await cli(['keys', 'create', '--scopes', 'admin']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/param: scopes\[0\]/);
+  });
+
   it('has distinct exit codes for bad input, an unreachable server and a wrong key', async () => {
     expect((await cli(['jobs', 'create', '--model', 'tiny-lora'])).code).toBe(2);
     const unknownModel = await cli(['jobs', 'create', '--model', 'nope', '--training-file', 'file-x']);
