@@ -395,7 +395,26 @@ describe('dashboard in Chromium (e2e)', () => {
     await shoot('playground');
   });
 
-  const everyPage = () => ['jobs', `jobs/${jobId}`, 'new-job', 'datasets', `datasets/${datasetId}`, 'adapters', 'serving', 'evals', `evals/comparisons/${comparisonId}`, 'playground', 'usage'];
+  it("manages the project's keys: a new inference key shown once, listed with what it may do, revoked after a confirmation", async () => {
+    await go('keys');
+    await page.getByLabel('Name').fill('support app');
+    await page.getByLabel('May').selectOption('inference');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    const value = await page.getByRole('status').locator('code').innerText();
+    expect(value).toMatch(/^lp_\S+$/);
+    const as = (route: string) => fetch(`${app.url}/v1${route}`, { headers: { authorization: `Bearer ${value}` } }).then((r) => r.status);
+    expect([await as('/models'), await as('/files')]).toEqual([200, 403]); // what "Call models only" means
+    const row = page.getByRole('row', { name: /support app/ });
+    await row.getByText('Call models only (an application)').waitFor();
+    expect(await page.locator('table').innerText()).not.toContain(value); // listed redacted
+    await shoot('keys');
+    await row.getByRole('button', { name: 'Revoke support app…' }).click();
+    await row.getByRole('button', { name: 'Revoke support app', exact: true }).click();
+    await row.waitFor({ state: 'detached' });
+    await waitFor('the revoked key refused', async () => (await as('/models')) === 401, 5000, 100);
+  });
+
+  const everyPage = () => ['jobs', `jobs/${jobId}`, 'new-job', 'datasets', `datasets/${datasetId}`, 'adapters', 'serving', 'evals', `evals/comparisons/${comparisonId}`, 'playground', 'usage', 'keys'];
 
   it('passes axe-core with no serious violations on every page; no request URL carries the key', async () => {
     const pages = everyPage();

@@ -9,6 +9,7 @@ import { ComparisonPage } from './pages/comparison-page';
 import { EvalRunPage, EvalsPage } from './pages/evals-page';
 import { JobPage } from './pages/job-page';
 import { JobsPage } from './pages/jobs-page';
+import { KeysPage } from './pages/keys-page';
 import { NewJobPage } from './pages/new-job-page';
 import { PlaygroundPage } from './pages/playground-page';
 import { ServingPage } from './pages/serving-page';
@@ -35,6 +36,7 @@ const NAV: [string, string][] = [
   ['evals', 'Evals'],
   ['playground', 'Playground'],
   ['usage', 'Usage'],
+  ['keys', 'API keys'],
 ];
 
 export function App() {
@@ -128,6 +130,8 @@ function route(page: string, id: string | undefined, admin: boolean, sub?: strin
       return <PlaygroundPage />;
     case 'usage':
       return <UsagePage />;
+    case 'keys':
+      return <KeysPage />;
     case 'admin':
       return admin ? <AdminPage /> : <p>Admin keys only.</p>;
     default:
