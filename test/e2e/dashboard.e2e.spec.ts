@@ -138,6 +138,14 @@ describe('dashboard in Chromium (e2e)', () => {
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('link', { name: 'Admin' }).click();
     await page.getByRole('heading', { name: 'GPU hosts' }).waitFor();
+    // Projects with how many keys each has left, and a new key for one (the way back in for a locked-out tenant).
+    const tenant = page.getByRole('row', { name: /dashboard e2e/ });
+    await tenant.waitFor();
+    expect(await tenant.innerText()).toMatch(/dashboard e2e\s+dashboard-e2e\s+1\s/);
+    await tenant.getByRole('button', { name: 'New key for dashboard e2e' }).click();
+    const issued = (await page.getByRole('status').innerText()).match(/shown once: (lp_\S+)/)?.[1];
+    expect((await fetch(`${app.url}/v1/project`, { headers: { authorization: `Bearer ${issued}` } }).then((r) => r.json() as Promise<{ name: string }>)).name).toBe('dashboard e2e');
+    await page.getByRole('row', { name: /dashboard e2e\s+dashboard-e2e\s+2\s/ }).waitFor();
     await shoot('admin');
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByLabel('API key').fill(key);
