@@ -15,7 +15,10 @@ const adminProject = projectObject.extend({
   api_keys: z.number().int().describe('keys of the project that still work (0: only an operator can let its tenant back in)'),
   rate_limits: z.object({ rpm: z.number().int().nullable(), tpm: z.number().int().nullable() }),
 });
-const currentProject = projectObject.extend({ scopes: z.array(z.string()).describe("the calling key's scopes") });
+const currentProject = projectObject.extend({
+  scopes: z.array(z.string()).describe("the calling key's scopes"),
+  api_key_id: z.string().describe('the calling key (the dashboard marks it in the list of keys)'),
+});
 const deletedKey = z.object({ object: z.literal('api_key.deleted'), id: z.string(), deleted: z.literal(true) });
 
 const keyView = (k: { id: string; name: string; prefix: string; scopes: string[]; createdAt: Date }): z.infer<typeof keyObject> => ({
@@ -86,7 +89,7 @@ export class ProjectsController {
   @ApiDoc({ summary: 'The project of the calling API key, with that key\'s scopes (the dashboard shows admin views for `admin`)', tags: ['projects'], response: currentProject })
   async current(@CurrentPrincipal() principal: Principal): Promise<z.infer<typeof currentProject>> {
     const p = await this.projects.get(principal.projectId);
-    return { object: 'project', id: p.id, name: p.name, slug: p.slug, created_at: unix(p.createdAt), scopes: principal.scopes };
+    return { object: 'project', id: p.id, name: p.name, slug: p.slug, created_at: unix(p.createdAt), scopes: principal.scopes, api_key_id: principal.keyId };
   }
 
   @Get('api_keys')

@@ -420,6 +420,19 @@ describe('dashboard in Chromium (e2e)', () => {
     await row.getByRole('button', { name: 'Revoke support app', exact: true }).click();
     await row.waitFor({ state: 'detached' });
     await waitFor('the revoked key refused', async () => (await as('/models')) === 401, 5000, 100);
+    // The key this tab is signed in with is marked; revoking it signs the tab out.
+    const other = (await api('POST', '/api_keys', { name: 'signed in here' })).body;
+    await page.evaluate(`sessionStorage.setItem('loraplane.apiKey', ${JSON.stringify(other.value)})`);
+    await page.reload(); // the tab now signs in with that key
+    await page.waitForSelector('main h1');
+    const mine = page.getByRole('row', { name: /signed in here \(this key\)/ });
+    await mine.getByRole('button', { name: 'Revoke signed in here…' }).click();
+    await mine.getByRole('button', { name: 'Revoke signed in here (signs you out)' }).click();
+    await page.getByLabel('API key').waitFor();
+    expect(await page.evaluate("sessionStorage.getItem('loraplane.apiKey')")).toBeNull();
+    await page.getByLabel('API key').fill(key);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'API keys' }).waitFor(); // back where it was
   });
 
   const everyPage = () => ['jobs', `jobs/${jobId}`, 'new-job', 'datasets', `datasets/${datasetId}`, 'adapters', 'serving', 'evals', `evals/comparisons/${comparisonId}`, 'playground', 'usage', 'keys'];

@@ -5867,6 +5867,8 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
+                            /** @description the calling key (the dashboard marks it in the list of keys) */
+                            api_key_id: string;
                             created_at: number;
                             id: string;
                             name: string;

@@ -1,5 +1,5 @@
 import { FormEvent, useState } from 'react';
-import { api, call } from '../api/client';
+import { api, call, session } from '../api/client';
 import { Card, ErrorBox, Loading, Page, Table, useLoad, when } from '../components/ui';
 
 type Scope = 'project' | 'inference' | 'read';
@@ -16,7 +16,10 @@ const SCOPES: { value: Scope; label: string }[] = [
  * stays) and says why when it refuses.
  */
 export function KeysPage() {
-  const keys = useLoad(async () => (await call(api.GET('/v1/api_keys'))).data, []);
+  const keys = useLoad(async () => {
+    const [list, me] = await Promise.all([call(api.GET('/v1/api_keys')), call(api.GET('/v1/project'))]);
+    return { list: list.data, mine: me.api_key_id };
+  }, []);
   const [name, setName] = useState('');
   const [scope, setScope] = useState<Scope>('inference');
   const [created, setCreated] = useState<{ name: string; value: string } | null>(null);
@@ -43,6 +46,11 @@ export function KeysPage() {
     act(async () => {
       setConfirming(null);
       await call(api.DELETE('/v1/api_keys/{key_id}', { params: { path: { key_id: id } } }));
+      // The key this tab signed in with no longer works: back to the sign-in form.
+      if (id === keys.data?.mine) {
+        session.signOut();
+        location.reload();
+      }
     });
   return (
     <Page title="API keys">
@@ -53,8 +61,8 @@ export function KeysPage() {
           {keys.data ? (
             <Table
               head={['Name', 'Key', 'May', 'Created', '']}
-              rows={keys.data.map((k) => [
-                k.name,
+              rows={keys.data.list.map((k) => [
+                k.id === keys.data!.mine ? `${k.name} (this key)` : k.name,
                 <code key="v">{k.redacted_value}</code>,
                 k.scopes.map((s) => SCOPES.find((x) => x.value === s)?.label ?? s).join(', '),
                 when(k.created_at),
@@ -62,6 +70,7 @@ export function KeysPage() {
                   <span key="c" className="row-actions">
                     <button type="button" className="danger" onClick={() => void revoke(k.id)}>
                       Revoke {k.name}
+                      {k.id === keys.data!.mine ? ' (signs you out)' : ''}
                     </button>
                     <button type="button" className="link" onClick={() => setConfirming(null)}>
                       Keep
