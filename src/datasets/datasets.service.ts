@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { Readable } from 'node:stream';
 import { DomainError, notFound } from '../common/domain-error';
 import { newId } from '../common/ids';
-import { PageQuery } from '../common/http/pagination';
+import { afterRow, PageQuery } from '../common/http/pagination';
 import { Config } from '../config/config';
 import { PrismaService } from '../db/prisma.service';
 import { Quotas } from '../projects/quotas';
@@ -212,8 +212,7 @@ export class DatasetsService {
     if (page.after) {
       const cursor = await this.prisma.dataset.findFirst({ where: { id: page.after, projectId }, select: { createdAt: true, id: true } });
       if (!cursor) throw notFound('file', page.after, 'after');
-      const cmp = page.order === 'asc' ? 'gt' : 'lt';
-      where.OR = [{ createdAt: { [cmp]: cursor.createdAt } }, { createdAt: cursor.createdAt, id: { [cmp]: cursor.id } }];
+      where.OR = afterRow(cursor, page.order).OR;
     }
     return this.prisma.dataset.findMany({
       where,

@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { ProjectKeyScope } from '../common/auth/auth.decorators';
 import { DomainError, notFound } from '../common/domain-error';
-import { PageQuery } from '../common/http/pagination';
+import { afterRow, PageQuery } from '../common/http/pagination';
 import { newId, randomId } from '../common/ids';
 import { Config } from '../config/config';
 import { PrismaService } from '../db/prisma.service';
@@ -35,7 +35,7 @@ export class ProjectsService {
     if (page.after) {
       const cursor = await this.prisma.project.findUnique({ where: { id: page.after }, select: { id: true, createdAt: true } });
       if (!cursor) throw notFound('project', page.after, 'after');
-      where = { OR: [{ createdAt: { lt: cursor.createdAt } }, { createdAt: cursor.createdAt, id: { lt: cursor.id } }] };
+      where = afterRow(cursor);
     }
     return this.prisma.project.findMany({
       where,

@@ -6,7 +6,7 @@ import { Quotas } from '../projects/quotas';
 import { Config } from '../config/config';
 import { DomainError, notFound } from '../common/domain-error';
 import { newId } from '../common/ids';
-import { pageQuery, PageQuery } from '../common/http/pagination';
+import { afterRow, pageQuery, PageQuery } from '../common/http/pagination';
 import { PrismaService } from '../db/prisma.service';
 import { Checkpoint, Dataset, FineTuningJob, JobEvent, Prisma } from '../generated/prisma/client';
 import { CostEstimate, estimateCost } from './job-cost';
@@ -206,7 +206,7 @@ export class JobsService {
     if (page.after) {
       const cursor = await this.prisma.fineTuningJob.findFirst({ where: { id: page.after, projectId }, select: { id: true, createdAt: true } });
       if (!cursor) throw notFound('fine-tuning job', page.after, 'after');
-      where.OR = [{ createdAt: { lt: cursor.createdAt } }, { createdAt: cursor.createdAt, id: { lt: cursor.id } }];
+      where.OR = afterRow(cursor).OR;
     }
     return this.prisma.fineTuningJob.findMany({ where, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }], take: page.limit + 1 });
   }

@@ -1,6 +1,7 @@
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import OpenAI, { APIError, toFile } from 'openai';
 import { makeTicketDataset } from '../fixtures/tiny-task';
+import { apiClient, ApiResponse } from '../support/api-client';
 import { requireEnv, startTestApp, TestApp, testS3 } from '../support/app';
 
 /**
@@ -109,16 +110,13 @@ describe('bad input, auth and tenancy (e2e)', () => {
   });
 
   it("lets the operator list every project and issue a key into one whose keys were all revoked; a project key can do neither", async () => {
-    const admin = { authorization: `Bearer ${app.apiKey}`, 'content-type': 'application/json' };
-    const call = async (method: string, route: string, body?: unknown, headers: Record<string, string> = admin) => {
-      const res = await fetch(`${app.url}/v1${route}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-      return { status: res.status, body: (await res.json()) as any };
-    };
+    // As the operator unless another key is given.
+    const call = apiClient(() => ({ url: app.url, key: app.apiKey }));
     const created = (await call('POST', '/admin/projects', { name: 'Locked out' })).body;
     const only = created.api_key;
     // The tenant's one key leaks; the operator revokes it: the project has no key left.
     expect((await call('DELETE', `/admin/api_keys/${only.id}`)).status).toBe(200);
-    expect((await call('GET', '/files', undefined, { authorization: `Bearer ${only.value}` })).status).toBe(401);
+    expect((await call('GET', '/files', undefined, only.value)).status).toBe(401);
     const listed = await call('GET', '/admin/projects?limit=100');
     expect(listed.status).toBe(200);
     const row = listed.body.data.find((p: { id: string }) => p.id === created.id);
@@ -129,7 +127,7 @@ describe('bad input, auth and tenancy (e2e)', () => {
     const seen: string[] = [];
     let after: string | null = null;
     do {
-      const page: { status: number; body: any } = await call('GET', `/admin/projects?limit=1${after ? `&after=${after}` : ''}`);
+      const page: ApiResponse = await call('GET', `/admin/projects?limit=1${after ? `&after=${after}` : ''}`);
       seen.push(...page.body.data.map((p: { id: string }) => p.id));
       after = page.body.has_more ? page.body.last_id : null;
     } while (after);
@@ -138,7 +136,7 @@ describe('bad input, auth and tenancy (e2e)', () => {
     const issued = await call('POST', `/admin/projects/${created.id}/api_keys`, { name: 'after the leak' });
     expect(issued.status).toBe(201);
     expect(issued.body).toMatchObject({ object: 'api_key', name: 'after the leak', scopes: ['project'] });
-    const mine = await call('GET', '/project', undefined, { authorization: `Bearer ${issued.body.value}` });
+    const mine = await call('GET', '/project', undefined, issued.body.value);
     expect(mine.body).toMatchObject({ id: created.id, scopes: ['project'] });
     expect((await call('GET', '/admin/projects?limit=100')).body.data.find((p: { id: string }) => p.id === created.id).api_keys).toBe(1);
 
@@ -146,7 +144,7 @@ describe('bad input, auth and tenancy (e2e)', () => {
     expect((await call('POST', '/admin/projects/proj_nope/api_keys', { name: 'x' })).body.error).toMatchObject({ code: 'not_found', param: 'project_id' });
     expect((await call('POST', `/admin/projects/${created.id}/api_keys`, { name: '' })).body.error).toMatchObject({ code: 'invalid_request', param: 'name' });
     expect((await call('GET', '/admin/projects?after=proj_nope')).body.error).toMatchObject({ code: 'not_found', param: 'after' });
-    const tenant = { authorization: `Bearer ${issued.body.value}`, 'content-type': 'application/json' };
+    const tenant = issued.body.value as string;
     expect((await call('GET', '/admin/projects', undefined, tenant)).status).toBe(403);
     expect((await call('POST', `/admin/projects/${projectA}/api_keys`, { name: 'mine now' }, tenant)).status).toBe(403);
   });

@@ -106,12 +106,12 @@ function Shell({ project, onSignOut }: { project: Project; onSignOut: () => void
           </button>
         </div>
       </nav>
-      <main>{route(page, id, admin, sub)}</main>
+      <main>{route(page, id, admin, project.api_key_id, sub)}</main>
     </div>
   );
 }
 
-function route(page: string, id: string | undefined, admin: boolean, sub?: string) {
+function route(page: string, id: string | undefined, admin: boolean, keyId: string, sub?: string) {
   switch (page) {
     case 'jobs':
       return id ? <JobPage id={id} /> : <JobsPage />;
@@ -131,7 +131,7 @@ function route(page: string, id: string | undefined, admin: boolean, sub?: strin
     case 'usage':
       return <UsagePage />;
     case 'keys':
-      return <KeysPage />;
+      return <KeysPage signedInWith={keyId} />;
     case 'admin':
       return admin ? <AdminPage /> : <p>Admin keys only.</p>;
     default:

@@ -12,7 +12,8 @@ export const adminCommands: Command[] = [
     options: { after: { type: 'string' }, limit: { type: 'string' } },
     async run(ctx, _args, v) {
       const query = new URLSearchParams();
-      if (str(v.after)) query.set('after', str(v.after)!);
+      const after = str(v.after);
+      if (after) query.set('after', after);
       const limit = num(v.limit, 'limit');
       if (limit !== undefined) query.set('limit', String(limit));
       const page = await ctx.api.json<Reply<'/v1/admin/projects'>>('GET', `/admin/projects${query.size ? `?${query}` : ''}`);

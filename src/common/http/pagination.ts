@@ -38,3 +38,12 @@ export function toPage<R, T extends { id: string }>(rows: R[], limit: number, ma
     last_id: data.at(-1)?.id ?? null,
   };
 }
+
+/**
+ * The rows after `cursor` in a list ordered by (createdAt, id), newest first unless `order` is 'asc': the `where`
+ * clause of a keyset page (ids break ties between rows created in the same millisecond).
+ */
+export function afterRow(cursor: { createdAt: Date; id: string }, order: 'asc' | 'desc' = 'desc') {
+  const cmp = order === 'asc' ? 'gt' : 'lt';
+  return { OR: [{ createdAt: { [cmp]: cursor.createdAt } }, { createdAt: cursor.createdAt, id: { [cmp]: cursor.id } }] };
+}

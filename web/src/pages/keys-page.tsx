@@ -15,21 +15,18 @@ const SCOPES: { value: Scope; label: string }[] = [
  * revoking one, confirmed in place. The server decides who may revoke what (a key that can do more than the caller
  * stays) and says why when it refuses.
  */
-export function KeysPage() {
-  const keys = useLoad(async () => {
-    const [list, me] = await Promise.all([call(api.GET('/v1/api_keys')), call(api.GET('/v1/project'))]);
-    return { list: list.data, mine: me.api_key_id };
-  }, []);
+export function KeysPage({ signedInWith }: { signedInWith: string }) {
+  const keys = useLoad(async () => (await call(api.GET('/v1/api_keys'))).data, []);
   const [name, setName] = useState('');
   const [scope, setScope] = useState<Scope>('inference');
   const [created, setCreated] = useState<{ name: string; value: string } | null>(null);
   const [confirming, setConfirming] = useState<string | null>(null);
   const [error, setError] = useState<Error | null>(null);
-  const act = async (work: () => Promise<void>) => {
+  /** Runs an action, then shows the list as it is now (unless the action signed this tab out: `false`). */
+  const act = async (work: () => Promise<void | false>) => {
     setError(null);
     try {
-      await work();
-      keys.reload();
+      if ((await work()) !== false) keys.reload();
     } catch (err) {
       setError(err as Error);
     }
@@ -46,11 +43,11 @@ export function KeysPage() {
     act(async () => {
       setConfirming(null);
       await call(api.DELETE('/v1/api_keys/{key_id}', { params: { path: { key_id: id } } }));
-      // The key this tab signed in with no longer works: back to the sign-in form.
-      if (id === keys.data?.mine) {
-        session.signOut();
-        location.reload();
-      }
+      if (id !== signedInWith) return;
+      // The key this tab signed in with no longer works: back to the sign-in form, nothing more asked with it.
+      session.signOut();
+      location.reload();
+      return false;
     });
   return (
     <Page title="API keys">
@@ -61,8 +58,8 @@ export function KeysPage() {
           {keys.data ? (
             <Table
               head={['Name', 'Key', 'May', 'Created', '']}
-              rows={keys.data.list.map((k) => [
-                k.id === keys.data!.mine ? `${k.name} (this key)` : k.name,
+              rows={keys.data.map((k) => [
+                k.id === signedInWith ? `${k.name} (this key)` : k.name,
                 <code key="v">{k.redacted_value}</code>,
                 k.scopes.map((s) => SCOPES.find((x) => x.value === s)?.label ?? s).join(', '),
                 when(k.created_at),
@@ -70,7 +67,7 @@ export function KeysPage() {
                   <span key="c" className="row-actions">
                     <button type="button" className="danger" onClick={() => void revoke(k.id)}>
                       Revoke {k.name}
-                      {k.id === keys.data!.mine ? ' (signs you out)' : ''}
+                      {k.id === signedInWith ? ' (signs you out)' : ''}
                     </button>
                     <button type="button" className="link" onClick={() => setConfirming(null)}>
                       Keep
